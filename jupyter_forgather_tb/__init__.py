@@ -1,0 +1,9 @@
+"""jupyter-forgather-tb: TensorBoard from Jupyter, through Jupyter's own login."""
+
+__version__ = "0.1.0"
+
+
+def _jupyter_server_extension_points():
+    from .app import ForgatherTB
+
+    return [{"module": "jupyter_forgather_tb.app", "app": ForgatherTB}]

@@ -1,0 +1,124 @@
+"""The server extension: configuration, the job manager, routes, and shutdown."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Float, Integer, List, Unicode, default
+
+from .handlers import api_handlers
+from .manager import JobManager, ManagerSettings
+from .proxy import proxy_handlers
+
+API_PREFIX = "/forgather-tb/api"
+
+
+class ForgatherTB(ExtensionApp):
+    """Runs TensorBoard jobs and serves them at ``<base_url>tb/<id>/`` behind Jupyter's login.
+
+    Configure with ``c.ForgatherTB.<trait> = ...`` in ``jupyter_server_config.py``.
+    """
+
+    name = "jupyter_forgather_tb"
+    load_other_extensions = True
+
+    max_running = Integer(
+        4, help="How many TensorBoard jobs may run at once; further launches wait in the queue."
+    ).tag(config=True)
+
+    max_finished = Integer(
+        200, help="How many finished jobs are kept in the job list before the oldest are dropped."
+    ).tag(config=True)
+
+    startup_timeout = Float(
+        60.0,
+        help="Seconds a TensorBoard job may take to answer its first request before it is "
+        "killed and marked failed.",
+    ).tag(config=True)
+
+    kill_grace = Float(
+        5.0, help="Seconds between SIGTERM and SIGKILL when stopping a TensorBoard job."
+    ).tag(config=True)
+
+    output_buffer_size = Integer(
+        256 * 1024,
+        help="Bytes of each job's TensorBoard output kept in memory (the full output also "
+        "goes to a log file under the Jupyter runtime directory).",
+    ).tag(config=True)
+
+    allowed_roots = List(
+        Unicode(),
+        help="Directories log directories must be inside. Empty means the server's root_dir.",
+    ).tag(config=True)
+
+    tensorboard_python = Unicode(
+        help="The Python interpreter that runs TensorBoard jobs; it must have tensorboard "
+        "and this package installed. Defaults to the server's own interpreter.",
+    ).tag(config=True)
+
+    socket_dir = Unicode(
+        "",
+        help="Where the private directory for TensorBoard's Unix sockets is created. "
+        "Empty means the system's temporary directory (socket paths must stay short).",
+    ).tag(config=True)
+
+    proxy_connect_timeout = Float(
+        10.0, help="Seconds the proxy waits to connect to a TensorBoard job."
+    ).tag(config=True)
+
+    proxy_request_timeout = Float(
+        120.0, help="Seconds the proxy waits for a TensorBoard job to answer a request."
+    ).tag(config=True)
+
+    logdir_scan_depth = Integer(
+        4, help="How many directory levels the log directory picker looks below a path."
+    ).tag(config=True)
+
+    logdir_scan_max_dirs = Integer(
+        5000, help="How many directories the log directory picker visits at most per request."
+    ).tag(config=True)
+
+    logdir_scan_max_results = Integer(
+        500, help="How many log directories the picker returns at most."
+    ).tag(config=True)
+
+    @default("tensorboard_python")
+    def _default_python(self):
+        return sys.executable
+
+    @property
+    def root_dir(self) -> str:
+        """The Jupyter server's root directory: relative log directories start here."""
+        return os.path.abspath(os.path.expanduser(self.serverapp.root_dir))
+
+    @property
+    def roots(self) -> list[str]:
+        """The allowed roots, defaulting to the server's root directory."""
+        return list(self.allowed_roots) or [self.root_dir]
+
+    def initialize_settings(self):
+        """Build the job manager and share it with the handlers."""
+        settings = ManagerSettings(
+            base_url=self.serverapp.base_url,
+            python=self.tensorboard_python,
+            max_running=self.max_running,
+            startup_timeout=self.startup_timeout,
+            kill_grace=self.kill_grace,
+            output_buffer_size=self.output_buffer_size,
+            log_dir=os.path.join(self.serverapp.runtime_dir, "forgather-tb", "logs"),
+            socket_dir=self.socket_dir or None,
+            max_finished=self.max_finished,
+        )
+        self.manager = JobManager(settings, log=self.log)
+        self.settings.update({"forgather_tb_manager": self.manager, "forgather_tb_config": self})
+
+    def initialize_handlers(self):
+        """Register the REST API and the proxy routes."""
+        self.handlers.extend(api_handlers(API_PREFIX))
+        self.handlers.extend(proxy_handlers())
+
+    async def stop_extension(self):
+        """Stop every TensorBoard this server started."""
+        await self.manager.shutdown()

@@ -1,0 +1,240 @@
+"""REST handlers under ``<base_url>forgather-tb/api/``: parse, call the manager, map errors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.handlers import APIHandler
+from tornado import web
+from tornado.iostream import StreamClosedError
+
+from .logdirs import find_logdirs, resolve_logdir
+from .manager import JobManager, JobNotFound, ManagerError, PortInUse
+from .options import OptionError, parse_launch
+
+AUTH_RESOURCE = "forgather_tb"
+MAX_BODY_BYTES = 64 * 1024
+MAX_OUTPUT_CHUNK = 256 * 1024
+_ERROR_STATUS = {JobNotFound: 404, PortInUse: 409}
+
+
+class ForgatherTBHandler(APIHandler):
+    """Base of our API handlers: the manager, JSON errors, and the auth resource."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @property
+    def manager(self) -> JobManager:
+        return self.settings["forgather_tb_manager"]
+
+    @property
+    def tb_config(self):
+        """The extension app, whose traits are our configuration."""
+        return self.settings["forgather_tb_config"]
+
+    def send_error_json(self, status: int, message: str, **extra) -> None:
+        """Finish with ``{"message": ...}`` and a 4xx status, without raising."""
+        self.set_status(status)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"message": message, **extra}))
+
+    def send_manager_error(self, error: ManagerError) -> None:
+        self.send_error_json(_ERROR_STATUS.get(type(error), 400), str(error))
+
+    def send_option_error(self, error: OptionError) -> None:
+        self.send_error_json(400, str(error), field=error.field)
+
+    def read_json_body(self):
+        """The request body as JSON, or None after answering 400/413 itself."""
+        body = self.request.body or b""
+        if len(body) > MAX_BODY_BYTES:
+            self.send_error_json(413, f"request body is larger than {MAX_BODY_BYTES} bytes")
+            return None
+        try:
+            # Decoded here: jupyter_server's get_json_body answers 500 on invalid UTF-8.
+            return json.loads(body.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError):
+            self.send_error_json(400, "request body must be a JSON object")
+            return None
+
+
+class JobsHandler(ForgatherTBHandler):
+    """``GET jobs``: list; ``POST jobs``: launch or reuse."""
+
+    @web.authenticated
+    @authorized
+    def get(self):
+        self.finish(json.dumps([self.manager.job_json(job) for job in self.manager.list()]))
+
+    @web.authenticated
+    @authorized
+    async def post(self):
+        body = self.read_json_body()
+        if body is None:
+            return
+        try:
+            options, force_new = parse_launch(body)
+            real = await asyncio.get_running_loop().run_in_executor(
+                None,
+                resolve_logdir,
+                options.logdir,
+                self.tb_config.root_dir,
+                self.tb_config.roots,
+            )
+            options = options.resolved(real)
+            job, reused = self.manager.launch(options, force_new=force_new)
+        except OptionError as error:
+            return self.send_option_error(error)
+        except ManagerError as error:
+            return self.send_manager_error(error)
+        self.set_status(200 if reused else 201)
+        self.set_header("Location", job.url)
+        self.finish(json.dumps({**self.manager.job_json(job), "reused": reused}))
+
+
+class JobHandler(ForgatherTBHandler):
+    """``GET jobs/<id>``: one job; ``DELETE jobs/<id>``: kill or cancel it."""
+
+    @web.authenticated
+    @authorized
+    def get(self, job_id):
+        try:
+            job = self.manager.get(job_id)
+        except ManagerError as error:
+            return self.send_manager_error(error)
+        self.finish(json.dumps(self.manager.job_json(job)))
+
+    @web.authenticated
+    @authorized
+    async def delete(self, job_id):
+        try:
+            job = await self.manager.kill(job_id)
+        except ManagerError as error:
+            return self.send_manager_error(error)
+        self.finish(json.dumps(self.manager.job_json(job)))
+
+
+def _offset_arg(handler: ForgatherTBHandler) -> int | None:
+    raw = handler.get_query_argument("offset", "0")
+    if not raw.isdigit() or len(raw) > 18:
+        handler.send_error_json(400, "offset must be a whole number of bytes", field="offset")
+        return None
+    return int(raw)
+
+
+def _output_json(job, begin: int, data: bytes, requested: int) -> dict:
+    return {
+        "offset": begin,
+        "next_offset": begin + len(data),
+        "text": data.decode("utf-8", errors="replace"),
+        "dropped": begin > requested,
+        "complete": job.output.closed and begin + len(data) >= job.output.end,
+        "status": job.status.value,
+    }
+
+
+class OutputHandler(ForgatherTBHandler):
+    """``GET jobs/<id>/output?offset=N``: output bytes from an absolute offset."""
+
+    @web.authenticated
+    @authorized
+    def get(self, job_id):
+        offset = _offset_arg(self)
+        if offset is None:
+            return
+        try:
+            job = self.manager.get(job_id)
+        except ManagerError as error:
+            return self.send_manager_error(error)
+        begin, data = job.output.read(offset, MAX_OUTPUT_CHUNK)
+        self.finish(json.dumps(_output_json(job, begin, data, offset)))
+
+
+class OutputStreamHandler(ForgatherTBHandler):
+    """``GET jobs/<id>/output/stream?offset=N``: the output as server-sent events.
+
+    Each ``output`` event carries the same JSON as the output endpoint; an
+    ``end`` event follows when the process has ended and all output was sent.
+    """
+
+    keepalive_seconds = 15.0
+
+    def on_connection_close(self):
+        self._closed = True
+
+    @web.authenticated
+    @authorized
+    async def get(self, job_id):
+        self._closed = False
+        offset = _offset_arg(self)
+        if offset is None:
+            return
+        try:
+            job = self.manager.get(job_id)
+        except ManagerError as error:
+            return self.send_manager_error(error)
+        self.set_header("Content-Type", "text/event-stream")
+        self.set_header("Cache-Control", "no-cache")
+        self.set_header("X-Accel-Buffering", "no")
+        try:
+            while not self._closed:
+                begin, data = job.output.read(offset, MAX_OUTPUT_CHUNK)
+                if data:
+                    payload = json.dumps(_output_json(job, begin, data, offset))
+                    self.write(f"event: output\ndata: {payload}\n\n")
+                    offset = begin + len(data)
+                    await self.flush()
+                    continue
+                if job.output.closed:
+                    self.write(f"event: end\ndata: {json.dumps({'status': job.status.value})}\n\n")
+                    break
+                self.write(": keepalive\n\n")
+                await self.flush()
+                await job.output.wait(offset, self.keepalive_seconds)
+            self.finish()
+        except StreamClosedError:
+            pass
+
+
+class LogdirsHandler(ForgatherTBHandler):
+    """``GET logdirs?path=...``: directories holding TensorBoard runs, for a picker."""
+
+    @web.authenticated
+    @authorized
+    async def get(self):
+        path = self.get_query_argument("path", "")
+        config = self.tb_config
+        try:
+            top = await asyncio.get_running_loop().run_in_executor(
+                None, resolve_logdir, path or ".", config.root_dir, config.roots, "path"
+            )
+        except OptionError as error:
+            return self.send_option_error(error)
+        entries, truncated = await asyncio.get_running_loop().run_in_executor(
+            None, find_logdirs, top, config.logdir_scan_depth, config.logdir_scan_max_dirs
+        )
+        entries = entries[: config.logdir_scan_max_results]
+        self.finish(
+            json.dumps(
+                {
+                    "path": os.path.relpath(top, config.root_dir) if path else "",
+                    "logdirs": [entry.to_json(config.root_dir) for entry in entries],
+                    "truncated": truncated or len(entries) == config.logdir_scan_max_results,
+                }
+            )
+        )
+
+
+def api_handlers(prefix: str) -> list[tuple]:
+    """Routes of the REST API under ``prefix`` (relative to the server's base_url)."""
+    job_id = r"(?P<job_id>[^/]+)"
+    return [
+        (rf"{prefix}/jobs", JobsHandler),
+        (rf"{prefix}/jobs/{job_id}", JobHandler),
+        (rf"{prefix}/jobs/{job_id}/output", OutputHandler),
+        (rf"{prefix}/jobs/{job_id}/output/stream", OutputStreamHandler),
+        (rf"{prefix}/logdirs", LogdirsHandler),
+    ]

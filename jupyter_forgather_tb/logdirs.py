@@ -1,0 +1,102 @@
+"""Log directories on disk: resolving one inside the allowed roots, and finding them for a picker."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from .options import OptionError, check_logdir_shape
+
+EVENT_FILE_MARK = "tfevents"
+
+
+def _inside(path: str, root: str) -> bool:
+    # commonpath, not startswith: "/data2" is not inside "/data".
+    return os.path.commonpath([path, root]) == root
+
+
+def resolve_logdir(
+    value: object, root_dir: str, allowed_roots: list[str], field: str = "logdir"
+) -> str:
+    """The real absolute path of a log directory, checked to be inside an allowed root.
+
+    Relative paths are taken from ``root_dir``. Symlinks are resolved before the
+    check, so a link pointing out of the roots is refused.
+    """
+    path = check_logdir_shape(value) if field == "logdir" else value
+    if not isinstance(path, str):
+        raise OptionError(field, "must be a string path")
+    real = os.path.realpath(os.path.join(root_dir, os.path.expanduser(path)))
+    roots = [os.path.realpath(root) for root in allowed_roots]
+    if not any(_inside(real, root) for root in roots):
+        raise OptionError(field, f"{path!r} is outside the directories this server may read")
+    if not os.path.isdir(real):
+        raise OptionError(field, f"{path!r} is not an existing directory")
+    return real
+
+
+@dataclass
+class LogdirEntry:
+    """A directory holding runs (directories with event files) somewhere below it."""
+
+    path: str
+    runs: int
+    last_modified: float
+
+    def to_json(self, root_dir: str) -> dict:
+        """As the REST API shows it, with the path relative to the server root when inside it."""
+        rel = os.path.relpath(self.path, root_dir)
+        shown = self.path if rel.startswith("..") else ("" if rel == "." else rel)
+        return {"path": shown, "runs": self.runs, "last_modified": self.last_modified}
+
+
+def find_logdirs(top: str, max_depth: int, max_dirs: int) -> tuple[list[LogdirEntry], bool]:
+    """Directories under ``top`` (itself included) that hold TensorBoard runs.
+
+    Walks at most ``max_depth`` levels and ``max_dirs`` directories, so a huge
+    tree cannot stall the caller; returns the entries, sorted by path, and
+    whether the walk was cut short. Symlinked directories are not followed.
+    """
+    run_mtimes: dict[str, float] = {}
+    truncated = False
+    stack = [(top, 0)]
+    visited = 0
+    while stack:
+        directory, depth = stack.pop()
+        visited += 1
+        if visited > max_dirs:
+            truncated = True
+            break
+        newest = None
+        try:
+            with os.scandir(directory) as entries:
+                for entry in entries:
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            if entry.name.startswith("."):
+                                continue
+                            if depth < max_depth:
+                                stack.append((entry.path, depth + 1))
+                            else:
+                                truncated = True
+                        elif EVENT_FILE_MARK in entry.name and entry.is_file():
+                            mtime = entry.stat().st_mtime
+                            newest = mtime if newest is None else max(newest, mtime)
+                    except OSError:
+                        continue
+        except OSError:
+            continue
+        if newest is not None:
+            run_mtimes[directory] = newest
+
+    totals: dict[str, LogdirEntry] = {}
+    for run, mtime in run_mtimes.items():
+        current = run
+        while True:
+            entry = totals.setdefault(current, LogdirEntry(current, 0, 0.0))
+            entry.runs += 1
+            entry.last_modified = max(entry.last_modified, mtime)
+            if current == top:
+                break
+            current = os.path.dirname(current)
+    return sorted(totals.values(), key=lambda e: e.path), truncated

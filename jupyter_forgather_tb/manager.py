@@ -1,0 +1,362 @@
+"""Starts, schedules, watches and stops TensorBoard jobs. Knows nothing of HTTP handlers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import shutil
+import signal
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from .jobs import Job, JobStatus
+from .options import LaunchOptions, build_argv
+from .output import OutputBuffer
+from .transport import free_port, http_status, port_is_free
+
+# Variables a TensorBoard child must not inherit: Jupyter's own credentials.
+_ENV_DENYLIST = ("JUPYTER_TOKEN", "JPY_API_TOKEN", "JUPYTERHUB_API_TOKEN", "JPY_SESSION_NAME")
+
+
+class ManagerError(Exception):
+    """Base of the errors a caller should show to the user."""
+
+
+class JobNotFound(ManagerError):
+    """No job has this id."""
+
+
+class PortInUse(ManagerError):
+    """The requested TCP port is taken."""
+
+
+@dataclass
+class ManagerSettings:
+    """What the manager needs from configuration (see ``app.ForgatherTB`` for help text)."""
+
+    base_url: str
+    python: str
+    max_running: int
+    startup_timeout: float
+    kill_grace: float
+    output_buffer_size: int
+    log_dir: str
+    socket_dir: str | None
+    max_finished: int
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def _signal_group(pgid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+class JobManager:
+    """Owns every TensorBoard job of one Jupyter server."""
+
+    def __init__(self, settings: ManagerSettings, log: logging.Logger | None = None):
+        self.settings = settings
+        self.log = log or logging.getLogger(__name__)
+        self._jobs: dict[str, Job] = {}
+        self._procs: dict[str, asyncio.subprocess.Process] = {}
+        self._tasks: dict[str, asyncio.Task] = {}
+        self._seq = 0
+        os.makedirs(settings.log_dir, mode=0o700, exist_ok=True)
+        # Sockets live in a private directory: only this user can connect, so
+        # nobody can reach a TensorBoard without going through Jupyter's login.
+        self._socket_dir = tempfile.mkdtemp(prefix="forgather-tb-", dir=settings.socket_dir)
+        os.chmod(self._socket_dir, 0o700)
+
+    # -- queries ---------------------------------------------------------------
+
+    def get(self, job_id: str) -> Job:
+        """The job with this id, or :class:`JobNotFound`."""
+        try:
+            return self._jobs[job_id]
+        except KeyError:
+            raise JobNotFound(f"no TensorBoard job with id {job_id!r}") from None
+
+    def list(self) -> list[Job]:
+        """All jobs, oldest first."""
+        return sorted(self._jobs.values(), key=lambda job: job.seq)
+
+    def queue(self) -> list[Job]:
+        """Queued jobs in the order they will start: highest priority, then oldest."""
+        queued = [job for job in self._jobs.values() if job.status == JobStatus.QUEUED]
+        return sorted(queued, key=lambda job: (-job.options.priority, job.seq))
+
+    def queue_position(self, job: Job) -> int | None:
+        """1-based place of a queued job in the queue, else None."""
+        if job.status != JobStatus.QUEUED:
+            return None
+        return self.queue().index(job) + 1
+
+    def touch(self, job: Job) -> None:
+        """Record that a request reached this job through the proxy."""
+        job.last_activity = _now()
+
+    def job_json(self, job: Job) -> dict:
+        """A job's JSON with its live queue position."""
+        return job.to_json(self.queue_position(job))
+
+    # -- launching -------------------------------------------------------------
+
+    def find_reusable(self, options: LaunchOptions) -> Job | None:
+        """A live job started with the same options, if any."""
+        key = options.reuse_key()
+        for job in self.list():
+            if job.status.is_live and job.options.reuse_key() == key:
+                return job
+        return None
+
+    def launch(self, options: LaunchOptions, force_new: bool = False) -> tuple[Job, bool]:
+        """Queue a job for these options, or return the live one that matches.
+
+        Returns ``(job, reused)``. Raises :class:`PortInUse` when a requested
+        port is taken, before anything starts.
+        """
+        if not force_new:
+            existing = self.find_reusable(options)
+            if existing is not None:
+                return existing, True
+        if options.port is not None:
+            self._check_port(options)
+        self._seq += 1
+        job = Job(
+            options=options,
+            url="",
+            output=OutputBuffer(self.settings.output_buffer_size),
+            seq=self._seq,
+        )
+        job.url = f"{self.settings.base_url}tb/{job.id}/"
+        job.port = options.port
+        job.log_file = os.path.join(self.settings.log_dir, f"{job.id}.log")
+        self._jobs[job.id] = job
+        self.log.info("TensorBoard job %s queued for %s", job.id, options.logdir)
+        if options.bind_all:
+            self.log.warning(
+                "TensorBoard job %s listens on all network interfaces (bind_all): "
+                "anyone who can reach this machine can read its data without Jupyter's login",
+                job.id,
+            )
+        self._schedule()
+        return job, False
+
+    def _check_port(self, options: LaunchOptions) -> None:
+        for other in self._jobs.values():
+            if other.status.is_live and other.port == options.port:
+                raise PortInUse(
+                    f"port {options.port} is already used by TensorBoard job {other.id}"
+                )
+        host = "0.0.0.0" if options.bind_all else (options.host or "127.0.0.1")
+        if host == "localhost":
+            host = "127.0.0.1"
+        if not port_is_free(options.port, host):
+            raise PortInUse(f"port {options.port} is already in use on this machine")
+
+    def _schedule(self) -> None:
+        active = sum(
+            1
+            for job in self._jobs.values()
+            if job.status in (JobStatus.STARTING, JobStatus.RUNNING)
+        )
+        for job in self.queue()[: max(0, self.settings.max_running - active)]:
+            job.status = JobStatus.STARTING
+            self._tasks[job.id] = asyncio.ensure_future(self._run(job))
+
+    # -- running ---------------------------------------------------------------
+
+    def _argv(self, job: Job) -> list[str]:
+        path_prefix = f"{self.settings.base_url}tb/{job.id}"
+        if job.options.uses_tcp:
+            if job.port is None:
+                job.port = free_port()
+            return build_argv(
+                job.options, python=self.settings.python, path_prefix=path_prefix, port=job.port
+            )
+        job.unix_socket = os.path.join(self._socket_dir, f"{job.id}.sock")
+        return build_argv(
+            job.options,
+            python=self.settings.python,
+            path_prefix=path_prefix,
+            unix_socket=job.unix_socket,
+        )
+
+    @staticmethod
+    def _child_env() -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in _ENV_DENYLIST}
+        env["CUDA_VISIBLE_DEVICES"] = ""  # TensorBoard never needs a GPU
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    async def _run(self, job: Job) -> None:
+        """Start a job's process, wait for it to answer, then watch it until it ends."""
+        try:
+            await self._run_process(job)
+        except Exception as error:  # a bug here must not leave a job stuck in "starting"
+            self.log.exception("TensorBoard job %s crashed the manager", job.id)
+            self._finish(job, JobStatus.FAILED, f"internal error: {error}")
+        finally:
+            self._tasks.pop(job.id, None)
+            self._schedule()
+
+    async def _run_process(self, job: Job) -> None:
+        argv = self._argv(job)
+        if job.options.port is not None and not job.kill_requested:
+            try:
+                self._check_port(job.options)
+            except PortInUse as error:
+                self._finish(job, JobStatus.FAILED, str(error))
+                return
+        if job.kill_requested:
+            self._finish(job, JobStatus.KILLED, "cancelled before it started")
+            return
+        self.log.info("Starting TensorBoard job %s: %s", job.id, argv)
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True,
+                env=self._child_env(),
+            )
+        except OSError as error:
+            self._finish(job, JobStatus.FAILED, f"could not start TensorBoard: {error}")
+            return
+        self._procs[job.id] = proc
+        job.pid = proc.pid
+        job.started = _now()
+        reader = asyncio.ensure_future(self._pump_output(job, proc))
+        exited = asyncio.ensure_future(proc.wait())
+        try:
+            if job.kill_requested:
+                self._signal(job, signal.SIGTERM)
+            ready = await self._wait_ready(job, exited)
+            if ready:
+                job.status = JobStatus.RUNNING
+                self.log.info("TensorBoard job %s is running (pid %s)", job.id, proc.pid)
+            elif not exited.done():
+                self.log.warning("TensorBoard job %s did not answer in time", job.id)
+                job.error = f"TensorBoard did not answer within {self.settings.startup_timeout:g} s"
+                self._signal(job, signal.SIGKILL)
+            code = await exited
+        finally:
+            # The group may still hold TensorBoard's data-server child: end it too.
+            self._signal(job, signal.SIGKILL)
+            await reader
+            self._procs.pop(job.id, None)
+        job.exit_code = code
+        if job.kill_requested:
+            self._finish(job, JobStatus.KILLED, None)
+        elif job.error:  # startup timeout
+            self._finish(job, JobStatus.FAILED, job.error)
+        elif code == 0:
+            self._finish(job, JobStatus.EXITED, None)
+        else:
+            self._finish(job, JobStatus.FAILED, f"TensorBoard {_describe_exit(code)}")
+
+    async def _wait_ready(self, job: Job, exited: asyncio.Future) -> bool:
+        """Poll TensorBoard's index until it answers 200, it exits, or the startup timeout."""
+        deadline = time.monotonic() + self.settings.startup_timeout
+        path = f"{self.settings.base_url}tb/{job.id}/"
+        delay = 0.05
+        while not exited.done() and not job.kill_requested:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            status = await http_status(
+                path, unix_socket=job.unix_socket, port=job.port, timeout=min(2.0, remaining)
+            )
+            if status == 200:
+                return True
+            await asyncio.wait({exited}, timeout=min(delay, max(0.0, remaining)))
+            delay = min(delay * 1.5, 0.5)
+        return False
+
+    async def _pump_output(self, job: Job, proc: asyncio.subprocess.Process) -> None:
+        assert proc.stdout is not None
+        with open(job.log_file, "ab") as log_file:
+            while True:
+                chunk = await proc.stdout.read(65536)
+                if not chunk:
+                    break
+                job.output.append(chunk)
+                # Small appends to a local file; not worth a thread per chunk.
+                log_file.write(chunk)
+                log_file.flush()
+
+    def _finish(self, job: Job, status: JobStatus, error: str | None) -> None:
+        job.status = status
+        job.error = error
+        job.ended = _now()
+        job.output.close()
+        if job.unix_socket:
+            with contextlib.suppress(OSError):
+                os.unlink(job.unix_socket)
+        self.log.info(
+            "TensorBoard job %s %s%s", job.id, status.value, f": {error}" if error else ""
+        )
+        self._prune_finished()
+
+    def _prune_finished(self) -> None:
+        finished = [job for job in self.list() if not job.status.is_live]
+        for job in finished[: max(0, len(finished) - self.settings.max_finished)]:
+            del self._jobs[job.id]
+
+    def _signal(self, job: Job, sig: int) -> None:
+        proc = self._procs.get(job.id)
+        if proc is not None:
+            _signal_group(proc.pid, sig)
+
+    # -- stopping --------------------------------------------------------------
+
+    async def kill(self, job_id: str) -> Job:
+        """Stop a job (SIGTERM, then SIGKILL after the grace period) or cancel it if queued.
+
+        Idempotent: killing an ended job changes nothing.
+        """
+        job = self.get(job_id)
+        if not job.status.is_live:
+            return job
+        if job.status == JobStatus.QUEUED:
+            job.kill_requested = True
+            self._finish(job, JobStatus.KILLED, "cancelled before it started")
+            return job
+        first = not job.kill_requested
+        job.kill_requested = True
+        task = self._tasks.get(job.id)
+        if first:
+            self._signal(job, signal.SIGTERM)
+        if task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(task), self.settings.kill_grace)
+            except asyncio.TimeoutError:
+                self.log.warning("TensorBoard job %s ignored SIGTERM; sending SIGKILL", job.id)
+                self._signal(job, signal.SIGKILL)
+                await asyncio.shield(task)
+        return job
+
+    async def shutdown(self) -> None:
+        """Stop every job; called when the Jupyter server stops."""
+        live = [job for job in self._jobs.values() if job.status.is_live]
+        if live:
+            self.log.info("Stopping %d TensorBoard job(s)", len(live))
+        await asyncio.gather(*(self.kill(job.id) for job in live), return_exceptions=True)
+        shutil.rmtree(self._socket_dir, ignore_errors=True)

@@ -1,0 +1,250 @@
+"""Launch options: validation of a REST launch body and the TensorBoard command line.
+
+Everything here is pure: no file system, no network. The log directory is only
+checked for shape here; ``logdirs.resolve_logdir`` checks it against the disk.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import math
+import os.path
+import re
+from dataclasses import asdict, dataclass, replace
+from typing import Any
+
+MAX_LOGDIR_LENGTH = 4096
+MAX_TITLE_LENGTH = 200
+MAX_RELOAD_INTERVAL = 7 * 24 * 3600
+MAX_PRIORITY = 1_000_000
+DEFAULT_HOST = "127.0.0.1"
+
+#: Fields a launch request may carry besides the options themselves.
+CONTROL_FIELDS = frozenset({"force_new"})
+
+_PLUGIN_NAME = r"[A-Za-z][A-Za-z0-9_]{0,63}"
+_SAMPLES_RE = re.compile(rf"^{_PLUGIN_NAME}=\d{{1,9}}(,{_PLUGIN_NAME}=\d{{1,9}})*$")
+# A scheme ("s3://") or an fsspec chain ("simplecache::..."): TensorBoard would
+# fetch such a "directory" over the network on every reload.
+_REMOTE_RE = re.compile(r"://|::")
+_HOSTNAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*$")
+
+
+class OptionError(ValueError):
+    """A launch option is invalid; ``field`` names it for the client."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class LaunchOptions:
+    """Validated, normalized options of one TensorBoard job.
+
+    ``logdir`` is the real (symlink-free) absolute path once resolved.
+    ``host`` is ``None`` when it does not apply (bind_all, or no TCP port).
+    """
+
+    logdir: str
+    window_title: str
+    port: int | None = None
+    priority: int = 0
+    bind_all: bool = False
+    host: str | None = None
+    reload_interval: float | None = None
+    reload_multifile: bool | None = None
+    samples_per_plugin: str | None = None
+
+    @property
+    def uses_tcp(self) -> bool:
+        """True when TensorBoard listens on a TCP port rather than a Unix socket."""
+        return self.port is not None or self.bind_all
+
+    def reuse_key(self) -> tuple:
+        """What makes two launches the same TensorBoard (priority only orders the queue)."""
+        fields = asdict(self)
+        fields.pop("priority")
+        return tuple(sorted(fields.items()))
+
+    def resolved(self, real_logdir: str) -> LaunchOptions:
+        """These options with the log directory's real path, and a title from its name if none was given."""
+        title = self.window_title or os.path.basename(real_logdir.rstrip("/")) or "TensorBoard"
+        return replace(self, logdir=real_logdir, window_title=title[:MAX_TITLE_LENGTH])
+
+    def to_json(self) -> dict[str, Any]:
+        """The options as the REST API shows them."""
+        return asdict(self)
+
+
+FIELDS = frozenset(LaunchOptions.__dataclass_fields__)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _optional_bool(body: dict, name: str) -> bool | None:
+    value = body.get(name)
+    if value is None or isinstance(value, bool):
+        return value
+    raise OptionError(name, "must be true or false")
+
+
+def check_logdir_shape(value: Any) -> str:
+    """Check that a log directory value is a plausible local path string."""
+    if not isinstance(value, str):
+        raise OptionError("logdir", "must be a string path")
+    if not value.strip():
+        raise OptionError("logdir", "is required")
+    if len(value) > MAX_LOGDIR_LENGTH:
+        raise OptionError("logdir", f"is longer than {MAX_LOGDIR_LENGTH} characters")
+    if any(c in value for c in "\0\n\r"):
+        raise OptionError("logdir", "must not contain NUL or line breaks")
+    if _REMOTE_RE.search(value):
+        raise OptionError(
+            "logdir", "must be a local directory; URLs and fsspec chains are not accepted"
+        )
+    return value
+
+
+def _port(value: Any) -> int | None:
+    if value is None or value == "":
+        return None
+    if not _is_int(value) or not 1024 <= value <= 65535:
+        raise OptionError("port", "must be an integer from 1024 to 65535, or empty for none")
+    return value
+
+
+def _priority(value: Any) -> int:
+    if value is None:
+        return 0
+    if not _is_int(value) or abs(value) > MAX_PRIORITY:
+        raise OptionError("priority", f"must be an integer from -{MAX_PRIORITY} to {MAX_PRIORITY}")
+    return value
+
+
+def _host(value: Any) -> str:
+    if value is None or value == "":
+        return DEFAULT_HOST
+    if not isinstance(value, str) or len(value) > 253:
+        raise OptionError("host", "must be a host name or IP address")
+    if value == "localhost":
+        return value
+    try:
+        address = ipaddress.ip_address(value)
+    except ValueError:
+        if _HOSTNAME_RE.match(value):
+            raise OptionError(
+                "host", "must be a loopback address; use bind_all to listen on the network"
+            ) from None
+        raise OptionError("host", "must be a host name or IP address") from None
+    if not address.is_loopback:
+        raise OptionError(
+            "host", "must be a loopback address; use bind_all to listen on the network"
+        )
+    return str(address)
+
+
+def _reload_interval(value: Any) -> float | None:
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not math.isfinite(value)
+        or not 0 < value <= MAX_RELOAD_INTERVAL
+    ):
+        raise OptionError(
+            "reload_interval",
+            f"must be a number of seconds above 0 and at most {MAX_RELOAD_INTERVAL}",
+        )
+    return float(value)
+
+
+def _samples_per_plugin(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not _SAMPLES_RE.match(value.replace(" ", "")):
+        raise OptionError(
+            "samples_per_plugin",
+            "must look like 'scalars=1000,images=10': plugin names with counts of 0 or more",
+        )
+    return value.replace(" ", "")
+
+
+def _window_title(value: Any) -> str:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return ""  # filled in from the resolved log directory by LaunchOptions.resolved
+    if not isinstance(value, str):
+        raise OptionError("window_title", "must be a string")
+    value = value.strip()
+    if len(value) > MAX_TITLE_LENGTH:
+        raise OptionError("window_title", f"must be at most {MAX_TITLE_LENGTH} characters")
+    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise OptionError("window_title", "must not contain control characters")
+    return value
+
+
+def parse_launch(body: Any) -> tuple[LaunchOptions, bool]:
+    """Validate a launch request body.
+
+    Returns the options (with the log directory as given, not yet resolved)
+    and the ``force_new`` flag. Raises :class:`OptionError` naming the first
+    bad field.
+    """
+    if not isinstance(body, dict):
+        raise OptionError("body", "must be a JSON object")
+    unknown = sorted(set(body) - FIELDS - CONTROL_FIELDS)
+    if unknown:
+        raise OptionError(unknown[0], f"unknown field (accepted: {', '.join(sorted(FIELDS))})")
+    logdir = check_logdir_shape(body.get("logdir"))
+    bind_all = _optional_bool(body, "bind_all") or False
+    port = _port(body.get("port"))
+    host = _host(body.get("host"))
+    options = LaunchOptions(
+        logdir=logdir,
+        window_title=_window_title(body.get("window_title")),
+        port=port,
+        priority=_priority(body.get("priority")),
+        bind_all=bind_all,
+        # bind_all wins over host, as in the tensorboard CLI; without TCP no host applies.
+        host=None if bind_all or port is None else host,
+        reload_interval=_reload_interval(body.get("reload_interval")),
+        reload_multifile=_optional_bool(body, "reload_multifile"),
+        samples_per_plugin=_samples_per_plugin(body.get("samples_per_plugin")),
+    )
+    force_new = _optional_bool(body, "force_new") or False
+    return options, force_new
+
+
+def build_argv(
+    options: LaunchOptions,
+    *,
+    python: str,
+    path_prefix: str,
+    unix_socket: str | None = None,
+    port: int | None = None,
+) -> list[str]:
+    """The command line that runs one TensorBoard job through our runner.
+
+    Exactly one of ``unix_socket`` and ``port`` is given: where TensorBoard
+    listens. The result is an argv list, never a shell string.
+    """
+    if (unix_socket is None) == (port is None):
+        raise ValueError("give exactly one of unix_socket and port")
+    argv = [python, "-m", "jupyter_forgather_tb.runner"]
+    argv += ["--unix-socket", unix_socket] if unix_socket else []
+    argv += ["--", "--logdir", options.logdir, "--path_prefix", path_prefix.rstrip("/")]
+    argv += [f"--window_title={options.window_title}"]
+    if port is not None:
+        argv += ["--port", str(port)]
+        argv += ["--bind_all"] if options.bind_all else ["--host", options.host or DEFAULT_HOST]
+    if options.reload_interval is not None:
+        argv += ["--reload_interval", repr(options.reload_interval)]
+    if options.reload_multifile is not None:
+        argv += [f"--reload_multifile={str(options.reload_multifile).lower()}"]
+    if options.samples_per_plugin:
+        argv += ["--samples_per_plugin", options.samples_per_plugin]
+    return argv

@@ -1,0 +1,97 @@
+"""The process a TensorBoard job runs in: TensorBoard served on a Unix socket or a TCP port.
+
+Run as ``python -m jupyter_forgather_tb.runner [--unix-socket PATH] -- <tensorboard flags>``.
+This is the only module that imports tensorboard; the Jupyter server never does.
+The runner exits when its standard input closes, so a job never outlives the
+server that started it, even if that server is killed outright.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+import os
+import signal
+import sys
+import threading
+
+
+def _make_unix_server_class():
+    from tensorboard import program
+    from werkzeug import serving
+
+    class _Handler(serving.WSGIRequestHandler):
+        # HTTP/1.1 keeps connections open between requests, as TensorBoard's own server does.
+        protocol_version = "HTTP/1.1"
+
+        def address_string(self) -> str:
+            return "unix"
+
+    class UnixSocketServer(serving.ThreadedWSGIServer, program.TensorBoardServer):
+        """TensorBoard's WSGI app served on a Unix domain socket readable only by us."""
+
+        daemon_threads = True
+
+        def __init__(self, wsgi_app, flags, socket_path):
+            self._flags = flags
+            self._socket_path = socket_path
+            if os.path.exists(socket_path):
+                os.unlink(socket_path)
+            old_umask = os.umask(0o177)
+            try:
+                super().__init__(f"unix://{socket_path}", 0, wsgi_app, _Handler)
+            finally:
+                os.umask(old_umask)
+            os.chmod(socket_path, 0o600)
+
+        def get_url(self) -> str:
+            return f"unix://{self._socket_path}{self._flags.path_prefix.rstrip('/')}/"
+
+    return UnixSocketServer
+
+
+def _exit_when_stdin_closes() -> None:
+    try:
+        while sys.stdin.buffer.read(4096):
+            pass
+    except (OSError, ValueError):
+        pass
+    os._exit(0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Start TensorBoard as asked and serve until stdin closes or SIGTERM arrives."""
+    parser = argparse.ArgumentParser(prog="jupyter_forgather_tb.runner")
+    parser.add_argument("--unix-socket", help="serve on this Unix socket instead of TCP")
+    parser.add_argument("tensorboard_args", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    tb_args = args.tensorboard_args
+    if tb_args[:1] == ["--"]:
+        tb_args = tb_args[1:]
+
+    from tensorboard import default, program
+
+    server_class = None
+    if args.unix_socket:
+        server_class = functools.partial(_make_unix_server_class(), socket_path=args.unix_socket)
+    board = program.TensorBoard(plugins=default.get_plugins(), server_class=server_class)
+    board.configure(argv=["tensorboard", *tb_args])
+    # One log line per request would flood the job's output buffer.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    try:
+        url = board.launch()
+    except program.TensorBoardServerException as error:
+        sys.stderr.write(f"ERROR: {error.msg}\n")
+        return 1
+    sys.stderr.write(f"TensorBoard serving at {url}\n")
+    sys.stderr.flush()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    watcher = threading.Thread(target=_exit_when_stdin_closes, daemon=True)
+    watcher.start()
+    signal.pause() if hasattr(signal, "pause") else watcher.join()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,157 @@
+"""Shared fixtures: a Jupyter server with the extension, real event files, and job helpers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+from tornado.httpclient import HTTPClientError
+
+pytest_plugins = ["pytest_jupyter.jupyter_server"]
+
+
+def write_scalars(run_dir: Path, tag: str, values: list[float], start_step: int = 0) -> Path:
+    """Write a real TensorBoard event file with one scalar per step, using tensorboard's writer."""
+    from tensorboard.compat.proto import event_pb2, summary_pb2
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    writer = EventFileWriter(str(run_dir))
+    for step, value in enumerate(values, start=start_step):
+        summary = summary_pb2.Summary(
+            value=[summary_pb2.Summary.Value(tag=tag, simple_value=value)]
+        )
+        writer.add_event(event_pb2.Event(wall_time=time.time(), step=step, summary=summary))
+    writer.close()
+    return run_dir
+
+
+@pytest.fixture
+def tb_config():
+    """Per-test overrides of ``c.ForgatherTB``; tests update this dict."""
+    return {"startup_timeout": 60.0, "kill_grace": 3.0}
+
+
+@pytest.fixture
+def jp_server_config(tb_config):
+    return {
+        "ServerApp": {
+            "jpserver_extensions": {
+                "jupyter_forgather_tb": True,
+                "jupyter_server_terminals": False,
+            },
+            "allow_unauthenticated_access": False,
+        },
+        "ForgatherTB": tb_config,
+    }
+
+
+@pytest.fixture
+def logdir(jp_root_dir) -> Path:
+    """A log directory inside the server root with two runs of real scalars."""
+    top = jp_root_dir / "logs"
+    write_scalars(top / "run1", "loss", [1.0, 0.5, 0.25])
+    write_scalars(top / "run2", "loss", [2.0, 1.5])
+    return top
+
+
+class Api:
+    """Small helper over jp_fetch for the extension's REST API."""
+
+    def __init__(self, fetch, serverapp):
+        self.fetch = fetch
+        self.serverapp = serverapp
+
+    async def call(self, method, *path, body=None, params=None, expect=None):
+        kwargs = {"method": method, "raise_error": False}
+        if body is not None:
+            kwargs["body"] = body if isinstance(body, (str, bytes)) else json.dumps(body)
+        elif method == "POST":
+            kwargs["body"] = ""
+        if params:
+            kwargs["params"] = params
+        response = await self.fetch("forgather-tb", "api", *path, **kwargs)
+        if expect is not None:
+            assert response.code == expect, (response.code, response.body[:2000])
+        return response
+
+    async def json(self, method, *path, **kwargs):
+        response = await self.call(method, *path, **kwargs)
+        return json.loads(response.body)
+
+    async def launch(self, expect=201, **options):
+        return await self.json("POST", "jobs", body=options, expect=expect)
+
+    async def job(self, job_id):
+        return await self.json("GET", "jobs", job_id, expect=200)
+
+    async def wait_status(self, job_id, *statuses, timeout=60.0):
+        deadline = time.monotonic() + timeout
+        while True:
+            job = await self.job(job_id)
+            if job["status"] in statuses:
+                return job
+            if time.monotonic() > deadline:
+                raise AssertionError(f"job stayed {job['status']}, wanted {statuses}: {job}")
+            await asyncio.sleep(0.1)
+
+    async def kill(self, job_id, expect=200):
+        return await self.json("DELETE", "jobs", job_id, expect=expect)
+
+    async def proxied(self, job_id, path="", **kwargs):
+        kwargs.setdefault("raise_error", False)
+        return await self.fetch("tb", f"{job_id}/{path}", **kwargs)
+
+
+@pytest.fixture
+def api(jp_fetch, jp_serverapp):
+    return Api(jp_fetch, jp_serverapp)
+
+
+@pytest.fixture
+def fake_python(tmp_path):
+    """Make a stand-in interpreter for faults real TensorBoard cannot be made to show.
+
+    ``fake_python("sleep 600")`` returns the path of a script that ignores its
+    arguments and runs the given shell command.
+    """
+
+    def make(command: str) -> str:
+        path = tmp_path / f"fake-python-{abs(hash(command))}"
+        path.write_text(f"#!/bin/sh\n{command}\n")
+        path.chmod(0o755)
+        return str(path)
+
+    return make
+
+
+def pid_alive(pid: int) -> bool:
+    """True if a process with this pid exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def group_pids(pgid: int) -> list[int]:
+    """Live (non-zombie) processes in a process group."""
+    pids = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            pids.append(int(entry))
+    return pids
+
+
+__all__ = ["HTTPClientError", "group_pids", "pid_alive", "write_scalars"]
