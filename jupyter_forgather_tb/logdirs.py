@@ -1,4 +1,4 @@
-"""Log directories on disk: resolving one inside the allowed roots, and finding them for a picker."""
+"""Log directories on disk: resolving one inside the allowed roots; finding them for a picker."""
 
 from __future__ import annotations
 

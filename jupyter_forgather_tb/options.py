@@ -69,7 +69,7 @@ class LaunchOptions:
         return tuple(sorted(fields.items()))
 
     def resolved(self, real_logdir: str) -> LaunchOptions:
-        """These options with the log directory's real path, and a title from its name if none was given."""
+        """These options with the real log directory, titled after it unless a title was given."""
         title = self.window_title or os.path.basename(real_logdir.rstrip("/")) or "TensorBoard"
         return replace(self, logdir=real_logdir, window_title=title[:MAX_TITLE_LENGTH])
 

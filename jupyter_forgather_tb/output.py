@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 
 class OutputBuffer:
@@ -55,10 +56,8 @@ class OutputBuffer:
         """Return once there is output past ``offset``, the buffer closes, or time runs out."""
         if self.end > offset or self.closed:
             return
-        try:
+        with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(self._changed.wait(), timeout)
-        except asyncio.TimeoutError:
-            pass
 
     def tail_lines(self, count: int) -> list[str]:
         """The last ``count`` lines, decoded for display."""
