@@ -158,9 +158,9 @@ class JobManager:
         self._schedule()
         return job, False
 
-    def _check_port(self, options: LaunchOptions) -> None:
+    def _check_port(self, options: LaunchOptions, job: Job | None = None) -> None:
         for other in self._jobs.values():
-            if other.status.is_live and other.port == options.port:
+            if other is not job and other.status.is_live and other.port == options.port:
                 raise PortInUse(
                     f"port {options.port} is already used by TensorBoard job {other.id}"
                 )
@@ -220,7 +220,7 @@ class JobManager:
         argv = self._argv(job)
         if job.options.port is not None and not job.kill_requested:
             try:
-                self._check_port(job.options)
+                self._check_port(job.options, job)
             except PortInUse as error:
                 self._finish(job, JobStatus.FAILED, str(error))
                 return

@@ -238,6 +238,9 @@ def build_argv(
     argv += ["--unix-socket", unix_socket] if unix_socket else []
     argv += ["--", "--logdir", options.logdir, "--path_prefix", path_prefix.rstrip("/")]
     argv += [f"--window_title={options.window_title}"]
+    # The Rust fast loader serves gRPC on a loopback TCP port that any local user
+    # can read; the Python loader opens no port (and answers small runs faster).
+    argv += ["--load_fast=false"]
     if port is not None:
         argv += ["--port", str(port)]
         argv += ["--bind_all"] if options.bind_all else ["--host", options.host or DEFAULT_HOST]

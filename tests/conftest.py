@@ -30,10 +30,24 @@ def write_scalars(run_dir: Path, tag: str, values: list[float], start_step: int 
     return run_dir
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "tb_config(**traits): c.ForgatherTB settings for the test's server"
+    )
+
+
 @pytest.fixture
-def tb_config():
-    """Per-test overrides of ``c.ForgatherTB``; tests update this dict."""
-    return {"startup_timeout": 60.0, "kill_grace": 3.0}
+def tb_config(request):
+    """``c.ForgatherTB`` for the test's server: defaults, then the ``tb_config`` marker.
+
+    A fixture that needs computed values may update this dict, as long as it is
+    requested before the server starts.
+    """
+    config = {"startup_timeout": 60.0, "kill_grace": 3.0}
+    marker = request.node.get_closest_marker("tb_config")
+    if marker:
+        config.update(marker.kwargs)
+    return config
 
 
 @pytest.fixture
