@@ -48,7 +48,9 @@ class TensorBoardProxyHandler(LocalProxyHandler):
 
     async def prepare(self, *args, **kwargs):
         """Log in (Jupyter's rules), authorize, then find a running job or answer for it."""
-        await super().prepare(*args, **kwargs)
+        # A websocket cannot follow a login redirect: refuse it with 403 instead.
+        upgrade = self.request.headers.get("Upgrade", "").lower() == "websocket"
+        await super().prepare(*args, _redirect_to_login=not upgrade, **kwargs)
         if self._finished:
             return
         if not self.authorizer.is_authorized(self, self.current_user, _PROXY_ACTION, AUTH_RESOURCE):

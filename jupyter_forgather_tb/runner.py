@@ -86,7 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     sys.stderr.write(f"TensorBoard serving at {url}\n")
     sys.stderr.flush()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # Exit at once: TensorBoard keeps nothing to flush, and a normal interpreter
+    # shutdown would wait on the stdin watcher thread's lock.
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
     watcher = threading.Thread(target=_exit_when_stdin_closes, daemon=True)
     watcher.start()
     signal.pause() if hasattr(signal, "pause") else watcher.join()

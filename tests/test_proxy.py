@@ -1,0 +1,192 @@
+"""The ``/tb/<id>/`` proxy and the API's authentication, against real TensorBoard."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+from tornado.httpclient import HTTPClientError
+
+NO_AUTH = {"Authorization": ""}
+
+
+async def running_job(api, **options):
+    job = await api.launch(**{"logdir": "logs", **options})
+    return await api.wait_status(job["id"], "running")
+
+
+async def test_api_refuses_requests_without_or_with_a_wrong_token(api, logdir):
+    for headers in (NO_AUTH, {"Authorization": "token wrong"}):
+        for method, body in (("GET", None), ("POST", json.dumps({"logdir": "logs"}))):
+            response = await api.fetch(
+                "forgather-tb",
+                "api",
+                "jobs",
+                method=method,
+                body=body,
+                headers=dict(headers),
+                raise_error=False,
+            )
+            assert response.code == 403
+            assert "message" in json.loads(response.body)
+    wrong_query = await api.fetch(
+        "forgather-tb",
+        "api",
+        "jobs",
+        headers=dict(NO_AUTH),
+        params={"token": "wrong"},
+        raise_error=False,
+    )
+    assert wrong_query.code == 403
+    assert await api.json("GET", "jobs") == []
+
+
+async def test_proxy_redirects_to_login_without_a_token(api, logdir):
+    job = await running_job(api)
+    response = await api.proxied(job["id"], "", headers=dict(NO_AUTH), follow_redirects=False)
+    assert response.code == 302
+    assert "/login" in response.headers["Location"]
+    assert b"tb-relative-root" not in response.body
+
+
+async def test_proxy_refuses_websocket_without_a_token(jp_ws_fetch, api, logdir):
+    job = await running_job(api)
+    with pytest.raises(HTTPClientError) as refused:
+        await jp_ws_fetch("tb", f"{job['id']}/", headers=dict(NO_AUTH))
+    assert refused.value.code == 403
+
+
+async def test_query_token_works(api, logdir):
+    job = await running_job(api)
+    token = api.serverapp.identity_provider.token
+    response = await api.proxied(
+        job["id"], "data/environment", headers=dict(NO_AUTH), params={"token": token}
+    )
+    assert response.code == 200
+    assert "data_location" in json.loads(response.body)
+
+
+async def test_tensorboards_own_post_requests_pass_through(api, logdir):
+    job = await running_job(api)
+    requests = json.dumps([{"plugin": "scalars", "tag": "loss", "run": "run1"}])
+    response = await api.proxied(
+        job["id"],
+        "data/plugin/timeseries/timeSeries",
+        method="POST",
+        body=f"requests={quote(requests)}",
+        headers={"X-XSRF-Protected": "1", "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert response.code == 200, response.body[:300]
+    series = json.loads(response.body)[0]["runToSeries"]["run1"]
+    assert [(p["step"], p["value"]) for p in series] == [(0, 1.0), (1, 0.5), (2, 0.25)]
+
+
+async def test_unknown_job_is_404_with_the_id_escaped(api):
+    response = await api.proxied("<script>x</script>", "")
+    assert response.code == 404
+    assert b"<script>" not in response.body
+    assert b"&lt;script&gt;" in response.body
+    for fake in ("6006", "abc@127.0.0.1:22"):
+        assert (await api.proxied(fake, "")).code == 404
+
+
+@pytest.mark.tb_config(max_running=1)
+async def test_job_not_running_yet_is_503_with_its_state(api, logdir):
+    await running_job(api)
+    queued = await api.launch(logdir="logs/run1")
+    response = await api.proxied(queued["id"], "")
+    assert response.code == 503
+    assert response.headers["Retry-After"] == "1"
+    assert b"queued" in response.body
+
+
+async def test_path_without_slash_redirects_relatively(api, logdir):
+    job = await running_job(api)
+    response = await api.fetch(
+        "tb", job["id"], params={"a": "1"}, follow_redirects=False, raise_error=False
+    )
+    assert response.code == 302
+    assert response.headers["Location"] == f"{job['id']}/?a=1"
+
+
+async def test_foreign_origin_write_is_refused_for_cookie_sessions(api, logdir, jp_base_url):
+    job = await running_job(api)
+    token = api.serverapp.identity_provider.token
+    # Log in as a browser would, to get a session cookie instead of a token.
+    login = await api.fetch("login", headers=dict(NO_AUTH), raise_error=False)
+    xsrf = login.headers["Set-Cookie"].split("_xsrf=", 1)[1].split(";", 1)[0]
+    posted = await api.fetch(
+        "login",
+        method="POST",
+        body=f"password={token}&_xsrf={xsrf}",
+        headers={**NO_AUTH, "Cookie": f"_xsrf={xsrf}"},
+        follow_redirects=False,
+        raise_error=False,
+    )
+    assert posted.code == 302
+    cookies = "; ".join(c.split(";", 1)[0] for c in posted.headers.get_list("Set-Cookie"))
+    session = {**NO_AUTH, "Cookie": f"{cookies}; _xsrf={xsrf}"}
+    same_site = await api.proxied(job["id"], "data/environment", headers=dict(session))
+    assert same_site.code == 200
+    host = f"127.0.0.1:{api.serverapp.port}"
+    body = "requests=" + quote(json.dumps([{"plugin": "scalars", "tag": "loss", "run": "run1"}]))
+    form = {"Content-Type": "application/x-www-form-urlencoded", "X-XSRF-Protected": "1"}
+    for origin, expected in ((f"http://{host}", 200), ("http://evil.example", 403)):
+        response = await api.proxied(
+            job["id"],
+            "data/plugin/timeseries/timeSeries",
+            method="POST",
+            body=body,
+            headers={**session, **form, "Origin": origin, "Host": host},
+        )
+        assert response.code == expected, (origin, response.body[:200])
+    # The API needs the XSRF token on cookie-authenticated writes.
+    no_xsrf = (
+        await api.call("DELETE", "jobs", job["id"])
+        if False
+        else await api.fetch(
+            "forgather-tb",
+            "api",
+            "jobs",
+            job["id"],
+            method="DELETE",
+            headers=dict(session),
+            raise_error=False,
+        )
+    )
+    assert no_xsrf.code == 403
+    assert (await api.job(job["id"]))["status"] == "running"
+
+
+@pytest.fixture
+def echo_backend(tb_config, fake_python):
+    backend = Path(__file__).with_name("ws_echo_backend.py")
+    tb_config["tensorboard_python"] = fake_python(f'exec {sys.executable} {backend} "$@"')
+
+
+async def test_websockets_are_proxied_to_the_job(echo_backend, jp_ws_fetch, api, logdir):
+    job = await running_job(api)
+    connection = await jp_ws_fetch("tb", job["id"], "echo")
+    await connection.write_message("hello")
+    assert await connection.read_message() == "echo: hello"
+    connection.close()
+
+
+async def test_credentials_are_not_forwarded_to_the_job(echo_backend, api, logdir):
+    job = await running_job(api)
+    token = api.serverapp.identity_provider.token
+    for headers, params in (
+        ({}, {"keep": "1"}),
+        ({"Cookie": "session=abc; _xsrf=x", "X-XSRFToken": "x"}, {"keep": "1"}),
+        (dict(NO_AUTH), {"token": token, "keep": "1"}),
+    ):
+        response = await api.proxied(job["id"], "seen", headers=headers, params=params)
+        assert response.code == 200
+        seen = json.loads(response.body)
+        names = {name.lower() for name in seen["headers"]}
+        assert not names & {"authorization", "cookie", "x-xsrftoken"}, seen
+        assert token not in json.dumps(seen)
+        assert seen["query"] == "keep=1"
