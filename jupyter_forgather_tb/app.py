@@ -28,6 +28,18 @@ class ForgatherTB(ExtensionApp):
         4, help="How many TensorBoard jobs may run at once; further launches wait in the queue."
     ).tag(config=True)
 
+    max_queued = Integer(
+        64,
+        help="How many jobs may wait in the queue; further launches are refused with "
+        "HTTP 429 and a Retry-After header.",
+    ).tag(config=True)
+
+    idle_timeout = Float(
+        0.0,
+        help="Stop a running job after this many seconds without a request through its "
+        "proxy (0 turns this off). The job shows why it stopped.",
+    ).tag(config=True)
+
     max_finished = Integer(
         200, help="How many finished jobs are kept in the job list before the oldest are dropped."
     ).tag(config=True)
@@ -110,6 +122,8 @@ class ForgatherTB(ExtensionApp):
             log_dir=os.path.join(self.serverapp.runtime_dir, "forgather-tb", "logs"),
             socket_dir=self.socket_dir or None,
             max_finished=self.max_finished,
+            max_queued=self.max_queued,
+            idle_timeout=self.idle_timeout,
         )
         self.manager = JobManager(settings, log=self.log)
         self.settings.update({"forgather_tb_manager": self.manager, "forgather_tb_config": self})

@@ -12,13 +12,14 @@ from tornado import web
 from tornado.iostream import StreamClosedError
 
 from .logdirs import find_logdirs, resolve_logdir
-from .manager import JobManager, JobNotFound, ManagerError, PortInUse
+from .manager import JobManager, JobNotFound, ManagerError, PortInUse, QueueFull
 from .options import OptionError, parse_launch
 
 AUTH_RESOURCE = "forgather_tb"
 MAX_BODY_BYTES = 64 * 1024
 MAX_OUTPUT_CHUNK = 256 * 1024
-_ERROR_STATUS = {JobNotFound: 404, PortInUse: 409}
+_ERROR_STATUS = {JobNotFound: 404, PortInUse: 409, QueueFull: 429}
+RETRY_AFTER_SECONDS = 5
 
 
 class ForgatherTBHandler(APIHandler):
@@ -42,6 +43,8 @@ class ForgatherTBHandler(APIHandler):
         self.finish(json.dumps({"message": message, **extra}))
 
     def send_manager_error(self, error: ManagerError) -> None:
+        if isinstance(error, QueueFull):
+            self.set_header("Retry-After", str(RETRY_AFTER_SECONDS))
         self.send_error_json(_ERROR_STATUS.get(type(error), 400), str(error))
 
     def send_option_error(self, error: OptionError) -> None:

@@ -62,6 +62,7 @@ class Job:
     log_file: str | None = None
     kill_requested: bool = False
     last_activity: datetime | None = None
+    stop_reason: str | None = None
 
     @property
     def label(self) -> str:

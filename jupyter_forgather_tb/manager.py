@@ -34,6 +34,10 @@ class PortInUse(ManagerError):
     """The requested TCP port is taken."""
 
 
+class QueueFull(ManagerError):
+    """Too many jobs are waiting already; the caller should retry later."""
+
+
 @dataclass
 class ManagerSettings:
     """What the manager needs from configuration (see ``app.ForgatherTB`` for help text)."""
@@ -47,6 +51,8 @@ class ManagerSettings:
     log_dir: str
     socket_dir: str | None
     max_finished: int
+    max_queued: int = 64
+    idle_timeout: float = 0.0
 
 
 def _now() -> datetime:
@@ -77,6 +83,8 @@ class JobManager:
         self._procs: dict[str, asyncio.subprocess.Process] = {}
         self._tasks: dict[str, asyncio.Task] = {}
         self._seq = 0
+        self._culler: asyncio.Task | None = None
+        self._stopping: set[asyncio.Future] = set()  # idle stops under way (kept referenced)
         os.makedirs(settings.log_dir, mode=0o700, exist_ok=True)
         # Sockets live in a private directory: only this user can connect, so
         # nobody can reach a TensorBoard without going through Jupyter's login.
@@ -112,8 +120,10 @@ class JobManager:
         job.last_activity = _now()
 
     def job_json(self, job: Job) -> dict:
-        """A job's JSON with its live queue position."""
-        return job.to_json(self.queue_position(job))
+        """A job's JSON, with its queue position and whether its log directory still exists."""
+        data = job.to_json(self.queue_position(job))
+        data["logdir_exists"] = os.path.isdir(job.options.logdir) if job.status.is_live else None
+        return data
 
     # -- launching -------------------------------------------------------------
 
@@ -135,6 +145,11 @@ class JobManager:
             existing = self.find_reusable(options)
             if existing is not None:
                 return existing, True
+        if len(self.queue()) >= self.settings.max_queued:
+            raise QueueFull(
+                f"{self.settings.max_queued} TensorBoard jobs are already waiting to start; "
+                "try again when one has started or been cancelled"
+            )
         if options.port is not None:
             self._check_port(options)
         self._seq += 1
@@ -171,6 +186,8 @@ class JobManager:
             raise PortInUse(f"port {options.port} is already in use on this machine")
 
     def _schedule(self) -> None:
+        if self.settings.idle_timeout > 0 and self._culler is None:
+            self._culler = asyncio.ensure_future(self._cull_idle())
         active = sum(
             1
             for job in self._jobs.values()
@@ -252,7 +269,7 @@ class JobManager:
             if ready:
                 job.status = JobStatus.RUNNING
                 self.log.info("TensorBoard job %s is running (pid %s)", job.id, proc.pid)
-            elif not exited.done():
+            elif not exited.done() and not job.kill_requested:
                 self.log.warning("TensorBoard job %s did not answer in time", job.id)
                 job.error = f"TensorBoard did not answer within {self.settings.startup_timeout:g} s"
                 self._signal(job, signal.SIGKILL)
@@ -264,7 +281,7 @@ class JobManager:
             self._procs.pop(job.id, None)
         job.exit_code = code
         if job.kill_requested:
-            self._finish(job, JobStatus.KILLED, None)
+            self._finish(job, JobStatus.KILLED, job.stop_reason)
         elif job.error:  # startup timeout
             self._finish(job, JobStatus.FAILED, job.error)
         elif code == 0:
@@ -327,23 +344,44 @@ class JobManager:
 
     # -- stopping --------------------------------------------------------------
 
-    async def kill(self, job_id: str) -> Job:
+    async def _cull_idle(self) -> None:
+        """Stop running jobs that no proxied request has reached for ``idle_timeout``."""
+        timeout = self.settings.idle_timeout
+        while True:
+            await asyncio.sleep(max(0.2, min(timeout / 4, 30.0)))
+            now = _now()
+            for job in self.list():
+                if job.status != JobStatus.RUNNING or job.kill_requested:
+                    continue
+                since = job.last_activity or job.started
+                if since and (now - since).total_seconds() >= timeout:
+                    self.log.info("Stopping idle TensorBoard job %s", job.id)
+                    stopping = asyncio.ensure_future(
+                        self.kill(job.id, f"stopped after {timeout:g} s without requests")
+                    )
+                    self._stopping.add(stopping)
+                    stopping.add_done_callback(self._stopping.discard)
+
+    async def kill(self, job_id: str, reason: str | None = None) -> Job:
         """Stop a job (SIGTERM, then SIGKILL after the grace period) or cancel it if queued.
 
-        Idempotent: killing an ended job changes nothing.
+        Idempotent: killing an ended job changes nothing. ``reason`` is kept as
+        the job's error text when the stop was not asked for by a user.
         """
         job = self.get(job_id)
         if not job.status.is_live:
             return job
         if job.status == JobStatus.QUEUED:
             job.kill_requested = True
-            self._finish(job, JobStatus.KILLED, "cancelled before it started")
+            self._finish(job, JobStatus.KILLED, reason or "cancelled before it started")
             return job
         first = not job.kill_requested
         job.kill_requested = True
+        job.stop_reason = job.stop_reason or reason
         task = self._tasks.get(job.id)
         if first:
             self._signal(job, signal.SIGTERM)
+            self._signal(job, signal.SIGCONT)  # a stopped process only sees SIGTERM once continued
         if task is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(task), self.settings.kill_grace)
@@ -358,5 +396,10 @@ class JobManager:
         live = [job for job in self._jobs.values() if job.status.is_live]
         if live:
             self.log.info("Stopping %d TensorBoard job(s)", len(live))
-        await asyncio.gather(*(self.kill(job.id) for job in live), return_exceptions=True)
+        if self._culler is not None:
+            self._culler.cancel()
+        await asyncio.gather(
+            *(self.kill(job.id, "the Jupyter server stopped") for job in live),
+            return_exceptions=True,
+        )
         shutil.rmtree(self._socket_dir, ignore_errors=True)

@@ -99,6 +99,18 @@ class TensorBoardProxyHandler(LocalProxyHandler):
             request_timeout=config.proxy_request_timeout,
         )
 
+    async def proxy(self, port, proxied_path):
+        """Proxy one request, reporting a silent or vanished TensorBoard as 504 or 502."""
+        try:
+            return await super().proxy(port, proxied_path)
+        except web.HTTPError as error:
+            # jupyter-server-proxy reports both as 599 (timeout) or 500 (connection error).
+            if error.status_code == 599 and "timeout" in str(error).lower():
+                raise web.HTTPError(504, "TensorBoard did not answer in time") from None
+            if error.status_code in (500, 599):
+                raise web.HTTPError(502, "TensorBoard could not be reached") from None
+            raise
+
     # prepare() already requires login; the decorators also mark each method as
     # authenticated for jupyter_server's allow_unauthenticated_access check.
     @web.authenticated
