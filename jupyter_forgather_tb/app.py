@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 
@@ -96,6 +97,19 @@ class ForgatherTB(ExtensionApp):
         500, help="How many log directories the picker returns at most."
     ).tag(config=True)
 
+    state_file = Unicode(
+        help="Where the job table is saved, so a restarted server re-adopts TensorBoards "
+        "that still run and reports the rest as lost. Empty turns saving off. Defaults to "
+        "a file under the Jupyter runtime directory, one per server root and base URL.",
+    ).tag(config=True)
+
+    @default("state_file")
+    def _default_state_file(self):
+        key = hashlib.sha256(
+            f"{self.serverapp.root_dir}\0{self.serverapp.base_url}".encode()
+        ).hexdigest()[:16]
+        return os.path.join(self.serverapp.runtime_dir, "forgather-tb", f"jobs-{key}.json")
+
     @default("tensorboard_python")
     def _default_python(self):
         return sys.executable
@@ -124,6 +138,7 @@ class ForgatherTB(ExtensionApp):
             max_finished=self.max_finished,
             max_queued=self.max_queued,
             idle_timeout=self.idle_timeout,
+            state_file=self.state_file or None,
         )
         self.manager = JobManager(settings, log=self.log)
         self.settings.update({"forgather_tb_manager": self.manager, "forgather_tb_config": self})

@@ -21,6 +21,7 @@ class JobStatus(str, enum.Enum):
     EXITED = "exited"
     FAILED = "failed"
     KILLED = "killed"
+    LOST = "lost"  # was live when the server died, and could not be re-adopted
 
     @property
     def is_live(self) -> bool:
@@ -63,6 +64,9 @@ class Job:
     kill_requested: bool = False
     last_activity: datetime | None = None
     stop_reason: str | None = None
+    argv: list[str] | None = None
+    proc_start_time: int | None = None
+    adopted: bool = False
 
     @property
     def label(self) -> str:
@@ -73,6 +77,54 @@ class Job:
     def network_exposed(self) -> bool:
         """True when TensorBoard listens beyond loopback, bypassing Jupyter's login."""
         return self.options.bind_all
+
+    def to_record(self) -> dict[str, Any]:
+        """Everything needed to recognise this job after a server restart."""
+        return {
+            "id": self.id,
+            "options": self.options.to_json(),
+            "url": self.url,
+            "status": self.status.value,
+            "seq": self.seq,
+            "created": _iso(self.created),
+            "started": _iso(self.started),
+            "ended": _iso(self.ended),
+            "pid": self.pid,
+            "exit_code": self.exit_code,
+            "error": self.error,
+            "port": self.port,
+            "unix_socket": self.unix_socket,
+            "log_file": self.log_file,
+            "argv": self.argv,
+            "proc_start_time": self.proc_start_time,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any], output: OutputBuffer) -> Job:
+        """Rebuild a job saved by :meth:`to_record` (raises on a malformed record)."""
+
+        def when(key: str) -> datetime | None:
+            return datetime.fromisoformat(record[key]) if record.get(key) else None
+
+        return cls(
+            options=LaunchOptions(**record["options"]),
+            url=str(record["url"]),
+            output=output,
+            id=str(record["id"]),
+            status=JobStatus(record["status"]),
+            seq=int(record["seq"]),
+            created=when("created") or _now(),
+            started=when("started"),
+            ended=when("ended"),
+            pid=record.get("pid"),
+            exit_code=record.get("exit_code"),
+            error=record.get("error"),
+            port=record.get("port"),
+            unix_socket=record.get("unix_socket"),
+            log_file=record.get("log_file"),
+            argv=record.get("argv"),
+            proc_start_time=record.get("proc_start_time"),
+        )
 
     def to_json(self, queue_position: int | None = None) -> dict[str, Any]:
         """The job as the REST API shows it."""
@@ -94,4 +146,5 @@ class Job:
             "output_tail": self.output.tail_lines(20) if self.status == JobStatus.FAILED else [],
             "queue_position": queue_position,
             "last_activity": _iso(self.last_activity),
+            "adopted": self.adopted,
         }

@@ -13,9 +13,12 @@ import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from tornado.ioloop import IOLoop
+
 from .jobs import Job, JobStatus
 from .options import LaunchOptions, build_argv
 from .output import OutputBuffer
+from .state import load_state, process_identity, save_state
 from .transport import free_port, http_status, port_is_free
 
 # Variables a TensorBoard child must not inherit: Jupyter's own credentials.
@@ -53,6 +56,7 @@ class ManagerSettings:
     max_finished: int
     max_queued: int = 64
     idle_timeout: float = 0.0
+    state_file: str | None = None
 
 
 def _now() -> datetime:
@@ -90,6 +94,88 @@ class JobManager:
         # nobody can reach a TensorBoard without going through Jupyter's login.
         self._socket_dir = tempfile.mkdtemp(prefix="forgather-tb-", dir=settings.socket_dir)
         os.chmod(self._socket_dir, 0o700)
+        self._restore()
+
+    # -- persistence -----------------------------------------------------------
+
+    def _save(self) -> None:
+        if self.settings.state_file:
+            try:
+                save_state(self.settings.state_file, [job.to_record() for job in self.list()])
+            except OSError as error:
+                self.log.warning("Could not save the TensorBoard job table: %s", error)
+
+    def _is_ours(self, job: Job) -> bool:
+        """True if the job's pid is still the very process we started (not a reused pid)."""
+        if not job.pid or job.proc_start_time is None or not job.argv:
+            return False
+        return process_identity(job.pid) == (job.proc_start_time, job.argv)
+
+    def _restore(self) -> None:
+        """Reload the job table a previous server left, re-adopting what still runs."""
+        if not self.settings.state_file:
+            return
+        adopt = []
+        for record in load_state(self.settings.state_file):
+            try:
+                job = Job.from_record(record, OutputBuffer(self.settings.output_buffer_size))
+            except (KeyError, TypeError, ValueError):
+                continue
+            self._seq = max(self._seq, job.seq)
+            if job.status in (JobStatus.STARTING, JobStatus.RUNNING):
+                if self._is_ours(job):
+                    job.status = JobStatus.STARTING  # until it answers again
+                    job.adopted = True
+                    adopt.append(job)
+                else:
+                    job.status = JobStatus.LOST
+                    job.error = "the Jupyter server stopped while this job was live"
+                    job.ended = job.ended or _now()
+            self._jobs[job.id] = job
+        self._save()
+        if adopt or self.queue():
+            # The event loop may not run yet while the server initializes.
+            IOLoop.current().add_callback(self._resume, adopt)
+
+    async def _resume(self, adopt: list[Job]) -> None:
+        for job in adopt:
+            self._seed_output(job)
+            self._tasks[job.id] = asyncio.ensure_future(self._watch_adopted(job))
+        self._schedule()
+
+    def _seed_output(self, job: Job) -> None:
+        if job.log_file:
+            with contextlib.suppress(OSError), open(job.log_file, "rb") as log_file:
+                log_file.seek(0, os.SEEK_END)
+                log_file.seek(max(0, log_file.tell() - self.settings.output_buffer_size))
+                job.output.append(log_file.read())
+
+    async def _watch_adopted(self, job: Job) -> None:
+        """Confirm a re-adopted job answers, then watch it until it ends."""
+        path = f"{self.settings.base_url}tb/{job.id}/"
+        status = await http_status(path, unix_socket=job.unix_socket, port=job.port)
+        if status == 200:
+            job.status = JobStatus.RUNNING
+            self.log.info("Re-adopted TensorBoard job %s (pid %s)", job.id, job.pid)
+        else:
+            self.log.warning(
+                "TensorBoard job %s still runs but does not answer: stopping it", job.id
+            )
+            _signal_group(job.pid, signal.SIGKILL)
+        self._save()
+        try:
+            while self._is_ours(job):
+                await asyncio.sleep(0.25)
+        finally:
+            self._tasks.pop(job.id, None)
+        _signal_group(job.pid, signal.SIGKILL)
+        if job.kill_requested:
+            self._finish(job, JobStatus.KILLED, job.stop_reason)
+        elif status != 200:
+            self._finish(job, JobStatus.LOST, "re-adopted after a restart but did not answer")
+        else:
+            self._finish(job, JobStatus.FAILED, "TensorBoard ended; its exit code is unknown")
+        self._schedule()
 
     # -- queries ---------------------------------------------------------------
 
@@ -171,6 +257,7 @@ class JobManager:
                 job.id,
             )
         self._schedule()
+        self._save()
         return job, False
 
     def _check_port(self, options: LaunchOptions, job: Job | None = None) -> None:
@@ -260,6 +347,10 @@ class JobManager:
         self._procs[job.id] = proc
         job.pid = proc.pid
         job.started = _now()
+        job.argv = argv
+        identity = process_identity(proc.pid)
+        job.proc_start_time = identity[0] if identity else None
+        self._save()
         reader = asyncio.ensure_future(self._pump_output(job, proc))
         exited = asyncio.ensure_future(proc.wait())
         try:
@@ -268,6 +359,7 @@ class JobManager:
             ready = await self._wait_ready(job, exited)
             if ready:
                 job.status = JobStatus.RUNNING
+                self._save()
                 self.log.info("TensorBoard job %s is running (pid %s)", job.id, proc.pid)
             elif not exited.done() and not job.kill_requested:
                 self.log.warning("TensorBoard job %s did not answer in time", job.id)
@@ -331,6 +423,7 @@ class JobManager:
             "TensorBoard job %s %s%s", job.id, status.value, f": {error}" if error else ""
         )
         self._prune_finished()
+        self._save()
 
     def _prune_finished(self) -> None:
         finished = [job for job in self.list() if not job.status.is_live]
@@ -341,6 +434,8 @@ class JobManager:
         proc = self._procs.get(job.id)
         if proc is not None:
             _signal_group(proc.pid, sig)
+        elif job.adopted and self._is_ours(job):
+            _signal_group(job.pid, sig)
 
     # -- stopping --------------------------------------------------------------
 

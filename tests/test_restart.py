@@ -1,0 +1,235 @@
+"""Restart survival: the job table on disk, re-adoption, and no orphaned TensorBoard."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from conftest import group_pids, pid_alive, write_scalars
+
+from jupyter_forgather_tb.jobs import new_job_id
+from jupyter_forgather_tb.options import LaunchOptions, build_argv
+from jupyter_forgather_tb.state import process_identity, save_state
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class ServerProcess:
+    """A real ``jupyter server`` in its own process, to be killed outright."""
+
+    def __init__(self, root: Path, runtime: Path):
+        self.root, self.runtime = root, runtime
+        self.port = _free_port()
+        self.token = "restart-test-token"
+        self.proc = None
+
+    def start(self):
+        env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(self.runtime)}
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "jupyter",
+                "server",
+                "--allow-root",
+                "--no-browser",
+                f"--port={self.port}",
+                "--port_retries=0",
+                f"--IdentityProvider.token={self.token}",
+                f"--ServerApp.root_dir={self.root}",
+                "--ServerApp.base_url=/base/",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self.call("GET", "jobs")
+                return
+            except OSError:
+                assert self.proc.poll() is None, "jupyter server exited"
+                assert time.monotonic() < deadline, "jupyter server did not start"
+                time.sleep(0.2)
+
+    def call(self, method, path, body=None):
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}/base/forgather-tb/api/{path}",
+            method=method,
+            data=json.dumps(body).encode() if body is not None else None,
+            headers={"Authorization": f"token {self.token}"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    def wait_status(self, job_id, status, timeout=60):
+        deadline = time.monotonic() + timeout
+        while (job := self.call("GET", f"jobs/{job_id}"))["status"] != status:
+            assert time.monotonic() < deadline, job
+            time.sleep(0.1)
+        return job
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=30)
+
+
+@pytest.fixture
+def server_dirs(tmp_path):
+    root, runtime = tmp_path / "root", tmp_path / "runtime"
+    write_scalars(root / "logs" / "run1", "loss", [1.0, 0.5])
+    runtime.mkdir()
+    return root, runtime
+
+
+def test_killed_server_leaves_no_tensorboard_and_restart_reports_it_lost(server_dirs):
+    server = ServerProcess(*server_dirs)
+    server.start()
+    try:
+        job = server.call("POST", "jobs", {"logdir": "logs"})
+        job = server.wait_status(job["id"], "running")
+        server.stop(signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while group_pids(job["pid"]):
+            assert time.monotonic() < deadline, "TensorBoard outlived its killed server"
+            time.sleep(0.1)
+        server.start()
+        after = server.call("GET", f"jobs/{job['id']}")
+        assert after["status"] == "lost"
+        assert "stopped while this job was live" in after["error"]
+    finally:
+        server.stop(signal.SIGKILL)
+
+
+def test_clean_shutdown_stops_and_records_every_job(server_dirs):
+    server = ServerProcess(*server_dirs)
+    server.start()
+    try:
+        job = server.wait_status(server.call("POST", "jobs", {"logdir": "logs"})["id"], "running")
+        server.stop(signal.SIGTERM)
+        assert group_pids(job["pid"]) == []
+        server.start()
+        after = server.call("GET", f"jobs/{job['id']}")
+        assert after["status"] == "killed"
+        assert after["error"] == "the Jupyter server stopped"
+    finally:
+        server.stop(signal.SIGKILL)
+
+
+@pytest.fixture
+def orphan(tb_config, jp_root_dir, jp_base_url, tmp_path):
+    """A TensorBoard left running by a previous server, recorded in the state file."""
+    logdir = write_scalars(jp_root_dir / "logs" / "run1", "loss", [3.0, 2.0]).parent
+    job_id = new_job_id()
+    sock = str(tmp_path / f"{job_id}.sock")
+    options = LaunchOptions(logdir=str(logdir), window_title="logs")
+    argv = build_argv(
+        options, python=sys.executable, path_prefix=f"{jp_base_url}tb/{job_id}", unix_socket=sock
+    )
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 30
+    while not os.path.exists(sock):
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.05)
+    state_file = tmp_path / "state" / "jobs.json"
+    record = {
+        "id": job_id,
+        "options": options.to_json(),
+        "url": f"{jp_base_url}tb/{job_id}/",
+        "status": "running",
+        "seq": 1,
+        "created": None,
+        "started": None,
+        "ended": None,
+        "pid": proc.pid,
+        "exit_code": None,
+        "error": None,
+        "port": None,
+        "unix_socket": sock,
+        "log_file": None,
+        "argv": argv,
+        "proc_start_time": process_identity(proc.pid)[0],
+    }
+    save_state(str(state_file), [record])
+    tb_config["state_file"] = str(state_file)
+    yield record
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+
+
+async def test_restart_re_adopts_a_tensorboard_that_still_runs(orphan, api):
+    job = await api.wait_status(orphan["id"], "running", timeout=15)
+    assert job["adopted"] is True and job["pid"] == orphan["pid"]
+    response = await api.proxied(
+        job["id"], "data/plugin/scalars/scalars", params={"run": "run1", "tag": "loss"}
+    )
+    assert [v for _, _, v in json.loads(response.body)] == [3.0, 2.0]
+    killed = await api.kill(job["id"])
+    assert killed["status"] == "killed"
+    assert group_pids(orphan["pid"]) == []
+
+
+@pytest.fixture
+def reused_pid(tb_config, tmp_path):
+    """A state file naming a pid that now belongs to an unrelated process."""
+    stranger = subprocess.Popen(["sleep", "600"], start_new_session=True)
+    state_file = tmp_path / "state" / "jobs.json"
+    identity = process_identity(stranger.pid)
+    record = {
+        "id": new_job_id(),
+        "options": LaunchOptions(logdir=str(tmp_path), window_title="x").to_json(),
+        "url": "/x/",
+        "status": "running",
+        "seq": 3,
+        "created": None,
+        "started": None,
+        "ended": None,
+        "pid": stranger.pid,
+        "exit_code": None,
+        "error": None,
+        "port": None,
+        "unix_socket": None,
+        "log_file": None,
+        "argv": [sys.executable, "-m", "jupyter_forgather_tb.runner"],
+        "proc_start_time": identity[0],
+    }
+    save_state(str(state_file), [record])
+    tb_config["state_file"] = str(state_file)
+    yield record, stranger
+    stranger.kill()
+    stranger.wait()
+
+
+async def test_restart_never_touches_a_process_that_merely_reused_the_pid(reused_pid, api):
+    record, stranger = reused_pid
+    job = await api.job(record["id"])
+    assert job["status"] == "lost"
+    assert pid_alive(stranger.pid)
+    assert (await api.kill(record["id"]))["status"] == "lost"
+    assert pid_alive(stranger.pid)
+    # New jobs do not collide with restored ids or order.
+    state = json.loads(
+        Path(api.serverapp.web_app.settings["forgather_tb_config"].state_file).read_text()
+    )
+    assert [j["status"] for j in state["jobs"]] == ["lost"]
