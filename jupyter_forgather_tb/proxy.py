@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 
+from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server_proxy.handlers import LocalProxyHandler
 from tornado import web
@@ -151,7 +152,10 @@ class TensorBoardProxyHandler(LocalProxyHandler):
 class AddSlashHandler(JupyterHandler):
     """``tb/<id>`` redirects to ``tb/<id>/`` with a relative Location, never to another host."""
 
+    auth_resource = AUTH_RESOURCE
+
     @web.authenticated
+    @authorized
     def get(self, job_id):
         query = f"?{self.request.query}" if self.request.query else ""
         self.redirect(f"{url_escape(job_id, plus=False)}/{query}")
