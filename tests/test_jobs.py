@@ -8,6 +8,7 @@ import os
 import signal
 import socket
 import stat
+import sys
 
 import pytest
 from conftest import group_pids, pid_alive, write_scalars
@@ -189,17 +190,17 @@ async def test_crash_while_running_becomes_failed_with_exit_code_and_output(api,
 
 @pytest.fixture
 def failing_tb(tb_config, fake_python):
-    tb_config["tensorboard_python"] = fake_python(
-        "echo 'starting up'; echo 'error: unrecognized arguments: --bogus' >&2; exit 2"
-    )
+    # Real TensorBoard, handed one flag it does not know.
+    tb_config["tensorboard_python"] = fake_python(f'exec {sys.executable} "$@" --no_such_flag')
 
 
 async def test_tensorboard_that_exits_at_start_is_failed_with_its_output(failing_tb, api, logdir):
     job = await api.launch(logdir="logs")
-    job = await api.wait_status(job["id"], "failed", timeout=10)
+    job = await api.wait_status(job["id"], "failed", timeout=20)
     assert job["exit_code"] == 2
     assert job["error"] == "TensorBoard exited with code 2"
-    assert job["output_tail"] == ["starting up", "error: unrecognized arguments: --bogus"]
+    assert any("unrecognized arguments: --no_such_flag" in line for line in job["output_tail"])
+    assert group_pids(job["pid"]) == [] and not pid_alive(job["pid"])
     log_file = api.serverapp.web_app.settings["forgather_tb_manager"].get(job["id"]).log_file
     with open(log_file) as f:
         assert "unrecognized arguments" in f.read()
