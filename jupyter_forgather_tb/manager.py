@@ -131,11 +131,24 @@ class JobManager:
                     job.status = JobStatus.LOST
                     job.error = "the Jupyter server stopped while this job was live"
                     job.ended = job.ended or _now()
+                    self._remove_stale_socket(job)
             self._jobs[job.id] = job
         self._save()
         if adopt or self.queue():
             # The event loop may not run yet while the server initializes.
             IOLoop.current().add_callback(self._resume, adopt)
+
+    @staticmethod
+    def _remove_stale_socket(job: Job) -> None:
+        """Remove a dead job's socket, and its private directory once empty."""
+        if not job.unix_socket:
+            return
+        with contextlib.suppress(OSError):
+            os.unlink(job.unix_socket)
+        directory = os.path.dirname(job.unix_socket)
+        if os.path.basename(directory).startswith("forgather-tb-"):
+            with contextlib.suppress(OSError):
+                os.rmdir(directory)
 
     async def _resume(self, adopt: list[Job]) -> None:
         for job in adopt:

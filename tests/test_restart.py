@@ -88,6 +88,12 @@ class ServerProcess:
             self.proc.wait(timeout=30)
 
 
+def _socket_of(server, job_id):
+    state_file = next((server.runtime / "forgather-tb").glob("jobs-*.json"))
+    records = json.loads(state_file.read_text())["jobs"]
+    return next(r["unix_socket"] for r in records if r["id"] == job_id)
+
+
 @pytest.fixture
 def server_dirs(tmp_path):
     root, runtime = tmp_path / "root", tmp_path / "runtime"
@@ -102,6 +108,8 @@ def test_killed_server_leaves_no_tensorboard_and_restart_reports_it_lost(server_
     try:
         job = server.call("POST", "jobs", {"logdir": "logs"})
         job = server.wait_status(job["id"], "running")
+        socket_path = _socket_of(server, job["id"])
+        assert os.path.exists(socket_path)
         server.stop(signal.SIGKILL)
         deadline = time.monotonic() + 10
         while group_pids(job["pid"]):
@@ -111,6 +119,8 @@ def test_killed_server_leaves_no_tensorboard_and_restart_reports_it_lost(server_
         after = server.call("GET", f"jobs/{job['id']}")
         assert after["status"] == "lost"
         assert "stopped while this job was live" in after["error"]
+        # The dead server's private socket directory does not pile up in /tmp.
+        assert not os.path.exists(os.path.dirname(socket_path))
     finally:
         server.stop(signal.SIGKILL)
 
