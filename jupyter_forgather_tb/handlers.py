@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from importlib import resources
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
@@ -197,7 +198,8 @@ class OutputStreamHandler(ForgatherTBHandler):
                 self.write(": keepalive\n\n")
                 await self.flush()
                 await job.output.wait(offset, self.keepalive_seconds)
-            self.finish()
+            # APIHandler.finish would otherwise label the stream as JSON.
+            self.finish(set_content_type="text/event-stream")
         except StreamClosedError:
             pass
 
@@ -231,6 +233,22 @@ class LogdirsHandler(ForgatherTBHandler):
         )
 
 
+class OpenAPIHandler(ForgatherTBHandler):
+    """``GET openapi.json``: this API as an OpenAPI document."""
+
+    _document: bytes | None = None
+
+    @web.authenticated
+    @authorized
+    def get(self):
+        if OpenAPIHandler._document is None:
+            OpenAPIHandler._document = (
+                resources.files(__package__).joinpath("openapi.json").read_bytes()
+            )
+        self.set_header("Content-Type", "application/json")
+        self.finish(OpenAPIHandler._document)
+
+
 def api_handlers(prefix: str) -> list[tuple]:
     """Routes of the REST API under ``prefix`` (relative to the server's base_url)."""
     job_id = r"(?P<job_id>[^/]+)"
@@ -240,4 +258,5 @@ def api_handlers(prefix: str) -> list[tuple]:
         (rf"{prefix}/jobs/{job_id}/output", OutputHandler),
         (rf"{prefix}/jobs/{job_id}/output/stream", OutputStreamHandler),
         (rf"{prefix}/logdirs", LogdirsHandler),
+        (rf"{prefix}/openapi.json", OpenAPIHandler),
     ]
