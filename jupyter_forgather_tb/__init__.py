@@ -7,3 +7,10 @@ def _jupyter_server_extension_points():
     from .app import ForgatherTB
 
     return [{"module": "jupyter_forgather_tb.app", "app": ForgatherTB}]
+
+
+def load_ipython_extension(ipython):
+    """``%load_ext jupyter_forgather_tb`` registers the ``%forgather_tb`` magic."""
+    from .magic import load_ipython_extension as load
+
+    load(ipython)

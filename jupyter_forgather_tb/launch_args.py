@@ -1,0 +1,61 @@
+"""Launch options on a command line, shared by the magic and the CLI.
+
+The names match the REST fields (``--reload_interval``, as TensorBoard spells
+its own flags) and are checked with the same validation as the server.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from .options import parse_launch
+
+
+def add_launch_arguments(parser: argparse.ArgumentParser, logdir_flag: bool) -> None:
+    """Add every launch option; the log directory is ``--logdir`` or a positional."""
+    if logdir_flag:
+        parser.add_argument(
+            "--logdir", required=True, help="log directory (relative to the server root)"
+        )
+    else:
+        parser.add_argument("logdir", help="log directory (relative to the server root)")
+    parser.add_argument(
+        "--title", dest="window_title", help="window title (default: the directory name)"
+    )
+    parser.add_argument(
+        "--port", type=int, help="also listen on this loopback TCP port (default: none)"
+    )
+    parser.add_argument("--host", help="loopback address for --port (default 127.0.0.1)")
+    parser.add_argument(
+        "--bind_all",
+        action="store_true",
+        help="listen on all interfaces (bypasses Jupyter's login)",
+    )
+    parser.add_argument("--priority", type=int, help="queue priority, higher first (default 0)")
+    parser.add_argument("--reload_interval", type=float, help="seconds between data reloads")
+    parser.add_argument(
+        "--reload_multifile",
+        type=lambda v: v.lower() in ("1", "true", "yes"),
+        metavar="{true,false}",
+        help="poll every file in a run, not only the newest",
+    )
+    parser.add_argument("--samples_per_plugin", help="e.g. scalars=1000,images=10")
+    parser.add_argument(
+        "--new", dest="force_new", action="store_true", help="start a new job even if one matches"
+    )
+
+
+def launch_body(args: argparse.Namespace) -> dict[str, Any]:
+    """The REST launch body for parsed arguments, checked like the server checks it.
+
+    Raises ``options.OptionError`` with the server's own message for a bad value.
+    """
+    names = (
+        "logdir", "window_title", "port", "host", "bind_all", "priority",
+        "reload_interval", "reload_multifile", "samples_per_plugin", "force_new",
+    )  # fmt: skip
+    body = {name: getattr(args, name) for name in names}
+    body = {k: v for k, v in body.items() if v is not None and v is not False}
+    parse_launch(body)
+    return body
