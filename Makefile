@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 DEMO := demo-logs
 PORT ?= 8888
 
-.PHONY: lab test lint install demo clean
+.PHONY: lab test lint bench install demo clean
 
 install: $(STAMP)
 
@@ -32,9 +32,13 @@ test: $(STAMP)
 	@$(PY) -m pytest -q $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests"; exit 0; fi; exit $$status
 
+# Benchmarks against bare TensorBoard, measured in the same run (a few minutes).
+bench: $(STAMP)
+	$(PY) benchmarks/bench.py $(BENCH_ARGS)
+
 lint: $(STAMP)
-	$(VENV)/bin/ruff check jupyter_forgather_tb tests examples
-	$(VENV)/bin/ruff format --check jupyter_forgather_tb tests examples
+	$(VENV)/bin/ruff check jupyter_forgather_tb tests examples benchmarks
+	$(VENV)/bin/ruff format --check jupyter_forgather_tb tests examples benchmarks
 
 clean:
 	rm -rf $(VENV) $(DEMO) build dist *.egg-info .pytest_cache .ruff_cache

@@ -53,8 +53,9 @@ def save_state(path: str, records: list[dict[str, Any]]) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as tmp:
             json.dump({"version": STATE_VERSION, "jobs": records}, tmp)
-            tmp.flush()
-            os.fsync(tmp.fileno())
+        # No fsync: it would stall the event loop, and the file describes processes
+        # that cannot outlive a machine crash anyway. The rename alone keeps the file
+        # whole when the server itself dies.
         os.replace(tmp_path, path)
     except BaseException:
         with contextlib.suppress(OSError):

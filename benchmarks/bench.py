@@ -1,0 +1,370 @@
+"""Benchmarks against bare TensorBoard, measured in the same run (``make bench``).
+
+Every figure is a ratio against a baseline measured here, runs alternated
+(A B A B ...), with medians and spread. Loopback only; bounded in count and time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+TOKEN = "bench-token"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def write_logdir(top: Path, points: int) -> None:
+    from tensorboard.compat.proto import event_pb2, summary_pb2
+    from tensorboard.summary.writer.event_file_writer import EventFileWriter
+
+    writer = EventFileWriter(str(top / "run"))
+    for step in range(points):
+        value = summary_pb2.Summary.Value(tag="loss", simple_value=1.0 / (step + 1))
+        writer.add_event(
+            event_pb2.Event(
+                wall_time=time.time(), step=step, summary=summary_pb2.Summary(value=[value])
+            )
+        )
+    writer.close()
+
+
+def wait_http(url: str, timeout: float = 60.0, headers: dict | None = None) -> float:
+    """Poll until ``url`` answers 200; return when that happened (monotonic)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            request = urllib.request.Request(url, headers=headers or {})
+            with urllib.request.urlopen(request, timeout=5) as response:
+                if response.status == 200:
+                    return time.monotonic()
+        except OSError:
+            pass
+        time.sleep(0.01)
+    raise TimeoutError(url)
+
+
+def rss_mib(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/status") as status:
+                total += next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+        except (OSError, StopIteration):
+            pass
+    return total / 1024
+
+
+def group_pids(pgid: int) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    if int(stat.read().rsplit(")", 1)[1].split()[2]) == pgid:
+                        pids.append(int(entry))
+            except OSError:
+                pass
+    return pids
+
+
+class Jupyter:
+    """A real ``jupyter server`` with or without the extension."""
+
+    def __init__(self, root: Path, runtime: Path, extension: bool):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}/"
+        args = [
+            sys.executable,
+            "-m",
+            "jupyter",
+            "server",
+            "--allow-root",
+            "--no-browser",
+            f"--port={self.port}",
+            f"--IdentityProvider.token={TOKEN}",
+            f"--ServerApp.root_dir={root}",
+            "--ForgatherTB.max_running=16",
+            "--ForgatherTB.max_finished=400",
+            "--ForgatherTB.max_queued=400",
+        ]
+        if not extension:
+            args.append('--ServerApp.jpserver_extensions={"jupyter_forgather_tb": False}')
+        env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime)}
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(
+            args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        self.ready = wait_http(f"{self.url}api/status", headers={"Authorization": f"token {TOKEN}"})
+
+    def api(self, method: str, path: str, body=None):
+        request = urllib.request.Request(
+            f"{self.url}forgather-tb/api/{path}",
+            method=method,
+            data=json.dumps(body).encode() if body is not None else None,
+            headers={"Authorization": f"token {TOKEN}"},
+        )
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return json.loads(response.read())
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=60)
+
+
+def summary(values: list[float]) -> dict:
+    values = sorted(values)
+    return {
+        "median": statistics.median(values),
+        "min": values[0],
+        "max": values[-1],
+        "p99": values[min(len(values) - 1, int(0.99 * len(values)))],
+    }
+
+
+def timed_gets(host: str, port: int, path: str, count: int, headers: dict) -> list[float]:
+    """Sequential GETs on one keep-alive connection; seconds each."""
+    connection = http.client.HTTPConnection(host, port, timeout=60)
+    times = []
+    for _ in range(count):
+        started = time.perf_counter()
+        connection.request("GET", path, headers=headers)
+        response = connection.getresponse()
+        body = response.read()
+        assert response.status == 200, (path, response.status, body[:200])
+        times.append(time.perf_counter() - started)
+    connection.close()
+    return times
+
+
+def throughput(urls: list[str], clients: int, seconds: float, headers: dict) -> float:
+    spec = {
+        "clients": clients,
+        "requests": [[u, None] for u in urls],
+        "headers": headers,
+        "seconds": seconds,
+    }
+    out = subprocess.run(
+        [sys.executable, str(HERE.parent / "tests" / "load_client.py"), json.dumps(spec)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    report = json.loads(out)
+    assert report["error_count"] == 0, report["errors"]
+    return report["per_second"]
+
+
+def bare_tensorboard(logdir: Path, extra: list[str]):
+    port = free_port()
+    started = time.monotonic()
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "tensorboard.main",
+            "--logdir",
+            str(logdir),
+            "--port",
+            str(port),
+            *extra,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    ready = wait_http(f"http://127.0.0.1:{port}/")
+    return proc, port, ready - started
+
+
+def stop_group(proc):
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=30)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5, help="alternated runs per comparison")
+    parser.add_argument("--requests", type=int, default=200, help="sequential requests per URL")
+    args = parser.parse_args()
+
+    import jupyter_server
+    import jupyter_server_proxy
+    import tensorboard
+
+    print(
+        f"machine: {platform.platform()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}"
+    )
+    print(
+        f"tensorboard {tensorboard.__version__}, jupyter_server {jupyter_server.__version__}, "
+        f"jupyter-server-proxy {jupyter_server_proxy.__version__}"
+    )
+    work = Path(tempfile.mkdtemp(prefix="forgather-bench-"))
+    root, runtime = work / "root", work / "runtime"
+    logdir = root / "logs"
+    write_logdir(logdir, 2000)
+    results = {}
+    try:
+        # 4. Server start cost, with and without the extension, alternated.
+        starts = {"with": [], "without": []}
+        rss = {"with": [], "without": []}
+        for _ in range(args.rounds):
+            for name in ("without", "with"):
+                server = Jupyter(root, runtime, extension=name == "with")
+                starts[name].append(server.ready - server.started)
+                time.sleep(0.5)
+                rss[name].append(rss_mib([server.proc.pid]))
+                server.stop()
+        results["server_start_s"] = {k: summary(v) for k, v in starts.items()}
+        results["server_idle_rss_mib"] = {k: summary(v) for k, v in rss.items()}
+
+        server = Jupyter(root, runtime, extension=True)
+        auth = {"Authorization": f"token {TOKEN}"}
+        # 1. Launch to ready, against the bare tensorboard CLI, alternated.
+        ours, bare = [], []
+        for _ in range(args.rounds):
+            proc, _, seconds = bare_tensorboard(logdir, [])
+            bare.append(seconds)
+            stop_group(proc)
+            started = time.monotonic()
+            job = server.api("POST", "jobs", {"logdir": "logs", "force_new": True})
+            ready = wait_http(f"http://127.0.0.1:{server.port}{job['url']}", headers=auth)
+            ours.append(ready - started)
+            server.api("DELETE", f"jobs/{job['id']}")
+        results["launch_to_ready_s"] = {"ours": summary(ours), "bare_cli": summary(bare)}
+        # Reuse of a live job.
+        job = server.api("POST", "jobs", {"logdir": "logs"})
+        wait_http(f"http://127.0.0.1:{server.port}{job['url']}", headers=auth)
+        reuse = []
+        for _ in range(30):
+            started = time.perf_counter()
+            assert server.api("POST", "jobs", {"logdir": "logs"})["reused"]
+            reuse.append(time.perf_counter() - started)
+        results["reuse_ms"] = {k: v * 1000 for k, v in summary(reuse).items()}
+
+        # 2. Proxy overhead: one job on a TCP port, reached directly and through the proxy.
+        tcp = server.api("POST", "jobs", {"logdir": "logs", "port": free_port()})
+        wait_http(f"http://127.0.0.1:{server.port}{tcp['url']}", headers=auth)
+        prefix = tcp["url"]
+        targets = {
+            "scalars": "data/plugin/scalars/scalars?run=run&tag=loss",
+            "index.js": "index.js",
+            "environment": "data/environment",
+        }
+        overhead = {}
+        for name, path in targets.items():
+            count = max(20, args.requests // (10 if name == "index.js" else 1))
+            direct, proxied = [], []
+            for _ in range(2):  # alternate
+                direct += timed_gets("127.0.0.1", tcp["port"], prefix + path, count // 2, {})
+                proxied += timed_gets("127.0.0.1", server.port, prefix + path, count // 2, auth)
+            d, p = summary(direct), summary(proxied)
+            overhead[name] = {
+                "direct_ms": {k: v * 1000 for k, v in d.items()},
+                "proxied_ms": {k: v * 1000 for k, v in p.items()},
+                "ratio_p50": p["median"] / d["median"],
+            }
+        results["proxy_overhead"] = overhead
+        rates = {}
+        for clients in (1, 10, 50):
+            path = prefix + targets["scalars"]
+            direct = throughput([f"http://127.0.0.1:{tcp['port']}{path}"] * 40, clients, 60, {})
+            proxied = throughput([f"http://127.0.0.1:{server.port}{path}"] * 40, clients, 60, auth)
+            rates[clients] = {
+                "direct_rps": direct,
+                "proxied_rps": proxied,
+                "ratio": proxied / direct,
+            }
+        results["throughput_scalars"] = rates
+
+        # 3. Memory of one job against bare TensorBoard on the same log directory.
+        proc, port, _ = bare_tensorboard(logdir, ["--load_fast=false"])
+        for url in (f"http://127.0.0.1:{port}/data/plugin/scalars/scalars?run=run&tag=loss",):
+            urllib.request.urlopen(url, timeout=30).read()
+        time.sleep(1)
+        job_now = server.api("GET", f"jobs/{job['id']}")
+        results["job_rss_mib"] = {
+            "ours": rss_mib(group_pids(job_now["pid"])),
+            "bare_load_fast_false": rss_mib(group_pids(proc.pid)),
+        }
+        stop_group(proc)
+
+        # 5. Scale: 200 finished records and 8 live jobs.
+        for i in range(8):
+            (logdir / f"live{i}").mkdir(exist_ok=True)
+            server.api("POST", "jobs", {"logdir": f"logs/live{i}"})
+        for _ in range(200):
+            queued = server.api(
+                "POST", "jobs", {"logdir": "logs", "force_new": True, "priority": -1}
+            )
+            server.api("DELETE", f"jobs/{queued['id']}")
+        listing = []
+        for _ in range(30):
+            started = time.perf_counter()
+            jobs = server.api("GET", "jobs")
+            listing.append(time.perf_counter() - started)
+        results["job_list"] = {
+            "jobs": len(jobs),
+            "ms": {k: v * 1000 for k, v in summary(listing).items()},
+        }
+        server.stop()
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print(json.dumps(results, indent=2))
+    print_ratios(results)
+
+
+def print_ratios(r: dict) -> None:
+    """The headline figures, as ratios against the baselines measured in this run."""
+    launch, start = r["launch_to_ready_s"], r["server_start_s"]
+    print("\nheadline (medians; ratio = ours / baseline):")
+    print(
+        f"  launch to ready: {launch['ours']['median']:.2f} s vs bare CLI "
+        f"{launch['bare_cli']['median']:.2f} s = "
+        f"{launch['ours']['median'] / launch['bare_cli']['median']:.2f}x"
+    )
+    print(f"  reuse of a live job: {r['reuse_ms']['median']:.1f} ms")
+    for name, o in r["proxy_overhead"].items():
+        print(
+            f"  {name}: proxied {o['proxied_ms']['median']:.1f} ms vs direct "
+            f"{o['direct_ms']['median']:.1f} ms = {o['ratio_p50']:.2f}x (p99 "
+            f"{o['proxied_ms']['p99']:.1f} vs {o['direct_ms']['p99']:.1f} ms)"
+        )
+    for clients, t in r["throughput_scalars"].items():
+        print(
+            f"  throughput, {clients} clients: {t['ratio']:.2f}x direct "
+            f"({t['proxied_rps']:.0f} req/s)"
+        )
+    print(
+        f"  server start: {start['with']['median']:.2f} s with vs "
+        f"{start['without']['median']:.2f} s "
+        f"without (+{(start['with']['median'] - start['without']['median']) * 1000:.0f} ms)"
+    )
+    rss = r["server_idle_rss_mib"]
+    print(f"  server idle RSS: +{rss['with']['median'] - rss['without']['median']:.1f} MiB")
+    job = r["job_rss_mib"]
+    print(f"  job RSS: {job['ours']:.0f} MiB vs bare {job['bare_load_fast_false']:.0f} MiB")
+    print(f"  job list of {r['job_list']['jobs']} jobs: {r['job_list']['ms']['median']:.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
