@@ -7,6 +7,7 @@ import json
 import os
 import shutil
 import signal
+import sys
 import time
 
 import pytest
@@ -108,3 +109,35 @@ async def test_idle_job_is_stopped_and_says_why(api, logdir):
     assert "without requests" in idle["error"]
     assert (await api.job(busy["id"]))["status"] == "running"
     assert (await api.job(busy["id"]))["last_activity"] is not None
+
+
+@pytest.fixture
+def fast_loader_tb(tb_config, fake_python):
+    # Real TensorBoard with its Rust data server, which we do not start by default.
+    tb_config["tensorboard_python"] = fake_python(f'exec {sys.executable} "$@" --load_fast=true')
+
+
+def _data_servers_of(pgid):
+    found = []
+    for pid in group_pids(pgid):
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            if b"--die-after-stdin" in f.read():
+                found.append(pid)
+    return found
+
+
+@pytest.mark.parametrize("how", ["delete", "crash"])
+async def test_fast_loader_data_server_never_outlives_its_job(fast_loader_tb, api, logdir, how):
+    job = await running_job(api)
+    data_servers = _data_servers_of(job["pid"])
+    assert data_servers, "the Rust data server should be running in the job's group"
+    if how == "delete":
+        await api.kill(job["id"])
+    else:
+        os.kill(job["pid"], signal.SIGKILL)
+        await api.wait_status(job["id"], "failed", timeout=10)
+    deadline = time.monotonic() + 5
+    while any(pid_alive(pid) for pid in data_servers):
+        assert time.monotonic() < deadline, "data server outlived its job"
+        await asyncio.sleep(0.05)
+    assert group_pids(job["pid"]) == []
