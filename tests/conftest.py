@@ -5,11 +5,15 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
+import socket
+import subprocess
+import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
-from tornado.httpclient import HTTPClientError
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
@@ -168,4 +172,72 @@ def group_pids(pgid: int) -> list[int]:
     return pids
 
 
-__all__ = ["HTTPClientError", "group_pids", "pid_alive", "write_scalars"]
+def free_port() -> int:
+    """A loopback TCP port that is free right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class JupyterServerProcess:
+    """A real ``jupyter server`` in its own process (one that can be killed outright)."""
+
+    def __init__(self, root: Path, runtime: Path, base_url: str = "/base/", token: str = "t0ken"):
+        self.root, self.runtime, self.base_url, self.token = root, runtime, base_url, token
+        self.port = free_port()
+        self.proc = None
+
+    def start(self, env: dict | None = None):
+        env = {**(os.environ if env is None else env), "JUPYTER_RUNTIME_DIR": str(self.runtime)}
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "jupyter",
+                "server",
+                "--allow-root",
+                "--no-browser",
+                f"--port={self.port}",
+                "--port_retries=0",
+                f"--IdentityProvider.token={self.token}",
+                f"--ServerApp.root_dir={self.root}",
+                f"--ServerApp.base_url={self.base_url}",
+            ],  # fmt: skip
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                self.call("GET", "jobs")
+                return self
+            except OSError:
+                assert self.proc.poll() is None, "jupyter server exited"
+                assert time.monotonic() < deadline, "jupyter server did not start"
+                time.sleep(0.2)
+
+    def call(self, method, path, body=None):
+        """A REST call to our API on this server; the decoded JSON answer."""
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{self.base_url}forgather-tb/api/{path}",
+            method=method,
+            data=json.dumps(body).encode() if body is not None else None,
+            headers={"Authorization": f"token {self.token}"},
+        )
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return json.loads(response.read())
+
+    def wait_status(self, job_id, status, timeout=60):
+        """Poll a job until it has this status."""
+        deadline = time.monotonic() + timeout
+        while (job := self.call("GET", f"jobs/{job_id}"))["status"] != status:
+            assert time.monotonic() < deadline, job
+            time.sleep(0.1)
+        return job
+
+    def stop(self, sig=signal.SIGTERM):
+        """Signal the server and wait for it to exit."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            self.proc.wait(timeout=30)

@@ -5,87 +5,17 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import group_pids, pid_alive, write_scalars
+from conftest import JupyterServerProcess, group_pids, pid_alive, write_scalars
 
 from jupyter_forgather_tb.jobs import new_job_id
 from jupyter_forgather_tb.options import LaunchOptions, build_argv
 from jupyter_forgather_tb.state import process_identity, save_state
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class ServerProcess:
-    """A real ``jupyter server`` in its own process, to be killed outright."""
-
-    def __init__(self, root: Path, runtime: Path):
-        self.root, self.runtime = root, runtime
-        self.port = _free_port()
-        self.token = "restart-test-token"
-        self.proc = None
-
-    def start(self):
-        env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(self.runtime)}
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "jupyter",
-                "server",
-                "--allow-root",
-                "--no-browser",
-                f"--port={self.port}",
-                "--port_retries=0",
-                f"--IdentityProvider.token={self.token}",
-                f"--ServerApp.root_dir={self.root}",
-                "--ServerApp.base_url=/base/",
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                self.call("GET", "jobs")
-                return
-            except OSError:
-                assert self.proc.poll() is None, "jupyter server exited"
-                assert time.monotonic() < deadline, "jupyter server did not start"
-                time.sleep(0.2)
-
-    def call(self, method, path, body=None):
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}/base/forgather-tb/api/{path}",
-            method=method,
-            data=json.dumps(body).encode() if body is not None else None,
-            headers={"Authorization": f"token {self.token}"},
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read())
-
-    def wait_status(self, job_id, status, timeout=60):
-        deadline = time.monotonic() + timeout
-        while (job := self.call("GET", f"jobs/{job_id}"))["status"] != status:
-            assert time.monotonic() < deadline, job
-            time.sleep(0.1)
-        return job
-
-    def stop(self, sig=signal.SIGTERM):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(sig)
-            self.proc.wait(timeout=30)
 
 
 def _socket_of(server, job_id):
@@ -103,7 +33,7 @@ def server_dirs(tmp_path):
 
 
 def test_killed_server_leaves_no_tensorboard_and_restart_reports_it_lost(server_dirs):
-    server = ServerProcess(*server_dirs)
+    server = JupyterServerProcess(*server_dirs)
     server.start()
     try:
         job = server.call("POST", "jobs", {"logdir": "logs"})
@@ -126,7 +56,7 @@ def test_killed_server_leaves_no_tensorboard_and_restart_reports_it_lost(server_
 
 
 def test_clean_shutdown_stops_and_records_every_job(server_dirs):
-    server = ServerProcess(*server_dirs)
+    server = JupyterServerProcess(*server_dirs)
     server.start()
     try:
         job = server.wait_status(server.call("POST", "jobs", {"logdir": "logs"})["id"], "running")
