@@ -202,7 +202,7 @@ class JupyterServerProcess:
                 f"--IdentityProvider.token={self.token}",
                 f"--ServerApp.root_dir={self.root}",
                 f"--ServerApp.base_url={self.base_url}",
-            ],  # fmt: skip
+            ],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
