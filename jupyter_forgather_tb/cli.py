@@ -9,44 +9,106 @@ import argparse
 import itertools
 import json
 import sys
-import time
 import webbrowser
 from datetime import datetime, timezone
 
-from .client import Client, ClientError, find_server, running_servers
+from . import __version__
+from .client import (
+    ENDED,
+    ENV_SERVER,
+    ENV_TOKEN,
+    LIVE,
+    LOGDIR_HELP,
+    Client,
+    ClientError,
+    NoServerFound,
+    ServerInfo,
+    find_server,
+    running_servers,
+)
 from .launch_args import add_launch_arguments, launch_body
 from .options import OptionError
+
+DESCRIPTION = """\
+Launch and manage TensorBoard jobs served through a Jupyter server, at <base_url>tb/<id>/
+behind Jupyter's own login. The server is found by itself (see the 'servers' command)
+unless --server and --token say which one to use."""
+
+EPILOG = f"""\
+The server is, in order: --server (with --token); {ENV_SERVER} (with {ENV_TOKEN});
+JupyterHub's variables inside a single-user server; the running server of this Jupyter
+terminal, or whose root directory holds the current directory, or the only one running.
+On a server found on this machine, a relative LOGDIR starts at the current directory.
+Exit codes: 0 done, 1 the server or the job said no, 2 bad usage."""
+
+
+def _server_arguments(parser: argparse.ArgumentParser, default=None) -> None:
+    parser.add_argument(
+        "--server",
+        default=default,
+        metavar="URL",
+        help=f"Jupyter server URL including its base URL (default: ${ENV_SERVER}, or found)",
+    )
+    parser.add_argument(
+        "--token", default=default, help=f"token for the server (default: ${ENV_TOKEN})"
+    )
+
+
+def _set_help(parser: argparse.ArgumentParser, dest: str, text: str) -> None:
+    for action in parser._actions:
+        if action.dest == dest:
+            action.help = text
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jupyter forgather-tb",
-        description="Launch and manage TensorBoard jobs served through a Jupyter server.",
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--server", help="Jupyter server URL, with its base URL (default: found)")
-    parser.add_argument("--token", help="Jupyter token for --server")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=__version__)
+    _server_arguments(parser)
+    # Accepted after the command too; SUPPRESS keeps a value given before it.
+    common = argparse.ArgumentParser(add_help=False)
+    _server_arguments(common, default=argparse.SUPPRESS)
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", help="what to do (COMMAND -h for more)"
+    )
 
-    launch = commands.add_parser("launch", help="launch (or reuse) TensorBoard on a log directory")
+    def command(name: str, text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=text, description=text, parents=[common])
+        sub.set_defaults(usage_error=sub.error)  # a bad option value is this command's usage
+        return sub
+
+    launch = command("launch", "launch TensorBoard on a log directory, or reuse the live one")
     add_launch_arguments(launch, logdir_flag=False)
-    launch.add_argument("--wait", action="store_true", help="wait until it runs; print its URL")
-    launch.add_argument("--open", action="store_true", help="open it in a browser (implies --wait)")
+    _set_help(launch, "logdir", LOGDIR_HELP)
+    launch.add_argument(
+        "--wait", action="store_true", help="wait until it runs (a spinner on a terminal)"
+    )
+    launch.add_argument(
+        "--open", action="store_true", help="open it in a web browser (implies --wait)"
+    )
     launch.add_argument("--json", action="store_true", help="print the job as JSON")
 
-    listing = commands.add_parser("list", help="list jobs")
-    listing.add_argument("--json", action="store_true", help="print JSON for scripts")
+    listing = command("list", "list the server's TensorBoard jobs")
+    listing.add_argument("--json", action="store_true", help="print a JSON array, for scripts")
 
-    show = commands.add_parser("show", help="show one job")
-    show.add_argument("id", help="job id")
+    show = command("show", "show one job: status, URL, options, error and last output")
+    show.add_argument("id", help="job id (from 'list')")
+    show.add_argument("--json", action="store_true", help="print the job as JSON")
 
-    kill = commands.add_parser("kill", help="stop a job (or cancel it if queued)")
-    kill.add_argument("id", help="job id")
+    kill = command("kill", "stop a job (or cancel it while it is queued)")
+    kill.add_argument("id", help="job id (from 'list')")
 
-    output = commands.add_parser("output", help="print a job's TensorBoard output")
-    output.add_argument("id", help="job id")
-    output.add_argument("-f", "--follow", action="store_true", help="keep printing until it ends")
+    output = command("output", "print a job's TensorBoard output")
+    output.add_argument("id", help="job id (from 'list')")
+    output.add_argument(
+        "-f", "--follow", action="store_true", help="keep printing until the process ends"
+    )
 
-    commands.add_parser("servers", help="list the Jupyter servers this command can see")
+    command("servers", "list the Jupyter servers this command can see, and the one it uses")
     return parser
 
 
@@ -57,7 +119,7 @@ def _age(iso: str | None) -> str:
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:
             return f"{int(seconds // size)}{unit}"
-    return f"{int(seconds)}s"
+    return f"{max(0, int(seconds))}s"
 
 
 def _table(rows: list[list[str]]) -> str:
@@ -65,15 +127,25 @@ def _table(rows: list[list[str]]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)
 
 
-def _describe(job: dict, client: Client) -> str:
+def _describe(job: dict, server: ServerInfo) -> str:
+    queued = f" (position {job['queue_position']})" if job.get("queue_position") else ""
+    options = ", ".join(
+        f"{name}={value}"
+        for name, value in sorted(job["options"].items())
+        if name not in ("logdir", "window_title") and value not in (None, False, 0)
+    )
     lines = [
         f"id:       {job['id']}",
         f"label:    {job['label']}",
-        f"status:   {job['status']}"
-        + (f" (position {job['queue_position']})" if job.get("queue_position") else ""),
+        f"status:   {job['status']}{queued}",
         f"logdir:   {job['options']['logdir']}",
-        f"url:      {client.server.browser_url(job['url'])}",
+        f"url:      {server.browser_url(job['url'])}",
+        f"created:  {job['created']}",
     ]
+    if options:
+        lines.append(f"options:  {options}")
+    if job.get("network_exposed"):
+        lines.append("warning:  listens on all interfaces, without Jupyter's login")
     if job.get("error"):
         lines.append(f"error:    {job['error']}")
     lines += [f"  | {line}" for line in job.get("output_tail") or []]
@@ -81,83 +153,116 @@ def _describe(job: dict, client: Client) -> str:
 
 
 def _wait(client: Client, job: dict) -> dict:
-    spinner = itertools.cycle("|/-\\")
+    """Wait for a job to run or end: a spinner on a terminal, status lines otherwise."""
     tty = sys.stderr.isatty()
+    spinner = itertools.cycle("|/-\\")
+    last = None
 
-    def progress(current):
-        if not tty:
-            print(f"{current['label']}: {current['status']}", file=sys.stderr)
-
-    deadline = time.monotonic() + 120
-    while job["status"] not in ("running", "exited", "failed", "killed", "lost"):
+    def on_poll(current: dict) -> None:
+        nonlocal last
+        if current["status"] not in LIVE:
+            return
+        status = current["status"]
+        if current.get("queue_position"):
+            status += f", position {current['queue_position']} in the queue"
         if tty:
-            sys.stderr.write(f"\r{next(spinner)} {job['label']}: {job['status']} ")
+            sys.stderr.write(f"\r\033[K{next(spinner)} TensorBoard {current['label']}: {status}")
             sys.stderr.flush()
-        if time.monotonic() > deadline:
-            raise ClientError(f"TensorBoard job {job['id']} is still {job['status']} after 120 s")
-        time.sleep(0.2)
-        previous, job = job["status"], client.job(job["id"])
-        if job["status"] != previous:
-            progress(job)
-    if tty:
-        sys.stderr.write("\r" + " " * 60 + "\r")
-    return job
+        elif status != last:
+            print(f"TensorBoard {current['label']}: {status}", file=sys.stderr)
+        last = status
+
+    try:
+        return client.wait(job, on_poll=on_poll)
+    finally:
+        if tty:
+            sys.stderr.write("\r\033[K")
+            sys.stderr.flush()
+
+
+def _launch(client: Client, args: argparse.Namespace) -> int:
+    job, reused = client.launch(launch_body(args))
+    if args.wait or args.open:
+        job = _wait(client, job)
+    url = client.server.browser_url(job["url"])
+    if args.json:
+        print(json.dumps({**job, "reused": reused}))
+    elif job["status"] in ENDED:
+        print(_describe(job, client.server), file=sys.stderr)
+    else:
+        note = ", reused a live job" if reused else ""
+        print(f"TensorBoard {job['label']}: {job['status']}{note}", file=sys.stderr)
+        print(url)
+    if job["status"] in ENDED:
+        return 1
+    if args.open:
+        webbrowser.open(url)
+    return 0
+
+
+def _list(client: Client, args: argparse.Namespace) -> int:
+    jobs = client.jobs()
+    if args.json:
+        print(json.dumps(jobs, indent=2))
+    elif not jobs:
+        print("No TensorBoard jobs.")
+    else:
+        rows = [["ID", "STATUS", "AGE", "LABEL", "LOGDIR"]]
+        rows += [
+            [j["id"], j["status"], _age(j["created"]), j["label"], j["options"]["logdir"]]
+            for j in jobs
+        ]
+        print(_table(rows))
+    return 0
+
+
+def _servers(args: argparse.Namespace) -> int:
+    try:
+        chosen: ServerInfo | None = find_server(args.server, args.token)
+    except NoServerFound as error:
+        chosen, problem = None, error.message
+    servers = running_servers()
+    if servers:
+        rows = [["", "URL", "ROOT", "PID"]]
+        rows += [
+            [
+                "*" if chosen and chosen.url == s.url else "",
+                s.url,
+                s.root_dir or "-",
+                str(s.pid or "-"),
+            ]
+            for s in servers
+        ]
+        print(_table(rows))
+    else:
+        print("No running Jupyter servers in Jupyter's runtime directory.")
+    if chosen is None:
+        print(problem, file=sys.stderr)
+        return 1
+    print(f"Using {chosen.url} ({chosen.source}).")
+    return 0
 
 
 def _run(args: argparse.Namespace) -> int:
     if args.command == "servers":
-        servers = running_servers()
-        if not servers:
-            print("No running Jupyter servers found.")
-        for server in servers:
-            print(f"{server.url}  root: {server.root_dir}  ({server.source})")
-        return 0
+        return _servers(args)
     client = Client(find_server(args.server, args.token))
     if args.command == "launch":
-        job, reused = client.launch(launch_body(args))
-        if args.wait or args.open:
-            job = _wait(client, job)
-        if args.json:
-            print(json.dumps({**job, "reused": reused}))
-        elif job["status"] in ("failed", "killed", "exited", "lost"):
-            print(_describe(job, client), file=sys.stderr)
-        else:
-            note = " (reused)" if reused else ""
-            print(f"{job['label']}{note}: {job['status']}  {client.server.browser_url(job['url'])}")
-        if args.open and job["status"] == "running":
-            webbrowser.open(client.server.browser_url(job["url"]))
-        return 1 if job["status"] in ("failed", "killed", "exited", "lost") else 0
+        return _launch(client, args)
     if args.command == "list":
-        jobs = client.jobs()
-        if args.json:
-            print(json.dumps(jobs))
-        elif not jobs:
-            print("No TensorBoard jobs.")
-        else:
-            rows = [["ID", "STATUS", "AGE", "LABEL", "LOGDIR"]]
-            rows += [
-                [j["id"], j["status"], _age(j["created"]), j["label"], j["options"]["logdir"]]
-                for j in jobs
-            ]
-            print(_table(rows))
-        return 0
+        return _list(client, args)
     if args.command == "show":
-        print(_describe(client.job(args.id), client))
+        job = client.job(args.id)
+        print(json.dumps(job, indent=2) if args.json else _describe(job, client.server))
         return 0
     if args.command == "kill":
         job = client.kill(args.id)
-        print(f"{job['label']} ({job['id']}): {job['status']}")
+        print(f"TensorBoard {job['label']} ({job['id']}): {job['status']}")
         return 0
-    offset = 0
-    while True:
-        chunk = client.output(args.id, offset)
-        sys.stdout.write(chunk["text"])
+    for text in client.output_text(args.id, follow=args.follow):
+        sys.stdout.write(text)
         sys.stdout.flush()
-        offset = chunk["next_offset"]
-        if not args.follow or chunk["complete"]:
-            return 0
-        if not chunk["text"]:
-            time.sleep(0.5)
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,13 +272,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _run(args)
     except OptionError as error:
-        parser.error(str(error))  # exits 2, like any other usage error
+        args.usage_error(str(error))  # exits 2, like any other usage error
     except ClientError as error:
         print(f"error: {error.message}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
-    return 1
 
 
 if __name__ == "__main__":

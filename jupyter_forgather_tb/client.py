@@ -1,6 +1,7 @@
 """Finds a running Jupyter server and calls our REST API on it (used by the magic and the CLI).
 
-Standard library only, so importing it in a kernel stays cheap.
+HTTP goes through the standard library's ``urllib``, so importing this in a kernel
+stays cheap; only discovery imports ``jupyter_server`` (to read its runtime files).
 """
 
 from __future__ import annotations
@@ -11,18 +12,29 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 API_PATH = "forgather-tb/api/"
 ENV_SERVER = "FORGATHER_TB_SERVER"
 ENV_TOKEN = "FORGATHER_TB_TOKEN"
-SETTLED = ("running", "exited", "failed", "killed", "lost")
+LIVE = ("queued", "starting")
+ENDED = ("exited", "failed", "killed", "lost")
+
+#: What a relative log directory means to the magic and the CLI.
+LOGDIR_HELP = (
+    "log directory; a relative one starts at the current directory when the server runs "
+    "on this machine, else at the server's root"
+)
 
 NO_SERVER_HELP = (
     "No running Jupyter server was found. Start one (jupyter lab), or say which one to use: "
     f"pass --server URL --token TOKEN, or set {ENV_SERVER} and {ENV_TOKEN}."
 )
+
+# Hosts a server may bind to but a client cannot connect to.
+_ANY_HOST = ("", "*", "0.0.0.0", "::", "[::]")
 
 
 class ClientError(Exception):
@@ -41,12 +53,21 @@ class NoServerFound(ClientError):
 
 @dataclass(frozen=True)
 class ServerInfo:
-    """Where a Jupyter server is: its URL including the base URL, and a token."""
+    """A Jupyter server: its URL (with the base URL), a token, and how it was found.
+
+    ``local`` servers run on this machine, so a relative log directory is taken
+    from the current directory; for a server given by URL it is taken from the
+    server's root. ``public_url`` is where a browser reaches ``url`` when that
+    differs (JupyterHub).
+    """
 
     url: str
     token: str
+    source: str
     root_dir: str | None = None
-    source: str = "explicit"
+    pid: int | None = None
+    local: bool = False
+    public_url: str | None = None
 
     @property
     def base_path(self) -> str:
@@ -54,8 +75,8 @@ class ServerInfo:
         return urllib.parse.urlsplit(self.url).path or "/"
 
     def browser_url(self, path: str) -> str:
-        """An absolute URL for a server-relative path, for opening in a browser."""
-        parts = urllib.parse.urlsplit(self.url)
+        """A URL a browser can open for a server-relative path such as a job's ``url``."""
+        parts = urllib.parse.urlsplit(self.public_url or self.url)
         return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
 
@@ -63,21 +84,41 @@ def _with_slash(url: str) -> str:
     return url if url.endswith("/") else url + "/"
 
 
+def _given_url(url: str) -> str:
+    return _with_slash(url if "://" in url else f"http://{url}")
+
+
+def _connectable(url: str) -> str:
+    """``url`` with a wildcard bind address replaced by loopback."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.hostname is None or parts.hostname in _ANY_HOST or parts.netloc.startswith("*"):
+        netloc = f"127.0.0.1:{parts.port}" if parts.port else "127.0.0.1"
+        parts = parts._replace(netloc=netloc)
+    return urllib.parse.urlunsplit(parts)
+
+
 def running_servers(runtime_dir: str | None = None) -> list[ServerInfo]:
-    """Jupyter servers that have left a live ``jpserver-*.json`` in the runtime directory."""
+    """Jupyter servers that have left a live ``jpserver-*.json`` in the runtime directory.
+
+    Servers listening on a Unix socket only are left out: they have no HTTP URL.
+    """
     from jupyter_server.serverapp import list_running_servers
 
     found = []
     for info in list_running_servers(runtime_dir):
+        if info.get("sock"):
+            continue
         found.append(
             ServerInfo(
-                url=_with_slash(info["url"]),
-                token=info.get("token", ""),
+                url=_with_slash(_connectable(info["url"])),
+                token=info.get("token") or "",
+                source="running server",
                 root_dir=info.get("root_dir") or info.get("notebook_dir"),
-                source=f"running server (pid {info.get('pid')})",
+                pid=info.get("pid"),
+                local=True,
             )
         )
-    return found
+    return sorted(found, key=lambda s: (s.pid or 0, s.url))
 
 
 def _hub_server(env: dict[str, str]) -> ServerInfo | None:
@@ -87,18 +128,43 @@ def _hub_server(env: dict[str, str]) -> ServerInfo | None:
         return None
     url = env.get("JUPYTERHUB_SERVICE_URL") or env.get("JUPYTER_SERVER_URL")
     if url:
-        url = _with_slash(url)
+        url = _with_slash(_connectable(url))
         if not urllib.parse.urlsplit(url).path.rstrip("/"):
             url = urllib.parse.urljoin(url, prefix)
     else:
-        port = env.get("JUPYTER_PORT", "8888")
-        url = f"http://127.0.0.1:{port}{prefix}"
-    return ServerInfo(url=_with_slash(url), token=token, source="JupyterHub environment")
+        url = f"http://127.0.0.1:{env.get('JUPYTER_PORT', '8888')}{prefix}"
+    public = env.get("JUPYTERHUB_PUBLIC_URL") or env.get("JUPYTERHUB_HOST") or ""
+    return ServerInfo(
+        url=_with_slash(url),
+        token=token,
+        source="JupyterHub environment",
+        local=True,
+        public_url=public if urllib.parse.urlsplit(public).netloc else None,
+    )
 
 
 def _contains(root: str, path: str) -> bool:
     root, path = os.path.realpath(root), os.path.realpath(path)
     return os.path.commonpath([root, path]) == root
+
+
+def _pick(servers: list[ServerInfo], cwd: str, env: dict[str, str]) -> ServerInfo:
+    own = env.get("JUPYTER_SERVER_URL")  # set in Jupyter's terminals
+    if own:
+        for server in servers:
+            if server.url == _with_slash(_connectable(own)):
+                return replace(server, source="the server of this Jupyter terminal")
+    holding = [s for s in servers if s.root_dir and _contains(s.root_dir, cwd)]
+    if holding:
+        chosen = max(holding, key=lambda s: len(os.path.realpath(s.root_dir or "")))
+        return replace(chosen, source=f"the running server whose root holds {cwd}")
+    if len(servers) == 1:
+        return replace(servers[0], source="the only running server")
+    urls = ", ".join(s.url for s in servers)
+    raise NoServerFound(
+        f"Several Jupyter servers are running ({urls}) and none has {cwd} under its root; "
+        f"choose one with --server URL --token TOKEN (or {ENV_SERVER} and {ENV_TOKEN})."
+    )
 
 
 def find_server(
@@ -108,36 +174,26 @@ def find_server(
     env: dict[str, str] | None = None,
     runtime_dir: str | None = None,
 ) -> ServerInfo:
-    """The Jupyter server to talk to.
+    """The Jupyter server to talk to; raises :class:`NoServerFound` with how to fix it.
 
-    In order: an explicit ``server``/``token``; the ``FORGATHER_TB_SERVER`` and
-    ``FORGATHER_TB_TOKEN`` variables; JupyterHub's variables in a single-user
-    server; the running server whose root directory holds ``cwd`` (the deepest
-    one), or the only running server.
+    In order: an explicit ``server`` (with ``token``); ``FORGATHER_TB_SERVER``
+    (with ``FORGATHER_TB_TOKEN``); JupyterHub's variables in a single-user
+    server; then the running servers in Jupyter's runtime directory: the one
+    this Jupyter terminal belongs to, else the one whose root directory holds
+    ``cwd`` (the deepest), else the only one. ``token`` overrides any token found.
     """
     env = dict(os.environ if env is None else env)
-    server = server or env.get(ENV_SERVER)
     if server:
-        return ServerInfo(url=_with_slash(server), token=token or env.get(ENV_TOKEN, ""))
-    hub = _hub_server(env)
-    if hub is not None:
-        return hub
-    servers = running_servers(runtime_dir)
-    if not servers:
-        raise NoServerFound(NO_SERVER_HELP)
-    cwd = cwd or os.getcwd()
-    holding = [s for s in servers if s.root_dir and _contains(s.root_dir, cwd)]
-    if holding:
-        chosen = max(holding, key=lambda s: len(os.path.realpath(s.root_dir)))
-    elif len(servers) == 1:
-        chosen = servers[0]
-    else:
-        urls = ", ".join(s.url for s in servers)
-        raise NoServerFound(
-            f"Several Jupyter servers are running ({urls}) and none serves {cwd}; "
-            "choose one with --server URL --token TOKEN."
-        )
-    return ServerInfo(chosen.url, token or chosen.token, chosen.root_dir, chosen.source)
+        return ServerInfo(_given_url(server), token or env.get(ENV_TOKEN, ""), "--server")
+    if env.get(ENV_SERVER):
+        return ServerInfo(_given_url(env[ENV_SERVER]), token or env.get(ENV_TOKEN, ""), ENV_SERVER)
+    found = _hub_server(env)
+    if found is None:
+        servers = running_servers(runtime_dir)
+        if not servers:
+            raise NoServerFound(NO_SERVER_HELP)
+        found = _pick(servers, cwd or os.getcwd(), env)
+    return replace(found, token=token) if token else found
 
 
 class Client:
@@ -153,40 +209,62 @@ class Client:
             url += "?" + urllib.parse.urlencode(params)
         data = json.dumps(body).encode() if body is not None else None
         request = urllib.request.Request(url, data=data, method=method)
-        request.add_header("Content-Type", "application/json")
+        request.add_header("Accept", "application/json")
+        if data is not None:
+            request.add_header("Content-Type", "application/json")
         if self.server.token:
             request.add_header("Authorization", f"token {self.server.token}")
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                return response.status, json.loads(response.read() or b"null")
+                status, raw = response.status, response.read()
         except urllib.error.HTTPError as error:
             raise self._error(error) from None
         except (urllib.error.URLError, OSError) as error:
             reason = getattr(error, "reason", error)
             message = f"Cannot reach the Jupyter server at {self.server.url}: {reason}"
             raise ClientError(message) from None
+        try:
+            return status, json.loads(raw)
+        except ValueError:
+            raise ClientError(
+                f"{self.server.url} did not answer with JSON: is it a Jupyter server with "
+                "jupyter-forgather-tb, and is its base URL part of the address?"
+            ) from None
 
     def _error(self, error: urllib.error.HTTPError) -> ClientError:
         try:
             payload = json.loads(error.read())
         except ValueError:
+            payload = None
+        if not isinstance(payload, dict):
             payload = {}
-        message = payload.get("message") if isinstance(payload, dict) else None
-        if error.code == 403:
+        message = payload.get("message")
+        if error.code in (401, 403):
             message = (
-                f"The Jupyter server refused the request ({message or 'Forbidden'}): "
-                "check the token and your permissions."
+                f"The Jupyter server at {self.server.url} refused the request "
+                f"({message or 'Forbidden'}): check the token and your permissions."
             )
-        if error.code == 404 and not message:
+        elif error.code == 404 and not message:
             message = (
                 f"{self.server.url} does not serve the TensorBoard API: is jupyter-forgather-tb "
                 "installed and enabled in that server?"
             )
-        field = payload.get("field") if isinstance(payload, dict) else None
+        field = payload.get("field")
         return ClientError(message or f"HTTP {error.code} {error.reason}", error.code, field)
 
-    def launch(self, options: dict[str, Any]) -> tuple[dict, bool]:
-        """Launch a job (or reuse the live one with the same options): ``(job, reused)``."""
+    def _job_path(self, job_id: str, *rest: str) -> str:
+        return "/".join(("jobs", urllib.parse.quote(job_id, safe=""), *rest))
+
+    def launch(self, options: dict[str, Any], cwd: str | None = None) -> tuple[dict, bool]:
+        """Launch a job (or reuse the live one with the same options): ``(job, reused)``.
+
+        On a local server a relative ``logdir`` is taken from ``cwd`` (default:
+        the current directory), as any local tool would take it.
+        """
+        logdir = options.get("logdir")
+        if self.server.local and isinstance(logdir, str) and logdir.strip():
+            path = os.path.expanduser(logdir)
+            options = {**options, "logdir": os.path.join(cwd or os.getcwd(), path)}
         status, job = self._call("POST", "jobs", body=options)
         return job, bool(job.get("reused", status == 200))
 
@@ -196,34 +274,55 @@ class Client:
 
     def job(self, job_id: str) -> dict:
         """One job."""
-        return self._call("GET", f"jobs/{urllib.parse.quote(job_id, safe='')}")[1]
+        return self._call("GET", self._job_path(job_id))[1]
 
     def kill(self, job_id: str) -> dict:
         """Stop or cancel a job; returns it in its final state."""
-        return self._call("DELETE", f"jobs/{urllib.parse.quote(job_id, safe='')}")[1]
+        return self._call("DELETE", self._job_path(job_id))[1]
 
     def output(self, job_id: str, offset: int = 0) -> dict:
-        """A chunk of a job's output from a byte offset."""
-        path = f"jobs/{urllib.parse.quote(job_id, safe='')}/output"
-        return self._call("GET", path, params={"offset": offset})[1]
+        """A chunk of a job's output from a byte offset (the REST output object)."""
+        return self._call("GET", self._job_path(job_id, "output"), params={"offset": offset})[1]
+
+    def output_text(
+        self, job_id: str, follow: bool = False, interval: float = 0.5
+    ) -> Iterator[str]:
+        """A job's output as it comes; with ``follow``, until the process has ended."""
+        offset = 0
+        while True:
+            chunk = self.output(job_id, offset)
+            offset = chunk["next_offset"]
+            if chunk["text"]:
+                yield chunk["text"]
+                continue
+            if chunk["complete"] or not follow:
+                return
+            time.sleep(interval)
 
     def wait(
         self,
-        job_id: str,
-        timeout: float = 120.0,
-        on_change: Callable[[dict], None] | None = None,
-        interval: float = 0.2,
+        job: dict,
+        on_poll: Callable[[dict], None] | None = None,
+        start_timeout: float = 120.0,
+        interval: float = 0.25,
     ) -> dict:
-        """Poll a job until it runs or ends; ``on_change`` sees each new status."""
-        deadline = time.monotonic() + timeout
-        last = None
+        """Poll a job until it runs or ends; ``on_poll`` sees it at every poll.
+
+        A queued job may wait as long as the queue takes; once it starts, it has
+        ``start_timeout`` seconds (the server gives up on its own before that).
+        """
+        deadline = time.monotonic() + start_timeout
         while True:
-            job = self.job(job_id)
-            if job["status"] != last and on_change is not None:
-                on_change(job)
-            last = job["status"]
-            if job["status"] in SETTLED:
+            if on_poll is not None:
+                on_poll(job)
+            if job["status"] not in LIVE:
                 return job
-            if time.monotonic() > deadline:
-                raise ClientError(f"TensorBoard job {job_id} is still {last} after {timeout:g} s")
+            if job["status"] == "queued":
+                deadline = time.monotonic() + start_timeout
+            elif time.monotonic() > deadline:
+                raise ClientError(
+                    f"TensorBoard job {job['id']} is still {job['status']} after "
+                    f"{start_timeout:g} s"
+                )
             time.sleep(interval)
+            job = self.job(job["id"])

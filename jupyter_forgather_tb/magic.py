@@ -1,70 +1,126 @@
-"""``%forgather_tb``: launch TensorBoard from a notebook and show it inline, through Jupyter."""
+"""``%forgather_tb``: launch TensorBoard from a notebook and show it inline, through Jupyter.
+
+Every display carries ``text/plain`` beside its HTML, so a frontend without HTML
+(a terminal IPython) shows the progress and the URL as plain lines.
+"""
 
 from __future__ import annotations
 
 import argparse
 import html
 import shlex
+import sys
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
-from IPython.display import display
+from IPython.display import IFrame, display
 
-from .client import Client, ClientError, find_server
+from .client import LIVE, LOGDIR_HELP, Client, ClientError, find_server
 from .launch_args import add_launch_arguments, launch_body
 from .options import OptionError
 
-
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports to IPython instead of exiting the kernel."""
-
-    def error(self, message):
-        raise UsageError(f"{self.prog}: {message}")
-
-    def exit(self, status=0, message=None):
-        if message:
-            print(message)
-        if status:
-            raise UsageError("")
-        raise _HelpShown()
+USAGE = """\
+%forgather_tb --logdir DIR [--title T] [--port P] [--reload_interval S]
+              [--samples_per_plugin SPEC] [--height 800] [--new] [...]
+%forgather_tb list | kill ID | output ID
+(%forgather_tb --help for every option)"""
 
 
 class _HelpShown(Exception):
     """``--help`` was printed; nothing else to do."""
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="%forgather_tb", description="TensorBoard through this Jupyter server.")
-    parser.add_argument("--server", help="Jupyter server URL (default: found automatically)")
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports to IPython instead of exiting the kernel."""
+
+    def error(self, message):
+        raise UsageError(f"{self.prog}: {message}\n{USAGE}")
+
+    def exit(self, status=0, message=None):
+        if message:
+            print(message, file=sys.stderr)
+        raise _HelpShown()
+
+
+def _parser(command: str | None = None) -> _Parser:
+    prog = f"%forgather_tb {command}" if command else "%forgather_tb"
+    parser = _Parser(prog=prog, description="TensorBoard through this notebook's Jupyter server.")
+    if command is None:
+        add_launch_arguments(parser, logdir_flag=True)
+        for action in parser._actions:
+            if action.dest == "logdir":
+                action.help = LOGDIR_HELP
+        parser.add_argument(
+            "--height", type=int, default=800, help="height of the inline view in pixels"
+        )
+    elif command != "list":
+        parser.add_argument("id", help="job id (from %%forgather_tb list)")
+    parser.add_argument("--server", help="Jupyter server URL with its base URL (default: found)")
     parser.add_argument("--token", help="token for --server")
-    parser.add_argument(
-        "--height", type=int, default=800, help="height of the inline view in pixels"
-    )
-    add_launch_arguments(parser, logdir_flag=True)
     return parser
 
 
-def _bundle(text: str, markup: str) -> dict:
-    return {"text/plain": text, "text/html": markup}
+def _bundle(text: str, markup: str | None = None) -> dict:
+    return {"text/plain": text, "text/html": markup or f"<pre>{html.escape(text)}</pre>"}
+
+
+def _progress(job: dict, reused: bool) -> str:
+    where = f", position {job['queue_position']} in the queue" if job.get("queue_position") else ""
+    note = " (reusing a live job)" if reused else ""
+    return f"TensorBoard {job['label']}{note}: {job['status']}{where}…"
 
 
 def _failure(job: dict) -> dict:
-    lines = "\n".join(job.get("output_tail") or [])
-    text = f"TensorBoard {job['label']} {job['status']}: {job.get('error') or ''}\n{lines}".rstrip()
-    markup = (
-        f"<p><b>TensorBoard {html.escape(job['label'])} {job['status']}</b>: "
-        f"{html.escape(job.get('error') or '')}</p>"
-        + (f"<pre>{html.escape(lines)}</pre>" if lines else "")
+    tail = "\n".join(job.get("output_tail") or [])
+    head = f"TensorBoard {job['label']} {job['status']}: {job.get('error') or 'no error given'}"
+    markup = f"<p><b>TensorBoard {html.escape(job['label'])} {job['status']}</b>: " + (
+        f"{html.escape(job.get('error') or 'no error given')}</p>"
     )
+    if tail:
+        markup += f"<pre>{html.escape(tail)}</pre>"
+    return _bundle(f"{head}\n{tail}".rstrip(), markup)
+
+
+def _view(job: dict, client: Client, height: int, reused: bool) -> dict:
+    # The job's url is server-relative (it holds the base URL), so the browser loads
+    # it from the notebook's own origin, wherever the kernel runs.
+    url = job["url"]
+    note = " (reused a live job)" if reused else ""
+    markup = (
+        IFrame(url, width="100%", height=height)._repr_html_()
+        + f'<p><a href="{html.escape(url)}" target="_blank" rel="noopener">'
+        f"Open TensorBoard {html.escape(job['label'])} in a new tab</a>{note}</p>"
+    )
+    text = f"TensorBoard {job['label']} is running at {client.server.browser_url(url)}{note}"
     return _bundle(text, markup)
+
+
+def _jobs_table(jobs: list[dict]) -> dict:
+    if not jobs:
+        return _bundle("No TensorBoard jobs.")
+    rows = [(j["id"], j["status"], j["label"], j["options"]["logdir"], j["url"]) for j in jobs]
+    width = [max(len(row[i]) for row in rows) for i in range(3)]
+    text = "\n".join(
+        f"{r[0]:<{width[0]}}  {r[1]:<{width[1]}}  {r[2]:<{width[2]}}  {r[3]}" for r in rows
+    )
+    cells = "".join(
+        "<tr>"
+        + "".join(f"<td>{html.escape(c)}</td>" for c in row[:4])
+        + (
+            f'<td><a href="{html.escape(row[4])}" target="_blank" rel="noopener">open</a></td>'
+            if row[1] == "running"
+            else "<td></td>"
+        )
+        + "</tr>"
+        for row in rows
+    )
+    head = "<tr><th>id</th><th>status</th><th>label</th><th>logdir</th><th></th></tr>"
+    return _bundle(text, f"<table>{head}{cells}</table>")
 
 
 @magics_class
 class ForgatherTBMagics(Magics):
     """The ``%forgather_tb`` line magic."""
-
-    def _client(self, server=None, token=None) -> Client:
-        return Client(find_server(server, token))
 
     @line_magic
     def forgather_tb(self, line: str):
@@ -73,73 +129,59 @@ class ForgatherTBMagics(Magics):
         ``%forgather_tb --logdir runs/ [--title T] [--port P] [--height 800] [--new] ...``;
         also ``%forgather_tb list``, ``%forgather_tb kill ID``, ``%forgather_tb output ID``.
         """
-        words = shlex.split(line)
         try:
-            if words[:1] == ["list"]:
-                return self._list(words[1:])
-            if words[:1] in (["kill"], ["output"]):
-                return self._one(words[0], words[1:])
-            return self._launch(words)
+            words = shlex.split(line)
+        except ValueError as error:
+            raise UsageError(f"%forgather_tb: {error}") from None
+        command = words[0] if words[:1] and words[0] in ("list", "kill", "output") else None
+        try:
+            args = _parser(command).parse_args(words[1:] if command else words)
+            body = launch_body(args) if command is None else None
+            client = Client(find_server(args.server, args.token))
+            if command is None:
+                self._launch(client, body, args.height)
+            elif command == "list":
+                display(_jobs_table(client.jobs()), raw=True)
+            elif command == "kill":
+                job = client.kill(args.id)
+                print(f"TensorBoard {job['label']} ({job['id']}) is {job['status']}.")
+            else:
+                for text in client.output_text(args.id):
+                    print(text, end="")
         except _HelpShown:
-            return None
-        except ClientError as error:
-            print(error.message)
+            pass
         except OptionError as error:
             raise UsageError(str(error)) from None
+        except ClientError as error:
+            print(error.message, file=sys.stderr)
 
-    def _common(self, prog: str, words: list[str], with_id: bool) -> argparse.Namespace:
-        parser = _Parser(prog=f"%forgather_tb {prog}")
-        if with_id:
-            parser.add_argument("id", help="job id")
-        parser.add_argument("--server")
-        parser.add_argument("--token")
-        return parser.parse_args(words)
-
-    def _list(self, words):
-        args = self._common("list", words, with_id=False)
-        jobs = self._client(args.server, args.token).jobs()
-        if not jobs:
-            print("No TensorBoard jobs.")
-        for job in jobs:
-            print(f"{job['id']}  {job['status']:<8}  {job['label']}  {job['url']}")
-
-    def _one(self, command, words):
-        args = self._common(command, words, with_id=True)
-        client = self._client(args.server, args.token)
-        if command == "kill":
-            job = client.kill(args.id)
-            print(f"TensorBoard {job['label']} ({job['id']}) is {job['status']}.")
-        else:
-            print(client.output(args.id, 0)["text"], end="")
-
-    def _launch(self, words):
-        args = _parser().parse_args(words)
-        body = launch_body(args)
-        client = self._client(args.server, args.token)
+    def _launch(self, client: Client, body: dict, height: int) -> None:
         job, reused = client.launch(body)
-        progress = display(
-            _bundle(f"TensorBoard {job['label']}: {job['status']}…", ""), raw=True, display_id=True
-        )
+        handle = None
+        if job["status"] in LIVE:
+            shown = _progress(job, reused)
+            handle = display(_bundle(shown), raw=True, display_id=True)
 
-        def show(current: dict) -> None:
-            note = " (reused)" if reused else ""
-            text = f"TensorBoard {current['label']}{note}: {current['status']}…"
-            progress.update(_bundle(text, f"<p>{html.escape(text)}</p>"), raw=True)
+            def on_poll(current: dict) -> None:
+                nonlocal shown
+                if current["status"] in LIVE and _progress(current, reused) != shown:
+                    shown = _progress(current, reused)
+                    handle.update(_bundle(shown), raw=True)
 
-        job = client.wait(job["id"], on_change=show)
-        if job["status"] != "running":
-            progress.update(_failure(job), raw=True)
-            return None
-        url = job["url"]  # server-relative: the browser loads it from the notebook's own origin
-        markup = (
-            f'<iframe src="{html.escape(url)}" width="100%" height="{args.height}" '
-            'frameborder="0"></iframe>'
-            f'<p><a href="{html.escape(url)}" target="_blank">Open TensorBoard in a new tab</a>'
-            f"{' (reused a running job)' if reused else ''}</p>"
-        )
-        text = f"TensorBoard {job['label']} is running at {client.server.browser_url(url)}"
-        progress.update(_bundle(text, markup), raw=True)
-        return None
+            try:
+                job = client.wait(job, on_poll=on_poll)
+            except KeyboardInterrupt:
+                text = (
+                    f"Stopped waiting for TensorBoard {job['label']}; it goes on starting. "
+                    f"%forgather_tb kill {job['id']} cancels it."
+                )
+                handle.update(_bundle(text), raw=True)
+                return
+        result = _view(job, client, height, reused) if job["status"] == "running" else _failure(job)
+        if handle is None:
+            display(result, raw=True)
+        else:
+            handle.update(result, raw=True)
 
 
 def load_ipython_extension(ipython) -> None:

@@ -5,28 +5,34 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
-import subprocess
+import pty
+import re
 import sys
-import time
-import urllib.request
+from pathlib import Path
 
 import pytest
-from conftest import write_scalars
+from conftest import JupyterServerProcess, write_scalars
 
+from jupyter_forgather_tb.cli import _parser
 from jupyter_forgather_tb.client import NO_SERVER_HELP
 
 
 def clean_env(**extra) -> dict:
+    """This process's environment without anything that would point discovery elsewhere."""
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("FORGATHER_TB_", "JUPYTERHUB_", "JUPYTER_RUNTIME_DIR"))
+        if not k.startswith(("FORGATHER_TB_", "JUPYTERHUB_", "JUPYTER_RUNTIME_DIR", "BROWSER"))
+        and k != "JUPYTER_SERVER_URL"
     }
     return {**env, **extra}
 
 
-async def cli(*args, env=None, cwd=None):
+async def cli(*args, env=None, cwd=None, tty=False):
+    """Run ``jupyter forgather-tb ARGS``; stderr on a pseudo-terminal when ``tty``."""
+    master = slave = None
+    if tty:
+        master, slave = pty.openpty()
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -34,146 +40,144 @@ async def cli(*args, env=None, cwd=None):
         "forgather-tb",
         *args,
         stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
+        stderr=slave if tty else asyncio.subprocess.PIPE,
         env=env,
         cwd=cwd,
     )
     out, err = await asyncio.wait_for(proc.communicate(), 120)
+    if tty:
+        os.close(slave)
+        err = b""
+        while True:
+            try:
+                data = os.read(master, 4096)
+            except OSError:  # EIO: the terminal's other end is closed
+                break
+            if not data:
+                break
+            err += data
+        os.close(master)
     return proc.returncode, out.decode(), err.decode()
 
 
 @pytest.fixture
-def server_env(jp_serverapp, jp_base_url):
+def server_url(jp_serverapp, jp_base_url):
+    return f"http://127.0.0.1:{jp_serverapp.port}{jp_base_url}"
+
+
+@pytest.fixture
+def server_env(jp_serverapp, server_url):
     return clean_env(
-        FORGATHER_TB_SERVER=f"http://127.0.0.1:{jp_serverapp.port}{jp_base_url}",
-        FORGATHER_TB_TOKEN=jp_serverapp.identity_provider.token,
+        FORGATHER_TB_SERVER=server_url, FORGATHER_TB_TOKEN=jp_serverapp.identity_provider.token
     )
 
 
-async def test_launch_wait_list_show_output_kill(server_env, api, logdir):
-    code, out, err = await cli("launch", "logs", "--wait", "--title", "My runs", env=server_env)
+async def test_every_command_against_a_real_server(
+    server_env, server_url, api, logdir, jp_serverapp, tmp_path
+):
+    args = ("launch", "logs", "--wait", "--title", "My runs")
+    code, out, err = await cli(*args, env=server_env, tty=True)
     assert code == 0, err
-    assert "My runs: running" in out and "/tb/" in out
     job_id = (await api.json("GET", "jobs"))[0]["id"]
-    assert out.strip().endswith(f"/tb/{job_id}/")
+    assert out == f"{server_url}tb/{job_id}/\n"  # only the URL on stdout, for scripts
+    assert re.search(r"\r\x1b\[K[-|/\\] TensorBoard My runs: (queued|starting)", err)
+    assert err.endswith("\r\x1b[KTensorBoard My runs: running\r\n")  # spinner line cleared
 
-    code, out, _ = await cli("launch", "logs", "--title", "My runs", env=server_env)
-    assert code == 0 and "(reused)" in out
+    # --server/--token after the command; status lines off a terminal; --open opens the URL.
+    opened = tmp_path / "opened"
+    browser = tmp_path / "browser"
+    browser.write_text(f'#!/bin/sh\necho "$1" > {opened}\n')
+    browser.chmod(0o755)
+    token = jp_serverapp.identity_provider.token
+    args = ("launch", "logs", "--title", "My runs", "--open", "--server", server_url)
+    code, out, err = await cli(*args, "--token", token, env=clean_env(BROWSER=str(browser)))
+    assert code == 0, err
+    assert err == "TensorBoard My runs: running, reused a live job\n"
+    assert opened.read_text().strip() == out.strip() == f"{server_url}tb/{job_id}/"
 
     code, out, _ = await cli("list", env=server_env)
     assert code == 0
     header, row = out.splitlines()
     assert header.split() == ["ID", "STATUS", "AGE", "LABEL", "LOGDIR"]
-    assert row.startswith(job_id) and "running" in row and str(logdir) in row
-
+    assert row.split()[:2] == [job_id, "running"] and row.endswith(str(logdir))
     code, out, _ = await cli("list", "--json", env=server_env)
-    assert [j["id"] for j in json.loads(out)] == [job_id]
+    assert code == 0 and [j["id"] for j in json.loads(out)] == [job_id]
 
     code, out, _ = await cli("show", job_id, env=server_env)
-    assert code == 0 and f"id:       {job_id}" in out and "status:   running" in out
+    assert code == 0
+    assert f"id:       {job_id}" in out and "status:   running" in out
+    assert f"url:      {server_url}tb/{job_id}/" in out
+    code, out, _ = await cli("show", job_id, "--json", env=server_env)
+    assert code == 0 and json.loads(out)["options"]["window_title"] == "My runs"
 
     code, out, _ = await cli("output", job_id, env=server_env)
     assert code == 0 and "TensorBoard serving at" in out
 
     follow = asyncio.ensure_future(cli("output", job_id, "-f", env=server_env))
-    await asyncio.sleep(1.5)
+    await asyncio.sleep(1.0)
     assert not follow.done()  # following a live job
     code, out, _ = await cli("kill", job_id, env=server_env)
-    assert code == 0 and "killed" in out
+    assert code == 0 and out == f"TensorBoard My runs ({job_id}): killed\n"
     code, out, _ = await follow
-    assert code == 0 and "TensorBoard serving at" in out
+    assert code == 0 and "TensorBoard serving at" in out  # ended with the process
+
+    code, out, _ = await cli("list", env=server_env)
+    assert code == 0 and "killed" in out
 
 
 async def test_errors_have_exit_codes_and_clear_messages(server_env, api, logdir, tmp_path):
     code, _, err = await cli("launch", "logs", "--reload_interval", "-1", env=server_env)
-    assert code == 2 and "reload_interval: must be" in err
+    assert code == 2 and "reload_interval: must be a number of seconds above 0" in err
     code, _, err = await cli("launch", "nowhere", env=server_env)
-    assert code == 1 and "logdir:" in err and "not an existing directory" in err
+    assert code == 1 and "error: logdir: 'nowhere' is not an existing directory" in err
     code, _, err = await cli("show", "nope", env=server_env)
     assert code == 1 and "no TensorBoard job with id 'nope'" in err
+    code, _, err = await cli("kill", "nope", env=server_env)
+    assert code == 1 and "no TensorBoard job with id 'nope'" in err
     code, _, err = await cli("frobnicate", env=server_env)
-    assert code == 2
+    assert code == 2 and "invalid choice: 'frobnicate'" in err
+    code, _, err = await cli("launch", env=server_env)
+    assert code == 2 and "required: logdir" in err
     wrong = {**server_env, "FORGATHER_TB_TOKEN": "wrong"}
     code, _, err = await cli("list", env=wrong)
     assert code == 1 and "refused the request" in err and "check the token" in err
     empty = tmp_path / "empty-runtime"
     empty.mkdir()
-    code, _, err = await cli("list", env=clean_env(JUPYTER_RUNTIME_DIR=str(empty)))
-    assert code == 1 and NO_SERVER_HELP in err
+    for command in ("list", "servers"):
+        code, _, err = await cli(command, env=clean_env(JUPYTER_RUNTIME_DIR=str(empty)))
+        assert code == 1 and NO_SERVER_HELP in err
+    assert await api.json("GET", "jobs") == []
 
 
-async def test_failed_launch_shows_the_error_and_output(server_env, api, logdir, tb_config):
+async def test_failed_launch_shows_the_error_and_output(server_env, api, logdir):
     manager = api.serverapp.web_app.settings["forgather_tb_manager"]
     script = logdir.parent / "broken-python"
     script.write_text(f'#!/bin/sh\nexec {sys.executable} "$@" --no_such_flag\n')
     script.chmod(0o755)
     manager.settings.python = str(script)
-    code, _, err = await cli("launch", "logs", "--wait", env=server_env)
-    assert code == 1
-    assert "status:   failed" in err and "unrecognized arguments: --no_such_flag" in err
+    code, out, err = await cli("launch", "logs", "--wait", env=server_env)
+    assert code == 1 and out == ""
+    assert "status:   failed" in err and "error:    TensorBoard exited with code" in err
+    assert "  | " in err and "unrecognized arguments: --no_such_flag" in err
 
 
-class JupyterProcess:
-    """A second real Jupyter server, found through the shared runtime directory."""
-
-    def __init__(self, root, runtime):
-        self.token = "second-server-token"
-        with socket_port() as port:
-            self.port = port
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "jupyter",
-                "server",
-                "--allow-root",
-                "--no-browser",
-                f"--port={self.port}",
-                f"--IdentityProvider.token={self.token}",
-                f"--ServerApp.root_dir={root}",
-            ],
-            env=clean_env(JUPYTER_RUNTIME_DIR=str(runtime)),
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-
-    def jobs(self):
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{self.port}/forgather-tb/api/jobs",
-            headers={"Authorization": f"token {self.token}"},
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
-            return json.loads(response.read())
-
-
-class socket_port:
-    def __enter__(self):
-        import socket
-
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
-        return self.sock.getsockname()[1]
-
-    def __exit__(self, *exc):
-        self.sock.close()
+def test_every_option_has_help():
+    parser = _parser()
+    subparsers = next(a for a in parser._actions if a.dest == "command").choices
+    for name, sub in [("", parser), *subparsers.items()]:
+        for action in sub._actions:
+            assert action.help, f"{name} {action.option_strings or action.dest} has no help"
 
 
 @pytest.fixture
 def second_server(jp_serverapp, tmp_path):
+    """A second real Jupyter server, found through the same runtime directory."""
     root = tmp_path / "second-root"
     write_scalars(root / "exp" / "run", "loss", [1.0])
-    server = JupyterProcess(root, jp_serverapp.runtime_dir)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            server.jobs()
-            break
-        except OSError:
-            assert server.proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.2)
+    server = JupyterServerProcess(root, Path(jp_serverapp.runtime_dir), base_url="/")
+    server.start(env=clean_env())
     yield root, server
-    server.proc.send_signal(signal.SIGTERM)
-    server.proc.wait(timeout=30)
+    server.stop()
 
 
 async def test_discovery_picks_the_server_whose_root_holds_the_cwd(
@@ -183,15 +187,25 @@ async def test_discovery_picks_the_server_whose_root_holds_the_cwd(
     if not os.path.exists(jp_serverapp.info_file):
         jp_serverapp.write_server_info_file()
     env = clean_env(JUPYTER_RUNTIME_DIR=jp_serverapp.runtime_dir)
-    code, out, _ = await cli("servers", env=env)
+    code, out, _ = await cli("servers", env=env, cwd=str(root / "exp"))
     assert code == 0
-    assert f":{jp_serverapp.port}/" in out and f":{server.port}/" in out
+    rows = out.splitlines()
+    assert rows[0].split() == ["URL", "ROOT", "PID"] and len(rows) == 4
+    chosen = [row for row in rows if row.startswith("*")]
+    assert len(chosen) == 1 and f":{server.port}/" in chosen[0] and str(root) in chosen[0]
+    assert any(f":{jp_serverapp.port}/a%40b/" in row for row in rows)
+    assert rows[-1].startswith(f"Using http://localhost:{server.port}/ (the running server")
 
-    code, out, err = await cli("launch", "exp", env=env, cwd=str(root / "exp"))
+    # A relative log directory starts at the current directory on a discovered server.
+    code, out, err = await cli("launch", ".", "--wait", env=env, cwd=str(root / "exp"))
     assert code == 0, err
-    assert [j["label"] for j in server.jobs()] == ["exp"]
+    (job,) = server.call("GET", "jobs")
+    assert (job["label"], job["status"]) == ("exp", "running")
+    assert out == f"http://localhost:{server.port}/tb/{job['id']}/\n"
     assert await api.json("GET", "jobs") == []
 
-    code, out, err = await cli("launch", "logs", env=env, cwd=str(logdir))
+    code, out, err = await cli("launch", "run1", env=env, cwd=str(logdir))
     assert code == 0, err
-    assert [j["label"] for j in await api.json("GET", "jobs")] == ["logs"]
+    (job,) = await api.json("GET", "jobs")
+    assert job["options"]["logdir"] == str(logdir / "run1")
+    assert len(server.call("GET", "jobs")) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 
 import pytest
@@ -12,11 +13,18 @@ from IPython.utils.capture import capture_output
 
 
 @pytest.fixture
-def shell(jp_serverapp, jp_base_url, monkeypatch):
-    for name in ("JUPYTERHUB_API_TOKEN", "JUPYTERHUB_SERVICE_PREFIX"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("FORGATHER_TB_SERVER", f"http://127.0.0.1:{jp_serverapp.port}{jp_base_url}")
-    monkeypatch.setenv("FORGATHER_TB_TOKEN", jp_serverapp.identity_provider.token)
+def shell(jp_serverapp, jp_fetch, monkeypatch):
+    """An IPython shell with the extension loaded, finding the test server by itself.
+
+    The server under test is the one running server in the runtime directory, as
+    a kernel's own server would be (jp_fetch is what makes it listen).
+    """
+    for name in list(os.environ):
+        if name.startswith(("FORGATHER_TB_", "JUPYTERHUB_")) or name == "JUPYTER_SERVER_URL":
+            monkeypatch.delenv(name)
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", jp_serverapp.runtime_dir)
+    if not os.path.exists(jp_serverapp.info_file):
+        jp_serverapp.write_server_info_file()
     ip = InteractiveShell.instance()
     ip.run_line_magic("load_ext", "jupyter_forgather_tb")
     yield ip
@@ -36,81 +44,85 @@ async def magic(shell, line):
 
 def iframe_src(captured) -> str:
     html = captured.outputs[-1].data["text/html"]
-    return re.search(r'<iframe src="([^"]+)"', html).group(1)
+    return re.search(r'<iframe[^>]* src="([^"]+)"', html).group(1)
 
 
-async def test_magic_shows_tensorboard_inline_and_reuses_it(shell, api, logdir, jp_base_url):
-    first = await magic(shell, "--logdir logs --title Runs --height 600")
-    src = iframe_src(first)
-    jobs = await api.json("GET", "jobs")
-    assert len(jobs) == 1 and jobs[0]["status"] == "running"
-    assert src == f"{jp_base_url}tb/{jobs[0]['id']}/"  # server-relative, base URL included
+async def test_magic_shows_tensorboard_inline_and_reuses_it(
+    shell, api, logdir, jp_base_url, monkeypatch
+):
+    monkeypatch.chdir(logdir)  # like a notebook next to its runs: relative to the kernel's cwd
+    first = await magic(shell, "--logdir run1 --title Runs --height 600")
+    (job,) = await api.json("GET", "jobs")
+    assert job["status"] == "running" and job["options"]["logdir"] == str(logdir / "run1")
+    assert iframe_src(first) == f"{jp_base_url}tb/{job['id']}/"  # server-relative, with base URL
+    progress = first.outputs[0].data["text/plain"]
+    assert re.match(r"TensorBoard Runs: (queued|starting)", progress)
     final = first.outputs[-1].data
-    assert 'height="600"' in final["text/html"] and "new tab" in final["text/html"]
-    assert final["text/plain"].startswith("TensorBoard Runs is running at http://")
-    assert (await api.proxied(jobs[0]["id"], "")).code == 200
+    assert 'height="600"' in final["text/html"]
+    assert f'<a href="{jp_base_url}tb/{job["id"]}/" target="_blank"' in final["text/html"]
+    assert final["text/plain"] == (
+        f"TensorBoard Runs is running at http://localhost:{api.serverapp.port}"
+        f"{jp_base_url}tb/{job['id']}/"
+    )
+    assert (await api.proxied(job["id"], "")).code == 200
+    assert "Traceback" not in first.stdout + first.stderr
 
-    second = await magic(shell, "--logdir logs --title Runs")
-    assert iframe_src(second) == src
-    assert "reused" in second.outputs[-1].data["text/html"]
+    second = await magic(shell, f"--logdir {logdir / 'run1'} --title Runs")
+    assert iframe_src(second) == iframe_src(first)
+    assert "reused a live job" in second.outputs[-1].data["text/html"]
     assert len(await api.json("GET", "jobs")) == 1
 
-    listed = await magic(shell, "list")
-    assert jobs[0]["id"] in listed.stdout and "running" in listed.stdout
-    output = await magic(shell, f"output {jobs[0]['id']}")
+    listed = (await magic(shell, "list")).outputs[-1].data
+    assert re.match(rf"{job['id']}\s+running\s+Runs\s+{logdir / 'run1'}$", listed["text/plain"])
+    assert f'<a href="{jp_base_url}tb/{job["id"]}/"' in listed["text/html"]
+    output = await magic(shell, f"output {job['id']}")
     assert "TensorBoard serving at" in output.stdout
-    killed = await magic(shell, f"kill {jobs[0]['id']}")
-    assert "killed" in killed.stdout
-    assert (await api.job(jobs[0]["id"]))["status"] == "killed"
+    killed = await magic(shell, f"kill {job['id']}")
+    assert killed.stdout == f"TensorBoard Runs ({job['id']}) is killed.\n"
+    assert (await api.job(job["id"]))["status"] == "killed"
 
 
-async def test_failure_shows_error_and_output_not_a_traceback(shell, api, logdir):
+async def test_failure_shows_error_and_output_not_a_traceback(
+    shell, api, logdir, jp_serverapp, jp_base_url, monkeypatch
+):
     manager = api.serverapp.web_app.settings["forgather_tb_manager"]
     script = logdir.parent / "broken-python"
     script.write_text("#!/bin/sh\necho 'cannot load plugins' >&2\nexit 3\n")
     script.chmod(0o755)
     manager.settings.python = str(script)
-    captured = await magic(shell, "--logdir logs")
+    # An explicit server: a relative log directory starts at the server's root.
+    monkeypatch.chdir("/")
+    url = f"http://127.0.0.1:{jp_serverapp.port}{jp_base_url}"
+    token = jp_serverapp.identity_provider.token
+    captured = await magic(shell, f"--logdir logs --server {url} --token {token}")
     final = captured.outputs[-1].data
-    assert "failed" in final["text/plain"] and "cannot load plugins" in final["text/plain"]
+    assert final["text/plain"] == (
+        "TensorBoard logs failed: TensorBoard exited with code 3\ncannot load plugins"
+    )
     assert "<pre>cannot load plugins</pre>" in final["text/html"]
     assert "Traceback" not in captured.stdout + captured.stderr
 
 
-async def test_bad_options_get_the_servers_messages(shell, api, logdir):
-    with pytest.raises(UsageError, match="reload_interval: must be a number"):
+async def test_bad_options_get_the_servers_messages(shell, api, logdir, jp_root_dir, monkeypatch):
+    monkeypatch.chdir(jp_root_dir)
+    with pytest.raises(UsageError, match="reload_interval: must be a number of seconds above 0"):
         await magic(shell, "--logdir logs --reload_interval 0")
-    missing = await magic(shell, "--logdir nowhere")
-    assert "logdir: 'nowhere' is not an existing directory" in missing.stdout
+    with pytest.raises(UsageError, match="samples_per_plugin: must look like"):
+        await magic(shell, "--logdir logs --samples_per_plugin images")
     with pytest.raises(UsageError, match="required: --logdir"):
         await magic(shell, "")
+    missing = await magic(shell, "--logdir nowhere")
+    # (stderr also holds the in-process server's log line for the 400)
+    assert f"\nlogdir: '{jp_root_dir / 'nowhere'}' is not an existing directory\n" in (
+        "\n" + missing.stderr
+    )
+    helped = await magic(shell, "--help")
+    assert "--reload_interval" in helped.stdout and "--height" in helped.stdout
     assert await api.json("GET", "jobs") == []
 
 
-async def test_no_server_found_says_how_to_fix_it(monkeypatch, tmp_path, jp_serverapp):
-    for name in ("FORGATHER_TB_SERVER", "FORGATHER_TB_TOKEN", "JUPYTERHUB_API_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
+async def test_no_server_found_says_how_to_fix_it(shell, monkeypatch, tmp_path):
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path))
-    ip = InteractiveShell.instance()
-    try:
-        ip.run_line_magic("load_ext", "jupyter_forgather_tb")
-        captured = await magic(ip, "list")
-    finally:
-        InteractiveShell.clear_instance()
-    assert "No running Jupyter server was found" in captured.stdout
-    assert "--server URL --token TOKEN" in captured.stdout
-
-
-def test_hub_environment_is_used_inside_a_hub(monkeypatch):
-    from jupyter_forgather_tb.client import find_server
-
-    env = {
-        "JUPYTERHUB_API_TOKEN": "hub-token",
-        "JUPYTERHUB_SERVICE_PREFIX": "/user/alice/",
-        "JUPYTERHUB_SERVICE_URL": "http://127.0.0.1:41234/user/alice/",
-    }
-    server = find_server(env=env)
-    assert server.url == "http://127.0.0.1:41234/user/alice/"
-    assert server.token == "hub-token" and server.base_path == "/user/alice/"
-    explicit = find_server("http://h:1/x", "t", env=env)
-    assert (explicit.url, explicit.token) == ("http://h:1/x/", "t")
+    captured = await magic(shell, "list")
+    assert captured.stderr.startswith("No running Jupyter server was found.")
+    assert "--server URL --token TOKEN" in captured.stderr and captured.stdout == ""
