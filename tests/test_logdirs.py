@@ -6,7 +6,8 @@ import os
 
 import pytest
 
-from jupyter_forgather_tb.logdirs import find_logdirs, resolve_logdir
+from jupyter_forgather_tb import logdirs
+from jupyter_forgather_tb.logdirs import LogdirEntry, find_logdirs, resolve_logdir
 from jupyter_forgather_tb.options import OptionError
 
 
@@ -17,57 +18,166 @@ def root(tmp_path):
     return root
 
 
-def refused(value, root, roots=None, field="logdir"):
+def resolve(value, root, roots=None, field="logdir", root_dir=None):
+    return resolve_logdir(value, str(root_dir or root), [str(r) for r in (roots or [root])], field)
+
+
+def refused(value, root, roots=None, field="logdir", root_dir=None) -> str:
     with pytest.raises(OptionError) as error:
-        resolve_logdir(value, str(root), [str(r) for r in (roots or [root])], field)
+        resolve(value, root, roots, field, root_dir)
     assert error.value.field == field
     return error.value.message
 
 
-def test_relative_and_absolute_paths_inside_are_resolved(root):
-    assert resolve_logdir("runs", str(root), [str(root)]) == str(root / "runs")
-    assert resolve_logdir(str(root / "runs" / "a"), str(root), [str(root)]) == str(root / "runs/a")
-    assert resolve_logdir("runs/a/..", str(root), [str(root)]) == str(root / "runs")
+# --- resolve_logdir: accepted --------------------------------------------------------------
 
 
-def test_escapes_are_refused(root, tmp_path):
-    assert "outside" in refused("../..", root)
-    assert "outside" in refused("/etc", root)
-    sibling = tmp_path / "root2"
-    sibling.mkdir()
-    assert "outside" in refused(str(sibling), root)  # shares the prefix, not the directory
-    os.symlink(sibling, root / "link")
-    assert "outside" in refused("link", root)
+def test_relative_path_is_taken_from_root_dir(root):
+    assert resolve("runs", root) == str(root / "runs")
+    assert resolve("runs/a", root) == str(root / "runs" / "a")
+    assert resolve("a", root, root_dir=root / "runs") == str(root / "runs" / "a")
+
+
+def test_root_itself_is_accepted(root):
+    assert resolve(".", root) == str(root)
+    assert resolve(str(root), root) == str(root)
+
+
+def test_absolute_path_inside_is_accepted(root):
+    assert resolve(str(root / "runs" / "a"), root) == str(root / "runs" / "a")
+
+
+def test_dot_dot_that_stays_inside_is_accepted_and_normalized(root):
+    assert resolve("runs/a/..", root) == str(root / "runs")
+    assert resolve("runs/a/../../runs", root) == str(root / "runs")
+
+
+def test_trailing_slash_is_normalized(root):
+    assert resolve("runs/", root) == str(root / "runs")
 
 
 def test_symlink_inside_the_root_resolves_to_its_target(root):
     os.symlink(root / "runs", root / "alias")
-    assert resolve_logdir("alias", str(root), [str(root)]) == str(root / "runs")
+    assert resolve("alias", root) == str(root / "runs")
 
 
-def test_missing_and_non_directories_are_refused(root):
-    (root / "file.txt").write_text("x")
-    assert "not an existing directory" in refused("file.txt", root)
-    assert "not an existing directory" in refused("nope", root)
+def test_allowed_root_given_through_a_symlink_is_compared_by_its_real_path(root, tmp_path):
+    os.symlink(root, tmp_path / "root-link")
+    assert resolve(str(root / "runs"), root, roots=[tmp_path / "root-link"]) == str(root / "runs")
+    assert resolve(str(tmp_path / "root-link" / "runs"), root) == str(root / "runs")
 
 
 def test_any_of_several_roots_is_accepted(root, tmp_path):
     other = tmp_path / "other"
     other.mkdir()
-    assert resolve_logdir(str(other), str(root), [str(root), str(other)]) == str(other)
+    assert resolve(str(other), root, roots=[root, other]) == str(other)
 
 
-def test_field_name_is_used_in_errors(root):
-    refused("../..", root, field="path")
+def test_tilde_is_expanded(root, monkeypatch):
+    monkeypatch.setenv("HOME", str(root / "runs"))
+    assert resolve("~/a", root) == str(root / "runs" / "a")
 
 
-def make_run(directory, mtime=None):
+def test_result_is_real_and_absolute(root, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    real = resolve("runs", root, root_dir=os.path.relpath(root, tmp_path))
+    assert os.path.isabs(real)
+    assert real == os.path.realpath(real) == str(root / "runs")
+
+
+# --- resolve_logdir: refused ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value", ["..", "../..", "runs/../..", "runs/a/../../../x"])
+def test_dot_dot_escape_is_refused(root, value):
+    assert "outside" in refused(value, root)
+
+
+def test_absolute_path_outside_is_refused(root, tmp_path):
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    assert "outside" in refused(str(outside), root)
+    assert "outside" in refused("/", root)
+
+
+def test_symlink_inside_the_root_pointing_outside_is_refused(root, tmp_path):
+    outside = tmp_path / "secret"
+    outside.mkdir()
+    os.symlink(outside, root / "link")
+    assert "outside" in refused("link", root)
+    assert "outside" in refused(str(root / "link"), root)
+
+
+def test_sibling_sharing_the_root_name_as_prefix_is_refused(root, tmp_path):
+    sibling = tmp_path / "root2"  # "<root>2": a string prefix match, not inside
+    (sibling / "runs").mkdir(parents=True)
+    assert str(sibling).startswith(str(root))
+    assert "outside" in refused(str(sibling), root)
+    assert "outside" in refused(str(sibling / "runs"), root)
+    assert "outside" in refused("../root2", root)
+
+
+def test_file_is_refused(root):
+    (root / "file.txt").write_text("x")
+    assert "not an existing directory" in refused("file.txt", root)
+
+
+def test_missing_directory_is_refused(root):
+    assert "not an existing directory" in refused("nope", root)
+    assert "not an existing directory" in refused("runs/a/b/c", root)
+
+
+def test_missing_directory_outside_is_refused_as_outside(root):
+    assert "outside" in refused("../nope", root)
+
+
+def test_no_allowed_root_refuses_everything(root):
+    with pytest.raises(OptionError) as error:
+        resolve_logdir("runs", str(root), [])
+    assert error.value.field == "logdir"
+
+
+@pytest.mark.parametrize("field", ["path", "logdir", "other"])
+def test_field_name_is_used_in_errors(root, field):
+    refused("../..", root, field=field)
+    refused("nope", root, field=field)
+
+
+def test_logdir_shape_is_checked(root):
+    refused("s3://b/p", root)
+    refused("", root)
+    refused(5, root)
+
+
+def test_other_fields_must_be_strings(root):
+    refused(None, root, field="path")
+    refused(["runs"], root, field="path")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG (latent): with a field other than 'logdir' the shape check is skipped, and a "
+    "NUL byte makes os.path.realpath raise a bare ValueError instead of OptionError",
+)
+def test_nul_byte_is_an_option_error_for_any_field(root):
+    refused("runs\0x", root, field="path")
+
+
+# --- find_logdirs ----------------------------------------------------------------------------
+
+
+def make_run(directory, mtime=None, name="events.out.tfevents.1.host"):
     directory.mkdir(parents=True, exist_ok=True)
-    event = directory / "events.out.tfevents.1.host"
+    event = directory / name
     event.write_bytes(b"")
     if mtime is not None:
         os.utime(event, (mtime, mtime))
     return event
+
+
+def found(top, max_depth=10, max_dirs=1000):
+    entries, truncated = find_logdirs(str(top), max_depth=max_depth, max_dirs=max_dirs)
+    return {os.path.relpath(e.path, top): (e.runs, e.last_modified) for e in entries}, truncated
 
 
 def test_runs_are_counted_for_every_ancestor(tmp_path):
@@ -75,38 +185,180 @@ def test_runs_are_counted_for_every_ancestor(tmp_path):
     make_run(tmp_path / "exp1" / "run2", mtime=3000)
     make_run(tmp_path / "exp2", mtime=2000)
     (tmp_path / "empty").mkdir()
-    entries, truncated = find_logdirs(str(tmp_path), max_depth=5, max_dirs=100)
-    found = {os.path.relpath(e.path, tmp_path): (e.runs, e.last_modified) for e in entries}
-    assert found == {
-        ".": (3, 3000),
-        "exp1": (2, 3000),
-        "exp1/run1": (1, 1000),
-        "exp1/run2": (1, 3000),
-        "exp2": (1, 2000),
-    }
-    assert truncated is False
-    assert [e.to_json(str(tmp_path))["path"] for e in entries][:2] == ["", "exp1"]
+    assert found(tmp_path) == (
+        {
+            ".": (3, 3000),
+            "exp1": (2, 3000),
+            "exp1/run1": (1, 1000),
+            "exp1/run2": (1, 3000),
+            "exp2": (1, 2000),
+        },
+        False,
+    )
 
 
-def test_hidden_and_symlinked_directories_are_skipped(tmp_path):
+def test_nested_runs_count_at_each_level(tmp_path):
+    make_run(tmp_path / "a", mtime=100)
+    make_run(tmp_path / "a" / "b", mtime=200)
+    make_run(tmp_path / "a" / "b" / "c", mtime=50)
+    runs, _ = found(tmp_path)
+    assert runs == {".": (3, 200), "a": (3, 200), "a/b": (2, 200), "a/b/c": (1, 50)}
+
+
+def test_last_modified_is_the_newest_event_file(tmp_path):
+    make_run(tmp_path / "run", mtime=1000, name="events.out.tfevents.1.host")
+    make_run(tmp_path / "run", mtime=5000, name="events.out.tfevents.2.host")
+    make_run(tmp_path / "run", mtime=3000, name="events.out.tfevents.3.host")
+    (tmp_path / "run" / "notes.txt").write_text("x")
+    os.utime(tmp_path / "run" / "notes.txt", (9000, 9000))  # not an event file
+    runs, _ = found(tmp_path)
+    assert runs["run"] == (1, 5000)  # several event files are still one run
+    assert runs["."] == (1, 5000)
+
+
+def test_top_itself_can_be_a_run(tmp_path):
+    make_run(tmp_path, mtime=1234)
+    assert found(tmp_path) == ({".": (1, 1234)}, False)
+
+
+def test_directories_without_event_files_are_not_listed(tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "checkpoint.pt").write_text("x")
+    (tmp_path / "a" / "tfevents-dir").mkdir()  # a directory, not an event file
+    assert find_logdirs(str(tmp_path), max_depth=10, max_dirs=100) == ([], False)
+
+
+def test_entries_are_sorted_by_path(tmp_path):
+    for name in ["c", "a", "b/z", "b/y"]:
+        make_run(tmp_path / name)
+    entries, _ = find_logdirs(str(tmp_path), max_depth=10, max_dirs=100)
+    paths = [e.path for e in entries]
+    assert paths == sorted(paths)
+    assert len(paths) == 1 + 4 + 1  # top, four runs, and "b"
+
+
+def test_hidden_directories_are_skipped(tmp_path):
     make_run(tmp_path / ".cache" / "run")
-    outside = tmp_path.parent / f"{tmp_path.name}-outside"
-    make_run(outside)
-    os.symlink(outside, tmp_path / "link")
-    assert find_logdirs(str(tmp_path), max_depth=5, max_dirs=100) == ([], False)
+    make_run(tmp_path / ".hidden")
+    make_run(tmp_path / "visible" / ".git" / "run")
+    assert find_logdirs(str(tmp_path), max_depth=10, max_dirs=100) == ([], False)
 
 
-def test_depth_and_directory_bounds_are_reported(tmp_path):
-    make_run(tmp_path / "a" / "b" / "c")
-    entries, truncated = find_logdirs(str(tmp_path), max_depth=1, max_dirs=100)
-    assert entries == [] and truncated is True
-    for i in range(10):
-        make_run(tmp_path / f"r{i}")
-    entries, truncated = find_logdirs(str(tmp_path), max_depth=5, max_dirs=3)
-    assert truncated is True and len(entries) < 11
+def test_symlinked_directories_are_not_followed(tmp_path):
+    top = tmp_path / "top"
+    top.mkdir()
+    outside = tmp_path / "outside"
+    make_run(outside / "run")
+    os.symlink(outside, top / "link")
+    os.symlink(outside / "run", top / "runlink")
+    assert find_logdirs(str(top), max_depth=10, max_dirs=100) == ([], False)
 
 
-def test_paths_outside_the_root_are_shown_absolute(tmp_path):
+def test_symlink_loop_does_not_hang(tmp_path):
+    make_run(tmp_path / "a", mtime=10)
+    os.symlink(tmp_path, tmp_path / "a" / "loop")
+    assert found(tmp_path) == ({".": (1, 10), "a": (1, 10)}, False)
+
+
+def test_missing_top_gives_nothing(tmp_path):
+    assert find_logdirs(str(tmp_path / "nope"), max_depth=3, max_dirs=10) == ([], False)
+
+
+@pytest.mark.parametrize(("max_depth", "reached"), [(0, False), (2, False), (3, True), (4, True)])
+def test_max_depth_bounds_the_walk(tmp_path, max_depth, reached):
+    make_run(tmp_path / "a" / "b" / "c", mtime=7)  # three levels below top
+    runs, truncated = found(tmp_path, max_depth=max_depth)
+    assert ("a/b/c" in runs) is reached
+    assert truncated is not reached
+    if reached:
+        assert runs["."] == (1, 7)
+    else:
+        assert runs == {}
+
+
+def test_max_depth_truncation_keeps_shallower_runs(tmp_path):
+    make_run(tmp_path / "shallow", mtime=1)
+    make_run(tmp_path / "a" / "b" / "deep", mtime=2)
+    runs, truncated = found(tmp_path, max_depth=1)
+    assert runs == {".": (1, 1), "shallow": (1, 1)}
+    assert truncated is True
+
+
+def test_hidden_directories_at_the_depth_limit_do_not_count_as_truncation(tmp_path):
+    make_run(tmp_path / "run")
+    (tmp_path / "run" / ".cache").mkdir()
+    _, truncated = found(tmp_path, max_depth=1)
+    assert truncated is False
+
+
+@pytest.mark.parametrize(("max_dirs", "truncated"), [(4, True), (5, False), (100, False)])
+def test_max_dirs_bounds_the_walk(tmp_path, max_dirs, truncated):
+    for i in range(4):
+        make_run(tmp_path / f"r{i}")  # five directories in all, with the top
+    runs, was_truncated = found(tmp_path, max_dirs=max_dirs)
+    assert was_truncated is truncated
+    if truncated:
+        assert len(runs) - 1 == max_dirs - 1  # the top plus the runs it had time to visit
+        assert runs["."][0] == max_dirs - 1
+    else:
+        assert runs["."][0] == 4
+
+
+def test_max_dirs_zero_visits_nothing(tmp_path):
+    make_run(tmp_path)
+    assert find_logdirs(str(tmp_path), max_depth=3, max_dirs=0) == ([], True)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG (latent): with a trailing slash on top, walking up from a run never equals "
+    "top and loops forever at '/' (the REST handler passes a realpath, so it is not hit there)",
+)
+def test_top_with_a_trailing_slash_is_walked_like_without(tmp_path):
+    make_run(tmp_path / "logs" / "run", mtime=5)
+    calls = 0
+    real_dirname = os.path.dirname
+
+    def dirname(path):
+        nonlocal calls
+        calls += 1
+        assert calls < 1000, "find_logdirs kept walking up past top"
+        return real_dirname(path)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(logdirs.os.path, "dirname", dirname)
+        entries, truncated = find_logdirs(str(tmp_path / "logs") + "/", 5, 100)
+    assert sorted(os.path.normpath(e.path) for e in entries) == [
+        str(tmp_path / "logs"),
+        str(tmp_path / "logs" / "run"),
+    ]
+    assert truncated is False
+
+
+# --- LogdirEntry.to_json ---------------------------------------------------------------------
+
+
+def test_to_json_paths_are_relative_to_the_root(tmp_path):
+    make_run(tmp_path / "exp1" / "run1", mtime=1000)
+    entries, _ = find_logdirs(str(tmp_path), max_depth=5, max_dirs=100)
+    assert [e.to_json(str(tmp_path)) for e in entries] == [
+        {"path": "", "runs": 1, "last_modified": 1000},
+        {"path": "exp1", "runs": 1, "last_modified": 1000},
+        {"path": os.path.join("exp1", "run1"), "runs": 1, "last_modified": 1000},
+    ]
+
+
+def test_to_json_paths_outside_the_root_are_absolute(tmp_path):
     make_run(tmp_path / "x")
     entries, _ = find_logdirs(str(tmp_path / "x"), max_depth=1, max_dirs=10)
     assert entries[0].to_json(str(tmp_path / "elsewhere"))["path"] == str(tmp_path / "x")
+    assert LogdirEntry("/data/x", 1, 0.0).to_json("/home/u")["path"] == "/data/x"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="BUG (minor): to_json tests rel.startswith('..'), so a directory inside the root "
+    "whose name begins with '..' (e.g. '..old') is shown as an absolute path",
+)
+def test_to_json_directory_named_with_leading_dots_is_relative(tmp_path):
+    assert LogdirEntry(str(tmp_path / "..old"), 1, 0.0).to_json(str(tmp_path))["path"] == "..old"
