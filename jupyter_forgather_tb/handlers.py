@@ -123,7 +123,8 @@ class JobHandler(ForgatherTBHandler):
 
 def _offset_arg(handler: ForgatherTBHandler) -> int | None:
     raw = handler.get_query_argument("offset", "0")
-    if not raw.isdigit() or len(raw) > 18:
+    # isascii: str.isdigit also accepts "²", which int() then refuses (a 500).
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         handler.send_error_json(400, "offset must be a whole number of bytes", field="offset")
         return None
     return int(raw)

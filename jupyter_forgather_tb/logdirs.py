@@ -26,6 +26,8 @@ def resolve_logdir(
     path = check_logdir_shape(value) if field == "logdir" else value
     if not isinstance(path, str):
         raise OptionError(field, "must be a string path")
+    if "\0" in path:
+        raise OptionError(field, "must not contain NUL")
     real = os.path.realpath(os.path.join(root_dir, os.path.expanduser(path)))
     roots = [os.path.realpath(root) for root in allowed_roots]
     if not any(_inside(real, root) for root in roots):
@@ -46,7 +48,8 @@ class LogdirEntry:
     def to_json(self, root_dir: str) -> dict:
         """As the REST API shows it, with the path relative to the server root when inside it."""
         rel = os.path.relpath(self.path, root_dir)
-        shown = self.path if rel.startswith("..") else ("" if rel == "." else rel)
+        outside = rel == os.pardir or rel.startswith(os.pardir + os.sep)
+        shown = self.path if outside else ("" if rel == "." else rel)
         return {"path": shown, "runs": self.runs, "last_modified": self.last_modified}
 
 
@@ -57,6 +60,7 @@ def find_logdirs(top: str, max_depth: int, max_dirs: int) -> tuple[list[LogdirEn
     tree cannot stall the caller; returns the entries, sorted by path, and
     whether the walk was cut short. Symlinked directories are not followed.
     """
+    top = os.path.normpath(top)
     run_mtimes: dict[str, float] = {}
     truncated = False
     stack = [(top, 0)]
@@ -96,7 +100,8 @@ def find_logdirs(top: str, max_depth: int, max_dirs: int) -> tuple[list[LogdirEn
             entry = totals.setdefault(current, LogdirEntry(current, 0, 0.0))
             entry.runs += 1
             entry.last_modified = max(entry.last_modified, mtime)
-            if current == top:
+            parent = os.path.dirname(current)
+            if current == top or parent == current:
                 break
-            current = os.path.dirname(current)
+            current = parent
     return sorted(totals.values(), key=lambda e: e.path), truncated

@@ -10,6 +10,7 @@ import ipaddress
 import math
 import os.path
 import re
+import unicodedata
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -23,7 +24,9 @@ DEFAULT_HOST = "127.0.0.1"
 CONTROL_FIELDS = frozenset({"force_new"})
 
 _PLUGIN_NAME = r"[A-Za-z][A-Za-z0-9_]{0,63}"
-_SAMPLES_RE = re.compile(rf"^{_PLUGIN_NAME}=\d{{1,9}}(,{_PLUGIN_NAME}=\d{{1,9}})*$")
+# [0-9], not \d: \d also matches non-ASCII digits. Used with fullmatch: "$" alone
+# would let a trailing line break through.
+_SAMPLES_RE = re.compile(rf"^{_PLUGIN_NAME}=[0-9]{{1,9}}(,{_PLUGIN_NAME}=[0-9]{{1,9}})*$")
 # A scheme ("s3://") or an fsspec chain ("simplecache::..."): TensorBoard would
 # fetch such a "directory" over the network on every reload.
 _REMOTE_RE = re.compile(r"://|::")
@@ -70,7 +73,9 @@ class LaunchOptions:
 
     def resolved(self, real_logdir: str) -> LaunchOptions:
         """These options with the real log directory, titled after it unless a title was given."""
-        title = self.window_title or os.path.basename(real_logdir.rstrip("/")) or "TensorBoard"
+        name = os.path.basename(real_logdir.rstrip("/"))
+        name = "".join(c for c in name if unicodedata.category(c) != "Cc").strip()
+        title = self.window_title or name or "TensorBoard"
         return replace(self, logdir=real_logdir, window_title=title[:MAX_TITLE_LENGTH])
 
     def to_json(self) -> dict[str, Any]:
@@ -150,28 +155,37 @@ def _host(value: Any) -> str:
 def _reload_interval(value: Any) -> float | None:
     if value is None:
         return None
+    try:
+        # float() of a huge JSON integer raises OverflowError rather than giving inf.
+        number = None if isinstance(value, bool) else float(value)
+    except (TypeError, ValueError, OverflowError):
+        number = None
     if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not math.isfinite(value)
-        or not 0 < value <= MAX_RELOAD_INTERVAL
+        not isinstance(value, (int, float))
+        or number is None
+        or not math.isfinite(number)
+        or not 0 < number <= MAX_RELOAD_INTERVAL
     ):
         raise OptionError(
             "reload_interval",
             f"must be a number of seconds above 0 and at most {MAX_RELOAD_INTERVAL}",
         )
-    return float(value)
+    return number
 
 
 def _samples_per_plugin(value: Any) -> str | None:
     if value is None or value == "":
         return None
-    if not isinstance(value, str) or not _SAMPLES_RE.match(value.replace(" ", "")):
+    if not isinstance(value, str) or not _SAMPLES_RE.fullmatch(value.replace(" ", "")):
         raise OptionError(
             "samples_per_plugin",
             "must look like 'scalars=1000,images=10': plugin names with counts of 0 or more",
         )
     return value.replace(" ", "")
+
+
+def _has_control(text: str) -> bool:
+    return any(unicodedata.category(c) == "Cc" for c in text)
 
 
 def _window_title(value: Any) -> str:
@@ -182,7 +196,7 @@ def _window_title(value: Any) -> str:
     value = value.strip()
     if len(value) > MAX_TITLE_LENGTH:
         raise OptionError("window_title", f"must be at most {MAX_TITLE_LENGTH} characters")
-    if any(ord(c) < 32 or ord(c) == 127 for c in value):
+    if _has_control(value):
         raise OptionError("window_title", "must not contain control characters")
     return value
 

@@ -61,5 +61,7 @@ class OutputBuffer:
 
     def tail_lines(self, count: int) -> list[str]:
         """The last ``count`` lines, decoded for display."""
+        if count <= 0:
+            return []
         text = self._data.decode("utf-8", errors="replace")
         return text.splitlines()[-count:]

@@ -154,11 +154,6 @@ def test_other_fields_must_be_strings(root):
     refused(["runs"], root, field="path")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (latent): with a field other than 'logdir' the shape check is skipped, and a "
-    "NUL byte makes os.path.realpath raise a bare ValueError instead of OptionError",
-)
 def test_nul_byte_is_an_option_error_for_any_field(root):
     refused("runs\0x", root, field="path")
 
@@ -309,11 +304,6 @@ def test_max_dirs_zero_visits_nothing(tmp_path):
     assert find_logdirs(str(tmp_path), max_depth=3, max_dirs=0) == ([], True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (latent): with a trailing slash on top, walking up from a run never equals "
-    "top and loops forever at '/' (the REST handler passes a realpath, so it is not hit there)",
-)
 def test_top_with_a_trailing_slash_is_walked_like_without(tmp_path):
     make_run(tmp_path / "logs" / "run", mtime=5)
     calls = 0
@@ -355,10 +345,5 @@ def test_to_json_paths_outside_the_root_are_absolute(tmp_path):
     assert LogdirEntry("/data/x", 1, 0.0).to_json("/home/u")["path"] == "/data/x"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (minor): to_json tests rel.startswith('..'), so a directory inside the root "
-    "whose name begins with '..' (e.g. '..old') is shown as an absolute path",
-)
 def test_to_json_directory_named_with_leading_dots_is_relative(tmp_path):
     assert LogdirEntry(str(tmp_path / "..old"), 1, 0.0).to_json(str(tmp_path))["path"] == "..old"

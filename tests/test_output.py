@@ -129,11 +129,6 @@ def test_tail_lines_only_sees_kept_bytes():
     assert buffer.tail_lines(10) == ["third"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (latent): tail_lines slices [-count:], and [-0:] is the whole list, so "
-    "tail_lines(0) returns every line instead of none (the only caller passes 20)",
-)
 def test_tail_lines_zero_returns_no_lines():
     buffer = OutputBuffer(limit=100)
     buffer.append(b"a\nb\n")
