@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections import Counter
 from importlib import resources
 
 import pytest
 
 schemathesis = pytest.importorskip("schemathesis")
+import hypothesis.strategies as st  # noqa: E402
+import jsonschema  # noqa: E402
 from hypothesis import HealthCheck, Phase, given, settings  # noqa: E402
 from schemathesis import GenerationMode  # noqa: E402
 from schemathesis.checks import not_a_server_error  # noqa: E402
+from schemathesis.core.failures import Failure, FailureGroup  # noqa: E402
 from schemathesis.specs.openapi.checks import (  # noqa: E402
     content_type_conformance,
     response_headers_conformance,
@@ -26,7 +30,8 @@ CHECKS = [
     response_headers_conformance,
     response_schema_conformance,
 ]
-EXAMPLES_PER_OPERATION = 25
+#: Per operation and generation mode (positive, negative): 50 requests per operation.
+EXAMPLES_PER_MODE = 25
 
 
 def packaged_document() -> dict:
@@ -34,47 +39,132 @@ def packaged_document() -> dict:
 
 
 async def test_served_document_is_the_packaged_one(api):
-    served = await api.json("GET", "openapi.json", expect=200)
+    response = await api.call("GET", "openapi.json", expect=200)
+    assert response.headers["Content-Type"].startswith("application/json")
+    served = json.loads(response.body)
     assert served == packaged_document()
     schema = schemathesis.openapi.from_dict(served)
+    schema.validate()  # against the OpenAPI 3.0 meta-schema; raises when invalid
     operations = {op.ok().label for op in schema.get_all_operations()}
-    assert "POST /jobs" in operations and "GET /logdirs" in operations
+    assert operations == {
+        "GET /jobs",
+        "POST /jobs",
+        "GET /jobs/{job_id}",
+        "DELETE /jobs/{job_id}",
+        "GET /jobs/{job_id}/output",
+        "GET /jobs/{job_id}/output/stream",
+        "GET /logdirs",
+        "GET /openapi.json",
+    }
 
 
-def fuzz(base_url: str, token: str) -> tuple[int, list[str]]:
+def test_launch_request_schema_matches_the_options():
+    from jupyter_forgather_tb.options import CONTROL_FIELDS, FIELDS
+
+    request = packaged_document()["components"]["schemas"]["LaunchRequest"]
+    assert set(request["properties"]) == FIELDS | CONTROL_FIELDS
+    assert request["additionalProperties"] is False
+    assert request["required"] == ["logdir"]
+
+
+def test_validation_catches_a_broken_document():
+    broken = packaged_document()
+    broken["paths"]["/jobs"]["get"]["responses"]["200"]["content"] = "not an object"
+    with pytest.raises(Exception, match="content"):
+        schemathesis.openapi.from_dict(broken).validate()
+
+
+def check(case, response, headers: dict, failures: dict[str, str]) -> None:
+    """Run CHECKS on a response; keep the first report of each kind of failure."""
+    try:
+        case.validate_response(response, checks=CHECKS, headers=headers)
+    except (Failure, FailureGroup) as error:
+        found = error.exceptions if isinstance(error, FailureGroup) else (error,)
+        kind = ", ".join(sorted({failure.title for failure in found}))
+        key = f"{case.operation.label} {response.status_code}: {kind}"
+        failures.setdefault(key, str(error)[:2000])
+
+
+def fuzz(base_url: str, token: str, job_id: str, logdir: str) -> tuple[Counter, dict[str, str]]:
     """Run every operation but the event stream with generated data.
 
-    Returns how many requests were made and what failed.
+    Half the cases of job routes name ``job_id`` (a real job) rather than a
+    generated id, and half the valid launch bodies use ``logdir`` (a real log
+    directory, never bind_all), so success responses are checked too.
+    Returns the status codes seen per operation and what failed.
     """
     schema = schemathesis.openapi.from_dict(packaged_document())
-    failures: list[str] = []
-    calls = []
+    failures: dict[str, str] = {}
+    seen: Counter = Counter()
+    headers = {"Authorization": f"token {token}"}
+
+    def real_logdir(case):
+        if isinstance(case.body, dict):
+            case.body = {**case.body, "logdir": logdir, "bind_all": False}
+        return case
+
     for result in schema.get_all_operations():
         operation = result.ok()
         if operation.path.endswith("/stream"):
             continue  # never ends while its job lives; checked by hand below
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            strategy = operation.as_strategy(mode)
+            if "{job_id}" in operation.path:
+                real = operation.as_strategy(mode, path_parameters={"job_id": job_id})
+                strategy = st.one_of(strategy, real)
+            elif operation.label == "POST /jobs" and mode == GenerationMode.POSITIVE:
+                strategy = st.one_of(strategy, strategy.map(real_logdir))
 
             @settings(
-                max_examples=EXAMPLES_PER_OPERATION,
+                max_examples=EXAMPLES_PER_MODE,
                 deadline=None,
-                derandomize=True,
+                derandomize=True,  # the same cases on every run
                 database=None,
                 phases=[Phase.explicit, Phase.generate],
                 suppress_health_check=list(HealthCheck),
             )
-            @given(case=operation.as_strategy(mode))
+            @given(case=strategy)
             def run(case):
-                headers = {"Authorization": f"token {token}"}
                 response = case.call(base_url=base_url, headers=headers, timeout=30)
-                calls.append(response.status_code)
-                try:
-                    case.validate_response(response, checks=CHECKS, headers=headers)
-                except Exception as error:  # collect, so one run reports every operation
-                    failures.append(f"{case.operation.label} {case.method} {error}"[:2000])
+                seen[f"{case.operation.label} {response.status_code}"] += 1
+                check(case, response, headers, failures)  # collect: one run reports all
 
             run()
-    return len(calls), failures
+    return seen, failures
+
+
+def by_hand(base_url: str, token: str, port_in_use: int) -> tuple[Counter, dict[str, str]]:
+    """The launch answers random data seldom reaches (409, 413, 429), checked the same way."""
+    schema = schemathesis.openapi.from_dict(packaged_document())
+    launch = schema["/jobs"]["POST"]
+    headers = {"Authorization": f"token {token}"}
+    seen: Counter = Counter()
+    failures: dict[str, str] = {}
+
+    def post(body) -> int:
+        case = launch.Case(body=body, media_type="application/json")
+        response = case.call(base_url=base_url, headers=headers, timeout=30)
+        seen[f"POST /jobs {response.status_code}"] += 1
+        check(case, response, headers, failures)
+        return response.status_code
+
+    post({"logdir": "logs", "port": port_in_use})  # the Jupyter server's own port
+    post({"logdir": "logs", "window_title": "x" * 70_000})  # over the 64 KiB body limit
+    for _ in range(6):  # max_running=1, max_queued=3: the queue fills up
+        if post({"logdir": "logs", "force_new": True}) == 429:
+            break
+    return seen, failures
+
+
+def stream_by_hand(base_url: str, token: str, job_id: str) -> tuple[str, dict[str, str]]:
+    """The event stream of an ended job (it ends), checked against the document."""
+    schema = schemathesis.openapi.from_dict(packaged_document())
+    case = schema["/jobs/{job_id}/output/stream"]["GET"].Case(path_parameters={"job_id": job_id})
+    headers = {"Authorization": f"token {token}"}
+    response = case.call(base_url=base_url, headers=headers, timeout=30)
+    failures: dict[str, str] = {}
+    check(case, response, headers, failures)
+    return response.text, failures
 
 
 @pytest.mark.tb_config(max_running=1, max_queued=3)
@@ -82,25 +172,70 @@ async def test_fuzzed_requests_never_fail_and_match_the_schema(api, jp_base_url,
     job = await api.launch(logdir="logs")  # so job routes have a real id to hit too
     base_url = f"http://127.0.0.1:{api.serverapp.port}{jp_base_url}forgather-tb/api"
     token = api.serverapp.identity_provider.token
-    calls, failures = await asyncio.get_running_loop().run_in_executor(None, fuzz, base_url, token)
-    print(f"schemathesis: {calls} requests")
-    assert failures == []
+    loop = asyncio.get_running_loop()
+
+    async def kill_all():
+        for listed in await api.json("GET", "jobs"):
+            await api.kill(listed["id"])
+
+    try:
+        seen, failures = await loop.run_in_executor(None, fuzz, base_url, token, job["id"], "logs")
+        await kill_all()  # an empty queue, so the port is checked before the queue fills
+        by_hand_seen, by_hand_failures = await loop.run_in_executor(
+            None, by_hand, base_url, token, api.serverapp.port
+        )
+    finally:
+        await kill_all()
+    print("schemathesis:", sum(seen.values()), "requests;", dict(sorted(seen.items())))
+    assert failures == {}
+    assert by_hand_failures == {}
     # 7 operations x 2 modes; hypothesis may stop early on small input spaces.
-    assert calls >= 100
-    for listed in await api.json("GET", "jobs"):
-        await api.kill(listed["id"])
-    assert (await api.job(job["id"]))["status"] == "killed"
+    assert sum(seen.values()) >= 200
+    # Success and error answers were both met and checked, not only 400s and 404s.
+    for outcome in (
+        "POST /jobs 201",
+        "POST /jobs 400",
+        "GET /jobs/{job_id} 200",
+        "GET /jobs/{job_id} 404",
+        "DELETE /jobs/{job_id} 200",
+        "GET /jobs/{job_id}/output 200",
+        "GET /jobs/{job_id}/output 400",
+        "GET /logdirs 200",
+        "GET /logdirs 400",
+    ):
+        assert seen[outcome] > 0, outcome
+    for outcome in ("POST /jobs 409", "POST /jobs 413", "POST /jobs 429"):
+        assert by_hand_seen[outcome] == 1, (outcome, by_hand_seen)
+    assert all(listed["status"] == "killed" for listed in await api.json("GET", "jobs"))
+
+    text, stream_failures = await loop.run_in_executor(
+        None, stream_by_hand, base_url, token, job["id"]
+    )
+    assert stream_failures == {}
+    assert text.endswith('event: end\ndata: {"status": "killed"}\n\n')
 
 
 async def test_event_stream_route_behaves_as_documented(api, logdir):
+    output_schema = packaged_document()["components"]["schemas"]["Output"]
     job = await api.launch(logdir="logs")
+    await api.wait_status(job["id"], "running")
     await api.kill(job["id"])
     response = await api.fetch("forgather-tb", "api", "jobs", job["id"], "output", "stream")
     assert response.code == 200
     assert response.headers["Content-Type"] == "text/event-stream"
-    assert response.body.decode().rstrip().splitlines()[-2:] == [
-        "event: end",
-        'data: {"status": "killed"}',
-    ]
-    bad = await api.call("GET", "jobs", job["id"], "output", "stream", params={"offset": "x"})
-    assert bad.code == 400
+    events = response.body.decode().split("\n\n")
+    assert events[-1] == ""
+    for event in events[:-2]:
+        name, data = event.split("\n")
+        assert name == "event: output"
+        jsonschema.validate(json.loads(data[len("data: ") :]), output_schema)
+    assert len(events) > 2  # TensorBoard said where it serves
+    assert events[-2] == 'event: end\ndata: {"status": "killed"}'
+    for offset in ("x", "-1", "\u00b2", "1" * 19):
+        bad = await api.call(
+            "GET", "jobs", job["id"], "output", "stream", params={"offset": offset}
+        )
+        assert bad.code == 400, offset
+        assert json.loads(bad.body)["field"] == "offset"
+    missing = await api.call("GET", "jobs", "nope", "output", "stream")
+    assert missing.code == 404
