@@ -10,6 +10,7 @@ import pytest
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
+from traitlets.config import Config
 
 
 @pytest.fixture
@@ -25,7 +26,9 @@ def shell(jp_serverapp, jp_fetch, monkeypatch):
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", jp_serverapp.runtime_dir)
     if not os.path.exists(jp_serverapp.info_file):
         jp_serverapp.write_server_info_file()
-    ip = InteractiveShell.instance()
+    config = Config()
+    config.HistoryManager.hist_file = ":memory:"  # nothing left to write at exit
+    ip = InteractiveShell.instance(config=config)
     ip.run_line_magic("load_ext", "jupyter_forgather_tb")
     yield ip
     InteractiveShell.clear_instance()
