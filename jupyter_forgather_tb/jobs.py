@@ -63,6 +63,7 @@ class Job:
     log_file: str | None = None
     kill_requested: bool = False
     last_activity: datetime | None = None
+    running_since: datetime | None = None  # when it last became running (idle timer start)
     stop_reason: str | None = None
     argv: list[str] | None = None
     proc_start_time: int | None = None

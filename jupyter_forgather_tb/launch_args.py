@@ -9,22 +9,44 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from .client import LOGDIR_HELP
 from .options import parse_launch
+
+
+def _lenient(kind):
+    """Convert when possible; otherwise pass the text on so the API's own message explains."""
+
+    def convert(text: str):
+        try:
+            return kind(text)
+        except ValueError:
+            return text
+
+    convert.__name__ = kind.__name__
+    return convert
+
+
+def _boolean(text: str):
+    """true/false (also yes/no, 1/0); anything else is passed on to be refused."""
+    lowered = text.lower()
+    if lowered in ("1", "true", "yes"):
+        return True
+    if lowered in ("0", "false", "no"):
+        return False
+    return text
 
 
 def add_launch_arguments(parser: argparse.ArgumentParser, logdir_flag: bool) -> None:
     """Add every launch option; the log directory is ``--logdir`` or a positional."""
     if logdir_flag:
-        parser.add_argument(
-            "--logdir", required=True, help="log directory (relative to the server root)"
-        )
+        parser.add_argument("--logdir", required=True, help=LOGDIR_HELP)
     else:
-        parser.add_argument("logdir", help="log directory (relative to the server root)")
+        parser.add_argument("logdir", help=LOGDIR_HELP)
     parser.add_argument(
         "--title", dest="window_title", help="window title (default: the directory name)"
     )
     parser.add_argument(
-        "--port", type=int, help="also listen on this loopback TCP port (default: none)"
+        "--port", type=_lenient(int), help="also listen on this loopback TCP port (default: none)"
     )
     parser.add_argument("--host", help="loopback address for --port (default 127.0.0.1)")
     parser.add_argument(
@@ -32,11 +54,15 @@ def add_launch_arguments(parser: argparse.ArgumentParser, logdir_flag: bool) -> 
         action="store_true",
         help="listen on all interfaces (bypasses Jupyter's login)",
     )
-    parser.add_argument("--priority", type=int, help="queue priority, higher first (default 0)")
-    parser.add_argument("--reload_interval", type=float, help="seconds between data reloads")
+    parser.add_argument(
+        "--priority", type=_lenient(int), help="queue priority, higher first (default 0)"
+    )
+    parser.add_argument(
+        "--reload_interval", type=_lenient(float), help="seconds between data reloads"
+    )
     parser.add_argument(
         "--reload_multifile",
-        type=lambda v: v.lower() in ("1", "true", "yes"),
+        type=_boolean,
         metavar="{true,false}",
         help="poll every file in a run, not only the newest",
     )
@@ -56,6 +82,12 @@ def launch_body(args: argparse.Namespace) -> dict[str, Any]:
         "reload_interval", "reload_multifile", "samples_per_plugin", "force_new",
     )  # fmt: skip
     body = {name: getattr(args, name) for name in names}
-    body = {k: v for k, v in body.items() if v is not None and v is not False}
+    # Unset options are left out; flags that are off too (but an explicit
+    # --reload_multifile false is kept).
+    body = {
+        k: v
+        for k, v in body.items()
+        if v is not None and not (v is False and k in ("bind_all", "force_new"))
+    }
     parse_launch(body)
     return body

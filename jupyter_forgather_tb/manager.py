@@ -169,6 +169,7 @@ class JobManager:
         status = await http_status(path, unix_socket=job.unix_socket, port=job.port)
         if status == 200:
             job.status = JobStatus.RUNNING
+            job.running_since = _now()
             self.log.info("Re-adopted TensorBoard job %s (pid %s)", job.id, job.pid)
         else:
             self.log.warning(
@@ -372,6 +373,7 @@ class JobManager:
             ready = await self._wait_ready(job, exited)
             if ready:
                 job.status = JobStatus.RUNNING
+                job.running_since = _now()
                 self._save()
                 self.log.info("TensorBoard job %s is running (pid %s)", job.id, proc.pid)
             elif not exited.done() and not job.kill_requested:
@@ -461,7 +463,7 @@ class JobManager:
             for job in self.list():
                 if job.status != JobStatus.RUNNING or job.kill_requested:
                     continue
-                since = job.last_activity or job.started
+                since = max(filter(None, (job.last_activity, job.running_since)), default=None)
                 if since and (now - since).total_seconds() >= timeout:
                     self.log.info("Stopping idle TensorBoard job %s", job.id)
                     stopping = asyncio.ensure_future(

@@ -1,0 +1,44 @@
+"""Launch options as command-line arguments: same names, values and messages as the API."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from jupyter_forgather_tb.launch_args import add_launch_arguments, launch_body
+from jupyter_forgather_tb.options import OptionError
+
+
+def body(*words):
+    parser = argparse.ArgumentParser()
+    add_launch_arguments(parser, logdir_flag=False)
+    return launch_body(parser.parse_args(["runs", *words]))
+
+
+def test_only_given_options_are_sent():
+    assert body() == {"logdir": "runs"}
+    assert body("--title", "T", "--port", "7000", "--new") == {
+        "logdir": "runs", "window_title": "T", "port": 7000, "force_new": True,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize(("word", "value"), [("false", False), ("no", False), ("TRUE", True)])
+def test_reload_multifile_false_is_kept(word, value):
+    assert body("--reload_multifile", word)["reload_multifile"] is value
+
+
+@pytest.mark.parametrize(
+    ("words", "field"),
+    [
+        (("--port", "abc"), "port"),
+        (("--priority", "high"), "priority"),
+        (("--reload_interval", "soon"), "reload_interval"),
+        (("--reload_multifile", "maybe"), "reload_multifile"),
+        (("--port", "80"), "port"),
+    ],
+)
+def test_bad_values_get_the_apis_messages(words, field):
+    with pytest.raises(OptionError) as error:
+        body(*words)
+    assert error.value.field == field
