@@ -212,7 +212,9 @@ def parse_launch(body: Any) -> tuple[LaunchOptions, bool]:
         raise OptionError("body", "must be a JSON object")
     unknown = sorted(set(body) - FIELDS - CONTROL_FIELDS)
     if unknown:
-        raise OptionError(unknown[0], f"unknown field (accepted: {', '.join(sorted(FIELDS))})")
+        raise OptionError(
+            unknown[0], f"unknown field (accepted: {', '.join(sorted(FIELDS | CONTROL_FIELDS))})"
+        )
     logdir = check_logdir_shape(body.get("logdir"))
     bind_all = _optional_bool(body, "bind_all") or False
     port = _port(body.get("port"))

@@ -35,11 +35,11 @@ class TensorBoardProxyHandler(LocalProxyHandler):
     def manager(self):
         return self.settings["forgather_tb_manager"]
 
-    def _page(self, status: int, title: str, text: str) -> None:
+    def _page(self, status: int, title: str, text: str, retry: bool = False) -> None:
         self.set_status(status)
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
-        if status == 503:
+        if retry:
             self.set_header("Retry-After", "1")
         self.finish(
             "<!doctype html><meta charset=utf-8>"
@@ -73,8 +73,8 @@ class TensorBoardProxyHandler(LocalProxyHandler):
                     f"TensorBoard job {job.label} is {job.status.value}; "
                     "this page will work once it is running."
                 )
-                return self._page(503, "TensorBoard is not ready", text)
-            text = f"TensorBoard job {job.label} has {job.status.value}" + (
+                return self._page(503, "TensorBoard is not ready", text, retry=True)
+            text = f"TensorBoard job {job.label} ended ({job.status.value})" + (
                 f": {job.error}" if job.error else "."
             )
             return self._page(503, "TensorBoard has stopped", text)

@@ -185,7 +185,8 @@ async def test_crash_while_running_becomes_failed_with_exit_code_and_output(api,
     assert any("TensorBoard serving at" in line for line in job["output_tail"])
     assert group_pids(job["pid"]) == []
     page = await api.proxied(job["id"], "")
-    assert page.code == 503 and b"failed" in page.body
+    assert page.code == 503 and b"ended (failed)" in page.body
+    assert "Retry-After" not in page.headers
 
 
 @pytest.fixture
