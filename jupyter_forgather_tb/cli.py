@@ -18,7 +18,6 @@ from .client import (
     ENV_SERVER,
     ENV_TOKEN,
     LIVE,
-    LOGDIR_HELP,
     Client,
     ClientError,
     NoServerFound,
@@ -54,12 +53,6 @@ def _server_arguments(parser: argparse.ArgumentParser, default=None) -> None:
     )
 
 
-def _set_help(parser: argparse.ArgumentParser, dest: str, text: str) -> None:
-    for action in parser._actions:
-        if action.dest == dest:
-            action.help = text
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jupyter forgather-tb",
@@ -83,7 +76,6 @@ def _parser() -> argparse.ArgumentParser:
 
     launch = command("launch", "launch TensorBoard on a log directory, or reuse the live one")
     add_launch_arguments(launch, logdir_flag=False)
-    _set_help(launch, "logdir", LOGDIR_HELP)
     launch.add_argument(
         "--wait", action="store_true", help="wait until it runs (a spinner on a terminal)"
     )

@@ -15,7 +15,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.display import IFrame, display
 
-from .client import LIVE, LOGDIR_HELP, Client, ClientError, find_server
+from .client import LIVE, Client, ClientError, find_server
 from .launch_args import add_launch_arguments, launch_body
 from .options import OptionError
 
@@ -47,9 +47,6 @@ def _parser(command: str | None = None) -> _Parser:
     parser = _Parser(prog=prog, description="TensorBoard through this notebook's Jupyter server.")
     if command is None:
         add_launch_arguments(parser, logdir_flag=True)
-        for action in parser._actions:
-            if action.dest == "logdir":
-                action.help = LOGDIR_HELP
         parser.add_argument(
             "--height", type=int, default=800, help="height of the inline view in pixels"
         )
