@@ -440,6 +440,15 @@ class JobManager:
         self._prune_finished()
         self._save()
 
+    def forget_ended(self) -> list[str]:
+        """Drop every ended job from the list (their log files stay); the ids dropped."""
+        ended = [job.id for job in self.list() if not job.status.is_live]
+        for job_id in ended:
+            del self._jobs[job_id]
+        if ended:
+            self._save()
+        return ended
+
     def _prune_finished(self) -> None:
         finished = [job for job in self.list() if not job.status.is_live]
         for job in finished[: max(0, len(finished) - self.settings.max_finished)]:
