@@ -19,6 +19,8 @@ export default tseslint.config(
         }
       ],
       '@typescript-eslint/no-unused-vars': ['error', { args: 'none' }],
+      // JupyterLab's own convention for command ids (`CommandIDs.launch`).
+      '@typescript-eslint/no-namespace': 'off',
       eqeqeq: 'error',
       curly: ['error', 'all'],
       'prefer-arrow-callback': 'error'

@@ -97,7 +97,10 @@ export class TensorBoardAPI {
 
   /** Launch a job, or get the live one that already serves these options. */
   launch(request: ILaunchRequest): Promise<ILaunchResult> {
-    return this._json('jobs', { method: 'POST', body: JSON.stringify(request) });
+    return this._json('jobs', {
+      method: 'POST',
+      body: JSON.stringify(request)
+    });
   }
 
   /** Stop a job (or cancel it while queued); resolves with its final state. */
@@ -137,7 +140,10 @@ export class TensorBoardAPI {
     signal: AbortSignal
   ): Promise<JobStatus | null> {
     const query = URLExt.objectToQueryString({ offset: String(offset) });
-    const url = this._url(`jobs/${encodeURIComponent(id)}/output/stream`, query);
+    const url = this._url(
+      `jobs/${encodeURIComponent(id)}/output/stream`,
+      query
+    );
     let response: Response;
     try {
       response = await ServerConnection.makeRequest(
@@ -193,7 +199,11 @@ export class TensorBoardAPI {
     return URLExt.join(this.serverSettings.baseUrl, API_PATH, path) + query;
   }
 
-  private async _json<T>(path: string, init: RequestInit = {}, query = ''): Promise<T> {
+  private async _json<T>(
+    path: string,
+    init: RequestInit = {},
+    query = ''
+  ): Promise<T> {
     const response = await ServerConnection.makeRequest(
       this._url(path, query),
       init,

@@ -17,7 +17,10 @@ import { JobsModel, waitSettled } from './model';
 import { CommandIDs, IJob } from './tokens';
 import { createOutputView, OutputView } from './widgets/outputView';
 import { TensorBoardSidebar } from './widgets/sidebar';
-import { createTensorBoardView, ITensorBoardViewArgs } from './widgets/tensorboardView';
+import {
+  createTensorBoardView,
+  ITensorBoardViewArgs
+} from './widgets/tensorboardView';
 
 /** What the commands act on. */
 export interface ICommandContext {
@@ -95,12 +98,15 @@ export function addCommands(context: ICommandContext): void {
 
   const selectedFolder = () => {
     const item = fileBrowser?.selectedItems().next();
-    return item && !item.done && item.value.type === 'directory' ? item.value : null;
+    return item && !item.done && item.value.type === 'directory'
+      ? item.value
+      : null;
   };
 
   commands.addCommand(CommandIDs.openHere, {
     label: 'Open TensorBoard here',
-    caption: 'Launch (or reuse) a TensorBoard on this folder and open it in a tab',
+    caption:
+      'Launch (or reuse) a TensorBoard on this folder and open it in a tab',
     icon: tensorboardIcon,
     isVisible: () => selectedFolder() !== null,
     execute: async () => {
@@ -119,17 +125,27 @@ export function addCommands(context: ICommandContext): void {
           model.update(job);
         }
         if (job.status === 'running') {
-          await commands.execute(CommandIDs.openJob, { ...viewArgs(model, job) });
+          await commands.execute(CommandIDs.openJob, {
+            ...viewArgs(model, job)
+          });
         } else {
-          const tail = job.output_tail.length ? `\n\n${job.output_tail.join('\n')}` : '';
-          const why = job.status === 'queued' ? `queued (#${job.queue_position})` : job.status;
+          const tail = job.output_tail.length
+            ? `\n\n${job.output_tail.join('\n')}`
+            : '';
+          const why =
+            job.status === 'queued'
+              ? `queued (#${job.queue_position})`
+              : job.status;
           await showErrorMessage(
             'TensorBoard did not start',
             `“${job.label}” is ${why}${job.error ? `: ${job.error}` : ''}.${tail}`
           );
         }
       } catch (error) {
-        await showErrorMessage('Cannot launch TensorBoard', (error as Error).message);
+        await showErrorMessage(
+          'Cannot launch TensorBoard',
+          (error as Error).message
+        );
       }
     }
   });

@@ -121,7 +121,9 @@ export function toLaunchRequest(values: IFormValues): ILaunchRequest {
     window_title: optionalText(values.window_title),
     reload_interval: numberField(values.reload_interval),
     reload_multifile:
-      values.reload_multifile === 'default' ? null : values.reload_multifile === 'on',
+      values.reload_multifile === 'default'
+        ? null
+        : values.reload_multifile === 'on',
     samples_per_plugin: optionalText(values.samples_per_plugin),
     // The host applies to a port on loopback only; bind-all listens everywhere.
     host: values.bind_all ? null : optionalText(values.host)
@@ -130,17 +132,24 @@ export function toLaunchRequest(values: IFormValues): ILaunchRequest {
 
 /** The form field a server error names, or null when it names none of them. */
 export function fieldOf(serverField: string | null): FieldName | null {
-  return serverField && serverField in EMPTY_VALUES ? (serverField as FieldName) : null;
+  return serverField && serverField in EMPTY_VALUES
+    ? (serverField as FieldName)
+    : null;
 }
 
 /** The window title TensorBoard gets when the field is left blank. */
 export function defaultTitle(logdir: string): string {
-  const parts = logdir.trim().split(/[\\/]+/).filter(Boolean);
+  const parts = logdir
+    .trim()
+    .split(/[\\/]+/)
+    .filter(Boolean);
   return parts.length ? parts[parts.length - 1] : 'TensorBoard';
 }
 
 /** The status badge's text: the state, with the queue position when queued. */
-export function statusText(job: Pick<IJob, 'status' | 'queue_position'>): string {
+export function statusText(
+  job: Pick<IJob, 'status' | 'queue_position'>
+): string {
   if (job.status === 'queued' && job.queue_position) {
     return `queued #${job.queue_position}`;
   }

@@ -6,7 +6,11 @@ import {
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
-import { ICommandPalette, MainAreaWidget, WidgetTracker } from '@jupyterlab/apputils';
+import {
+  ICommandPalette,
+  MainAreaWidget,
+  WidgetTracker
+} from '@jupyterlab/apputils';
 import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStateDB } from '@jupyterlab/statedb';
@@ -55,7 +59,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
       settings => {
         const read = () => {
           defaults = valuesFromDefaults(settings!.composite as ILaunchDefaults);
-          model.interval = (settings!.composite.refreshInterval as number) * 1000;
+          model.interval =
+            (settings!.composite.refreshInterval as number) * 1000;
           sidebar.update();
         };
         if (settings) {
@@ -66,7 +71,9 @@ const plugin: JupyterFrontEndPlugin<void> = {
       reason => console.warn(`${PLUGIN_ID}: settings not loaded`, reason)
     );
     const initial = settingsLoaded.then(async () => {
-      const saved = state ? await state.fetch(STATE_KEY).catch(() => null) : null;
+      const saved = state
+        ? await state.fetch(STATE_KEY).catch(() => null)
+        : null;
       return restoreValues(saved, defaults);
     });
 
@@ -84,9 +91,15 @@ const plugin: JupyterFrontEndPlugin<void> = {
       browseFolder: () => (fileBrowser ? fileBrowser.model.path : null),
       remember: (values: IFormValues) =>
         void state?.save(STATE_KEY, values as unknown as ReadonlyJSONObject),
-      open: job => void app.commands.execute(CommandIDs.openJob, { ...viewArgs(model, job) }),
+      open: job =>
+        void app.commands.execute(CommandIDs.openJob, {
+          ...viewArgs(model, job)
+        }),
       showOutput: job =>
-        void app.commands.execute(CommandIDs.showOutput, { id: job.id, title: job.label }),
+        void app.commands.execute(CommandIDs.showOutput, {
+          id: job.id,
+          title: job.label
+        }),
       kill: job => confirmKill(model, job),
       clear: () => clearEnded(model),
       waitSettled: id => waitSettled(api, id)
@@ -97,7 +110,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
     addCommands({ app, model, sidebar, views, outputs, fileBrowser });
     if (palette) {
       for (const command of [CommandIDs.launch, CommandIDs.showJobs]) {
-        palette.addItem({ command, category: 'TensorBoard', args: { isPalette: true } });
+        palette.addItem({
+          command,
+          category: 'TensorBoard',
+          args: { isPalette: true }
+        });
       }
     }
     if (restorer) {

@@ -136,7 +136,10 @@ export async function waitSettled(
     if (job.status === 'queued') {
       queuedPolls++;
     }
-    if (job.status !== 'starting' && (job.status !== 'queued' || queuedPolls > 2)) {
+    if (
+      job.status !== 'starting' &&
+      (job.status !== 'queued' || queuedPolls > 2)
+    ) {
       return job;
     }
     await new Promise(resolve => setTimeout(resolve, interval));

@@ -28,13 +28,7 @@ export namespace CommandIDs {
 
 /** A job's state, as the server names it. */
 export type JobStatus =
-  | 'queued'
-  | 'starting'
-  | 'running'
-  | 'exited'
-  | 'failed'
-  | 'killed'
-  | 'lost';
+  'queued' | 'starting' | 'running' | 'exited' | 'failed' | 'killed' | 'lost';
 
 /** States after which a job never changes again. */
 export const ENDED_STATUSES: ReadonlySet<JobStatus> = new Set([

@@ -52,12 +52,17 @@ export function JobList(props: IJobListProps): JSX.Element {
         />
       </header>
       {props.error && (
-        <div className="jp-ForgatherTB-notice jp-ForgatherTB-notice-error" role="alert">
+        <div
+          className="jp-ForgatherTB-notice jp-ForgatherTB-notice-error"
+          role="alert"
+        >
           Cannot list jobs: {props.error}
         </div>
       )}
       {jobs.length === 0 && !props.error && (
-        <p className="jp-ForgatherTB-dim">No TensorBoard yet: launch one above.</p>
+        <p className="jp-ForgatherTB-dim">
+          No TensorBoard yet: launch one above.
+        </p>
       )}
       <ul className="jp-ForgatherTB-jobList">
         {jobs.map(job => (
@@ -72,7 +77,11 @@ function JobItem(props: IJobListProps & { job: IJob }): JSX.Element {
   const { job } = props;
   const live = !ENDED_STATUSES.has(job.status);
   return (
-    <li className="jp-ForgatherTB-job" data-job-id={job.id} data-status={job.status}>
+    <li
+      className="jp-ForgatherTB-job"
+      data-job-id={job.id}
+      data-status={job.status}
+    >
       <div className="jp-ForgatherTB-row">
         <span className="jp-ForgatherTB-jobLabel" title={job.label}>
           {job.label}
@@ -95,8 +104,8 @@ function JobItem(props: IJobListProps & { job: IJob }): JSX.Element {
       </div>
       {job.network_exposed && (
         <div className="jp-ForgatherTB-warning">
-          Listening on all interfaces{job.port ? ` (port ${job.port})` : ''}: reachable
-          without Jupyter's login.
+          Listening on all interfaces{job.port ? ` (port ${job.port})` : ''}:
+          reachable without Jupyter's login.
         </div>
       )}
       {job.error && job.status !== 'failed' && (
@@ -105,13 +114,20 @@ function JobItem(props: IJobListProps & { job: IJob }): JSX.Element {
       {job.status === 'failed' && (
         <div className="jp-ForgatherTB-failure">
           <div>{job.error ?? 'failed'}</div>
-          {job.output_tail.length > 0 && <pre>{job.output_tail.join('\n')}</pre>}
+          {job.output_tail.length > 0 && (
+            <pre>{job.output_tail.join('\n')}</pre>
+          )}
         </div>
       )}
       <div className="jp-ForgatherTB-row jp-ForgatherTB-jobActions">
         {job.status === 'running' && (
           <>
-            <Button small minimal title="Open in a JupyterLab tab" onClick={() => props.onOpen(job)}>
+            <Button
+              small
+              minimal
+              title="Open in a JupyterLab tab"
+              onClick={() => props.onOpen(job)}
+            >
               <tabIcon.react tag="span" className="jp-ForgatherTB-buttonIcon" />
               Open
             </Button>
@@ -122,13 +138,21 @@ function JobItem(props: IJobListProps & { job: IJob }): JSX.Element {
               rel="noopener noreferrer"
               title="Open in a new browser tab"
             >
-              <launchIcon.react tag="span" className="jp-ForgatherTB-buttonIcon" />
+              <launchIcon.react
+                tag="span"
+                className="jp-ForgatherTB-buttonIcon"
+              />
               New tab
             </a>
           </>
         )}
         {job.started && (
-          <Button small minimal title="Show TensorBoard's output" onClick={() => props.onOutput(job)}>
+          <Button
+            small
+            minimal
+            title="Show TensorBoard's output"
+            onClick={() => props.onOutput(job)}
+          >
             <listIcon.react tag="span" className="jp-ForgatherTB-buttonIcon" />
             Output
           </Button>
@@ -138,7 +162,11 @@ function JobItem(props: IJobListProps & { job: IJob }): JSX.Element {
             small
             minimal
             className="jp-ForgatherTB-kill"
-            title={job.status === 'queued' ? 'Cancel before it starts' : 'Stop this TensorBoard'}
+            title={
+              job.status === 'queued'
+                ? 'Cancel before it starts'
+                : 'Stop this TensorBoard'
+            }
             onClick={() => props.onKill(job)}
           >
             <stopIcon.react tag="span" className="jp-ForgatherTB-buttonIcon" />

@@ -52,7 +52,9 @@ function fieldMessage(message: string): string {
 /** The launch form. */
 export function LaunchForm(props: ILaunchFormProps): JSX.Element {
   const [values, setValues] = React.useState<IFormValues>(props.initial);
-  const [errors, setErrors] = React.useState<Partial<Record<FieldName, string>>>({});
+  const [errors, setErrors] = React.useState<
+    Partial<Record<FieldName, string>>
+  >({});
   const [phase, setPhase] = React.useState<Phase>('idle');
   const [notice, setNotice] = React.useState<INotice | null>(null);
   const [picker, setPicker] = React.useState<ILogdirEntry[] | null>(null);
@@ -62,8 +64,9 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
     setValues(current => ({ ...current, [key]: value }));
     setErrors(current => ({ ...current, [key]: undefined }));
   };
-  const text = (key: FieldName) => (event: React.ChangeEvent<HTMLInputElement>) =>
-    set(key, event.target.value);
+  const text =
+    (key: FieldName) => (event: React.ChangeEvent<HTMLInputElement>) =>
+      set(key, event.target.value);
 
   const togglePicker = async () => {
     if (picker) {
@@ -138,42 +141,46 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
   return (
     <form className="jp-ForgatherTB-form" onSubmit={submit} noValidate>
       <Field label="Log directory" name="logdir" error={errors.logdir}>
-        <div className="jp-ForgatherTB-row">
-          <input
-            className="jp-mod-styled"
-            name="logdir"
-            value={values.logdir}
-            onChange={text('logdir')}
-            placeholder="runs, relative to the server root"
-            autoComplete="off"
-            spellCheck={false}
-          />
-          <Button
-            minimal
-            small
-            type="button"
-            title="Use the file browser's current folder"
-            onClick={browse}
-          >
-            Browse
-          </Button>
-          <Button
-            minimal
-            small
-            type="button"
-            title="List folders holding TensorBoard runs"
-            aria-expanded={picker !== null}
-            onClick={togglePicker}
-          >
-            Runs…
-          </Button>
-        </div>
+        <input
+          className="jp-mod-styled"
+          name="logdir"
+          value={values.logdir}
+          onChange={text('logdir')}
+          placeholder="runs, relative to the server root"
+          autoComplete="off"
+          spellCheck={false}
+        />
       </Field>
-      {pickerError && <div className="jp-ForgatherTB-fieldError">{pickerError}</div>}
+      <div className="jp-ForgatherTB-row jp-ForgatherTB-logdirTools">
+        <Button
+          minimal
+          small
+          type="button"
+          title="Use the file browser's current folder"
+          onClick={browse}
+        >
+          Browse
+        </Button>
+        <Button
+          minimal
+          small
+          type="button"
+          title="List folders holding TensorBoard runs"
+          aria-expanded={picker !== null}
+          onClick={togglePicker}
+        >
+          Runs…
+        </Button>
+      </div>
+      {pickerError && (
+        <div className="jp-ForgatherTB-fieldError">{pickerError}</div>
+      )}
       {picker && (
         <ul className="jp-ForgatherTB-picker" aria-label="Folders holding runs">
           {picker.length === 0 && (
-            <li className="jp-ForgatherTB-dim">No event files under the server root.</li>
+            <li className="jp-ForgatherTB-dim">
+              No event files under the server root.
+            </li>
           )}
           {picker.map(entry => (
             <li key={entry.path}>
@@ -194,7 +201,11 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
         </ul>
       )}
 
-      <Field label="Window title" name="window_title" error={errors.window_title}>
+      <Field
+        label="Window title"
+        name="window_title"
+        error={errors.window_title}
+      >
         <input
           className="jp-mod-styled"
           name="window_title"
@@ -242,9 +253,9 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
       )}
       {values.bind_all && (
         <div className="jp-ForgatherTB-warning" role="alert">
-          Anyone who can reach this machine's network will see these metrics directly,
-          without Jupyter's login. Leave this off to reach TensorBoard only through
-          Jupyter.
+          Anyone who can reach this machine's network will see these metrics
+          directly, without Jupyter's login. Leave this off to reach TensorBoard
+          only through Jupyter.
         </div>
       )}
 
@@ -314,8 +325,14 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
 
       <div className="jp-ForgatherTB-row jp-ForgatherTB-actions">
         <Button type="submit" disabled={busy} className="jp-ForgatherTB-submit">
-          {busy && <span className="jp-ForgatherTB-spinner" aria-hidden="true" />}
-          {phase === 'sending' ? 'Launching…' : phase === 'starting' ? 'Starting…' : 'Launch'}
+          {busy && (
+            <span className="jp-ForgatherTB-spinner" aria-hidden="true" />
+          )}
+          {phase === 'sending'
+            ? 'Launching…'
+            : phase === 'starting'
+              ? 'Starting…'
+              : 'Launch'}
         </Button>
         <Button minimal type="button" onClick={reset} disabled={busy}>
           Reset to defaults
@@ -328,7 +345,12 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
         >
           <span>{notice.text}</span>
           {notice.job?.status === 'running' && (
-            <Button small minimal type="button" onClick={() => props.onOpen(notice.job!)}>
+            <Button
+              small
+              minimal
+              type="button"
+              onClick={() => props.onOpen(notice.job!)}
+            >
               Open
             </Button>
           )}

@@ -71,7 +71,8 @@ export class OutputView extends Widget {
         this._ended = true;
         this._status.textContent = `TensorBoard ended: ${status}.`;
       } else if (!abort.signal.aborted) {
-        this._status.textContent = 'The output stream closed; reopen to resume.';
+        this._status.textContent =
+          'The output stream closed; reopen to resume.';
       }
     } catch (error) {
       this._status.textContent = `Cannot read the output: ${(error as Error).message}`;

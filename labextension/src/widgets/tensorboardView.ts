@@ -14,11 +14,19 @@ export interface ITensorBoardViewArgs {
 }
 
 /** A main-area tab showing one job's TensorBoard. */
-export function createTensorBoardView(args: ITensorBoardViewArgs): MainAreaWidget<IFrame> {
+export function createTensorBoardView(
+  args: ITensorBoardViewArgs
+): MainAreaWidget<IFrame> {
   // TensorBoard is served from this origin through Jupyter's login, and its page needs
   // scripts and its own XHRs with that login: same-origin scripts, popups for its links.
   const content = new IFrame({
-    sandbox: ['allow-scripts', 'allow-same-origin', 'allow-forms', 'allow-downloads', 'allow-popups'],
+    sandbox: [
+      'allow-scripts',
+      'allow-same-origin',
+      'allow-forms',
+      'allow-downloads',
+      'allow-popups'
+    ],
     referrerPolicy: 'same-origin'
   });
   content.url = args.url;
