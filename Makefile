@@ -31,7 +31,7 @@ $(NPM_STAMP): labextension/package.json labextension/package-lock.json
 # pip installed.
 $(LABEXT): $(LABEXT_SRC) labextension/package.json $(NPM_STAMP) | $(STAMP)
 	cd labextension && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" npm run build:prod
-	$(VENV)/bin/jupyter labextension develop --overwrite .
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" jupyter labextension develop --overwrite .
 
 demo: $(STAMP)
 	$(PY) examples/make_demo_logdir.py $(DEMO)
