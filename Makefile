@@ -23,13 +23,14 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[lab,test]"
 	touch $@
 
+# npm install: quick when pip's build hook has already installed the same packages.
 $(NPM_STAMP): labextension/package.json labextension/package-lock.json
-	cd labextension && npm ci --no-audit --no-fund
+	cd labextension && npm install --no-audit --no-fund
 	touch $@
 
 # Linked into the venv afterwards, so JupyterLab serves this build rather than the copy
 # pip installed.
-$(LABEXT): $(LABEXT_SRC) labextension/package.json $(NPM_STAMP) | $(STAMP)
+$(LABEXT): $(LABEXT_SRC) labextension/package.json | $(STAMP) $(NPM_STAMP)
 	cd labextension && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" npm run build:prod
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" jupyter labextension develop --overwrite .
 

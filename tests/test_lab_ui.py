@@ -245,6 +245,23 @@ def test_open_tensorboard_here_from_the_file_browser(lab, page):
     frame.get_by_text("run1").first.wait_for()
 
 
+def test_job_list_polls_only_while_the_sidebar_is_shown(lab, page):
+    listed = []
+    page.on(
+        "request",
+        lambda r: listed.append(r.url) if r.url.split("?")[0].endswith("/api/jobs") else None,
+    )
+    open_sidebar(page)
+    page.wait_for_timeout(5000)
+    assert len(listed) >= 2  # the first fetch, then the poll (every 2 s by default)
+    page.click('.jp-SideBar [data-id="jp-forgather-tb-sidebar"]')  # hide it again
+    page.locator(".jp-ForgatherTB-form").wait_for(state="hidden")
+    page.wait_for_timeout(500)  # a fetch already in flight may still land
+    shown = len(listed)
+    page.wait_for_timeout(5000)
+    assert len(listed) == shown
+
+
 def test_palette_and_view_menu_reach_the_sidebar(lab, page):
     page.locator("#jp-main-dock-panel").click()
     page.keyboard.press("Control+Shift+C")
