@@ -11,6 +11,7 @@ import json
 import os
 import re
 import shutil
+import signal
 from pathlib import Path
 
 import pytest
@@ -243,6 +244,21 @@ def test_open_tensorboard_here_from_the_file_browser(lab, page):
     assert job["options"]["window_title"] == "logs"
     frame = page.frame_locator(f"#forgather-tb-{job['id']} iframe")
     frame.get_by_text("run1").first.wait_for()
+
+
+def test_a_crashed_job_shows_failed_with_its_error_and_last_output(lab, page):
+    open_sidebar(page)
+    job = lab.call("POST", "jobs", {"logdir": "logs", "window_title": "doomed"})
+    job = lab.wait_status(job["id"], "running")
+    item = job_item(page, job["id"])
+    item.locator(".jp-ForgatherTB-badge", has_text="running").wait_for()
+    os.kill(job["pid"], signal.SIGKILL)
+    item.locator(".jp-ForgatherTB-badge", has_text="failed").wait_for()
+    failed = lab.call("GET", f"jobs/{job['id']}")
+    failure = item.locator(".jp-ForgatherTB-failure")
+    assert failed["error"] in failure.inner_text()
+    assert "TensorBoard" in failure.locator("pre").inner_text()  # its last output lines
+    assert item.get_by_role("button", name="Kill").count() == 0
 
 
 def test_job_list_polls_only_while_the_sidebar_is_shown(lab, page):
