@@ -245,6 +245,13 @@ def test_open_tensorboard_here_from_the_file_browser(lab, page):
     frame = page.frame_locator(f"#forgather-tb-{job['id']} iframe")
     frame.get_by_text("run1").first.wait_for()
 
+    # The tab comes back, still showing TensorBoard, when the page is reloaded.
+    page.reload()
+    restored = page.frame_locator(f"#forgather-tb-{job['id']} iframe")
+    restored.get_by_text("run1").first.wait_for()
+    src = page.locator(f"#forgather-tb-{job['id']} iframe").get_attribute("src")
+    assert src == f"http://127.0.0.1:{lab.port}{job['url']}"
+
 
 def test_a_crashed_job_shows_failed_with_its_error_and_last_output(lab, page):
     open_sidebar(page)

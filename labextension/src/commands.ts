@@ -34,7 +34,7 @@ export interface ICommandContext {
 
 /** The arguments of `openJob` for a job. */
 export function viewArgs(model: JobsModel, job: IJob): ITensorBoardViewArgs {
-  return { id: job.id, title: job.label, url: model.api.jobUrl(job) };
+  return { id: job.id, title: job.label, url: job.url };
 }
 
 /** Register every command. */
@@ -71,7 +71,10 @@ export function addCommands(context: ICommandContext): void {
         shell.activateById(open.id);
         return open;
       }
-      const widget = createTensorBoardView({ id, title, url });
+      const widget = createTensorBoardView(
+        { id, title, url },
+        model.api.jobUrl({ url })
+      );
       void views.add(widget);
       shell.add(widget, 'main');
       shell.activateById(widget.id);

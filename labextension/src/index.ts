@@ -124,7 +124,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         args: widget => ({
           id: widget.id.replace(/^forgather-tb-/, ''),
           title: widget.title.label,
-          url: widget.content.url
+          url: widget.node.dataset.jobUrl ?? ''
         }),
         name: widget => widget.id
       });
