@@ -62,7 +62,8 @@ def _exit_when_stdin_closes() -> None:
 
 def _start_mirror(args: argparse.Namespace) -> bool:
     """Mirror an S3 prefix into the job's cache, then keep it fresh; False on a fatal error."""
-    from .s3mirror import MirrorError, S3Mirror, StatusFile, initial_sync, keep_syncing, make_client
+    from .s3client import S3Error, make_client
+    from .s3mirror import S3Mirror, StatusFile, initial_sync, keep_syncing
 
     data = os.path.join(args.cache_dir, "data")
     scratch = os.path.join(args.cache_dir, "partial")
@@ -75,7 +76,7 @@ def _start_mirror(args: argparse.Namespace) -> bool:
         mirror = S3Mirror(args.s3_mirror, data, scratch, client, args.max_cache_bytes)
         # Retrying stops if the server that started us is gone (our parent changed).
         initial_sync(mirror, status, args.sync_interval, lambda: os.getppid() != parent)
-    except MirrorError as error:
+    except S3Error as error:
         status.update(None, error)
         sys.stderr.write(f"ERROR: S3 mirror of {args.s3_mirror}: {error.message}\n")
         return False

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
 
+from .s3client import S3Error, describe_error
 from .s3paths import key_prefix, parse_bucket_url, tensorboard_path
 
 #: Bytes re-read before the mirrored end of a grown object, compared with the local
@@ -27,26 +28,6 @@ from .s3paths import key_prefix, parse_bucket_url, tensorboard_path
 OVERLAP_BYTES = 64
 CHUNK_BYTES = 1024 * 1024
 MAX_BACKOFF_SECONDS = 300.0
-# S3 error codes that no retry will fix: the job reports them and stops.
-_FATAL_CODES = {
-    "NoSuchBucket": "bucket {bucket!r} does not exist",
-    "AccessDenied": "access to {url} is denied",
-    "AllAccessDisabled": "access to {url} is denied",
-    "InvalidAccessKeyId": "the AWS access key is not valid for this endpoint",
-    "SignatureDoesNotMatch": "the AWS secret key does not match the access key",
-    "InvalidToken": "the AWS session token is not valid",
-    "ExpiredToken": "the AWS session token has expired",
-    "InvalidBucketName": "{bucket!r} is not a valid bucket name",
-}
-
-
-class MirrorError(Exception):
-    """A problem syncing the mirror; ``fatal`` when retrying cannot help."""
-
-    def __init__(self, message: str, fatal: bool):
-        super().__init__(message)
-        self.message = message
-        self.fatal = fatal
 
 
 @dataclass
@@ -55,53 +36,6 @@ class _Local:
 
     size: int
     etag: str
-
-
-def make_client(endpoint_url: str | None = None):
-    """A boto3 S3 client with the standard credential chain and bounded retries.
-
-    Without ``endpoint_url`` boto3 uses ``AWS_ENDPOINT_URL`` when set, else AWS.
-    """
-    try:
-        import boto3
-        from botocore.config import Config
-    except ImportError:
-        raise MirrorError(
-            "boto3 is not installed: pip install 'jupyter-forgather-tb[s3]'", fatal=True
-        ) from None
-
-    config = Config(
-        retries={"mode": "standard", "max_attempts": 3}, connect_timeout=10, read_timeout=60
-    )
-    return boto3.session.Session().client("s3", endpoint_url=endpoint_url or None, config=config)
-
-
-def describe_error(error: Exception, url: str, bucket: str) -> MirrorError:
-    """A user-facing message for a boto3 error, and whether it is fatal."""
-    from botocore import exceptions
-
-    if isinstance(error, MirrorError):
-        return error
-    if isinstance(error, (exceptions.NoCredentialsError, exceptions.PartialCredentialsError)):
-        return MirrorError(
-            "no AWS credentials found: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
-            "a profile (AWS_PROFILE), or give the machine a role",
-            fatal=True,
-        )
-    if isinstance(error, exceptions.ClientError):
-        code = str(error.response.get("Error", {}).get("Code", ""))
-        text = error.response.get("Error", {}).get("Message") or code
-        if code in _FATAL_CODES:
-            return MirrorError(_FATAL_CODES[code].format(bucket=bucket, url=url), fatal=True)
-        if code in ("403", "404"):
-            what = "is denied" if code == "403" else "was not found"
-            return MirrorError(f"{url} {what} (HTTP {code})", fatal=True)
-        return MirrorError(f"S3 answered {code}: {text}", fatal=False)
-    if isinstance(error, exceptions.BotoCoreError):
-        return MirrorError(f"S3 request failed: {error}", fatal=False)
-    if isinstance(error, OSError):
-        return MirrorError(f"writing the local mirror failed: {error}", fatal=False)
-    return MirrorError(f"syncing failed: {type(error).__name__}: {error}", fatal=False)
 
 
 class S3Mirror:
@@ -146,12 +80,12 @@ class S3Mirror:
         return found
 
     def sync(self) -> None:
-        """Bring the mirror up to date once; raises :class:`MirrorError`."""
+        """Bring the mirror up to date once; raises :class:`S3Error`."""
         try:
             listing = self._list()
             total = sum(size for _, size, _ in listing.values())
             if total > self.max_bytes:
-                raise MirrorError(
+                raise S3Error(
                     f"{self.url} holds {total} bytes of TensorBoard files, more than the "
                     f"cache may hold ({self.max_bytes} bytes, c.ForgatherTB.s3_cache_max_bytes)",
                     fatal=True,
@@ -235,7 +169,7 @@ class StatusFile:
             "fatal": False,
         }
 
-    def update(self, mirror: S3Mirror | None, error: MirrorError | None = None) -> None:
+    def update(self, mirror: S3Mirror | None, error: S3Error | None = None) -> None:
         """Record the mirror's counters, and the error of the last sync if it failed."""
         if mirror is not None:
             self.status.update(
@@ -272,7 +206,7 @@ def backoff(interval: float, failures: int) -> float:
 def initial_sync(
     mirror: S3Mirror, status: StatusFile, interval: float, give_up: Callable[[], bool]
 ) -> None:
-    """Sync until it works once, retrying transient errors; raises a fatal :class:`MirrorError`.
+    """Sync until it works once, retrying transient errors; raises a fatal :class:`S3Error`.
 
     The job manager's startup timeout bounds how long this may retry; so does
     ``give_up``, asked before each retry.
@@ -281,7 +215,7 @@ def initial_sync(
     while True:
         try:
             mirror.sync()
-        except MirrorError as error:
+        except S3Error as error:
             status.update(mirror, error)
             if error.fatal or give_up():
                 raise
@@ -305,7 +239,7 @@ def keep_syncing(mirror: S3Mirror, status: StatusFile, interval: float) -> threa
             time.sleep(backoff(interval, failures) if failures else interval)
             try:
                 mirror.sync()
-            except MirrorError as error:
+            except S3Error as error:
                 failures += 1
                 status.update(mirror, error)
                 continue
