@@ -8,7 +8,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from s3_helpers import event_key, scalar_records
+from s3_helpers import event_key, new_bucket, scalar_records, start_moto
 
 from jupyter_forgather_tb.options import OptionError, build_argv, parse_launch
 from jupyter_forgather_tb.s3client import make_client
@@ -277,3 +277,50 @@ def test_only_event_files_and_plugin_assets_are_mirrored(s3, mirror, tmp_path):
         str(p.relative_to(tmp_path / "data")) for p in (tmp_path / "data").rglob("*") if p.is_file()
     )
     assert files == sorted([event_key("run"), "run/plugins/projector/projector_config.pbtxt"])
+
+
+@pytest.fixture
+def own_s3(aws_env, tb_config, tmp_path):
+    """An S3 server of this test's own, which it may stop and start again on the same port.
+
+    moto keeps its buckets in this process, so a server started again serves the same data.
+    """
+    server, endpoint = start_moto()
+    tb_config.update(s3_endpoint_url=endpoint, s3_cache_dir=str(tmp_path / "cache"))
+    client = make_client(endpoint)
+    bucket = new_bucket(client)
+    port = int(endpoint.rsplit(":", 1)[1])
+    yield client, bucket, server, port
+    server.stop()
+
+
+async def test_a_lost_endpoint_is_retried_while_the_job_keeps_serving(own_s3, api):
+    from moto.server import ThreadedMotoServer
+
+    client, bucket, server, port = own_s3
+    client.put_object(Bucket=bucket, Key=event_key("run"), Body=scalar_records("loss", [1.0]))
+    job = await api.launch(logdir=f"s3://{bucket}", sync_interval=0.5)
+    job = await api.wait_status(job["id"], "running")
+    server.stop()
+
+    async def failing():
+        mirror = (await api.job(job["id"]))["mirror"]
+        return mirror["last_error"] and mirror
+
+    mirror = await wait_for(failing)
+    assert mirror["last_error"].startswith("S3 request failed: Could not connect")
+    assert (await api.job(job["id"]))["status"] == "running"
+    assert await scalars(api, job["id"], "run") == [(0, 1.0)]  # still serves what it has
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        client.put_object(Bucket=bucket, Key=event_key("run2"), Body=scalar_records("loss", [5.0]))
+
+        async def recovered():
+            mirror = (await api.job(job["id"]))["mirror"]
+            return mirror["last_error"] is None and mirror["objects"] == 2
+
+        await wait_for(recovered, timeout=60)
+    finally:
+        server.stop()
