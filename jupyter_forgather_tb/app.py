@@ -117,7 +117,7 @@ class ForgatherTB(ExtensionApp):
     s3_cache_max_bytes = Integer(
         20 * 1024**3,
         help="Bytes of TensorBoard files an s3:// job may mirror; a job whose prefix holds "
-        "more fails (or, once running, stops syncing) with a message saying so.",
+        "more fails to start, or once running stops fetching and says why in its mirror status.",
     ).tag(config=True)
 
     s3_keep_cache = Bool(
