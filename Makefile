@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 DEMO := demo-logs
 PORT ?= 8888
 
-.PHONY: lab test lint bench install demo clean
+.PHONY: lab test lint bench bench-s3 install demo clean
 
 install: $(STAMP)
 
@@ -43,6 +43,10 @@ test: $(STAMP)
 # Benchmarks against bare TensorBoard, measured in the same run (a few minutes).
 bench: $(STAMP)
 	$(PY) benchmarks/bench.py $(BENCH_ARGS)
+
+# s3:// jobs and the uploader against moto's S3 server on loopback (about two minutes).
+bench-s3: $(STAMP)
+	$(PY) benchmarks/bench_s3.py $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check jupyter_forgather_tb tests examples benchmarks
