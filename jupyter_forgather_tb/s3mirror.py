@@ -90,19 +90,25 @@ class S3Mirror:
                     f"cache may hold ({self.max_bytes} bytes, c.ForgatherTB.s3_cache_max_bytes)",
                     fatal=True,
                 )
-            for path, (key, size, etag) in sorted(listing.items()):
-                have = self._local.get(path)
-                if have is not None and have.size == size and have.etag == etag:
-                    continue
-                if have is not None and size > have.size and self._append(path, key, have):
-                    continue
-                self._fetch_whole(path, key)
-            for path in set(self._local) - set(listing):
-                with contextlib.suppress(FileNotFoundError):
-                    os.unlink(os.path.join(self.dest, path))
-                del self._local[path]
         except Exception as error:
             raise describe_error(error, self.url, self.bucket) from error
+        failure = None
+        for path, (key, size, etag) in sorted(listing.items()):
+            have = self._local.get(path)
+            if have is not None and have.size == size and have.etag == etag:
+                continue
+            try:
+                if have is None or size <= have.size or not self._append(path, key, have):
+                    self._fetch_whole(path, key)
+            except Exception as error:
+                # One object that cannot be fetched must not hold back the others.
+                failure = failure or describe_error(error, self.url, self.bucket)
+        for path in set(self._local) - set(listing):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(self.dest, path))
+            del self._local[path]
+        if failure is not None:
+            raise failure
         self.syncs += 1
 
     def _append(self, path: str, key: str, have: _Local) -> bool:
@@ -113,15 +119,15 @@ class S3Mirror:
         body = response["Body"]
         head = body.read(overlap)
         self.bytes_fetched += len(head)
-        local_path = os.path.join(self.dest, path)
-        with open(local_path, "rb") as local:
+        with open(os.path.join(self.dest, path), "r+b") as local:
             local.seek(start)
-            same = local.read(overlap) == head
-        if not same:
-            body.close()
-            return False
-        size = have.size
-        with open(local_path, "ab") as local:
+            if local.read(overlap) != head:
+                body.close()
+                return False
+            # Drop what an append cut short last time may have left after the mirrored end.
+            local.truncate(have.size)
+            local.seek(have.size)
+            size = have.size
             for chunk in body.iter_chunks(CHUNK_BYTES):
                 local.write(chunk)
                 size += len(chunk)

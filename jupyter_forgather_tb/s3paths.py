@@ -67,10 +67,10 @@ def tensorboard_path(relative_key: str) -> str | None:
 
     Kept: event files (``*tfevents*``) and anything in a ``plugins/`` folder
     (plugin assets); not checkpoints or other files. Keys that could not be a
-    safe local path (absolute, ``..``, empty parts) are skipped too.
+    safe local path (``..``, empty parts, names over 255 bytes) are skipped too.
     """
     parts = relative_key.split("/")
-    if any(part in ("", ".", "..") or "\0" in part for part in parts):
+    if any(part in ("", ".", "..") or "\0" in part or len(part.encode()) > 255 for part in parts):
         return None
     if EVENT_FILE_MARK in parts[-1] or PLUGINS_DIR in parts[:-1]:
         return "/".join(parts)

@@ -11,7 +11,7 @@ import pytest
 from s3_helpers import event_key, new_bucket, scalar_records, start_moto
 
 from jupyter_forgather_tb.options import OptionError, build_argv, parse_launch
-from jupyter_forgather_tb.s3client import make_client
+from jupyter_forgather_tb.s3client import S3Error, make_client
 from jupyter_forgather_tb.s3mirror import OVERLAP_BYTES, S3Mirror
 
 
@@ -262,6 +262,30 @@ def test_a_grown_object_is_fetched_with_a_range_and_a_rewritten_one_whole(s3, mi
     assert not list((tmp_path / "partial").iterdir())
 
 
+def test_bytes_left_by_an_append_cut_short_are_dropped(s3, mirror, tmp_path):
+    key = f"top/{event_key('run')}"
+    local = tmp_path / "data" / event_key("run")
+    s3.put(key, b"a" * 100)
+    mirror.sync()
+    with open(local, "ab") as out:
+        out.write(b"half an append")  # as a sync killed mid-transfer leaves it
+    s3.put(key, b"a" * 100 + b"b" * 50)
+    mirror.sync()
+    assert local.read_bytes() == b"a" * 100 + b"b" * 50
+
+
+def test_one_object_failing_does_not_hold_back_the_others(s3, mirror, tmp_path):
+    for run in ("a", "b", "c"):
+        s3.put(f"top/{event_key(run)}", run.encode())
+    (tmp_path / "data" / "b").write_text("a file where the run's directory should be")
+    with pytest.raises(S3Error) as caught:
+        mirror.sync()
+    assert "could not be read or written" in caught.value.message
+    assert not caught.value.fatal
+    assert (tmp_path / "data" / event_key("a")).read_bytes() == b"a"
+    assert (tmp_path / "data" / event_key("c")).read_bytes() == b"c"
+
+
 def test_only_event_files_and_plugin_assets_are_mirrored(s3, mirror, tmp_path):
     for key in (
         event_key("run"),
@@ -270,6 +294,7 @@ def test_only_event_files_and_plugin_assets_are_mirrored(s3, mirror, tmp_path):
         "run/checkpoint",
         "run/../escape.tfevents",
         "run//x.tfevents",
+        "run/" + "x" * 250 + ".tfevents",
     ):
         s3.put(f"top/{key}", b"x")
     mirror.sync()
