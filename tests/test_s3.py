@@ -349,3 +349,20 @@ async def test_a_lost_endpoint_is_retried_while_the_job_keeps_serving(own_s3, ap
         await wait_for(recovered, timeout=60)
     finally:
         server.stop()
+
+
+async def test_the_cli_launches_an_s3_logdir_on_a_discovered_server(s3, api, jp_serverapp):
+    from test_cli import clean_env, cli
+
+    s3.put(event_key("runs/r"), scalar_records("loss", [4.0]))
+    if not os.path.exists(jp_serverapp.info_file):
+        jp_serverapp.write_server_info_file()
+    env = clean_env(JUPYTER_RUNTIME_DIR=jp_serverapp.runtime_dir)
+    url = f"s3://{s3.bucket}/runs"
+    code, out, err = await cli("launch", url, "--sync_interval", "2", "--wait", env=env)
+    assert code == 0, err
+    assert out.strip().endswith("/")
+    (job,) = await api.json("GET", "jobs")
+    assert job["options"]["logdir"] == url  # not taken as a path below the current directory
+    assert job["options"]["sync_interval"] == 2.0
+    assert await scalars(api, job["id"], "r") == [(0, 4.0)]
