@@ -366,3 +366,22 @@ async def test_the_cli_launches_an_s3_logdir_on_a_discovered_server(s3, api, jp_
     assert job["options"]["logdir"] == url  # not taken as a path below the current directory
     assert job["options"]["sync_interval"] == 2.0
     assert await scalars(api, job["id"], "r") == [(0, 4.0)]
+
+
+@pytest.fixture
+def dead_endpoint(aws_env, tb_config, tmp_path):
+    """An S3 endpoint on a loopback port where nothing listens."""
+    server, endpoint = start_moto()
+    server.stop()
+    tb_config.update(s3_endpoint_url=endpoint, s3_cache_dir=str(tmp_path / "cache"))
+    return endpoint
+
+
+@pytest.mark.tb_config(startup_timeout=4.0)
+async def test_an_unreachable_endpoint_at_start_says_why_the_job_timed_out(dead_endpoint, api):
+    job = await api.launch(logdir="s3://some-bucket/runs")
+    job = await api.wait_status(job["id"], "failed")
+    assert job["error"].startswith(
+        "TensorBoard did not answer within 4 s (the S3 mirror's initial sync failed: "
+        "S3 request failed: Could not connect to the endpoint URL"
+    )
