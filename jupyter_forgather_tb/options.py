@@ -14,7 +14,7 @@ import unicodedata
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from .s3paths import is_s3_url, normalize_bucket_url, url_scheme
+from .s3paths import REMOTE_SCHEMES, is_s3_url, normalize_bucket_url, url_scheme
 
 MAX_LOGDIR_LENGTH = 4096
 MAX_TITLE_LENGTH = 200
@@ -115,7 +115,7 @@ def check_logdir_shape(value: Any) -> str:
         raise OptionError("logdir", f"is longer than {MAX_LOGDIR_LENGTH} characters")
     if any(c in value for c in "\0\n\r"):
         raise OptionError("logdir", "must not contain NUL or line breaks")
-    if url_scheme(value) in ("s3", "gs"):
+    if url_scheme(value) in REMOTE_SCHEMES:
         try:
             return normalize_bucket_url(value)
         except ValueError as error:

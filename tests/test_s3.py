@@ -15,6 +15,12 @@ from jupyter_forgather_tb.s3client import S3Error, make_client
 from jupyter_forgather_tb.s3mirror import OVERLAP_BYTES, S3Mirror
 
 
+def boto3_client(service: str, endpoint: str):
+    import boto3
+
+    return boto3.client(service, endpoint_url=endpoint)
+
+
 async def scalars(api, job_id, run, tag="loss"):
     response = await api.proxied(
         job_id, "data/plugin/scalars/scalars", params={"run": run, "tag": tag}
@@ -162,6 +168,20 @@ async def test_bad_credentials_fail_the_job_with_a_clear_message(s3, api, monkey
         job = await api.launch(logdir=f"s3://{s3.bucket}/runs")
         job = await api.wait_status(job["id"], "failed")
     assert job["error"] == "S3 mirror: the AWS access key is not valid for this endpoint"
+
+
+async def test_a_user_without_permission_fails_the_job_with_access_denied(s3, api, monkeypatch):
+    from moto.core.authorization import enable_iam_authentication
+
+    iam = boto3_client("iam", s3.endpoint)
+    iam.create_user(UserName="no-rights")
+    key = iam.create_access_key(UserName="no-rights")["AccessKey"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+    with enable_iam_authentication():
+        job = await api.launch(logdir=f"s3://{s3.bucket}/runs")
+        job = await api.wait_status(job["id"], "failed")
+    assert job["error"] == f"S3 mirror: access to s3://{s3.bucket}/runs is denied"
 
 
 async def test_missing_credentials_fail_the_job_with_a_clear_message(s3, api, monkeypatch):
