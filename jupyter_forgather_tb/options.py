@@ -292,7 +292,9 @@ def build_argv(
     argv += [f"--window_title={options.window_title}"]
     # The Rust fast loader serves gRPC on a loopback TCP port that any local user
     # can read; the Python loader opens no port (and answers small runs faster).
-    argv += ["--load_fast=false"]
+    # gs:// is the exception: only the fast loader reads GCS without TensorFlow.
+    gcs = url_scheme(logdir or options.logdir) == "gs"
+    argv += ["--load_fast=true" if gcs else "--load_fast=false"]
     if port is not None:
         argv += ["--port", str(port)]
         argv += ["--bind_all"] if options.bind_all else ["--host", options.host or DEFAULT_HOST]

@@ -26,7 +26,7 @@ from .s3paths import EVENT_FILE_MARK, key_prefix, parse_bucket_url, tensorboard_
 
 MIN_PART_BYTES = 5 * 1024**2  # S3's minimum size of every part but the last
 MAX_PART_BYTES = 5 * 1024**3  # S3's maximum part size (and copy range)
-NEW_PART_BYTES = 64 * 1024**2  # new bytes go up in parts of this size
+NEW_PART_BYTES = 64 * 1024**2  # new bytes go up in parts of at most this size
 PUT_MAX_BYTES = NEW_PART_BYTES  # a new file up to this size is a single PUT
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,8 @@ class _Remote:
 def _ranges(start: int, end: int, most: int) -> list[tuple[int, int]]:
     """``[start, end)`` cut into ranges of at most ``most`` bytes, as even as possible.
 
-    Even cuts keep every range of a large span far above S3's part minimum.
+    Even cuts make every range longer than ``most / 2`` when there are several,
+    so with ``most`` of 10 MiB or more each is above S3's 5 MiB part minimum.
     """
     if end <= start:
         return []

@@ -81,6 +81,7 @@ def test_gs_logdir_goes_to_tensorboard_as_it_is():
     argv = build_argv(options, python="python", path_prefix="/tb/x", unix_socket="/s")
     assert argv[argv.index("--logdir") + 1] == "gs://bucket/runs"
     assert "--s3-mirror" not in argv
+    assert "--load_fast=true" in argv  # TensorBoard reads GCS only with its fast loader
 
 
 @pytest.mark.parametrize(

@@ -13,8 +13,9 @@ import pytest
 from conftest import write_scalars
 from s3_helpers import scalar_records
 
+from jupyter_forgather_tb import s3upload
 from jupyter_forgather_tb.cli import main
-from jupyter_forgather_tb.s3upload import MIN_PART_BYTES, S3Uploader
+from jupyter_forgather_tb.s3upload import MIN_PART_BYTES, S3Uploader, _ranges
 
 MIB = 1024 * 1024
 
@@ -184,3 +185,34 @@ async def test_round_trip_upload_then_an_s3_job_serves_the_same_scalars(s3, api,
             )
             answers.append(json.loads(response.body))
         assert answers[0] == answers[1] and len(answers[0]) in (2, 3)
+
+
+@pytest.mark.parametrize(
+    ("start", "end", "most", "expected"),
+    [
+        (0, 0, 10, []),
+        (0, 10, 10, [(0, 10)]),
+        (0, 11, 10, [(0, 6), (6, 11)]),
+        (5, 35, 10, [(5, 15), (15, 25), (25, 35)]),
+    ],
+)
+def test_ranges_are_cut_evenly_within_the_limit(start, end, most, expected):
+    assert _ranges(start, end, most) == expected
+
+
+def test_a_large_new_file_goes_up_in_parts(s3, tmp_path, monkeypatch):
+    # Smaller thresholds than S3's real ones keep the test fast; S3's 5 MiB part minimum stays.
+    monkeypatch.setattr(s3upload, "PUT_MAX_BYTES", MIN_PART_BYTES)
+    monkeypatch.setattr(s3upload, "NEW_PART_BYTES", 2 * MIN_PART_BYTES)
+    local = tmp_path / "logs"
+    local.mkdir()
+    content = os.urandom(3 * MIN_PART_BYTES + 123)
+    (local / "events.out.tfevents.2.host").write_bytes(content)
+    calls = []
+    s3.client.meta.events.register(
+        "before-send.s3.*", lambda event_name, **_: calls.append(event_name.rsplit(".", 1)[1])
+    )
+    stats = S3Uploader(str(local), f"s3://{s3.bucket}", client=s3.client).sync()
+    assert calls.count("UploadPart") == 2 and "PutObject" not in calls
+    assert (stats.bytes_sent, stats.bytes_copied) == (len(content), 0)
+    assert body(s3, "events.out.tfevents.2.host") == content
