@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from conftest import write_scalars
@@ -216,3 +217,19 @@ def test_a_large_new_file_goes_up_in_parts(s3, tmp_path, monkeypatch):
     assert calls.count("UploadPart") == 2 and "PutObject" not in calls
     assert (stats.bytes_sent, stats.bytes_copied) == (len(content), 0)
     assert body(s3, "events.out.tfevents.2.host") == content
+
+
+def test_the_example_training_script_streams_its_run_to_s3(s3, tmp_path, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3.endpoint)
+    script = Path(__file__).parent.parent / "examples" / "train_to_s3.py"
+    local = tmp_path / "run"
+    options = ["--steps", "20", "--seconds-per-step", "0.01", "--interval", "0.05"]
+    result = subprocess.run(
+        [sys.executable, str(script), str(local), f"s3://{s3.bucket}/ex", *options],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    name = os.path.basename(event_file(local))
+    assert body(s3, f"ex/{name}") == (local / name).read_bytes()
