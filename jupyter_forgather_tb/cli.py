@@ -294,6 +294,8 @@ def _upload(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, on_signal)
     else:
         stop.set()
+        # SIGTERM like Ctrl-C, so an upload under way is aborted rather than left in parts.
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         uploader.follow(args.interval, stop)
     except S3Error as error:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -67,6 +68,21 @@ def _ranges(start: int, end: int, most: int) -> list[tuple[int, int]]:
     count = -(-(end - start) // most)
     size = -(-(end - start) // count)
     return [(offset, min(offset + size, end)) for offset in range(start, end, size)]
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back until the block ends (in the main thread; elsewhere
+    they never arrive): an upload interrupted before its id is known could not be aborted.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
 
 class S3Uploader:
@@ -155,10 +171,13 @@ class S3Uploader:
 
     def _multipart(self, key: str, source, size: int, base: _Remote | None, stats) -> str:
         copied = base.size if base else 0
-        upload = self.client.create_multipart_upload(Bucket=self.bucket, Key=key)["UploadId"]
-        target = {"Bucket": self.bucket, "Key": key, "UploadId": upload}
+        target = {"Bucket": self.bucket, "Key": key}
         parts = []
         try:
+            with _signals_held():
+                target["UploadId"] = self.client.create_multipart_upload(
+                    Bucket=self.bucket, Key=key
+                )["UploadId"]
             for start, end in _ranges(0, copied, MAX_PART_BYTES):
                 result = self.client.upload_part_copy(
                     **target,
@@ -182,8 +201,9 @@ class S3Uploader:
             done = self.client.complete_multipart_upload(**target, MultipartUpload={"Parts": parts})
         except BaseException:
             # Also on KeyboardInterrupt: S3 would otherwise keep (and bill) the parts.
-            with contextlib.suppress(Exception):
-                self.client.abort_multipart_upload(**target)
+            if "UploadId" in target:
+                with contextlib.suppress(Exception):
+                    self.client.abort_multipart_upload(**target)
             raise
         return done["ETag"]
 

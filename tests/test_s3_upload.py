@@ -156,6 +156,10 @@ def test_follow_uploads_everything_written_before_sigterm(s3, tmp_path):
         text=True,
     )
     try:
+        deadline = time.monotonic() + 60
+        while not keys(s3, "live/"):  # its first pass is done: it handles signals now
+            assert proc.poll() is None and time.monotonic() < deadline, "no first pass"
+            time.sleep(0.02)
         for step in range(1, 40):
             with open(path, "ab") as out:
                 out.write(scalar_records("loss", [float(step)], start_step=step, header=False))
@@ -233,3 +237,28 @@ def test_the_example_training_script_streams_its_run_to_s3(s3, tmp_path, monkeyp
     assert result.returncode == 0, result.stderr
     name = os.path.basename(event_file(local))
     assert body(s3, f"ex/{name}") == (local / name).read_bytes()
+
+
+def test_ctrl_c_during_a_multipart_upload_aborts_it(s3, tmp_path):
+    local = tmp_path / "logs"
+    local.mkdir()
+    # Past the single-PUT size, so it goes up in parts; the signal lands while they do.
+    (local / "events.out.tfevents.3.host").write_bytes(os.urandom(s3upload.PUT_MAX_BYTES + MIB))
+    command = [sys.executable, "-m", "jupyter_forgather_tb.cli", "upload", str(local)]
+    proc = subprocess.Popen(
+        [*command, f"s3://{s3.bucket}/big", "--endpoint-url", s3.endpoint],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not s3.client.list_multipart_uploads(Bucket=s3.bucket).get("Uploads"):
+            assert proc.poll() is None and time.monotonic() < deadline, "no multipart upload"
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGINT)
+        proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert s3.client.list_multipart_uploads(Bucket=s3.bucket).get("Uploads", []) == []
+    assert keys(s3, "big/") == []  # no half object either
