@@ -189,9 +189,13 @@ class StatusFile:
         if error is None:
             self.status["last_sync"] = _iso_now()
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(self.path), prefix=".status-")
-        with os.fdopen(fd, "w") as out:
-            json.dump(self.status, out)
-        os.replace(tmp, self.path)
+        try:
+            with os.fdopen(fd, "w") as out:
+                json.dump(self.status, out)
+            os.replace(tmp, self.path)
+        except OSError:  # a full disk: the next sync writes it again
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
 
 
 def read_status(path: str) -> dict | None:
@@ -247,7 +251,8 @@ def keep_syncing(mirror: S3Mirror, status: StatusFile, interval: float) -> threa
                 mirror.sync()
             except S3Error as error:
                 failures += 1
-                status.update(mirror, error)
+                # Not fatal any more: the job goes on serving what it has.
+                status.update(mirror, S3Error(error.message, fatal=False))
                 continue
             failures = 0
             status.update(mirror)
