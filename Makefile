@@ -13,7 +13,7 @@ LABEXT := jupyter_forgather_tb/labextension/static/style.js
 LABEXT_SRC := $(shell find labextension/src labextension/style labextension/schema -type f 2>/dev/null)
 NPM_STAMP := labextension/node_modules/.installed
 
-.PHONY: lab test lint bench screenshots install demo clean
+.PHONY: lab test lint bench bench-s3 screenshots install demo clean
 
 install: $(STAMP) $(LABEXT)
 
@@ -69,6 +69,10 @@ bench: $(STAMP)
 # browser test.
 screenshots: $(STAMP) $(LABEXT)
 	FORGATHER_TB_SCREENSHOTS="$(CURDIR)/docs" $(PY) -m pytest -q tests/test_lab_ui.py -k launches
+
+# s3:// jobs and the uploader against moto's S3 server on loopback (about two minutes).
+bench-s3: $(STAMP)
+	$(PY) benchmarks/bench_s3.py $(BENCH_ARGS)
 
 lint: $(STAMP) $(NPM_STAMP)
 	$(VENV)/bin/ruff check jupyter_forgather_tb tests examples benchmarks

@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
+from .s3paths import url_scheme
+
 API_PATH = "forgather-tb/api/"
 ENV_SERVER = "FORGATHER_TB_SERVER"
 ENV_TOKEN = "FORGATHER_TB_TOKEN"
@@ -25,7 +27,8 @@ ENDED = ("exited", "failed", "killed", "lost")
 #: What a relative log directory means to the magic and the CLI.
 LOGDIR_HELP = (
     "log directory; a relative one starts at the current directory when the server runs "
-    "on this machine, else at the server's root"
+    "on this machine, else at the server's root; or s3://bucket/prefix (mirrored) or "
+    "gs://bucket/prefix"
 )
 
 NO_SERVER_HELP = (
@@ -262,7 +265,12 @@ class Client:
         the current directory), as any local tool would take it.
         """
         logdir = options.get("logdir")
-        if self.server.local and isinstance(logdir, str) and logdir.strip():
+        if (
+            self.server.local
+            and isinstance(logdir, str)
+            and logdir.strip()
+            and not url_scheme(logdir)
+        ):
             path = os.path.expanduser(logdir)
             options = {**options, "logdir": os.path.join(cwd or os.getcwd(), path)}
         status, job = self._call("POST", "jobs", body=options)

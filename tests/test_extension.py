@@ -44,11 +44,12 @@ async def test_loads_under_strict_auth(jp_serverapp, api):
     assert (await api.call("GET", "jobs")).code == 200
 
 
-def test_server_side_modules_do_not_import_tensorboard():
+def test_server_side_modules_do_not_import_tensorboard_or_boto3():
+    heavy = ("tensorboard", "tensorflow", "boto3", "botocore")
     code = (
         "import sys, jupyter_forgather_tb, jupyter_forgather_tb.app; "
         "jupyter_forgather_tb._jupyter_server_extension_points(); "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorboard', 'tensorflow')))"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r}))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
