@@ -18,7 +18,7 @@ NODE_DIR := $(VENV)/node
 CHP := $(NODE_DIR)/node_modules/.bin/configurable-http-proxy
 CHP_VERSION ?= 5
 
-.PHONY: lab test lint bench screenshots install demo clean
+.PHONY: lab test lint bench screenshots install demo clean check-install
 
 install: $(STAMP) $(LABEXT) $(CHP)
 
@@ -82,6 +82,12 @@ lint: $(STAMP) $(NPM_STAMP)
 	$(VENV)/bin/ruff check jupyter_forgather_tb tests examples benchmarks
 	$(VENV)/bin/ruff format --check jupyter_forgather_tb tests examples benchmarks
 	cd labextension && npm run lint --silent
+	$(VENV)/bin/hadolint Dockerfile
+
+# The Dockerfile's install steps outside Docker: wheel, fresh venv, extensions enabled and
+# OK, a TensorBoard opened through the installed JupyterLab (about 2 minutes).
+check-install: $(STAMP)
+	.ci/check-install $(PY)
 
 clean:
 	rm -rf $(VENV) $(DEMO) build dist *.egg-info .pytest_cache .ruff_cache .hypothesis

@@ -23,11 +23,8 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 import pytest
-
+import requests
 from conftest import free_port, pid_alive, write_scalars
-
-requests = pytest.importorskip("requests")
-pytest.importorskip("jupyterhub")
 
 pytestmark = [pytest.mark.hub, pytest.mark.timeout(300)]
 
@@ -275,9 +272,7 @@ def test_browser_login_and_oauth_reach_tensorboard_and_launch_with_xsrf(
     assert losses(scalars) == [1.0, 0.5, 0.25]
 
 
-def test_tensorboards_own_post_works_same_origin_only_under_the_hub(
-    hub, alice_browser, alice_job
-):
+def test_tensorboards_own_post_works_same_origin_only_under_the_hub(hub, alice_browser, alice_job):
     url = hub.url + alice_job["url"] + "data/plugin/timeseries/timeSeries"
     body = "requests=" + quote(json.dumps([{"plugin": "scalars", "tag": "loss", "run": "run1"}]))
     headers = {  # what a browser's fetch() from TensorBoard's page sends
@@ -315,9 +310,7 @@ def test_another_user_gets_nothing_of_alices(hub, alice_job, bob_token):
     kill = requests.delete(f"{api}/{alice_job['id']}", headers=auth, timeout=30)
     assert kill.status_code == 403
     # Bob's own server is no way in either: it does not know alice's job.
-    own = requests.get(
-        f"{hub.url}/user/bob/tb/{alice_job['id']}/", headers=auth, timeout=30
-    )
+    own = requests.get(f"{hub.url}/user/bob/tb/{alice_job['id']}/", headers=auth, timeout=30)
     assert own.status_code == 404
 
 
@@ -356,7 +349,8 @@ async def _execute(ws_url: str, token: str, code: str) -> list[dict]:
         if message["parent_header"].get("msg_id") != msg_id:
             continue
         replies.append(message)
-        idle = idle or message["msg_type"] == "status" and message["content"]["execution_state"] == "idle"
+        state = message["content"].get("execution_state")
+        idle = idle or (message["msg_type"] == "status" and state == "idle")
         done = done or message["msg_type"] == "execute_reply"
     connection.close()
     return replies
