@@ -380,6 +380,15 @@ def test_magic_in_a_kernel_of_alices_server_shows_tensorboard_under_her_prefix(
     sources = [f.group(1) for f in frames if f]
     # The kernel found its server from the Hub's environment, and reused alice's job.
     assert sources == [f"/user/alice/tb/{alice_job['id']}/"], html
+    # The plain-text URL is the path to open on the Hub's address (no public_url is
+    # configured), not the single-user server's own address.
+    plain = [
+        m["content"]["data"]["text/plain"] for m in messages if m["msg_type"] == "display_data"
+    ]
+    expected = (
+        f"TensorBoard logs is running at /user/alice/tb/{alice_job['id']}/ (reused a live job)"
+    )
+    assert plain[-1] == expected
 
 
 def server_activity(hub, name) -> datetime:
