@@ -6,14 +6,14 @@
 
 # Stage 1: build the wheel. Its JupyterLab extension is compiled by npm, so this stage
 # has Node.js; the image people run does not.
-FROM quay.io/jupyter/base-notebook:python-3.12 AS build
+FROM quay.io/jupyter/base-notebook:2025-03-14 AS build
 RUN mamba install --yes --quiet nodejs=20 \
     && mamba clean --all --force-pkgs-dirs --yes
 COPY --chown=${NB_UID}:${NB_GID} . /tmp/src
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /tmp/wheels /tmp/src
 
 # Stage 2: the base image plus the package (the [s3] extra adds boto3 for s3:// runs).
-FROM quay.io/jupyter/base-notebook:python-3.12
+FROM quay.io/jupyter/base-notebook:2025-03-14
 COPY --from=build --chown=${NB_UID}:${NB_GID} /tmp/wheels /tmp/wheels
 RUN pip install --no-cache-dir "$(echo /tmp/wheels/jupyter_forgather_tb-*.whl)[s3]" \
     && rm -rf /tmp/wheels \
