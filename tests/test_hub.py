@@ -59,6 +59,15 @@ c.Spawner.args = ["--allow-root", "--ForgatherTB.kill_grace=3"]
 # activity records during the tests, so only what the servers report counts.
 c.Spawner.environment = {{"JUPYTERHUB_ACTIVITY_INTERVAL": "1"}}
 c.JupyterHub.last_activity_interval = 3600
+
+
+# Bob's server stops TensorBoards after 2 s without a request through their proxy.
+def bob_idles_fast(spawner):
+    if spawner.user.name == "bob":
+        spawner.args = [*spawner.args, "--ForgatherTB.idle_timeout=2"]
+
+
+c.Spawner.pre_spawn_hook = bob_idles_fast
 c.JupyterHub.services = [{{"name": "tests", "api_token": {admin_token!r}}}]
 c.JupyterHub.load_roles = [
     {{"name": "tests", "scopes": ["admin:users", "admin:servers", "tokens"],
@@ -417,6 +426,32 @@ def test_tensorboard_traffic_alone_keeps_the_server_active_for_the_hub(
     seen = wait_activity(hub, "alice", quiet, 15)
     assert seen > quiet
     assert seen >= before_traffic
+
+
+def test_idle_timeout_still_stops_unwatched_jobs_of_an_active_server(hub, bob_token):
+    api = f"{hub.url}/user/bob/forgather-tb/api/jobs"
+    auth = {"Authorization": f"token {bob_token}"}
+
+    def get(job_id):
+        return requests.get(f"{api}/{job_id}", headers=auth, timeout=30).json()
+
+    def launch(logdir):
+        response = requests.post(api, json={"logdir": logdir}, headers=auth, timeout=30)
+        assert response.status_code == 201, response.text
+        return wait_running(get, response.json()["id"])
+
+    watched, unwatched = launch("logs/run1"), launch("logs")
+    before = server_activity(hub, "bob")
+    deadline = time.monotonic() + 15
+    while get(unwatched["id"])["status"] == "running":
+        assert time.monotonic() < deadline, get(unwatched["id"])
+        page = requests.get(hub.url + watched["url"] + "data/environment", headers=auth, timeout=30)
+        assert page.status_code == 200
+        time.sleep(0.3)
+    stopped = get(unwatched["id"])
+    assert stopped["status"] == "killed" and "without requests" in stopped["error"]
+    assert get(watched["id"])["status"] == "running"
+    assert wait_activity(hub, "bob", before, 10) > before  # the server itself stays active
 
 
 def test_stopping_the_server_from_the_hub_stops_its_tensorboards(hub, alice_token):
