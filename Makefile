@@ -85,7 +85,7 @@ lint: $(STAMP) $(NPM_STAMP)
 	$(VENV)/bin/hadolint Dockerfile
 
 # The Dockerfile's install steps outside Docker: wheel, fresh venv, extensions enabled and
-# OK, a TensorBoard opened through the installed JupyterLab (about 2 minutes).
+# OK, a TensorBoard opened through the installed JupyterLab (3 to 5 minutes).
 check-install: $(STAMP)
 	.ci/check-install $(PY)
 
