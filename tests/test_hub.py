@@ -413,13 +413,22 @@ def wait_activity(hub, name, after: datetime, seconds: float) -> datetime:
     return seen
 
 
+def settled_activity(hub, name, quiet_for=3.0, within=30.0) -> datetime:
+    """The server's last activity as the Hub has it, once unchanged for ``quiet_for`` s."""
+    deadline = time.monotonic() + within
+    seen, since = server_activity(hub, name), time.monotonic()
+    while time.monotonic() - since < quiet_for:
+        assert time.monotonic() < deadline, f"{name}'s server never stopped being active"
+        time.sleep(0.25)
+        if (latest := server_activity(hub, name)) != seen:
+            seen, since = latest, time.monotonic()
+    return seen
+
+
 def test_tensorboard_traffic_alone_keeps_the_server_active_for_the_hub(
     hub, alice_browser, alice_job
 ):
-    # Let the server's last report settle, then check that nothing else moves it.
-    time.sleep(2.5)
-    quiet = server_activity(hub, "alice")
-    assert wait_activity(hub, "alice", quiet, 3) == quiet
+    quiet = settled_activity(hub, "alice")
     before_traffic = datetime.now(timezone.utc)
     for _ in range(3):
         assert alice_browser.get(hub.url + alice_job["url"] + SCALARS, timeout=30).ok
