@@ -12,10 +12,15 @@ PORT ?= 8888
 LABEXT := jupyter_forgather_tb/labextension/static/style.js
 LABEXT_SRC := $(shell find labextension/src labextension/style labextension/schema -type f 2>/dev/null)
 NPM_STAMP := labextension/node_modules/.installed
+# JupyterHub's proxy for the Hub tests, from the npm registry, kept inside the venv
+# (tests/test_hub.py looks for it there). 5.2 and later need Node.js 20; use 5.1 on 18.
+NODE_DIR := $(VENV)/node
+CHP := $(NODE_DIR)/node_modules/.bin/configurable-http-proxy
+CHP_VERSION ?= 5
 
-.PHONY: lab test lint bench bench-s3 screenshots install demo clean
+.PHONY: lab test lint bench bench-s3 screenshots install demo clean check-install
 
-install: $(STAMP) $(LABEXT)
+install: $(STAMP) $(LABEXT) $(CHP)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,6 +38,9 @@ $(NPM_STAMP): labextension/package.json labextension/package-lock.json
 $(LABEXT): $(LABEXT_SRC) labextension/package.json | $(STAMP) $(NPM_STAMP)
 	cd labextension && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" npm run build:prod
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" jupyter labextension develop --overwrite .
+
+$(CHP):
+	npm install --prefix $(NODE_DIR) --no-audit --no-fund --loglevel=error configurable-http-proxy@$(CHP_VERSION)
 
 demo: $(STAMP)
 	$(PY) examples/make_demo_logdir.py $(DEMO)
@@ -55,7 +63,7 @@ lab: demo $(LABEXT)
 
 # All tests: the extension's TypeScript units, then pytest (REST, proxy, CLI, and the
 # sidebar in headless Chromium). pytest exits 5 when it collects nothing: not a failure.
-test: $(STAMP) $(LABEXT)
+test: $(STAMP) $(LABEXT) $(CHP)
 	cd labextension && npm test --silent
 	@$(PY) -m pytest -q $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests (exit code 5): nothing to fail"; exit 0; fi; \
@@ -78,6 +86,12 @@ lint: $(STAMP) $(NPM_STAMP)
 	$(VENV)/bin/ruff check jupyter_forgather_tb tests examples benchmarks
 	$(VENV)/bin/ruff format --check jupyter_forgather_tb tests examples benchmarks
 	cd labextension && npm run lint --silent
+	$(VENV)/bin/hadolint Dockerfile
+
+# The Dockerfile's install steps outside Docker: wheel, fresh venv, extensions enabled and
+# OK, a TensorBoard opened through the installed JupyterLab (3 to 5 minutes).
+check-install: $(STAMP)
+	.ci/check-install $(PY)
 
 clean:
 	rm -rf $(VENV) $(DEMO) build dist *.egg-info .pytest_cache .ruff_cache .hypothesis

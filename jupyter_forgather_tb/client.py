@@ -61,7 +61,8 @@ class ServerInfo:
     ``local`` servers run on this machine, so a relative log directory is taken
     from the current directory; for a server given by URL it is taken from the
     server's root. ``public_url`` is where a browser reaches ``url`` when that
-    differs (JupyterHub).
+    differs (JupyterHub). A server found through JupyterHub's variables (``hub``)
+    is reached by browsers through the Hub's address, never its own.
     """
 
     url: str
@@ -71,6 +72,7 @@ class ServerInfo:
     pid: int | None = None
     local: bool = False
     public_url: str | None = None
+    hub: bool = False
 
     @property
     def base_path(self) -> str:
@@ -78,7 +80,12 @@ class ServerInfo:
         return urllib.parse.urlsplit(self.url).path or "/"
 
     def browser_url(self, path: str) -> str:
-        """A URL a browser can open for a server-relative path such as a job's ``url``."""
+        """A URL a browser can open for a server-relative path such as a job's ``url``.
+
+        Under a Hub that does not publish its public URL, that is the path alone.
+        """
+        if self.hub and not self.public_url:
+            return path
         parts = urllib.parse.urlsplit(self.public_url or self.url)
         return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
@@ -143,6 +150,7 @@ def _hub_server(env: dict[str, str]) -> ServerInfo | None:
         source="JupyterHub environment",
         local=True,
         public_url=public if urllib.parse.urlsplit(public).netloc else None,
+        hub=True,
     )
 
 
