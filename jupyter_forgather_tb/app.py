@@ -103,6 +103,15 @@ class ForgatherTB(ExtensionApp):
         "a file under the Jupyter runtime directory, one per server root and base URL.",
     ).tag(config=True)
 
+    load_fast_auto_bytes = Integer(
+        0,
+        help="With a job's load_fast 'auto' (its default), use TensorBoard's Rust data server "
+        "for log directories holding at least this many bytes of event files, and the Python "
+        "loader below that. The Rust server loads large directories several times faster but "
+        "listens on a loopback TCP port that any local user can read without Jupyter's "
+        "login, so 0, the default, keeps 'auto' on the Python loader (no TCP port).",
+    ).tag(config=True)
+
     @default("state_file")
     def _default_state_file(self):
         key = hashlib.sha256(
@@ -139,6 +148,7 @@ class ForgatherTB(ExtensionApp):
             max_queued=self.max_queued,
             idle_timeout=self.idle_timeout,
             state_file=self.state_file or None,
+            load_fast_auto_bytes=self.load_fast_auto_bytes,
         )
         self.manager = JobManager(settings, log=self.log)
         self.settings.update({"forgather_tb_manager": self.manager, "forgather_tb_config": self})

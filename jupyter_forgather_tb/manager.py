@@ -57,6 +57,7 @@ class ManagerSettings:
     max_queued: int = 64
     idle_timeout: float = 0.0
     state_file: str | None = None
+    load_fast_auto_bytes: int = 0
 
 
 def _now() -> datetime:
@@ -306,7 +307,11 @@ class JobManager:
             if job.port is None:
                 job.port = free_port()
             return build_argv(
-                job.options, python=self.settings.python, path_prefix=path_prefix, port=job.port
+                job.options,
+                python=self.settings.python,
+                path_prefix=path_prefix,
+                port=job.port,
+                fast_loader_above=self.settings.load_fast_auto_bytes,
             )
         job.unix_socket = os.path.join(self._socket_dir, f"{job.id}.sock")
         return build_argv(
@@ -314,6 +319,7 @@ class JobManager:
             python=self.settings.python,
             path_prefix=path_prefix,
             unix_socket=job.unix_socket,
+            fast_loader_above=self.settings.load_fast_auto_bytes,
         )
 
     @staticmethod

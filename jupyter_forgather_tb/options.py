@@ -19,6 +19,9 @@ MAX_TITLE_LENGTH = 200
 MAX_RELOAD_INTERVAL = 7 * 24 * 3600
 MAX_PRIORITY = 1_000_000
 DEFAULT_HOST = "127.0.0.1"
+#: TensorBoard's loaders: ``false`` the Python one, ``true`` the Rust data server,
+#: ``auto`` the server's choice by the log directory's size (see ``loader.py``).
+LOAD_FAST_VALUES = ("auto", "true", "false")
 
 #: Fields a launch request may carry besides the options themselves.
 CONTROL_FIELDS = frozenset({"force_new"})
@@ -59,6 +62,7 @@ class LaunchOptions:
     reload_interval: float | None = None
     reload_multifile: bool | None = None
     samples_per_plugin: str | None = None
+    load_fast: str = "auto"
 
     @property
     def uses_tcp(self) -> bool:
@@ -184,6 +188,16 @@ def _samples_per_plugin(value: Any) -> str | None:
     return value.replace(" ", "")
 
 
+def _load_fast(value: Any) -> str:
+    if value is None:
+        return "auto"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if value not in LOAD_FAST_VALUES:
+        raise OptionError("load_fast", "must be 'auto', 'true' or 'false'")
+    return value
+
+
 def _has_control(text: str) -> bool:
     return any(unicodedata.category(c) == "Cc" for c in text)
 
@@ -230,6 +244,7 @@ def parse_launch(body: Any) -> tuple[LaunchOptions, bool]:
         reload_interval=_reload_interval(body.get("reload_interval")),
         reload_multifile=_optional_bool(body, "reload_multifile"),
         samples_per_plugin=_samples_per_plugin(body.get("samples_per_plugin")),
+        load_fast=_load_fast(body.get("load_fast")),
     )
     force_new = _optional_bool(body, "force_new") or False
     return options, force_new
@@ -242,21 +257,29 @@ def build_argv(
     path_prefix: str,
     unix_socket: str | None = None,
     port: int | None = None,
+    fast_loader_above: int = 0,
 ) -> list[str]:
     """The command line that runs one TensorBoard job through our runner.
 
     Exactly one of ``unix_socket`` and ``port`` is given: where TensorBoard
-    listens. The result is an argv list, never a shell string.
+    listens. ``fast_loader_above`` is the ``auto`` threshold in bytes of event
+    files (0: ``auto`` always means the Python loader). The result is an argv
+    list, never a shell string.
     """
     if (unix_socket is None) == (port is None):
         raise ValueError("give exactly one of unix_socket and port")
     argv = [python, "-m", "jupyter_forgather_tb.runner"]
     argv += ["--unix-socket", unix_socket] if unix_socket else []
+    load_fast = options.load_fast
+    if load_fast == "auto" and fast_loader_above > 0:
+        # The runner measures the log directory and picks the loader itself.
+        argv += ["--fast-loader-above", str(fast_loader_above)]
     argv += ["--", "--logdir", options.logdir, "--path_prefix", path_prefix.rstrip("/")]
     argv += [f"--window_title={options.window_title}"]
-    # The Rust fast loader serves gRPC on a loopback TCP port that any local user
-    # can read; the Python loader opens no port (and answers small runs faster).
-    argv += ["--load_fast=false"]
+    # The Rust loader serves gRPC on a loopback TCP port that any local user can
+    # read; the Python loader opens no port (and answers small runs faster).
+    if load_fast != "auto" or fast_loader_above <= 0:
+        argv += [f"--load_fast={'true' if load_fast == 'true' else 'false'}"]
     if port is not None:
         argv += ["--port", str(port)]
         argv += ["--bind_all"] if options.bind_all else ["--host", options.host or DEFAULT_HOST]

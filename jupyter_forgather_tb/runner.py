@@ -60,15 +60,29 @@ def _exit_when_stdin_closes() -> None:
     os._exit(0)
 
 
+def _auto_load_fast(tb_args: list[str], threshold: int) -> str:
+    from .loader import load_fast_flag
+
+    logdir = tb_args[tb_args.index("--logdir") + 1]
+    flag, why = load_fast_flag(logdir, threshold)
+    sys.stderr.write(f"load_fast auto: {why}\n")
+    return flag
+
+
 def main(argv: list[str] | None = None) -> int:
     """Start TensorBoard as asked and serve until stdin closes or SIGTERM arrives."""
     parser = argparse.ArgumentParser(prog="jupyter_forgather_tb.runner")
     parser.add_argument("--unix-socket", help="serve on this Unix socket instead of TCP")
+    parser.add_argument(
+        "--fast-loader-above", type=int, help="load_fast 'auto': Rust loader from these bytes"
+    )
     parser.add_argument("tensorboard_args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     tb_args = args.tensorboard_args
     if tb_args[:1] == ["--"]:
         tb_args = tb_args[1:]
+    if args.fast_loader_above:
+        tb_args = [*tb_args, _auto_load_fast(tb_args, args.fast_loader_above)]
 
     from tensorboard import default, program
 
