@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 DEMO := demo-logs
 PORT ?= 8888
 
-.PHONY: lab test lint bench install demo clean
+.PHONY: lab test lint bench bench-loaders install demo clean
 
 install: $(STAMP)
 
@@ -43,6 +43,11 @@ test: $(STAMP)
 # Benchmarks against bare TensorBoard, measured in the same run (a few minutes).
 bench: $(STAMP)
 	$(PY) benchmarks/bench.py $(BENCH_ARGS)
+
+# TensorBoard's Python and Rust loaders on generated log directories, small to large
+# (generated once into build/bench-logdirs; about 15 minutes on 2 cores).
+bench-loaders: $(STAMP)
+	$(PY) benchmarks/bench_loaders.py $(BENCH_ARGS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check jupyter_forgather_tb tests examples benchmarks
