@@ -69,8 +69,12 @@ def _auto_load_fast(tb_args: list[str], threshold: int) -> str:
     return flag
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Start TensorBoard as asked and serve until stdin closes or SIGTERM arrives."""
+def main(argv: list[str] | None = None, assets_zip_provider=None) -> int:
+    """Start TensorBoard as asked and serve until stdin closes or SIGTERM arrives.
+
+    ``assets_zip_provider`` is TensorBoard's own parameter (the fork server
+    passes its prepared assets); None means TensorBoard's packaged ones.
+    """
     parser = argparse.ArgumentParser(prog="jupyter_forgather_tb.runner")
     parser.add_argument("--unix-socket", help="serve on this Unix socket instead of TCP")
     parser.add_argument(
@@ -89,7 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     server_class = None
     if args.unix_socket:
         server_class = functools.partial(_make_unix_server_class(), socket_path=args.unix_socket)
-    board = program.TensorBoard(plugins=default.get_plugins(), server_class=server_class)
+    board = program.TensorBoard(
+        plugins=default.get_plugins(),
+        assets_zip_provider=assets_zip_provider,
+        server_class=server_class,
+    )
     board.configure(argv=["tensorboard", *tb_args])
     # One log line per request would flood the job's output buffer.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)
