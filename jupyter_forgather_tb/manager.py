@@ -97,7 +97,8 @@ class JobManager:
         # nobody can reach a TensorBoard without going through Jupyter's login.
         self._socket_dir = tempfile.mkdtemp(prefix="forgather-tb-", dir=settings.socket_dir)
         os.chmod(self._socket_dir, 0o700)
-        self._forkserver = (
+        #: Starts jobs warm (see forkserver.py); None when turned off.
+        self.fork_server = (
             ForkServer(settings.python, os.path.join(settings.log_dir, "forkserver.log"), self.log)
             if settings.fork_server
             else None
@@ -406,8 +407,8 @@ class JobManager:
     async def _start_process(self, argv: list[str]):
         """A job's process: forked by the warm fork server when it can, else a plain subprocess."""
         env = self._child_env()
-        if self._forkserver is not None:
-            proc = await self._forkserver.spawn(argv, env)
+        if self.fork_server is not None:
+            proc = await self.fork_server.spawn(argv, env)
             if proc is not None:
                 return proc
         return await asyncio.create_subprocess_exec(
@@ -535,6 +536,6 @@ class JobManager:
             *(self.kill(job.id, "the Jupyter server stopped") for job in live),
             return_exceptions=True,
         )
-        if self._forkserver is not None:
-            await self._forkserver.close()
+        if self.fork_server is not None:
+            await self.fork_server.close()
         shutil.rmtree(self._socket_dir, ignore_errors=True)
