@@ -380,6 +380,9 @@ def launch_section(server: Jupyter, root: Path, work: Path, logdir: Path, args) 
     while True:
         _, job = _launch_ours(server)
         forked = _forked(job["pid"])
+        if forked:
+            with open(f"/proc/{job['pid']}/stat") as stat:
+                fork_server = int(stat.read().rsplit(")", 1)[1].split()[1])
         server.api("DELETE", f"jobs/{job['id']}")
         if forked:
             break
@@ -409,6 +412,7 @@ def launch_section(server: Jupyter, root: Path, work: Path, logdir: Path, args) 
         for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
             times[name].append(kinds[name]())
     result = {name: summary(values) for name, values in times.items()}
+    result["fork_server_rss_mib"] = rss_mib([fork_server])
     if peer is not None:
         result["peer_scalars_ms"] = _peer_scalars(server, peer, args.requests)
         peer.stop()
@@ -450,6 +454,7 @@ def print_ratios(r: dict) -> None:
                 f"{launch['bare_cli']['median']:.2f} s = "
                 f"{launch[name]['median'] / launch['bare_cli']['median']:.2f}x"
             )
+    print(f"  fork server idle RSS: {launch['fork_server_rss_mib']:.0f} MiB")
     if "peer_scalars_ms" in launch:
         p = launch["peer_scalars_ms"]
         print(
