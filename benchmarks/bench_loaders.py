@@ -112,13 +112,19 @@ def _last_step(conn, run: str) -> int | None:
 
 
 def _wait_loaded(port: int, runs: int, points: int, timeout: float) -> None:
+    """Wait until every run's last point is served.
+
+    Checks one run per poll, moving on only once it is complete, so the polling
+    itself stays light (the Python loader shares a GIL with the requests).
+    """
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     pending = [f"run{run:03d}" for run in range(runs)]
     deadline = time.monotonic() + timeout
     while pending:
         if time.monotonic() > deadline:
             raise TimeoutError(f"{len(pending)} runs not loaded after {timeout} s")
-        pending = [run for run in pending if _last_step(conn, run) != points - 1]
+        while pending and _last_step(conn, pending[0]) == points - 1:
+            pending.pop(0)
         if pending:
             time.sleep(0.1)
     conn.close()
