@@ -413,6 +413,7 @@ def launch_section(server: Jupyter, root: Path, work: Path, logdir: Path, args) 
             times[name].append(kinds[name]())
     result = {name: summary(values) for name, values in times.items()}
     result["fork_server_rss_mib"] = rss_mib([fork_server])
+    result["scalars_warm_vs_plain_ms"] = _warm_vs_plain_scalars(server, plain, args.requests)
     if peer is not None:
         result["peer_scalars_ms"] = _peer_scalars(server, peer, args.requests)
         peer.stop()
@@ -420,6 +421,22 @@ def launch_section(server: Jupyter, root: Path, work: Path, logdir: Path, args) 
         print("peer: not measured (give --peer-python, a venv with jupyterlab-tensorboard-pro)")
     plain.stop()
     return result
+
+
+def _warm_vs_plain_scalars(server: Jupyter, plain: Jupyter, count: int) -> dict:
+    """Scalars p50/p99 of a forked job against a plain one, both proxied, alternated."""
+    auth = {"Authorization": f"token {TOKEN}"}
+    path = "data/plugin/scalars/scalars?run=run&tag=loss"
+    jobs = {"warm": _launch_ours(server)[1], "plain": _launch_ours(plain)[1]}
+    on = {"warm": server, "plain": plain}
+    times = {"warm": [], "plain": []}
+    for _ in range(2):
+        for name, job in jobs.items():
+            port = on[name].port
+            times[name] += timed_gets("127.0.0.1", port, job["url"] + path, count // 2, auth)
+    for name, job in jobs.items():
+        on[name].api("DELETE", f"jobs/{job['id']}")
+    return {name: {k: v * 1000 for k, v in summary(t).items()} for name, t in times.items()}
 
 
 def _peer_scalars(server: Jupyter, peer: Jupyter, count: int) -> dict:
@@ -455,6 +472,11 @@ def print_ratios(r: dict) -> None:
                 f"{launch[name]['median'] / launch['bare_cli']['median']:.2f}x"
             )
     print(f"  fork server idle RSS: {launch['fork_server_rss_mib']:.0f} MiB")
+    w = launch["scalars_warm_vs_plain_ms"]
+    print(
+        f"  scalars p50, forked job {w['warm']['median']:.1f} ms vs plain job "
+        f"{w['plain']['median']:.1f} ms (p99 {w['warm']['p99']:.1f} vs {w['plain']['p99']:.1f})"
+    )
     if "peer_scalars_ms" in launch:
         p = launch["peer_scalars_ms"]
         print(
