@@ -423,6 +423,19 @@ def launch_section(server: Jupyter, root: Path, work: Path, logdir: Path, args) 
     return result
 
 
+def _wait_scalars(url: str, headers: dict, last_step: int = 1999) -> None:
+    """Wait until the run's last point is served, so requests time a loaded run."""
+    deadline = time.monotonic() + 60
+    while True:
+        request = urllib.request.Request(url, headers=headers)
+        with urllib.request.urlopen(request, timeout=30) as response:
+            points = json.loads(response.read())
+        if points and points[-1][1] == last_step:
+            return
+        assert time.monotonic() < deadline, url
+        time.sleep(0.1)
+
+
 def _warm_vs_plain_scalars(server: Jupyter, plain: Jupyter, count: int) -> dict:
     """Scalars p50/p99 of a forked job against a plain one, both proxied, alternated."""
     auth = {"Authorization": f"token {TOKEN}"}
@@ -430,6 +443,8 @@ def _warm_vs_plain_scalars(server: Jupyter, plain: Jupyter, count: int) -> dict:
     jobs = {"warm": _launch_ours(server)[1], "plain": _launch_ours(plain)[1]}
     on = {"warm": server, "plain": plain}
     times = {"warm": [], "plain": []}
+    for name, job in jobs.items():
+        _wait_scalars(f"{on[name].url.rstrip('/')}{job['url']}{path}", auth)
     for _ in range(2):
         for name, job in jobs.items():
             port = on[name].port
@@ -448,6 +463,8 @@ def _peer_scalars(server: Jupyter, peer: Jupyter, count: int) -> dict:
     peer_prefix = f"/tensorboard_pro/{entry['name']}/"
     wait_http(f"{peer.url}tensorboard_pro/{entry['name']}/", headers=auth)
     path = "data/plugin/scalars/scalars?run=run&tag=loss"
+    _wait_scalars(f"{server.url.rstrip('/')}{job['url']}{path}", auth)
+    _wait_scalars(f"{peer.url}tensorboard_pro/{entry['name']}/{path}", auth)
     ours, theirs = [], []
     for _ in range(2):
         ours += timed_gets("127.0.0.1", server.port, job["url"] + path, count // 2, auth)
