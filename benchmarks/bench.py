@@ -284,6 +284,7 @@ def main() -> None:
             "index.js": "index.js",
             "environment": "data/environment",
         }
+        _wait_scalars(f"http://127.0.0.1:{tcp['port']}{prefix}{targets['scalars']}", {})
         overhead = {}
         for name, path in targets.items():
             count = max(20, args.requests // (10 if name == "index.js" else 1))
