@@ -165,6 +165,21 @@ def timed_gets(host: str, port: int, path: str, count: int, headers: dict) -> li
     return times
 
 
+def timed_fresh_gets(host: str, port: int, path: str, count: int, headers: dict) -> list[float]:
+    """Sequential GETs, each on a new connection (the peer's keep-alive bodies overrun)."""
+    times = []
+    for _ in range(count):
+        started = time.perf_counter()
+        connection = http.client.HTTPConnection(host, port, timeout=60)
+        connection.request("GET", path, headers=headers)
+        response = connection.getresponse()
+        body = response.read()
+        connection.close()
+        assert response.status == 200, (path, response.status, body[:200])
+        times.append(time.perf_counter() - started)
+    return times
+
+
 def throughput(urls: list[str], clients: int, seconds: float, headers: dict) -> float:
     spec = {
         "clients": clients,
@@ -468,8 +483,8 @@ def _peer_scalars(server: Jupyter, peer: Jupyter, count: int) -> dict:
     _wait_scalars(f"{peer.url}tensorboard_pro/{entry['name']}/{path}", auth)
     ours, theirs = [], []
     for _ in range(2):
-        ours += timed_gets("127.0.0.1", server.port, job["url"] + path, count // 2, auth)
-        theirs += timed_gets("127.0.0.1", peer.port, peer_prefix + path, count // 2, auth)
+        ours += timed_fresh_gets("127.0.0.1", server.port, job["url"] + path, count // 2, auth)
+        theirs += timed_fresh_gets("127.0.0.1", peer.port, peer_prefix + path, count // 2, auth)
     server.api("DELETE", f"jobs/{job['id']}")
     return {
         "ours": {k: v * 1000 for k, v in summary(ours).items()},
