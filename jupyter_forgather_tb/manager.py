@@ -435,7 +435,7 @@ class JobManager:
             if status == 200:
                 return True
             await asyncio.wait({exited}, timeout=min(delay, max(0.0, remaining)))
-            delay = min(delay * 1.5, 0.5)
+            delay = min(delay * 1.5, 0.1)  # a 0.5 s step cost plain starts up to 0.3 s
         return False
 
     async def _pump_output(self, job: Job, proc: asyncio.subprocess.Process) -> None:
