@@ -218,6 +218,7 @@ def main() -> None:
                 "rss_mib": summary([r["rss_mib"] for r in found]),
                 "latency_ms": latency,
             }
+        print_table({name: results[name]})  # each size as soon as it is done
     print(json.dumps(results, indent=2))
     print_table(results)
 
