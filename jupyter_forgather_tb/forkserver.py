@@ -84,6 +84,8 @@ def _run_child(request: dict, fds: list[int], closing: list[int], assets) -> Non
         from . import runner
 
         code = runner.main(request["args"], assets_zip_provider=assets)
+    except SystemExit as exit_:  # argparse's usage errors, as a plain runner would exit
+        code = exit_.code if isinstance(exit_.code, int) else 1
     except BaseException as error:  # report, then leave without running the server's code
         with contextlib.suppress(Exception):
             sys.stderr.write(f"forked TensorBoard job failed: {error!r}\n")
@@ -115,6 +117,7 @@ def _send(control: socket.socket, message: dict, fds: list[int] | None = None) -
 
 def serve(control_fd: int) -> int:
     """Warm up, then fork a job per request until the Jupyter server closes the socket."""
+    import gc
     import selectors
     import threading
 
@@ -127,6 +130,9 @@ def serve(control_fd: int) -> int:
     if threading.active_count() != 1:
         _send(control, {"ready": False, "error": "a thread runs after import: unsafe to fork"})
         return 1
+    # Keep the warmed-up objects out of the children's garbage collections, so their
+    # pages stay shared copy-on-write instead of being touched and copied.
+    gc.freeze()
     wake_r, wake_w = os.pipe()
     os.set_blocking(wake_w, False)
     signal.set_wakeup_fd(wake_w)
