@@ -18,7 +18,7 @@ NODE_DIR := $(VENV)/node
 CHP := $(NODE_DIR)/node_modules/.bin/configurable-http-proxy
 CHP_VERSION ?= 5
 
-.PHONY: lab test lint bench bench-s3 screenshots install demo clean check-install
+.PHONY: lab test lint bench bench-s3 bench-loaders screenshots install demo clean check-install
 
 install: $(STAMP) $(LABEXT) $(CHP)
 
@@ -81,6 +81,11 @@ screenshots: $(STAMP) $(LABEXT)
 # s3:// jobs and the uploader against moto's S3 server on loopback (about two minutes).
 bench-s3: $(STAMP)
 	$(PY) benchmarks/bench_s3.py $(BENCH_ARGS)
+
+# TensorBoard's Python and Rust loaders on generated log directories, small to large
+# (generated once into build/bench-logdirs; about 15 minutes on 2 cores).
+bench-loaders: $(STAMP)
+	$(PY) benchmarks/bench_loaders.py $(BENCH_ARGS)
 
 lint: $(STAMP) $(NPM_STAMP)
 	$(VENV)/bin/ruff check jupyter_forgather_tb tests examples benchmarks

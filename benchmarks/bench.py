@@ -89,11 +89,18 @@ def group_pids(pgid: int) -> list[int]:
 class Jupyter:
     """A real ``jupyter server`` with or without the extension."""
 
-    def __init__(self, root: Path, runtime: Path, extension: bool):
+    def __init__(
+        self,
+        root: Path,
+        runtime: Path,
+        extension: bool,
+        extra: tuple[str, ...] = (),
+        python: str = sys.executable,
+    ):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         args = [
-            sys.executable,
+            python,
             "-m",
             "jupyter",
             "server",
@@ -108,6 +115,8 @@ class Jupyter:
         ]
         if not extension:
             args.append('--ServerApp.jpserver_extensions={"jupyter_forgather_tb": False}')
+        args += extra
+        runtime.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime)}
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
@@ -115,15 +124,16 @@ class Jupyter:
         )
         self.ready = wait_http(f"{self.url}api/status", headers={"Authorization": f"token {TOKEN}"})
 
-    def api(self, method: str, path: str, body=None):
+    def api(self, method: str, path: str, body=None, prefix="forgather-tb/api/"):
         request = urllib.request.Request(
-            f"{self.url}forgather-tb/api/{path}",
+            f"{self.url}{prefix}{path}",
             method=method,
             data=json.dumps(body).encode() if body is not None else None,
             headers={"Authorization": f"token {TOKEN}"},
         )
         with urllib.request.urlopen(request, timeout=60) as response:
-            return json.loads(response.read())
+            body = response.read()
+            return json.loads(body) if body else None
 
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
@@ -152,6 +162,21 @@ def timed_gets(host: str, port: int, path: str, count: int, headers: dict) -> li
         assert response.status == 200, (path, response.status, body[:200])
         times.append(time.perf_counter() - started)
     connection.close()
+    return times
+
+
+def timed_fresh_gets(host: str, port: int, path: str, count: int, headers: dict) -> list[float]:
+    """Sequential GETs, each on a new connection (the peer's keep-alive bodies overrun)."""
+    times = []
+    for _ in range(count):
+        started = time.perf_counter()
+        connection = http.client.HTTPConnection(host, port, timeout=60)
+        connection.request("GET", path, headers=headers)
+        response = connection.getresponse()
+        body = response.read()
+        connection.close()
+        assert response.status == 200, (path, response.status, body[:200])
+        times.append(time.perf_counter() - started)
     return times
 
 
@@ -204,6 +229,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="alternated runs per comparison")
     parser.add_argument("--requests", type=int, default=200, help="sequential requests per URL")
+    parser.add_argument(
+        "--peer-python",
+        help="Python of a separate venv with jupyterlab-tensorboard-pro, to measure beside ours",
+    )
+    parser.add_argument(
+        "--only-launch", action="store_true", help="measure only launch to ready (and the peer)"
+    )
     args = parser.parse_args()
 
     import jupyter_server
@@ -227,30 +259,27 @@ def main() -> None:
         # 4. Server start cost, with and without the extension, alternated.
         starts = {"with": [], "without": []}
         rss = {"with": [], "without": []}
-        for _ in range(args.rounds):
+        for _ in range(0 if args.only_launch else args.rounds):
             for name in ("without", "with"):
                 server = Jupyter(root, runtime, extension=name == "with")
                 starts[name].append(server.ready - server.started)
                 time.sleep(0.5)
                 rss[name].append(rss_mib([server.proc.pid]))
                 server.stop()
-        results["server_start_s"] = {k: summary(v) for k, v in starts.items()}
-        results["server_idle_rss_mib"] = {k: summary(v) for k, v in rss.items()}
+        if not args.only_launch:
+            results["server_start_s"] = {k: summary(v) for k, v in starts.items()}
+            results["server_idle_rss_mib"] = {k: summary(v) for k, v in rss.items()}
 
         server = Jupyter(root, runtime, extension=True)
         auth = {"Authorization": f"token {TOKEN}"}
-        # 1. Launch to ready, against the bare tensorboard CLI, alternated.
-        ours, bare = [], []
-        for _ in range(args.rounds):
-            proc, _, seconds = bare_tensorboard(logdir, [])
-            bare.append(seconds)
-            stop_group(proc)
-            started = time.monotonic()
-            job = server.api("POST", "jobs", {"logdir": "logs", "force_new": True})
-            ready = wait_http(f"http://127.0.0.1:{server.port}{job['url']}", headers=auth)
-            ours.append(ready - started)
-            server.api("DELETE", f"jobs/{job['id']}")
-        results["launch_to_ready_s"] = {"ours": summary(ours), "bare_cli": summary(bare)}
+        # 1. Launch to ready, against the bare tensorboard CLI, alternated: ours warm
+        # (the fork server, the default), ours plain, and the in-process peer if given.
+        results["launch_to_ready_s"] = launch_section(server, root, work, logdir, args)
+        if args.only_launch:
+            server.stop()
+            print(json.dumps(results, indent=2))
+            print_ratios(results)
+            return
         # Reuse of a live job.
         job = server.api("POST", "jobs", {"logdir": "logs"})
         wait_http(f"http://127.0.0.1:{server.port}{job['url']}", headers=auth)
@@ -270,6 +299,7 @@ def main() -> None:
             "index.js": "index.js",
             "environment": "data/environment",
         }
+        _wait_scalars(f"http://127.0.0.1:{tcp['port']}{prefix}{targets['scalars']}", {})
         overhead = {}
         for name, path in targets.items():
             count = max(20, args.requests // (10 if name == "index.js" else 1))
@@ -333,15 +363,162 @@ def main() -> None:
     print_ratios(results)
 
 
+def _forked(pid: int) -> bool:
+    with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+        return b"jupyter_forgather_tb.forkserver" in cmdline.read()
+
+
+def _launch_ours(server: Jupyter) -> tuple[float, dict]:
+    auth = {"Authorization": f"token {TOKEN}"}
+    started = time.monotonic()
+    job = server.api("POST", "jobs", {"logdir": "logs", "force_new": True})
+    ready = wait_http(f"http://127.0.0.1:{server.port}{job['url']}", headers=auth)
+    return ready - started, server.api("GET", f"jobs/{job['id']}")
+
+
+def _launch_peer(peer: Jupyter) -> float:
+    auth = {"Authorization": f"token {TOKEN}"}
+    started = time.monotonic()
+    entry = peer.api("POST", "tensorboard_pro", {"logdir": "logs"}, prefix="api/")
+    ready = wait_http(f"{peer.url}tensorboard_pro/{entry['name']}/", headers=auth)
+    peer.api("DELETE", f"tensorboard_pro/{entry['name']}", prefix="api/")
+    return ready - started
+
+
+def launch_section(server: Jupyter, root: Path, work: Path, logdir: Path, args) -> dict:
+    """Launch to first 200: bare CLI, ours warm and plain, and the peer, in rotating order."""
+    plain = Jupyter(root, work / "runtime-plain", True, ("--ForgatherTB.fork_server=False",))
+    peer = None
+    if args.peer_python:
+        peer = Jupyter(root, work / "runtime-peer", False, python=args.peer_python)
+    # The first launch starts the fork server; later ones fork once it is ready.
+    deadline = time.monotonic() + 120
+    while True:
+        _, job = _launch_ours(server)
+        forked = _forked(job["pid"])
+        if forked:
+            with open(f"/proc/{job['pid']}/stat") as stat:
+                fork_server = int(stat.read().rsplit(")", 1)[1].split()[1])
+        server.api("DELETE", f"jobs/{job['id']}")
+        if forked:
+            break
+        assert time.monotonic() < deadline, "the fork server never got ready"
+        time.sleep(1)
+
+    def bare():
+        proc, _, seconds = bare_tensorboard(logdir, [])
+        stop_group(proc)
+        return seconds
+
+    def ours(on):
+        def launch():
+            seconds, job = _launch_ours(on)
+            assert _forked(job["pid"]) is (on is server)
+            on.api("DELETE", f"jobs/{job['id']}")
+            return seconds
+
+        return launch
+
+    kinds = {"bare_cli": bare, "ours_warm": ours(server), "ours_plain": ours(plain)}
+    if peer is not None:
+        kinds["peer_in_process"] = lambda: _launch_peer(peer)
+    times = {name: [] for name in kinds}
+    names = list(kinds)
+    for round_ in range(args.rounds):
+        for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+            times[name].append(kinds[name]())
+    result = {name: summary(values) for name, values in times.items()}
+    result["fork_server_rss_mib"] = rss_mib([fork_server])
+    result["scalars_warm_vs_plain_ms"] = _warm_vs_plain_scalars(server, plain, args.requests)
+    if peer is not None:
+        result["peer_scalars_ms"] = _peer_scalars(server, peer, args.requests)
+        peer.stop()
+    else:
+        print("peer: not measured (give --peer-python, a venv with jupyterlab-tensorboard-pro)")
+    plain.stop()
+    return result
+
+
+def _wait_scalars(url: str, headers: dict, last_step: int = 1999) -> None:
+    """Wait until the run's last point is served, so requests time a loaded run."""
+    deadline = time.monotonic() + 60
+    while True:
+        request = urllib.request.Request(url, headers=headers)
+        with urllib.request.urlopen(request, timeout=30) as response:
+            points = json.loads(response.read())
+        if points and points[-1][1] == last_step:
+            return
+        assert time.monotonic() < deadline, url
+        time.sleep(0.1)
+
+
+def _warm_vs_plain_scalars(server: Jupyter, plain: Jupyter, count: int) -> dict:
+    """Scalars p50/p99 of a forked job against a plain one, both proxied, alternated."""
+    auth = {"Authorization": f"token {TOKEN}"}
+    path = "data/plugin/scalars/scalars?run=run&tag=loss"
+    jobs = {"warm": _launch_ours(server)[1], "plain": _launch_ours(plain)[1]}
+    on = {"warm": server, "plain": plain}
+    times = {"warm": [], "plain": []}
+    for name, job in jobs.items():
+        _wait_scalars(f"{on[name].url.rstrip('/')}{job['url']}{path}", auth)
+    for _ in range(2):
+        for name, job in jobs.items():
+            port = on[name].port
+            times[name] += timed_gets("127.0.0.1", port, job["url"] + path, count // 2, auth)
+    for name, job in jobs.items():
+        on[name].api("DELETE", f"jobs/{job['id']}")
+    return {name: {k: v * 1000 for k, v in summary(t).items()} for name, t in times.items()}
+
+
+def _peer_scalars(server: Jupyter, peer: Jupyter, count: int) -> dict:
+    """Scalars p50/p99 through our proxy (a warm job) against the in-process peer, alternated."""
+    auth = {"Authorization": f"token {TOKEN}"}
+    job = server.api("POST", "jobs", {"logdir": "logs", "force_new": True})
+    wait_http(f"{server.url.rstrip('/')}{job['url']}", headers=auth)
+    entry = peer.api("POST", "tensorboard_pro", {"logdir": "logs"}, prefix="api/")
+    peer_prefix = f"/tensorboard_pro/{entry['name']}/"
+    wait_http(f"{peer.url}tensorboard_pro/{entry['name']}/", headers=auth)
+    path = "data/plugin/scalars/scalars?run=run&tag=loss"
+    _wait_scalars(f"{server.url.rstrip('/')}{job['url']}{path}", auth)
+    _wait_scalars(f"{peer.url}tensorboard_pro/{entry['name']}/{path}", auth)
+    ours, theirs = [], []
+    for _ in range(2):
+        ours += timed_fresh_gets("127.0.0.1", server.port, job["url"] + path, count // 2, auth)
+        theirs += timed_fresh_gets("127.0.0.1", peer.port, peer_prefix + path, count // 2, auth)
+    server.api("DELETE", f"jobs/{job['id']}")
+    return {
+        "ours": {k: v * 1000 for k, v in summary(ours).items()},
+        "peer": {k: v * 1000 for k, v in summary(theirs).items()},
+    }
+
+
 def print_ratios(r: dict) -> None:
     """The headline figures, as ratios against the baselines measured in this run."""
-    launch, start = r["launch_to_ready_s"], r["server_start_s"]
+    launch = r["launch_to_ready_s"]
     print("\nheadline (medians; ratio = ours / baseline):")
+    for name in ("ours_warm", "ours_plain", "peer_in_process"):
+        if name in launch:
+            print(
+                f"  launch to ready, {name}: {launch[name]['median']:.2f} s "
+                f"({launch[name]['min']:.2f}-{launch[name]['max']:.2f}) vs bare CLI "
+                f"{launch['bare_cli']['median']:.2f} s = "
+                f"{launch[name]['median'] / launch['bare_cli']['median']:.2f}x"
+            )
+    print(f"  fork server idle RSS: {launch['fork_server_rss_mib']:.0f} MiB")
+    w = launch["scalars_warm_vs_plain_ms"]
     print(
-        f"  launch to ready: {launch['ours']['median']:.2f} s vs bare CLI "
-        f"{launch['bare_cli']['median']:.2f} s = "
-        f"{launch['ours']['median'] / launch['bare_cli']['median']:.2f}x"
+        f"  scalars p50, forked job {w['warm']['median']:.1f} ms vs plain job "
+        f"{w['plain']['median']:.1f} ms (p99 {w['warm']['p99']:.1f} vs {w['plain']['p99']:.1f})"
     )
+    if "peer_scalars_ms" in launch:
+        p = launch["peer_scalars_ms"]
+        print(
+            f"  scalars p50, ours (warm job, proxied) {p['ours']['median']:.1f} ms vs peer "
+            f"{p['peer']['median']:.1f} ms (p99 {p['ours']['p99']:.1f} vs {p['peer']['p99']:.1f})"
+        )
+    if "reuse_ms" not in r:
+        return
+    start = r["server_start_s"]
     print(f"  reuse of a live job: {r['reuse_ms']['median']:.1f} ms")
     for name, o in r["proxy_overhead"].items():
         print(

@@ -36,6 +36,12 @@ def _boolean(text: str):
     return text
 
 
+def _loader(text: str):
+    """auto, or a boolean word as true/false; anything else is passed on to be refused."""
+    value = _boolean(text)
+    return str(value).lower() if isinstance(value, bool) else text
+
+
 def add_launch_arguments(parser: argparse.ArgumentParser, logdir_flag: bool) -> None:
     """Add every launch option; the log directory is ``--logdir`` or a positional."""
     if logdir_flag:
@@ -73,6 +79,13 @@ def add_launch_arguments(parser: argparse.ArgumentParser, logdir_flag: bool) -> 
         help="seconds between syncs of an s3:// log directory's mirror (default 5)",
     )
     parser.add_argument(
+        "--load_fast",
+        type=_loader,
+        metavar="{auto,true,false}",
+        help="TensorBoard's loader: false Python, true Rust (opens a loopback TCP port), "
+        "auto the server's choice (default)",
+    )
+    parser.add_argument(
         "--new", dest="force_new", action="store_true", help="start a new job even if one matches"
     )
 
@@ -85,7 +98,7 @@ def launch_body(args: argparse.Namespace) -> dict[str, Any]:
     names = (
         "logdir", "window_title", "port", "host", "bind_all", "priority",
         "reload_interval", "reload_multifile", "samples_per_plugin", "sync_interval",
-        "force_new",
+        "load_fast", "force_new",
     )  # fmt: skip
     body = {name: getattr(args, name) for name in names}
     # Unset options are left out; flags that are off too (but an explicit

@@ -23,6 +23,9 @@ MAX_PRIORITY = 1_000_000
 DEFAULT_SYNC_INTERVAL = 5.0
 MIN_SYNC_INTERVAL = 0.5
 DEFAULT_HOST = "127.0.0.1"
+#: TensorBoard's loaders: ``false`` the Python one, ``true`` the Rust data server,
+#: ``auto`` the server's choice by the log directory's size (see ``loader.py``).
+LOAD_FAST_VALUES = ("auto", "true", "false")
 
 #: Fields a launch request may carry besides the options themselves.
 CONTROL_FIELDS = frozenset({"force_new"})
@@ -64,6 +67,7 @@ class LaunchOptions:
     reload_multifile: bool | None = None
     samples_per_plugin: str | None = None
     sync_interval: float | None = None  # s3:// log directories only
+    load_fast: str = "auto"
 
     @property
     def uses_tcp(self) -> bool:
@@ -214,6 +218,22 @@ def _samples_per_plugin(value: Any) -> str | None:
     return value.replace(" ", "")
 
 
+def _load_fast(value: Any, logdir: str) -> str:
+    if value is None:
+        choice = "auto"
+    elif isinstance(value, bool):
+        choice = str(value).lower()
+    elif value in LOAD_FAST_VALUES:
+        choice = value
+    else:
+        raise OptionError("load_fast", "must be 'auto', 'true' or 'false'")
+    if choice == "false" and url_scheme(logdir) == "gs":
+        raise OptionError(
+            "load_fast", "gs:// log directories need the fast loader: use 'auto' or 'true'"
+        )
+    return choice
+
+
 def _has_control(text: str) -> bool:
     return any(unicodedata.category(c) == "Cc" for c in text)
 
@@ -261,6 +281,7 @@ def parse_launch(body: Any) -> tuple[LaunchOptions, bool]:
         reload_multifile=_optional_bool(body, "reload_multifile"),
         samples_per_plugin=_samples_per_plugin(body.get("samples_per_plugin")),
         sync_interval=_sync_interval(body.get("sync_interval"), logdir),
+        load_fast=_load_fast(body.get("load_fast"), logdir),
     )
     force_new = _optional_bool(body, "force_new") or False
     return options, force_new
@@ -275,26 +296,35 @@ def build_argv(
     port: int | None = None,
     logdir: str | None = None,
     runner_args: list[str] | None = None,
+    fast_loader_above: int = 0,
 ) -> list[str]:
     """The command line that runs one TensorBoard job through our runner.
 
     Exactly one of ``unix_socket`` and ``port`` is given: where TensorBoard
     listens. ``logdir`` replaces the options' own (an S3 job's local mirror) and
-    ``runner_args`` go to the runner itself. The result is an argv list, never
-    a shell string.
+    ``runner_args`` go to the runner itself. ``fast_loader_above`` is the
+    ``auto`` threshold in bytes of event files (0: ``auto`` always means the
+    Python loader). The result is an argv list, never a shell string.
     """
     if (unix_socket is None) == (port is None):
         raise ValueError("give exactly one of unix_socket and port")
     argv = [python, "-m", "jupyter_forgather_tb.runner"]
     argv += ["--unix-socket", unix_socket] if unix_socket else []
+    load_fast = options.load_fast
+    # gs:// only works with the fast loader: TensorBoard's Python loader reads GCS
+    # only through TensorFlow (parse_launch refuses load_fast=false for it).
+    if url_scheme(logdir or options.logdir) == "gs":
+        load_fast = "true"
     argv += runner_args or []
+    if load_fast == "auto" and fast_loader_above > 0:
+        # The runner measures the log directory and picks the loader itself.
+        argv += ["--fast-loader-above", str(fast_loader_above)]
     argv += ["--", "--logdir", logdir or options.logdir, "--path_prefix", path_prefix.rstrip("/")]
     argv += [f"--window_title={options.window_title}"]
-    # The Rust fast loader serves gRPC on a loopback TCP port that any local user
-    # can read; the Python loader opens no port (and answers small runs faster).
-    # gs:// is the exception: only the fast loader reads GCS without TensorFlow.
-    gcs = url_scheme(logdir or options.logdir) == "gs"
-    argv += ["--load_fast=true" if gcs else "--load_fast=false"]
+    # The Rust loader serves gRPC on a loopback TCP port that any local user can
+    # read; the Python loader opens no port (and answers small runs faster).
+    if load_fast != "auto" or fast_loader_above <= 0:
+        argv += [f"--load_fast={'true' if load_fast == 'true' else 'false'}"]
     if port is not None:
         argv += ["--port", str(port)]
         argv += ["--bind_all"] if options.bind_all else ["--host", options.host or DEFAULT_HOST]

@@ -87,10 +87,26 @@ def _start_mirror(args: argparse.Namespace) -> bool:
     return True
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Start TensorBoard as asked and serve until stdin closes or SIGTERM arrives."""
+def _auto_load_fast(tb_args: list[str], threshold: int) -> str:
+    from .loader import load_fast_flag
+
+    logdir = tb_args[tb_args.index("--logdir") + 1]
+    flag, why = load_fast_flag(logdir, threshold)
+    sys.stderr.write(f"load_fast auto: {why}\n")
+    return flag
+
+
+def main(argv: list[str] | None = None, assets_zip_provider=None) -> int:
+    """Start TensorBoard as asked and serve until stdin closes or SIGTERM arrives.
+
+    ``assets_zip_provider`` is TensorBoard's own parameter (the fork server
+    passes its prepared assets); None means TensorBoard's packaged ones.
+    """
     parser = argparse.ArgumentParser(prog="jupyter_forgather_tb.runner")
     parser.add_argument("--unix-socket", help="serve on this Unix socket instead of TCP")
+    parser.add_argument(
+        "--fast-loader-above", type=int, help="load_fast 'auto': Rust loader from these bytes"
+    )
     parser.add_argument("--s3-mirror", metavar="URL", help="mirror this s3:// prefix first")
     parser.add_argument("--cache-dir", help="the job's private directory for the mirror")
     parser.add_argument("--sync-interval", type=float, default=5.0)
@@ -103,13 +119,19 @@ def main(argv: list[str] | None = None) -> int:
         tb_args = tb_args[1:]
     if args.s3_mirror and not _start_mirror(args):
         return 3
+    if args.fast_loader_above:
+        tb_args = [*tb_args, _auto_load_fast(tb_args, args.fast_loader_above)]
 
     from tensorboard import default, program
 
     server_class = None
     if args.unix_socket:
         server_class = functools.partial(_make_unix_server_class(), socket_path=args.unix_socket)
-    board = program.TensorBoard(plugins=default.get_plugins(), server_class=server_class)
+    board = program.TensorBoard(
+        plugins=default.get_plugins(),
+        assets_zip_provider=assets_zip_provider,
+        server_class=server_class,
+    )
     board.configure(argv=["tensorboard", *tb_args])
     # One log line per request would flood the job's output buffer.
     logging.getLogger("werkzeug").setLevel(logging.WARNING)

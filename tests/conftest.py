@@ -174,6 +174,19 @@ def group_pids(pgid: int) -> list[int]:
     return pids
 
 
+def data_server_pids(pgid: int) -> list[int]:
+    """TensorBoard's Rust data servers (started with --die-after-stdin) in a process group."""
+    found = []
+    for pid in group_pids(pgid):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                if b"--die-after-stdin" in cmdline.read():
+                    found.append(pid)
+        except OSError:
+            continue
+    return found
+
+
 def free_port() -> int:
     """A loopback TCP port that is free right now."""
     with socket.socket() as s:

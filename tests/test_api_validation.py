@@ -37,6 +37,7 @@ BAD_FIELDS = [
     ({"logdir": "logs", "reload_multifile": 1}, "reload_multifile"),
     ({"logdir": "logs", "samples_per_plugin": "scalars=-1"}, "samples_per_plugin"),
     ({"logdir": "logs", "samples_per_plugin": "scalars=1,--bind_all"}, "samples_per_plugin"),
+    ({"logdir": "logs", "load_fast": "yes"}, "load_fast"),
     ({"logdir": "logs", "force_new": "true"}, "force_new"),
     ({"logdir": "logs", "extra_flags": "--bind_all"}, "extra_flags"),
 ]

@@ -7,11 +7,10 @@ import json
 import os
 import shutil
 import signal
-import sys
 import time
 
 import pytest
-from conftest import group_pids, pid_alive
+from conftest import data_server_pids, group_pids, pid_alive
 
 
 async def running_job(api, **options):
@@ -111,25 +110,10 @@ async def test_idle_job_is_stopped_and_says_why(api, logdir):
     assert (await api.job(busy["id"]))["last_activity"] is not None
 
 
-@pytest.fixture
-def fast_loader_tb(tb_config, fake_python):
-    # Real TensorBoard with its Rust data server, which we do not start by default.
-    tb_config["tensorboard_python"] = fake_python(f'exec {sys.executable} "$@" --load_fast=true')
-
-
-def _data_servers_of(pgid):
-    found = []
-    for pid in group_pids(pgid):
-        with open(f"/proc/{pid}/cmdline", "rb") as f:
-            if b"--die-after-stdin" in f.read():
-                found.append(pid)
-    return found
-
-
 @pytest.mark.parametrize("how", ["delete", "crash"])
-async def test_fast_loader_data_server_never_outlives_its_job(fast_loader_tb, api, logdir, how):
-    job = await running_job(api)
-    data_servers = _data_servers_of(job["pid"])
+async def test_fast_loader_data_server_never_outlives_its_job(api, logdir, how):
+    job = await running_job(api, load_fast="true")
+    data_servers = data_server_pids(job["pid"])
     assert data_servers, "the Rust data server should be running in the job's group"
     if how == "delete":
         await api.kill(job["id"])

@@ -29,6 +29,13 @@ def test_reload_multifile_false_is_kept(word, value):
 
 
 @pytest.mark.parametrize(
+    ("word", "value"), [("auto", "auto"), ("TRUE", "true"), ("no", "false"), ("false", "false")]
+)
+def test_load_fast_words(word, value):
+    assert body("--load_fast", word)["load_fast"] == value
+
+
+@pytest.mark.parametrize(
     ("words", "field"),
     [
         (("--port", "abc"), "port"),
@@ -36,6 +43,7 @@ def test_reload_multifile_false_is_kept(word, value):
         (("--reload_interval", "soon"), "reload_interval"),
         (("--reload_multifile", "maybe"), "reload_multifile"),
         (("--port", "80"), "port"),
+        (("--load_fast", "rust"), "load_fast"),
     ],
 )
 def test_bad_values_get_the_apis_messages(words, field):

@@ -59,6 +59,7 @@ def test_explicit_nulls_mean_defaults():
         "reload_interval": None,
         "reload_multifile": None,
         "samples_per_plugin": None,
+        "load_fast": None,
         "force_new": None,
     }
     assert parse_launch(body) == (LaunchOptions(logdir="runs", window_title=""), False)
@@ -84,6 +85,7 @@ def test_to_json_lists_every_option():
         "reload_multifile": None,
         "samples_per_plugin": "images=1",
         "sync_interval": None,
+        "load_fast": "auto",
     }
 
 
@@ -658,9 +660,53 @@ def test_reload_interval_is_passed_as_a_float(value, passed):
     assert value_after(argv, "--reload_interval") == passed
 
 
-def test_python_loader_is_always_chosen():
+def test_python_loader_is_the_default():
     assert "--load_fast=false" in argv_for(parse().resolved("/r"), unix_socket="/s")
     assert "--load_fast=false" in argv_for(parse(port=7000).resolved("/r"), port=7000)
+
+
+# --- load_fast ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "stored"),
+    [(None, "auto"), ("auto", "auto"), ("true", "true"), ("false", "false"), (True, "true"),
+     (False, "false")],
+)  # fmt: skip
+def test_load_fast_is_normalized(value, stored):
+    assert parse(load_fast=value).load_fast == stored
+
+
+@pytest.mark.parametrize("value", ["", "yes", "TRUE", "rust", 1, 0, [], {}, 1.5])
+def test_load_fast_must_be_auto_true_or_false(value):
+    error = rejected({"logdir": "runs", "load_fast": value})
+    assert error.field == "load_fast"
+    assert error.message == "must be 'auto', 'true' or 'false'"
+
+
+@pytest.mark.parametrize(
+    ("value", "threshold", "flag"),
+    [("true", 0, "--load_fast=true"), ("true", 10, "--load_fast=true"),
+     ("false", 10, "--load_fast=false"), ("auto", 0, "--load_fast=false")],
+)  # fmt: skip
+def test_load_fast_is_spelled_for_tensorboard(value, threshold, flag):
+    argv = argv_for(
+        parse(load_fast=value).resolved("/r"), unix_socket="/s", fast_loader_above=threshold
+    )
+    assert [a for a in argv if a.startswith("--load_fast")] == [flag]
+    assert "--fast-loader-above" not in argv
+
+
+def test_auto_with_a_threshold_leaves_the_choice_to_the_runner():
+    argv = argv_for(parse().resolved("/r"), unix_socket="/s", fast_loader_above=1000)
+    assert not any(a.startswith("--load_fast") for a in argv)
+    # A runner flag, before the "--" that starts TensorBoard's own flags.
+    assert argv.index("--fast-loader-above") < argv.index("--")
+    assert value_after(argv, "--fast-loader-above") == "1000"
+
+
+def test_load_fast_is_part_of_the_reuse_key():
+    assert parse(load_fast="true").reuse_key() != parse().reuse_key()
 
 
 @pytest.mark.parametrize(

@@ -82,6 +82,18 @@ def test_gs_logdir_goes_to_tensorboard_as_it_is():
     assert argv[argv.index("--logdir") + 1] == "gs://bucket/runs"
     assert "--s3-mirror" not in argv
     assert "--load_fast=true" in argv  # TensorBoard reads GCS only with its fast loader
+    # ... also when "auto" would leave the choice to the runner's size threshold.
+    argv = build_argv(
+        options, python="python", path_prefix="/tb/x", unix_socket="/s", fast_loader_above=10
+    )
+    assert "--load_fast=true" in argv and "--fast-loader-above" not in argv
+
+
+def test_gs_logdir_refuses_the_python_loader():
+    with pytest.raises(OptionError) as caught:
+        parse_launch({"logdir": "gs://bucket/runs", "load_fast": "false"})
+    assert caught.value.field == "load_fast"
+    assert "gs://" in caught.value.message
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,52 @@
+"""Which of TensorBoard's loaders serves a job: the ``auto`` policy of ``load_fast``.
+
+The Python loader opens no port and answers small log directories faster; the
+Rust data server ingests large ones many times faster but listens on a loopback
+TCP port without authentication. ``auto`` picks Rust only at or above a size
+threshold the administrator sets (see ``ForgatherTB.load_fast_auto_bytes``).
+Runs in the job's process (the runner), never in the Jupyter server.
+"""
+
+from __future__ import annotations
+
+import os
+
+
+def choose_load_fast(event_bytes: int, threshold: int, rust_installed: bool) -> bool:
+    """True to use the Rust loader: enabled, installed, and the event files reach the threshold."""
+    return threshold > 0 and rust_installed and event_bytes >= threshold
+
+
+def event_file_bytes(logdir: str, stop_at: int) -> int:
+    """Bytes of TensorBoard event files under ``logdir``, counted until ``stop_at`` is reached."""
+    total = 0
+    for directory, _, files in os.walk(logdir):
+        for name in files:
+            if "tfevents" in name:
+                try:
+                    total += os.stat(os.path.join(directory, name)).st_size
+                except OSError:
+                    continue
+                if total >= stop_at:
+                    return total
+    return total
+
+
+def rust_loader_installed() -> bool:
+    """True if TensorBoard's Rust data server is installed in this environment."""
+    try:
+        import tensorboard_data_server
+    except ImportError:
+        return False
+    return tensorboard_data_server.server_binary() is not None
+
+
+def load_fast_flag(logdir: str, threshold: int) -> tuple[str, str]:
+    """TensorBoard's ``--load_fast`` flag for ``auto`` on this log directory, and why."""
+    size = event_file_bytes(logdir, threshold)
+    installed = rust_loader_installed()
+    if choose_load_fast(size, threshold, installed):
+        return "--load_fast=true", f"{size} bytes of event files or more: Rust data server"
+    if not installed:
+        return "--load_fast=false", "the Rust data server is not installed: Python loader"
+    return "--load_fast=false", f"{size} bytes of event files, below {threshold}: Python loader"
