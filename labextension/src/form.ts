@@ -3,7 +3,7 @@
  * alone: the values as typed, defaults from settings, the request they make, and how
  * jobs are described in the list.
  */
-import { IJob, ILaunchRequest } from './tokens';
+import { IJob, ILaunchRequest, IMirrorStatus, LoadFast } from './tokens';
 
 /** The form's values as the inputs hold them, keyed by the REST field they fill. */
 export interface IFormValues {
@@ -16,6 +16,8 @@ export interface IFormValues {
   reload_multifile: 'default' | 'on' | 'off';
   samples_per_plugin: string;
   host: string;
+  load_fast: LoadFast;
+  sync_interval: string;
 }
 
 /** The form's names, in the order the server checks them. */
@@ -31,6 +33,8 @@ export interface ILaunchDefaults {
   reloadMultifile?: boolean | null;
   samplesPerPlugin?: string;
   host?: string;
+  loadFast?: LoadFast;
+  syncInterval?: number | null;
 }
 
 /** The form when nothing is set anywhere. */
@@ -43,7 +47,9 @@ export const EMPTY_VALUES: Readonly<IFormValues> = {
   reload_interval: '',
   reload_multifile: 'default',
   samples_per_plugin: '',
-  host: ''
+  host: '',
+  load_fast: 'auto',
+  sync_interval: ''
 };
 
 const show = (value: number | null | undefined): string =>
@@ -65,7 +71,9 @@ export function valuesFromDefaults(defaults: ILaunchDefaults): IFormValues {
           ? 'off'
           : 'default',
     samples_per_plugin: defaults.samplesPerPlugin ?? '',
-    host: defaults.host ?? ''
+    host: defaults.host ?? '',
+    load_fast: defaults.loadFast ?? 'auto',
+    sync_interval: show(defaults.syncInterval)
   };
 }
 
@@ -88,6 +96,10 @@ export function restoreValues(saved: unknown, base: IFormValues): IFormValues {
     } else if (key === 'reload_multifile') {
       if (value === 'default' || value === 'on' || value === 'off') {
         values.reload_multifile = value;
+      }
+    } else if (key === 'load_fast') {
+      if (value === 'auto' || value === 'true' || value === 'false') {
+        values.load_fast = value;
       }
     } else if (typeof value === 'string') {
       values[key] = value;
@@ -126,8 +138,42 @@ export function toLaunchRequest(values: IFormValues): ILaunchRequest {
         : values.reload_multifile === 'on',
     samples_per_plugin: optionalText(values.samples_per_plugin),
     // The host applies to a port on loopback only; bind-all listens everywhere.
-    host: values.bind_all ? null : optionalText(values.host)
+    host: values.bind_all ? null : optionalText(values.host),
+    load_fast: values.load_fast,
+    // The server refuses a sync interval for anything but an S3 log directory.
+    sync_interval: isS3(values.logdir)
+      ? numberField(values.sync_interval)
+      : null
   };
+}
+
+/** Whether a log directory is in S3 (mirrored, with a sync interval). */
+export function isS3(logdir: string): boolean {
+  return /^s3:\/\//i.test(logdir.trim());
+}
+
+/** An S3 mirror's state in a line: "12 objects, 3.4 MB, synced 5 s ago". */
+export function mirrorText(
+  mirror: IMirrorStatus,
+  now: number = Date.now()
+): string {
+  const synced = mirror.last_sync
+    ? `synced ${age(mirror.last_sync, now)} ago`
+    : 'not synced yet';
+  const objects = `${mirror.objects} ${mirror.objects === 1 ? 'object' : 'objects'}`;
+  return `${objects}, ${size(mirror.bytes)}, ${synced}`;
+}
+
+/** A byte count for people: "812 B", "3.4 MB". */
+export function size(bytes: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
 /** The form field a server error names, or null when it names none of them. */

@@ -49,8 +49,13 @@ export interface ILaunchRequest {
   reload_interval?: number | string | null;
   reload_multifile?: boolean | null;
   samples_per_plugin?: string | null;
+  load_fast?: LoadFast | null;
+  sync_interval?: number | string | null;
   force_new?: boolean | null;
 }
+
+/** TensorBoard's loader: the Python one, the Rust data server, or chosen by size. */
+export type LoadFast = 'auto' | 'true' | 'false';
 
 /** A job's validated, normalized options. */
 export interface IJobOptions {
@@ -63,6 +68,18 @@ export interface IJobOptions {
   reload_interval: number | null;
   reload_multifile: boolean | null;
   samples_per_plugin: string | null;
+  load_fast: LoadFast;
+  sync_interval: number | null;
+}
+
+/** How an s3:// job's local mirror is doing. */
+export interface IMirrorStatus {
+  last_sync: string | null;
+  objects: number;
+  bytes: number;
+  bytes_fetched: number;
+  syncs: number;
+  last_error: string | null;
 }
 
 /** A job, as `GET jobs/<id>` answers it. */
@@ -87,6 +104,8 @@ export interface IJob {
   last_activity: string | null;
   adopted: boolean;
   logdir_exists: boolean | null;
+  /** An s3:// job's mirror; null for other jobs. */
+  mirror: IMirrorStatus | null;
 }
 
 /** The answer to `POST jobs`. */

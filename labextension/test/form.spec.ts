@@ -5,7 +5,10 @@ import {
   defaultTitle,
   EMPTY_VALUES,
   fieldOf,
+  isS3,
+  mirrorText,
   restoreValues,
+  size,
   statusText,
   toLaunchRequest,
   valuesFromDefaults
@@ -29,8 +32,28 @@ describe('toLaunchRequest', () => {
       reload_interval: 2.5,
       reload_multifile: null,
       samples_per_plugin: null,
-      host: null
+      host: null,
+      load_fast: 'auto',
+      sync_interval: null
     });
+  });
+
+  it('sends a sync interval only for an S3 log directory', () => {
+    const local = toLaunchRequest({
+      ...EMPTY_VALUES,
+      logdir: 'runs',
+      sync_interval: '9'
+    });
+    expect(local.sync_interval).toBeNull();
+    const s3 = toLaunchRequest({
+      ...EMPTY_VALUES,
+      logdir: ' S3://bucket/runs ',
+      sync_interval: '9',
+      load_fast: 'false'
+    });
+    expect(s3.sync_interval).toBe(9);
+    expect(s3.load_fast).toBe('false');
+    expect(isS3('gs://bucket/x')).toBe(false);
   });
 
   it('sends what is not a number as typed, for the server to explain', () => {
@@ -85,7 +108,9 @@ describe('settings and remembered values', () => {
         reloadInterval: 30,
         reloadMultifile: false,
         samplesPerPlugin: 'images=4',
-        host: '::1'
+        host: '::1',
+        loadFast: 'true',
+        syncInterval: 10
       })
     ).toEqual({
       logdir: 'runs',
@@ -96,7 +121,9 @@ describe('settings and remembered values', () => {
       reload_interval: '30',
       reload_multifile: 'off',
       samples_per_plugin: 'images=4',
-      host: '::1'
+      host: '::1',
+      load_fast: 'true',
+      sync_interval: '10'
     });
     expect(valuesFromDefaults({})).toEqual(EMPTY_VALUES);
   });
@@ -110,6 +137,7 @@ describe('settings and remembered values', () => {
         bind_all: 'yes',
         reload_multifile: 'sometimes',
         priority: '5',
+        load_fast: 'sometimes',
         unknown: 'x'
       },
       base
@@ -140,6 +168,23 @@ describe('display helpers', () => {
     expect(statusText({ status: 'running', queue_position: null })).toBe(
       'running'
     );
+  });
+
+  it('sums up an S3 mirror', () => {
+    const now = Date.parse('2026-01-01T12:00:00Z');
+    const mirror = {
+      last_sync: '2026-01-01T11:59:55Z',
+      objects: 12,
+      bytes: 3_400_000,
+      bytes_fetched: 3_500_000,
+      syncs: 4,
+      last_error: null
+    };
+    expect(mirrorText(mirror, now)).toBe('12 objects, 3.4 MB, synced 5 s ago');
+    expect(
+      mirrorText({ ...mirror, objects: 1, bytes: 812, last_sync: null }, now)
+    ).toBe('1 object, 812 B, not synced yet');
+    expect(size(1_500_000_000)).toBe('1.5 GB');
   });
 
   it('says ages shortly', () => {

@@ -13,7 +13,7 @@ import {
 } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { age, statusText } from '../form';
+import { age, mirrorText, statusText } from '../form';
 import { ENDED_STATUSES, IJob } from '../tokens';
 
 /** What the list needs from its surroundings. */
@@ -102,6 +102,17 @@ function JobItem(props: IJobListProps & { job: IJob }): JSX.Element {
         </span>
         <span title={job.created}>{age(job.created)}</span>
       </div>
+      {job.mirror && (
+        <div className="jp-ForgatherTB-dim jp-ForgatherTB-mirror">
+          S3 mirror: {mirrorText(job.mirror)}
+        </div>
+      )}
+      {job.mirror?.last_error && (
+        <div className="jp-ForgatherTB-warning">
+          Last S3 sync failed (retrying, still serving what it has):{' '}
+          {job.mirror.last_error}
+        </div>
+      )}
       {job.network_exposed && (
         <div className="jp-ForgatherTB-warning">
           Listening on all interfaces{job.port ? ` (port ${job.port})` : ''}:

@@ -11,6 +11,7 @@ import {
   fieldOf,
   FieldName,
   IFormValues,
+  isS3,
   toLaunchRequest
 } from '../form';
 import { IJob, ILaunchResult, ILogdirEntry } from '../tokens';
@@ -146,7 +147,7 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
           name="logdir"
           value={values.logdir}
           onChange={text('logdir')}
-          placeholder="runs, relative to the server root"
+          placeholder="runs (under the server root) or s3://bucket/prefix"
           autoComplete="off"
           spellCheck={false}
         />
@@ -308,6 +309,43 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
             onChange={text('samples_per_plugin')}
             placeholder="scalars=1000,images=10"
             spellCheck={false}
+          />
+        </Field>
+        <Field label="Loader" name="load_fast" error={errors.load_fast}>
+          <select
+            className="jp-mod-styled"
+            name="load_fast"
+            value={values.load_fast}
+            onChange={event =>
+              set('load_fast', event.target.value as IFormValues['load_fast'])
+            }
+          >
+            <option value="auto">
+              Automatic (by the log directory's size)
+            </option>
+            <option value="false">
+              Python: fastest on small runs, no port
+            </option>
+            <option value="true">
+              Rust data server: large runs (a loopback port)
+            </option>
+          </select>
+        </Field>
+        <Field
+          label="S3 sync interval (seconds)"
+          name="sync_interval"
+          error={errors.sync_interval}
+        >
+          <input
+            className="jp-mod-styled"
+            name="sync_interval"
+            inputMode="decimal"
+            value={isS3(values.logdir) ? values.sync_interval : ''}
+            onChange={text('sync_interval')}
+            disabled={!isS3(values.logdir)}
+            placeholder={
+              isS3(values.logdir) ? 'default (5)' : 's3:// log directories only'
+            }
           />
         </Field>
         <Field label="Host" name="host" error={errors.host}>
