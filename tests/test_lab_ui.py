@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from conftest import JupyterServerProcess, pid_alive, write_scalars
+from s3_helpers import TEST_ENV, UNSET_ENV, event_key, new_bucket, scalar_records
 
 CHROMIUM = os.environ.get("FORGATHER_TB_CHROMIUM") or shutil.which("chromium") or ""
 # `make screenshots` sets this to docs/ to refresh the README's pictures.
@@ -52,8 +53,11 @@ def jp_server_cleanup():
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    """A real ``jupyter server`` with JupyterLab and our extension, on two runs of scalars."""
+def lab(tmp_path_factory, moto_endpoint):
+    """A real ``jupyter server`` with JupyterLab and our extension, on two runs of scalars.
+
+    Its ``bucket`` on moto's S3 server holds two runs too, for ``s3://`` launches.
+    """
     root = tmp_path_factory.mktemp("root")
     write_scalars(root / "logs" / "run1", "loss", [1.0, 0.6, 0.4, 0.3, 0.25])
     write_scalars(root / "logs" / "run2", "loss", [2.0, 1.2, 0.9])
@@ -64,13 +68,32 @@ def lab(tmp_path_factory):
     notifications.mkdir(parents=True)
     (notifications / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
     env = {
-        **os.environ,
+        **{name: value for name, value in os.environ.items() if name not in UNSET_ENV},
+        **TEST_ENV,
+        "AWS_ENDPOINT_URL": moto_endpoint,
         "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
         "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
     }
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=moto_endpoint, **_credentials())
+    bucket = new_bucket(client)
+    for run, values in (("a", [1.0, 0.5]), ("b", [2.0, 1.0, 0.5])):
+        client.put_object(
+            Bucket=bucket, Key=f"runs/{event_key(run)}", Body=scalar_records("loss", values)
+        )
     server = JupyterServerProcess(root, tmp_path_factory.mktemp("runtime")).start(env)
+    server.bucket = bucket
     yield server
     server.stop()
+
+
+def _credentials() -> dict:
+    return {
+        "aws_access_key_id": TEST_ENV["AWS_ACCESS_KEY_ID"],
+        "aws_secret_access_key": TEST_ENV["AWS_SECRET_ACCESS_KEY"],
+        "region_name": TEST_ENV["AWS_DEFAULT_REGION"],
+    }
 
 
 @pytest.fixture(scope="module")
@@ -266,6 +289,24 @@ def test_a_crashed_job_shows_failed_with_its_error_and_last_output(lab, page):
     assert failed["error"] in failure.inner_text()
     assert "TensorBoard" in failure.locator("pre").inner_text()  # its last output lines
     assert item.get_by_role("button", name="Kill").count() == 0
+
+
+def test_s3_logdir_with_its_sync_interval_and_loader_shows_its_mirror(lab, page):
+    form = open_sidebar(page)
+    form.locator("summary", has_text="Advanced").click()
+    sync = form.locator('input[name="sync_interval"]')
+    assert sync.is_disabled()  # only for s3:// log directories
+    form.locator('input[name="logdir"]').fill(f"s3://{lab.bucket}/runs")
+    assert sync.is_enabled()
+    sync.fill("1")
+    form.locator('select[name="load_fast"]').select_option("false")
+    form.get_by_role("button", name="Launch").click()
+    form.get_by_role("status").filter(has_text="is running.").wait_for()
+    (job,) = lab.call("GET", "jobs")
+    assert job["options"]["sync_interval"] == 1.0
+    assert job["options"]["load_fast"] == "false"
+    mirror = job_item(page, job["id"]).locator(".jp-ForgatherTB-mirror")
+    mirror.filter(has_text=re.compile(r"S3 mirror: 2 objects, .* synced")).wait_for()
 
 
 def test_job_list_polls_only_while_the_sidebar_is_shown(lab, page):
