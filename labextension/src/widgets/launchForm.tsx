@@ -312,6 +312,7 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
           />
         </Field>
         <Field label="Loader" name="load_fast" error={errors.load_fast}>
+          {/* Automatic: the server picks by the log directory's size (see README). */}
           <select
             className="jp-mod-styled"
             name="load_fast"
@@ -320,15 +321,9 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
               set('load_fast', event.target.value as IFormValues['load_fast'])
             }
           >
-            <option value="auto">
-              Automatic (by the log directory's size)
-            </option>
-            <option value="false">
-              Python: fastest on small runs, no port
-            </option>
-            <option value="true">
-              Rust data server: large runs (a loopback port)
-            </option>
+            <option value="auto">Automatic</option>
+            <option value="false">Python: no port, small runs</option>
+            <option value="true">Rust: large runs, a local port</option>
           </select>
         </Field>
         <Field
