@@ -10,6 +10,7 @@ import shutil
 import signal
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -89,6 +90,7 @@ class JobManager:
         self._seq = 0
         self._culler: asyncio.Task | None = None
         self._stopping: set[asyncio.Future] = set()  # idle stops under way (kept referenced)
+        self._end_listeners: list[Callable[[Job], None]] = []
         os.makedirs(settings.log_dir, mode=0o700, exist_ok=True)
         # Sockets live in a private directory: only this user can connect, so
         # nobody can reach a TensorBoard without going through Jupyter's login.
@@ -426,6 +428,10 @@ class JobManager:
                 log_file.write(chunk)
                 log_file.flush()
 
+    def on_job_end(self, listener: Callable[[Job], None]) -> None:
+        """Call ``listener(job)`` whenever a job ends (the proxy closes its client then)."""
+        self._end_listeners.append(listener)
+
     def _finish(self, job: Job, status: JobStatus, error: str | None) -> None:
         job.status = status
         job.error = error
@@ -437,6 +443,8 @@ class JobManager:
         self.log.info(
             "TensorBoard job %s %s%s", job.id, status.value, f": {error}" if error else ""
         )
+        for listener in self._end_listeners:
+            listener(job)
         self._prune_finished()
         self._save()
 
