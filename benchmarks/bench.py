@@ -73,6 +73,13 @@ def rss_mib(pids: list[int]) -> float:
     return total / 1024
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def group_pids(pgid: int) -> list[int]:
     pids = []
     for entry in os.listdir("/proc"):
@@ -320,10 +327,13 @@ def proxy_overhead(args, server: Jupyter, results: dict) -> None:
     for name, path in targets.items():
         count = max(20, args.requests // (10 if name == "index.js" else 1))
         direct, proxied, via_socket = [], [], []
+        cpu = 0.0  # the Jupyter server's CPU time for the proxied requests
         for _ in range(2):  # alternate
             direct += timed_gets("127.0.0.1", tcp["port"], tcp["url"] + path, count // 2, {})
+            before = cpu_seconds(server.proc.pid)
             proxied += timed_gets("127.0.0.1", server.port, tcp["url"] + path, count // 2, AUTH)
             via_socket += timed_gets("127.0.0.1", server.port, sock["url"] + path, count // 2, AUTH)
+            cpu += cpu_seconds(server.proc.pid) - before
         d, p, u = summary(direct), summary(proxied), summary(via_socket)
         overhead[name] = {
             "direct_ms": {k: v * 1000 for k, v in d.items()},
@@ -331,9 +341,15 @@ def proxy_overhead(args, server: Jupyter, results: dict) -> None:
             "socket_proxied_ms": {k: v * 1000 for k, v in u.items()},
             "ratio_p50": p["median"] / d["median"],
             "socket_ratio_p50": u["median"] / d["median"],
+            # Less swayed by other work on the machine than latency is.
+            "server_cpu_ms_per_request": cpu * 1000 / (len(proxied) + len(via_socket)),
         }
+    before = cpu_seconds(server.proc.pid)
     floor = timed_gets("127.0.0.1", server.port, "/api/status", args.requests, AUTH)
-    overhead["jupyter_api_status"] = {"ms": {k: v * 1000 for k, v in summary(floor).items()}}
+    overhead["jupyter_api_status"] = {
+        "ms": {k: v * 1000 for k, v in summary(floor).items()},
+        "server_cpu_ms_per_request": (cpu_seconds(server.proc.pid) - before) * 1000 / len(floor),
+    }
     results["proxy_overhead"] = overhead
     rates = {}
     for clients in (1, 10, 50):
@@ -392,16 +408,21 @@ def print_ratios(r: dict) -> None:
         print(f"  reuse of a live job: {r['reuse_ms']['median']:.1f} ms")
     if "proxy_overhead" in r:
         overhead = dict(r["proxy_overhead"])
-        floor = overhead.pop("jupyter_api_status")["ms"]
+        status = overhead.pop("jupyter_api_status")
         for name, o in overhead.items():
             print(
                 f"  {name}: proxied {o['proxied_ms']['median']:.2f} ms vs direct "
                 f"{o['direct_ms']['median']:.2f} ms = {o['ratio_p50']:.2f}x (p99 "
                 f"{o['proxied_ms']['p99']:.1f} vs {o['direct_ms']['p99']:.1f} ms); "
                 f"socket job {o['socket_proxied_ms']['median']:.2f} ms = "
-                f"{o['socket_ratio_p50']:.2f}x"
+                f"{o['socket_ratio_p50']:.2f}x; server CPU "
+                f"{o['server_cpu_ms_per_request']:.2f} ms/request"
             )
-        print(f"  Jupyter's own /api/status: {floor['median']:.2f} ms (p99 {floor['p99']:.1f})")
+        print(
+            f"  Jupyter's own /api/status: {status['ms']['median']:.2f} ms "
+            f"(p99 {status['ms']['p99']:.1f}), server CPU "
+            f"{status['server_cpu_ms_per_request']:.2f} ms/request"
+        )
         for clients, t in r["throughput_scalars"].items():
             print(
                 f"  throughput, {clients} clients: {t['ratio']:.2f}x direct "
