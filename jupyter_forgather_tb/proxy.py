@@ -198,6 +198,8 @@ class TensorBoardProxyHandler(LocalProxyHandler):
     def _backend_failed(self, status: int, message: str) -> None:
         if not self._headers_written:
             raise web.HTTPError(status, message)
+        if self.request.connection.stream.closed():
+            return  # the browser left mid-answer: nobody to tell
         # Part of the answer is out: cut the connection, so the browser sees it broken
         # off instead of a chunked body that ends as if complete.
         self.log.warning("Proxied response of job %s broken off: %s", self._job.id, message)

@@ -10,7 +10,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
-from test_load import rss_mib
+from test_load import open_fds, rss_mib
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.simple_httpclient import SimpleAsyncHTTPClient
 from ws_echo_backend import MIB, big_block
@@ -314,6 +314,30 @@ async def test_a_response_broken_off_by_the_backend_is_not_passed_off_as_complet
     assert broken.value.code == 599
     assert 0 < sum(map(len, received)) < 4 * MIB
     assert (await api.proxied(job["id"], "seen")).code == 200  # the job still answers
+
+
+async def test_a_browser_leaving_mid_download_frees_both_connections(echo_backend, api, logdir):
+    job = await running_job(api)
+    assert (await api.proxied(job["id"], "seen")).code == 200  # the job's client exists
+    fds = open_fds()
+    # A browser: asks for 150 MiB, reads the start, hangs up.
+    reader, writer = await asyncio.open_connection("127.0.0.1", api.serverapp.port)
+    token = api.serverapp.identity_provider.token
+    writer.write(
+        f"GET {job['url']}big?mib=150 HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: token {token}\r\n\r\n".encode()
+    )
+    start = await reader.readexactly(64 * 1024)
+    writer.close()
+    await writer.wait_closed()
+    assert start.startswith(b"HTTP/1.1 200 ")
+    # The proxy notices, stops reading from TensorBoard and closes both sockets.
+    for _ in range(100):
+        if open_fds() <= fds:
+            break
+        await asyncio.sleep(0.05)
+    assert open_fds() <= fds
+    assert (await api.proxied(job["id"], "seen")).code == 200
 
 
 async def test_each_job_has_one_client_which_closes_when_the_job_ends(echo_backend, api, logdir):
