@@ -262,6 +262,8 @@ def main() -> None:
 
 
 AUTH = {"Authorization": f"token {TOKEN}"}
+# Sequential runs are alternated in this many blocks (A B C A B C ...).
+BLOCKS = 10
 # Scalars requests per throughput run, shared among its clients.
 THROUGHPUT_REQUESTS = 400
 
@@ -328,11 +330,12 @@ def proxy_overhead(args, server: Jupyter, results: dict) -> None:
         count = max(20, args.requests // (10 if name == "index.js" else 1))
         direct, proxied, via_socket = [], [], []
         cpu = 0.0  # the Jupyter server's CPU time for the proxied requests
-        for _ in range(2):  # alternate
-            direct += timed_gets("127.0.0.1", tcp["port"], tcp["url"] + path, count // 2, {})
+        block = max(1, count // BLOCKS)
+        for _ in range(BLOCKS):  # alternate, in blocks short enough to share the noise
+            direct += timed_gets("127.0.0.1", tcp["port"], tcp["url"] + path, block, {})
             before = cpu_seconds(server.proc.pid)
-            proxied += timed_gets("127.0.0.1", server.port, tcp["url"] + path, count // 2, AUTH)
-            via_socket += timed_gets("127.0.0.1", server.port, sock["url"] + path, count // 2, AUTH)
+            proxied += timed_gets("127.0.0.1", server.port, tcp["url"] + path, block, AUTH)
+            via_socket += timed_gets("127.0.0.1", server.port, sock["url"] + path, block, AUTH)
             cpu += cpu_seconds(server.proc.pid) - before
         d, p, u = summary(direct), summary(proxied), summary(via_socket)
         overhead[name] = {
