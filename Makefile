@@ -7,10 +7,20 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 DEMO := demo-logs
 PORT ?= 8888
+# The JupyterLab extension: built from labextension/ with npm (pip's build hook builds it
+# too, the first time), rebuilt here when its sources change.
+LABEXT := jupyter_forgather_tb/labextension/static/style.js
+LABEXT_SRC := $(shell find labextension/src labextension/style labextension/schema -type f 2>/dev/null)
+NPM_STAMP := labextension/node_modules/.installed
+# JupyterHub's proxy for the Hub tests, from the npm registry, kept inside the venv
+# (tests/test_hub.py looks for it there). 5.2 and later need Node.js 20; use 5.1 on 18.
+NODE_DIR := $(VENV)/node
+CHP := $(NODE_DIR)/node_modules/.bin/configurable-http-proxy
+CHP_VERSION ?= 5
 
-.PHONY: lab test lint bench install demo clean
+.PHONY: lab test lint bench bench-s3 screenshots install demo clean check-install
 
-install: $(STAMP)
+install: $(STAMP) $(LABEXT) $(CHP)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,15 +28,32 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q -e ".[lab,test]"
 	touch $@
 
+# npm install: quick when pip's build hook has already installed the same packages.
+$(NPM_STAMP): labextension/package.json labextension/package-lock.json
+	cd labextension && npm install --no-audit --no-fund
+	touch $@
+
+# Linked into the venv afterwards, so JupyterLab serves this build rather than the copy
+# pip installed.
+$(LABEXT): $(LABEXT_SRC) labextension/package.json | $(STAMP) $(NPM_STAMP)
+	cd labextension && PATH="$(CURDIR)/$(VENV)/bin:$$PATH" npm run build:prod
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" jupyter labextension develop --overwrite .
+
+$(CHP):
+	npm install --prefix $(NODE_DIR) --no-audit --no-fund --loglevel=error configurable-http-proxy@$(CHP_VERSION)
+
 demo: $(STAMP)
 	$(PY) examples/make_demo_logdir.py $(DEMO)
 
 # JupyterLab with the extension, serving this directory, with a demo log directory in it.
 # --allow-root: these machines often run as root; it changes nothing for other users.
-lab: demo
+lab: demo $(LABEXT)
 	@echo
 	@echo "Demo log directory: $(DEMO)  (relative to the server root, $(CURDIR))"
-	@echo "Once JupyterLab prints its URL, launch TensorBoard on it from another terminal, with"
+	@echo "In JupyterLab, open the TensorBoard panel (chart icon, left bar), type $(DEMO) as"
+	@echo "the log directory (or pick it under Runs...), Launch, then Open."
+	@echo "Or right-click $(DEMO) in the file browser: Open TensorBoard here."
+	@echo "From another terminal instead, with"
 	@echo "TOKEN set to the token=... in that URL (and its port, if JupyterLab did not get $(PORT)):"
 	@echo "  curl -s -H \"Authorization: token \$$TOKEN\" -X POST http://127.0.0.1:$(PORT)/forgather-tb/api/jobs -d '{\"logdir\": \"$(DEMO)\"}'"
 	@echo "then open the \"url\" it answers (/tb/<id>/) on the same address in your browser."
@@ -34,8 +61,10 @@ lab: demo
 	@echo
 	$(VENV)/bin/jupyter lab --allow-root --ServerApp.root_dir="$(CURDIR)" --port=$(PORT)$(if $(CI), --no-browser)
 
-# All tests. pytest exits 5 when it collects nothing: report that, do not fail on it.
-test: $(STAMP)
+# All tests: the extension's TypeScript units, then pytest (REST, proxy, CLI, and the
+# sidebar in headless Chromium). pytest exits 5 when it collects nothing: not a failure.
+test: $(STAMP) $(LABEXT) $(CHP)
+	cd labextension && npm test --silent
 	@$(PY) -m pytest -q $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests (exit code 5): nothing to fail"; exit 0; fi; \
 	exit $$status
@@ -44,10 +73,28 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench.py $(BENCH_ARGS)
 
-lint: $(STAMP)
+# The README's pictures of the sidebar and of TensorBoard in a Lab tab, taken by the
+# browser test.
+screenshots: $(STAMP) $(LABEXT)
+	FORGATHER_TB_SCREENSHOTS="$(CURDIR)/docs" $(PY) -m pytest -q tests/test_lab_ui.py -k launches
+
+# s3:// jobs and the uploader against moto's S3 server on loopback (about two minutes).
+bench-s3: $(STAMP)
+	$(PY) benchmarks/bench_s3.py $(BENCH_ARGS)
+
+lint: $(STAMP) $(NPM_STAMP)
 	$(VENV)/bin/ruff check jupyter_forgather_tb tests examples benchmarks
 	$(VENV)/bin/ruff format --check jupyter_forgather_tb tests examples benchmarks
+	cd labextension && npm run lint --silent
+	$(VENV)/bin/hadolint Dockerfile
+
+# The Dockerfile's install steps outside Docker: wheel, fresh venv, extensions enabled and
+# OK, a TensorBoard opened through the installed JupyterLab (3 to 5 minutes).
+check-install: $(STAMP)
+	.ci/check-install $(PY)
 
 clean:
 	rm -rf $(VENV) $(DEMO) build dist *.egg-info .pytest_cache .ruff_cache .hypothesis
+	rm -rf labextension/node_modules labextension/lib labextension/tsconfig.tsbuildinfo
+	rm -rf jupyter_forgather_tb/labextension
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -3,6 +3,11 @@
 __version__ = "0.1.0"
 
 
+def _jupyter_labextension_paths():
+    """Where the prebuilt JupyterLab extension lives (for ``jupyter labextension develop``)."""
+    return [{"src": "labextension", "dest": "jupyter-forgather-tb"}]
+
+
 def _jupyter_server_extension_points():
     from .app import ForgatherTB
 

@@ -7,7 +7,7 @@ import os
 import sys
 
 from jupyter_server.extension.application import ExtensionApp
-from traitlets import Float, Integer, List, Unicode, default
+from traitlets import Bool, Float, Integer, List, Unicode, default
 
 from .backends import BackendClients
 from .handlers import api_handlers
@@ -104,6 +104,32 @@ class ForgatherTB(ExtensionApp):
         "a file under the Jupyter runtime directory, one per server root and base URL.",
     ).tag(config=True)
 
+    s3_endpoint_url = Unicode(
+        "",
+        help="The S3 endpoint for s3:// log directories, for S3-compatible stores such as "
+        "MinIO. Empty means boto3's default: AWS_ENDPOINT_URL when set, else AWS.",
+    ).tag(config=True)
+
+    s3_cache_dir = Unicode(
+        help="Where s3:// jobs mirror their event files, one private directory per job. "
+        "Defaults to a directory under the Jupyter runtime directory.",
+    ).tag(config=True)
+
+    s3_cache_max_bytes = Integer(
+        20 * 1024**3,
+        help="Bytes of TensorBoard files an s3:// job may mirror; a job whose prefix holds "
+        "more fails to start, or once running stops fetching and says why in its mirror status.",
+    ).tag(config=True)
+
+    s3_keep_cache = Bool(
+        False,
+        help="Keep an s3:// job's mirror when the job ends (by default it is removed).",
+    ).tag(config=True)
+
+    @default("s3_cache_dir")
+    def _default_s3_cache_dir(self):
+        return os.path.join(self.serverapp.runtime_dir, "forgather-tb", "s3-cache")
+
     @default("state_file")
     def _default_state_file(self):
         key = hashlib.sha256(
@@ -140,6 +166,10 @@ class ForgatherTB(ExtensionApp):
             max_queued=self.max_queued,
             idle_timeout=self.idle_timeout,
             state_file=self.state_file or None,
+            s3_cache_dir=self.s3_cache_dir,
+            s3_cache_max_bytes=self.s3_cache_max_bytes,
+            s3_keep_cache=self.s3_keep_cache,
+            s3_endpoint_url=self.s3_endpoint_url or None,
         )
         self.manager = JobManager(settings, log=self.log)
         self.backends = BackendClients()

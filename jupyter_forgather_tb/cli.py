@@ -8,7 +8,10 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
+import signal
 import sys
+import threading
 import webbrowser
 from datetime import datetime, timezone
 
@@ -101,6 +104,35 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     command("servers", "list the Jupyter servers this command can see, and the one it uses")
+
+    upload = commands.add_parser(
+        "upload",
+        help="copy a local log directory's event files to S3, once or while training runs",
+        description="Copy the TensorBoard files (event files and plugin assets) of a local "
+        "log directory to s3://bucket/prefix. Only new bytes are sent: a grown event file "
+        "is appended to in S3. Uses boto3's credentials (environment, profile or role). "
+        "Needs no Jupyter server.",
+    )
+    upload.set_defaults(usage_error=upload.error)
+    upload.add_argument("local", metavar="LOCAL_LOGDIR", help="the local log directory")
+    upload.add_argument("url", metavar="S3_URL", help="where to: s3://bucket/prefix")
+    upload.add_argument(
+        "--follow",
+        action="store_true",
+        help="keep uploading until SIGTERM or Ctrl-C, then upload once more and exit",
+    )
+    upload.add_argument(
+        "--interval",
+        type=float,
+        default=10.0,
+        metavar="S",
+        help="seconds between uploads with --follow (default 10)",
+    )
+    upload.add_argument(
+        "--endpoint-url",
+        metavar="URL",
+        help="S3-compatible endpoint (default: $AWS_ENDPOINT_URL, else AWS)",
+    )
     return parser
 
 
@@ -235,7 +267,52 @@ def _servers(args: argparse.Namespace) -> int:
     return 0
 
 
+def _upload(args: argparse.Namespace) -> int:
+    from .s3client import S3Error
+    from .s3upload import S3Uploader
+
+    if not args.interval > 0:
+        args.usage_error("--interval must be a number of seconds above 0")
+    if not os.path.isdir(args.local):
+        args.usage_error(f"{args.local} is not a directory")
+    try:
+        uploader = S3Uploader(args.local, args.url, endpoint_url=args.endpoint_url)
+    except ValueError as error:
+        args.usage_error(f"{args.url}: {error}")
+    except S3Error as error:  # boto3 missing
+        print(f"error: {error.message}", file=sys.stderr)
+        return 1
+    stop = threading.Event()
+    if args.follow:
+        # The first signal asks for a last sync; a second one ends at once.
+        def on_signal(signum, frame):
+            if stop.is_set():
+                raise KeyboardInterrupt
+            stop.set()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+    else:
+        stop.set()
+        # SIGTERM like Ctrl-C, so an upload under way is aborted rather than left in parts.
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        uploader.follow(args.interval, stop)
+    except S3Error as error:
+        print(f"error: {args.url}: {error.message}", file=sys.stderr)
+        return 1
+    total = uploader.total
+    print(
+        f"Uploaded {total.files} file(s) to {args.url}: {total.bytes_sent} bytes sent, "
+        f"{total.bytes_copied} copied within S3.",
+        file=sys.stderr,
+    )
+    return 0
+
+
 def _run(args: argparse.Namespace) -> int:
+    if args.command == "upload":
+        return _upload(args)
     if args.command == "servers":
         return _servers(args)
     client = Client(find_server(args.server, args.token))

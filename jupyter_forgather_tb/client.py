@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
+from .s3paths import url_scheme
+
 API_PATH = "forgather-tb/api/"
 ENV_SERVER = "FORGATHER_TB_SERVER"
 ENV_TOKEN = "FORGATHER_TB_TOKEN"
@@ -25,7 +27,8 @@ ENDED = ("exited", "failed", "killed", "lost")
 #: What a relative log directory means to the magic and the CLI.
 LOGDIR_HELP = (
     "log directory; a relative one starts at the current directory when the server runs "
-    "on this machine, else at the server's root"
+    "on this machine, else at the server's root; or s3://bucket/prefix (mirrored) or "
+    "gs://bucket/prefix"
 )
 
 NO_SERVER_HELP = (
@@ -58,7 +61,8 @@ class ServerInfo:
     ``local`` servers run on this machine, so a relative log directory is taken
     from the current directory; for a server given by URL it is taken from the
     server's root. ``public_url`` is where a browser reaches ``url`` when that
-    differs (JupyterHub).
+    differs (JupyterHub). A server found through JupyterHub's variables (``hub``)
+    is reached by browsers through the Hub's address, never its own.
     """
 
     url: str
@@ -68,6 +72,7 @@ class ServerInfo:
     pid: int | None = None
     local: bool = False
     public_url: str | None = None
+    hub: bool = False
 
     @property
     def base_path(self) -> str:
@@ -75,7 +80,12 @@ class ServerInfo:
         return urllib.parse.urlsplit(self.url).path or "/"
 
     def browser_url(self, path: str) -> str:
-        """A URL a browser can open for a server-relative path such as a job's ``url``."""
+        """A URL a browser can open for a server-relative path such as a job's ``url``.
+
+        Under a Hub that does not publish its public URL, that is the path alone.
+        """
+        if self.hub and not self.public_url:
+            return path
         parts = urllib.parse.urlsplit(self.public_url or self.url)
         return urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, "", ""))
 
@@ -140,6 +150,7 @@ def _hub_server(env: dict[str, str]) -> ServerInfo | None:
         source="JupyterHub environment",
         local=True,
         public_url=public if urllib.parse.urlsplit(public).netloc else None,
+        hub=True,
     )
 
 
@@ -262,7 +273,12 @@ class Client:
         the current directory), as any local tool would take it.
         """
         logdir = options.get("logdir")
-        if self.server.local and isinstance(logdir, str) and logdir.strip():
+        if (
+            self.server.local
+            and isinstance(logdir, str)
+            and logdir.strip()
+            and not url_scheme(logdir)
+        ):
             path = os.path.expanduser(logdir)
             options = {**options, "logdir": os.path.join(cwd or os.getcwd(), path)}
         status, job = self._call("POST", "jobs", body=options)

@@ -66,7 +66,7 @@ class ForgatherTBHandler(APIHandler):
 
 
 class JobsHandler(ForgatherTBHandler):
-    """``GET jobs``: list; ``POST jobs``: launch or reuse."""
+    """``GET jobs``: list; ``POST jobs``: launch or reuse; ``DELETE jobs``: clear ended."""
 
     @web.authenticated
     @authorized
@@ -97,6 +97,11 @@ class JobsHandler(ForgatherTBHandler):
         self.set_status(200 if reused else 201)
         self.set_header("Location", job.url)
         self.finish(json.dumps({**self.manager.job_json(job), "reused": reused}))
+
+    @web.authenticated
+    @authorized
+    def delete(self):
+        self.finish(json.dumps({"removed": self.manager.forget_ended()}))
 
 
 class JobHandler(ForgatherTBHandler):

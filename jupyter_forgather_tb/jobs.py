@@ -68,6 +68,7 @@ class Job:
     argv: list[str] | None = None
     proc_start_time: int | None = None
     adopted: bool = False
+    mirror_status: dict | None = None  # an s3:// job's last mirror status, kept when it ends
 
     @property
     def label(self) -> str:

@@ -68,6 +68,11 @@ def add_launch_arguments(parser: argparse.ArgumentParser, logdir_flag: bool) -> 
     )
     parser.add_argument("--samples_per_plugin", help="e.g. scalars=1000,images=10")
     parser.add_argument(
+        "--sync_interval",
+        type=_lenient(float),
+        help="seconds between syncs of an s3:// log directory's mirror (default 5)",
+    )
+    parser.add_argument(
         "--new", dest="force_new", action="store_true", help="start a new job even if one matches"
     )
 
@@ -79,7 +84,8 @@ def launch_body(args: argparse.Namespace) -> dict[str, Any]:
     """
     names = (
         "logdir", "window_title", "port", "host", "bind_all", "priority",
-        "reload_interval", "reload_multifile", "samples_per_plugin", "force_new",
+        "reload_interval", "reload_multifile", "samples_per_plugin", "sync_interval",
+        "force_new",
     )  # fmt: skip
     body = {name: getattr(args, name) for name in names}
     # Unset options are left out; flags that are off too (but an explicit

@@ -6,6 +6,7 @@ import os
 from dataclasses import dataclass
 
 from .options import OptionError, check_logdir_shape
+from .s3paths import url_scheme
 
 EVENT_FILE_MARK = "tfevents"
 
@@ -21,9 +22,12 @@ def resolve_logdir(
     """The real absolute path of a log directory, checked to be inside an allowed root.
 
     Relative paths are taken from ``root_dir``. Symlinks are resolved before the
-    check, so a link pointing out of the roots is refused.
+    check, so a link pointing out of the roots is refused. An ``s3://`` or
+    ``gs://`` log directory is returned as it is (no local root applies to it).
     """
     path = check_logdir_shape(value) if field == "logdir" else value
+    if field == "logdir" and url_scheme(path):
+        return path
     if not isinstance(path, str):
         raise OptionError(field, "must be a string path")
     if "\0" in path:

@@ -17,8 +17,10 @@ from datetime import datetime, timezone
 from tornado.ioloop import IOLoop
 
 from .jobs import Job, JobStatus
-from .options import LaunchOptions, build_argv
+from .options import DEFAULT_SYNC_INTERVAL, LaunchOptions, build_argv
 from .output import OutputBuffer
+from .s3mirror import read_status
+from .s3paths import is_s3_url, url_scheme
 from .state import load_state, process_identity, save_state
 from .transport import free_port, http_status, port_is_free
 
@@ -58,6 +60,10 @@ class ManagerSettings:
     max_queued: int = 64
     idle_timeout: float = 0.0
     state_file: str | None = None
+    s3_cache_dir: str | None = None  # default: "s3-cache" next to log_dir
+    s3_cache_max_bytes: int = 20 * 1024**3
+    s3_keep_cache: bool = False
+    s3_endpoint_url: str | None = None
 
 
 def _now() -> datetime:
@@ -91,6 +97,10 @@ class JobManager:
         self._culler: asyncio.Task | None = None
         self._stopping: set[asyncio.Future] = set()  # idle stops under way (kept referenced)
         self._end_listeners: list[Callable[[Job], None]] = []
+        self._cleanups: set[asyncio.Future] = set()  # S3 caches being removed
+        self._cache_root = settings.s3_cache_dir or os.path.join(
+            os.path.dirname(settings.log_dir), "s3-cache"
+        )
         os.makedirs(settings.log_dir, mode=0o700, exist_ok=True)
         # Sockets live in a private directory: only this user can connect, so
         # nobody can reach a TensorBoard without going through Jupyter's login.
@@ -134,6 +144,7 @@ class JobManager:
                     job.error = "the Jupyter server stopped while this job was live"
                     job.ended = job.ended or _now()
                     self._remove_stale_socket(job)
+                    self._remove_cache(job)
             self._jobs[job.id] = job
         self._save()
         if adopt or self.queue():
@@ -224,8 +235,71 @@ class JobManager:
     def job_json(self, job: Job) -> dict:
         """A job's JSON, with its queue position and whether its log directory still exists."""
         data = job.to_json(self.queue_position(job))
-        data["logdir_exists"] = os.path.isdir(job.options.logdir) if job.status.is_live else None
+        local = not url_scheme(job.options.logdir)
+        live = job.status.is_live
+        data["logdir_exists"] = os.path.isdir(job.options.logdir) if live and local else None
+        data["mirror"] = self._mirror_json(job) if live else job.mirror_status
         return data
+
+    # -- S3 mirror -------------------------------------------------------------
+
+    def _cache_dir(self, job: Job) -> str | None:
+        """The private directory an s3:// job mirrors into (None for other jobs)."""
+        return os.path.join(self._cache_root, job.id) if is_s3_url(job.options.logdir) else None
+
+    def _mirror_argv(self, job: Job) -> dict:
+        """``build_argv`` arguments that make the runner mirror an s3:// log directory first."""
+        cache = self._cache_dir(job)
+        if cache is None:
+            return {}
+        os.makedirs(self._cache_root, mode=0o700, exist_ok=True)
+        os.makedirs(cache, mode=0o700, exist_ok=True)
+        interval = job.options.sync_interval or DEFAULT_SYNC_INTERVAL
+        runner_args = ["--s3-mirror", job.options.logdir, "--cache-dir", cache]
+        runner_args += ["--sync-interval", repr(interval)]
+        runner_args += ["--max-cache-bytes", str(self.settings.s3_cache_max_bytes)]
+        if self.settings.s3_endpoint_url:
+            runner_args += ["--s3-endpoint-url", self.settings.s3_endpoint_url]
+        return {"logdir": os.path.join(cache, "data"), "runner_args": runner_args}
+
+    def _mirror_status(self, job: Job) -> dict | None:
+        cache = self._cache_dir(job)
+        return read_status(os.path.join(cache, "status.json")) if cache else None
+
+    def _mirror_json(self, job: Job) -> dict | None:
+        """The mirror's status as the REST API shows it (None for a job without one)."""
+        if self._cache_dir(job) is None:
+            return None
+        status = self._mirror_status(job) or {}
+        return {
+            "last_sync": status.get("last_sync"),
+            "objects": status.get("objects", 0),
+            "bytes": status.get("bytes", 0),
+            "bytes_fetched": status.get("bytes_fetched", 0),
+            "syncs": status.get("syncs", 0),
+            "last_error": status.get("last_error"),
+        }
+
+    def _remove_cache(self, job: Job) -> None:
+        """Remove an ended job's mirror, in a worker thread when the event loop runs."""
+        cache = self._cache_dir(job)
+        if cache is None or self.settings.s3_keep_cache:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            shutil.rmtree(cache, ignore_errors=True)
+            return
+        cleanup = loop.run_in_executor(None, shutil.rmtree, cache, True)
+        self._cleanups.add(cleanup)
+        cleanup.add_done_callback(self._cleanups.discard)
+
+    def _exit_error(self, job: Job, code: int) -> str:
+        """Why a job that exited with this code failed: the mirror's fatal error if it had one."""
+        status = self._mirror_status(job) or {}
+        if status.get("fatal") and status.get("last_error"):
+            return f"S3 mirror: {status['last_error']}"
+        return f"TensorBoard {_describe_exit(code)}"
 
     # -- launching -------------------------------------------------------------
 
@@ -308,7 +382,11 @@ class JobManager:
             if job.port is None:
                 job.port = free_port()
             return build_argv(
-                job.options, python=self.settings.python, path_prefix=path_prefix, port=job.port
+                job.options,
+                python=self.settings.python,
+                path_prefix=path_prefix,
+                port=job.port,
+                **self._mirror_argv(job),
             )
         job.unix_socket = os.path.join(self._socket_dir, f"{job.id}.sock")
         return build_argv(
@@ -316,6 +394,7 @@ class JobManager:
             python=self.settings.python,
             path_prefix=path_prefix,
             unix_socket=job.unix_socket,
+            **self._mirror_argv(job),
         )
 
     @staticmethod
@@ -381,6 +460,9 @@ class JobManager:
             elif not exited.done() and not job.kill_requested:
                 self.log.warning("TensorBoard job %s did not answer in time", job.id)
                 job.error = f"TensorBoard did not answer within {self.settings.startup_timeout:g} s"
+                last_error = (self._mirror_status(job) or {}).get("last_error")
+                if last_error:
+                    job.error += f" (the S3 mirror's initial sync failed: {last_error})"
                 self._signal(job, signal.SIGKILL)
             code = await exited
         finally:
@@ -396,7 +478,7 @@ class JobManager:
         elif code == 0:
             self._finish(job, JobStatus.EXITED, None)
         else:
-            self._finish(job, JobStatus.FAILED, f"TensorBoard {_describe_exit(code)}")
+            self._finish(job, JobStatus.FAILED, self._exit_error(job, code))
 
     async def _wait_ready(self, job: Job, exited: asyncio.Future) -> bool:
         """Poll TensorBoard's index until it answers 200, it exits, or the startup timeout."""
@@ -437,6 +519,8 @@ class JobManager:
         job.error = error
         job.ended = _now()
         job.output.close()
+        job.mirror_status = self._mirror_json(job)  # kept: the cache goes now
+        self._remove_cache(job)
         if job.unix_socket:
             with contextlib.suppress(OSError):
                 os.unlink(job.unix_socket)
@@ -447,6 +531,15 @@ class JobManager:
             listener(job)
         self._prune_finished()
         self._save()
+
+    def forget_ended(self) -> list[str]:
+        """Drop every ended job from the list (their log files stay); the ids dropped."""
+        ended = [job.id for job in self.list() if not job.status.is_live]
+        for job_id in ended:
+            del self._jobs[job_id]
+        if ended:
+            self._save()
+        return ended
 
     def _prune_finished(self) -> None:
         finished = [job for job in self.list() if not job.status.is_live]
@@ -520,4 +613,6 @@ class JobManager:
             *(self.kill(job.id, "the Jupyter server stopped") for job in live),
             return_exceptions=True,
         )
+        if self._cleanups:
+            await asyncio.gather(*self._cleanups, return_exceptions=True)
         shutil.rmtree(self._socket_dir, ignore_errors=True)

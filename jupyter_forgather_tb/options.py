@@ -14,10 +14,14 @@ import unicodedata
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from .s3paths import REMOTE_SCHEMES, is_s3_url, normalize_bucket_url, url_scheme
+
 MAX_LOGDIR_LENGTH = 4096
 MAX_TITLE_LENGTH = 200
 MAX_RELOAD_INTERVAL = 7 * 24 * 3600
 MAX_PRIORITY = 1_000_000
+DEFAULT_SYNC_INTERVAL = 5.0
+MIN_SYNC_INTERVAL = 0.5
 DEFAULT_HOST = "127.0.0.1"
 
 #: Fields a launch request may carry besides the options themselves.
@@ -27,8 +31,8 @@ _PLUGIN_NAME = r"[A-Za-z][A-Za-z0-9_]{0,63}"
 # [0-9], not \d: \d also matches non-ASCII digits. Used with fullmatch: "$" alone
 # would let a trailing line break through.
 _SAMPLES_RE = re.compile(rf"^{_PLUGIN_NAME}=[0-9]{{1,9}}(,{_PLUGIN_NAME}=[0-9]{{1,9}})*$")
-# A scheme ("s3://") or an fsspec chain ("simplecache::..."): TensorBoard would
-# fetch such a "directory" over the network on every reload.
+# A URL or an fsspec chain ("simplecache::..."): TensorBoard would fetch such a
+# "directory" over the network on every reload. Bucket URLs are checked apart.
 _REMOTE_RE = re.compile(r"://|::")
 _HOSTNAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*$")
 
@@ -59,6 +63,7 @@ class LaunchOptions:
     reload_interval: float | None = None
     reload_multifile: bool | None = None
     samples_per_plugin: str | None = None
+    sync_interval: float | None = None  # s3:// log directories only
 
     @property
     def uses_tcp(self) -> bool:
@@ -98,7 +103,10 @@ def _optional_bool(body: dict, name: str) -> bool | None:
 
 
 def check_logdir_shape(value: Any) -> str:
-    """Check that a log directory value is a plausible local path string."""
+    """Check that a log directory is a plausible local path, or an s3:// or gs:// URL.
+
+    Bucket URLs come back in their canonical spelling.
+    """
     if not isinstance(value, str):
         raise OptionError("logdir", "must be a string path")
     if not value.strip():
@@ -107,9 +115,16 @@ def check_logdir_shape(value: Any) -> str:
         raise OptionError("logdir", f"is longer than {MAX_LOGDIR_LENGTH} characters")
     if any(c in value for c in "\0\n\r"):
         raise OptionError("logdir", "must not contain NUL or line breaks")
+    if url_scheme(value) in REMOTE_SCHEMES:
+        try:
+            return normalize_bucket_url(value)
+        except ValueError as error:
+            raise OptionError("logdir", str(error)) from None
     if _REMOTE_RE.search(value):
         raise OptionError(
-            "logdir", "must be a local directory; URLs and fsspec chains are not accepted"
+            "logdir",
+            "must be a local directory, s3://bucket/prefix or gs://bucket/prefix; "
+            "other URLs and fsspec chains are not accepted",
         )
     return value
 
@@ -152,7 +167,7 @@ def _host(value: Any) -> str:
     return str(address)
 
 
-def _reload_interval(value: Any) -> float | None:
+def _reload_interval(value: Any, field: str = "reload_interval") -> float | None:
     if value is None:
         return None
     try:
@@ -167,8 +182,23 @@ def _reload_interval(value: Any) -> float | None:
         or not 0 < number <= MAX_RELOAD_INTERVAL
     ):
         raise OptionError(
-            "reload_interval",
-            f"must be a number of seconds above 0 and at most {MAX_RELOAD_INTERVAL}",
+            field, f"must be a number of seconds above 0 and at most {MAX_RELOAD_INTERVAL}"
+        )
+    return number
+
+
+def _sync_interval(value: Any, logdir: str) -> float | None:
+    if not is_s3_url(logdir):
+        if value is not None:
+            raise OptionError("sync_interval", "applies only to s3:// log directories")
+        return None
+    if value is None:
+        return DEFAULT_SYNC_INTERVAL
+    number = _reload_interval(value, "sync_interval")
+    if number < MIN_SYNC_INTERVAL:
+        raise OptionError(
+            "sync_interval",
+            f"must be a number of seconds from {MIN_SYNC_INTERVAL} to {MAX_RELOAD_INTERVAL}",
         )
     return number
 
@@ -230,6 +260,7 @@ def parse_launch(body: Any) -> tuple[LaunchOptions, bool]:
         reload_interval=_reload_interval(body.get("reload_interval")),
         reload_multifile=_optional_bool(body, "reload_multifile"),
         samples_per_plugin=_samples_per_plugin(body.get("samples_per_plugin")),
+        sync_interval=_sync_interval(body.get("sync_interval"), logdir),
     )
     force_new = _optional_bool(body, "force_new") or False
     return options, force_new
@@ -242,21 +273,28 @@ def build_argv(
     path_prefix: str,
     unix_socket: str | None = None,
     port: int | None = None,
+    logdir: str | None = None,
+    runner_args: list[str] | None = None,
 ) -> list[str]:
     """The command line that runs one TensorBoard job through our runner.
 
     Exactly one of ``unix_socket`` and ``port`` is given: where TensorBoard
-    listens. The result is an argv list, never a shell string.
+    listens. ``logdir`` replaces the options' own (an S3 job's local mirror) and
+    ``runner_args`` go to the runner itself. The result is an argv list, never
+    a shell string.
     """
     if (unix_socket is None) == (port is None):
         raise ValueError("give exactly one of unix_socket and port")
     argv = [python, "-m", "jupyter_forgather_tb.runner"]
     argv += ["--unix-socket", unix_socket] if unix_socket else []
-    argv += ["--", "--logdir", options.logdir, "--path_prefix", path_prefix.rstrip("/")]
+    argv += runner_args or []
+    argv += ["--", "--logdir", logdir or options.logdir, "--path_prefix", path_prefix.rstrip("/")]
     argv += [f"--window_title={options.window_title}"]
     # The Rust fast loader serves gRPC on a loopback TCP port that any local user
     # can read; the Python loader opens no port (and answers small runs faster).
-    argv += ["--load_fast=false"]
+    # gs:// is the exception: only the fast loader reads GCS without TensorFlow.
+    gcs = url_scheme(logdir or options.logdir) == "gs"
+    argv += ["--load_fast=true" if gcs else "--load_fast=false"]
     if port is not None:
         argv += ["--port", str(port)]
         argv += ["--bind_all"] if options.bind_all else ["--host", options.host or DEFAULT_HOST]

@@ -60,15 +60,49 @@ def _exit_when_stdin_closes() -> None:
     os._exit(0)
 
 
+def _start_mirror(args: argparse.Namespace) -> bool:
+    """Mirror an S3 prefix into the job's cache, then keep it fresh; False on a fatal error."""
+    from .s3client import S3Error, make_client
+    from .s3mirror import S3Mirror, StatusFile, initial_sync, keep_syncing
+
+    data = os.path.join(args.cache_dir, "data")
+    scratch = os.path.join(args.cache_dir, "partial")
+    for directory in (data, scratch):
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+    status = StatusFile(os.path.join(args.cache_dir, "status.json"), args.s3_mirror)
+    parent = os.getppid()
+    try:
+        client = make_client(args.s3_endpoint_url)
+        mirror = S3Mirror(args.s3_mirror, data, scratch, client, args.max_cache_bytes)
+        # Retrying stops if the server that started us is gone (our parent changed).
+        initial_sync(mirror, status, args.sync_interval, lambda: os.getppid() != parent)
+    except S3Error as error:
+        status.update(None, error)
+        sys.stderr.write(f"ERROR: S3 mirror of {args.s3_mirror}: {error.message}\n")
+        return False
+    sys.stderr.write(
+        f"Mirrored {mirror.objects} objects ({mirror.bytes} bytes) from {args.s3_mirror}\n"
+    )
+    keep_syncing(mirror, status, args.sync_interval)
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     """Start TensorBoard as asked and serve until stdin closes or SIGTERM arrives."""
     parser = argparse.ArgumentParser(prog="jupyter_forgather_tb.runner")
     parser.add_argument("--unix-socket", help="serve on this Unix socket instead of TCP")
+    parser.add_argument("--s3-mirror", metavar="URL", help="mirror this s3:// prefix first")
+    parser.add_argument("--cache-dir", help="the job's private directory for the mirror")
+    parser.add_argument("--sync-interval", type=float, default=5.0)
+    parser.add_argument("--max-cache-bytes", type=int, default=2**63)
+    parser.add_argument("--s3-endpoint-url", default=None)
     parser.add_argument("tensorboard_args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     tb_args = args.tensorboard_args
     if tb_args[:1] == ["--"]:
         tb_args = tb_args[1:]
+    if args.s3_mirror and not _start_mirror(args):
+        return 3
 
     from tensorboard import default, program
 

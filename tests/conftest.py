@@ -11,9 +11,11 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from s3_helpers import TEST_ENV, UNSET_ENV, new_bucket, start_moto
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
@@ -241,3 +243,47 @@ class JupyterServerProcess:
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(sig)
             self.proc.wait(timeout=30)
+
+
+# -- S3: moto's server on loopback --------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    server, endpoint = start_moto()
+    yield endpoint
+    server.stop()
+
+
+@pytest.fixture
+def aws_env(monkeypatch):
+    """Test credentials in the environment (which the jobs' processes inherit)."""
+    for name in UNSET_ENV:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in TEST_ENV.items():
+        monkeypatch.setenv(name, value)
+
+
+@pytest.fixture
+def s3(moto_endpoint, aws_env, tb_config, tmp_path):
+    """A boto3 client on moto with a fresh bucket; the server under test uses the same endpoint.
+
+    Request it before ``api`` so the server starts with this configuration.
+    """
+    tb_config.update(s3_endpoint_url=moto_endpoint, s3_cache_dir=str(tmp_path / "cache"))
+    from jupyter_forgather_tb.s3client import make_client
+
+    client = make_client(moto_endpoint)
+    return Bucket(client, new_bucket(client), moto_endpoint)
+
+
+@dataclass
+class Bucket:
+    """A fresh bucket on moto, and the client that made it."""
+
+    client: object
+    bucket: str
+    endpoint: str
+
+    def put(self, key: str, body: bytes) -> None:
+        self.client.put_object(Bucket=self.bucket, Key=key, Body=body)

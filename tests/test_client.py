@@ -114,6 +114,9 @@ def test_inside_a_jupyterhub_server_its_variables_are_used(two_servers, extra, u
     assert server.url == f"http://{url}/user/alice/"
     assert (server.token, server.base_path) == ("hub-token", "/user/alice/")
     assert server.browser_url("/user/alice/tb/x/") == "https://hub.example.org/user/alice/tb/x/"
+    del env["JUPYTERHUB_PUBLIC_URL"]  # a Hub without public_url: the server's own is no use
+    server = find_server(cwd=str(top / "home"), env=env, runtime_dir=runtime)
+    assert server.browser_url("/user/alice/tb/x/") == "/user/alice/tb/x/"
 
 
 def test_servers_on_a_unix_socket_are_left_out(tmp_path):

@@ -25,6 +25,17 @@ def test_extension_is_enabled_and_validates():
     assert f"jupyter_forgather_tb {__version__} OK" in output
 
 
+def test_lab_extension_is_installed_prebuilt_and_enabled():
+    result = subprocess.run(
+        [sys.executable, "-m", "jupyter", "labextension", "list"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    output = re.sub(r"\x1b\[[0-9;]*m", "", result.stdout + result.stderr)
+    assert re.search(rf"jupyter-forgather-tb v{re.escape(__version__)} enabled OK", output)
+
+
 async def test_loads_under_strict_auth(jp_serverapp, api):
     # The fixture server runs with allow_unauthenticated_access=False: a route
     # that did not declare its authentication would stop the extension loading.
@@ -33,11 +44,12 @@ async def test_loads_under_strict_auth(jp_serverapp, api):
     assert (await api.call("GET", "jobs")).code == 200
 
 
-def test_server_side_modules_do_not_import_tensorboard():
+def test_server_side_modules_do_not_import_tensorboard_or_boto3():
+    heavy = ("tensorboard", "tensorflow", "boto3", "botocore")
     code = (
         "import sys, jupyter_forgather_tb, jupyter_forgather_tb.app; "
         "jupyter_forgather_tb._jupyter_server_extension_points(); "
-        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorboard', 'tensorflow')))"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r}))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True

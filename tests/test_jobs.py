@@ -298,6 +298,23 @@ async def test_finished_history_is_bounded(api, logdir, tb_config):
     assert listed == ids[-2:]
 
 
+async def test_clearing_ended_jobs_keeps_live_ones_and_their_logs(api, logdir, tb_config):
+    (logdir / "a").mkdir()
+    ended = await api.launch(logdir="logs/a")
+    await api.kill(ended["id"])
+    live = await api.launch(logdir="logs")
+    manager = api.serverapp.web_app.settings["forgather_tb_manager"]
+    log_file = manager.get(ended["id"]).log_file
+
+    cleared = await api.json("DELETE", "jobs")
+    assert cleared == {"removed": [ended["id"]]}
+    assert [j["id"] for j in await api.json("GET", "jobs")] == [live["id"]]
+    assert (await api.call("GET", "jobs", ended["id"])).code == 404
+    assert os.path.exists(log_file)
+    assert await api.json("DELETE", "jobs") == {"removed": []}
+    await api.kill(live["id"])
+
+
 async def test_logdirs_lists_directories_with_runs(api, logdir, jp_root_dir):
     write_scalars(jp_root_dir / "other" / "deep" / "run", "x", [1.0])
     found = await api.json("GET", "logdirs", expect=200)

@@ -144,7 +144,7 @@ def test_field_name_is_used_in_errors(root, field):
 
 
 def test_logdir_shape_is_checked(root):
-    refused("s3://b/p", root)
+    refused("ftp://host/p", root)
     refused("", root)
     refused(5, root)
 

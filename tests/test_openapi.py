@@ -49,6 +49,7 @@ async def test_served_document_is_the_packaged_one(api):
     assert operations == {
         "GET /jobs",
         "POST /jobs",
+        "DELETE /jobs",
         "GET /jobs/{job_id}",
         "DELETE /jobs/{job_id}",
         "GET /jobs/{job_id}/output",
@@ -189,12 +190,13 @@ async def test_fuzzed_requests_never_fail_and_match_the_schema(api, jp_base_url,
     print("schemathesis:", sum(seen.values()), "requests;", dict(sorted(seen.items())))
     assert failures == {}
     assert by_hand_failures == {}
-    # 7 operations x 2 modes; hypothesis may stop early on small input spaces.
+    # 8 operations x 2 modes; hypothesis may stop early on small input spaces.
     assert sum(seen.values()) >= 200
     # Success and error answers were both met and checked, not only 400s and 404s.
     for outcome in (
         "POST /jobs 201",
         "POST /jobs 400",
+        "DELETE /jobs 200",
         "GET /jobs/{job_id} 200",
         "GET /jobs/{job_id} 404",
         "DELETE /jobs/{job_id} 200",

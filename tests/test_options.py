@@ -83,6 +83,7 @@ def test_to_json_lists_every_option():
         "reload_interval": 2.0,
         "reload_multifile": None,
         "samples_per_plugin": "images=1",
+        "sync_interval": None,
     }
 
 
@@ -159,10 +160,10 @@ def test_logdir_is_kept_as_given(logdir):
         {"logdir": "a\nb"},
         {"logdir": "runs\n"},
         {"logdir": "a\rb"},
-        {"logdir": "s3://b/p"},
+        {"logdir": "s3://Bad_Bucket/p"},
         {"logdir": "http://x/"},
         {"logdir": "file:///etc"},
-        {"logdir": "gs://bucket"},
+        {"logdir": "gs://"},
         {"logdir": "simplecache::s3://b"},
         {"logdir": "runs::v2"},
     ],

@@ -1,0 +1,262 @@
+"""An incremental local mirror of the TensorBoard files under an S3 prefix.
+
+Runs in the runner process (never in the Jupyter server, which must not
+import boto3): one full sync before TensorBoard starts, then a sync every
+``sync_interval`` seconds in a thread. Event files are append-only, so an
+object that grew is fetched from the last mirrored byte with a ranged GET; a
+new object, one that shrank, or one whose old bytes changed is fetched whole.
+The mirror's status goes to a JSON file the job manager reads.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Callable
+
+from .s3client import S3Error, describe_error
+from .s3paths import key_prefix, parse_bucket_url, tensorboard_path
+
+#: Bytes re-read before the mirrored end of a grown object, compared with the local
+#: copy: a cheap check that the object was appended to rather than rewritten.
+OVERLAP_BYTES = 64
+CHUNK_BYTES = 1024 * 1024
+MAX_BACKOFF_SECONDS = 300.0
+
+
+@dataclass
+class _Local:
+    """What the mirror holds of one object: its size and the ETag it had."""
+
+    size: int
+    etag: str
+
+
+class S3Mirror:
+    """Keeps ``dest`` a copy of the event files and plugin assets under ``url``.
+
+    ``scratch`` is a directory outside ``dest`` on the same file system for
+    whole downloads in progress (TensorBoard must never see half a file under
+    a new name). Not thread-safe: one thread calls :meth:`sync`.
+    """
+
+    def __init__(self, url: str, dest: str, scratch: str, client, max_bytes: int):
+        _, self.bucket, prefix = parse_bucket_url(url)
+        self.url = url
+        self.prefix = key_prefix(prefix)
+        self.dest = dest
+        self.scratch = scratch
+        self.client = client
+        self.max_bytes = max_bytes
+        self._local: dict[str, _Local] = {}
+        self.bytes_fetched = 0
+        self.syncs = 0
+
+    @property
+    def objects(self) -> int:
+        """How many objects the mirror holds."""
+        return len(self._local)
+
+    @property
+    def bytes(self) -> int:
+        """How many bytes the mirror holds."""
+        return sum(entry.size for entry in self._local.values())
+
+    def _list(self) -> dict[str, tuple[str, int, str]]:
+        """``{local path: (key, size, etag)}`` of the objects TensorBoard reads."""
+        found = {}
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
+            for item in page.get("Contents", []):
+                path = tensorboard_path(item["Key"][len(self.prefix) :])
+                if path is not None:
+                    found[path] = (item["Key"], item["Size"], item["ETag"])
+        return found
+
+    def sync(self) -> None:
+        """Bring the mirror up to date once; raises :class:`S3Error`."""
+        try:
+            listing = self._list()
+            total = sum(size for _, size, _ in listing.values())
+            if total > self.max_bytes:
+                raise S3Error(
+                    f"{self.url} holds {total} bytes of TensorBoard files, more than the "
+                    f"cache may hold ({self.max_bytes} bytes, c.ForgatherTB.s3_cache_max_bytes)",
+                    fatal=True,
+                )
+        except Exception as error:
+            raise describe_error(error, self.url, self.bucket) from error
+        failure = None
+        for path, (key, size, etag) in sorted(listing.items()):
+            have = self._local.get(path)
+            if have is not None and have.size == size and have.etag == etag:
+                continue
+            try:
+                if have is None or size <= have.size or not self._append(path, key, have):
+                    self._fetch_whole(path, key)
+            except Exception as error:
+                # One object that cannot be fetched must not hold back the others.
+                failure = failure or describe_error(error, self.url, self.bucket)
+        for path in set(self._local) - set(listing):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(os.path.join(self.dest, path))
+            del self._local[path]
+        if failure is not None:
+            raise failure
+        self.syncs += 1
+
+    def _append(self, path: str, key: str, have: _Local) -> bool:
+        """Fetch only what was appended; False when the object's old bytes changed."""
+        overlap = min(OVERLAP_BYTES, have.size)
+        start = have.size - overlap
+        response = self.client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes={start}-")
+        body = response["Body"]
+        head = body.read(overlap)
+        self.bytes_fetched += len(head)
+        with open(os.path.join(self.dest, path), "r+b") as local:
+            local.seek(start)
+            if local.read(overlap) != head:
+                body.close()
+                return False
+            # Drop what an append cut short last time may have left after the mirrored end.
+            local.truncate(have.size)
+            local.seek(have.size)
+            size = have.size
+            for chunk in body.iter_chunks(CHUNK_BYTES):
+                local.write(chunk)
+                size += len(chunk)
+                self.bytes_fetched += len(chunk)
+        self._local[path] = _Local(size, response["ETag"])
+        return True
+
+    def _fetch_whole(self, path: str, key: str) -> None:
+        response = self.client.get_object(Bucket=self.bucket, Key=key)
+        local_path = os.path.join(self.dest, path)
+        os.makedirs(os.path.dirname(local_path), exist_ok=True)
+        fd, part = tempfile.mkstemp(dir=self.scratch)
+        size = 0
+        try:
+            with os.fdopen(fd, "wb") as out:
+                for chunk in response["Body"].iter_chunks(CHUNK_BYTES):
+                    out.write(chunk)
+                    size += len(chunk)
+                    self.bytes_fetched += len(chunk)
+            os.replace(part, local_path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(part)
+            raise
+        self._local[path] = _Local(size, response["ETag"])
+
+
+def _iso_now() -> str:
+    return datetime.now(timezone.utc).isoformat()
+
+
+class StatusFile:
+    """The mirror's status as a JSON file, replaced atomically on each write."""
+
+    def __init__(self, path: str, source: str):
+        self.path = path
+        self.status = {
+            "source": source,
+            "last_sync": None,
+            "objects": 0,
+            "bytes": 0,
+            "bytes_fetched": 0,
+            "syncs": 0,
+            "last_error": None,
+            "fatal": False,
+        }
+
+    def update(self, mirror: S3Mirror | None, error: S3Error | None = None) -> None:
+        """Record the mirror's counters, and the error of the last sync if it failed."""
+        if mirror is not None:
+            self.status.update(
+                objects=mirror.objects,
+                bytes=mirror.bytes,
+                bytes_fetched=mirror.bytes_fetched,
+                syncs=mirror.syncs,
+            )
+        self.status.update(last_error=error.message if error else None)
+        self.status.update(fatal=bool(error and error.fatal))
+        if error is None:
+            self.status["last_sync"] = _iso_now()
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(self.path), prefix=".status-")
+        try:
+            with os.fdopen(fd, "w") as out:
+                json.dump(self.status, out)
+            os.replace(tmp, self.path)
+        except OSError:  # a full disk: the next sync writes it again
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+def read_status(path: str) -> dict | None:
+    """The status a mirror last wrote, or None if there is none (yet)."""
+    try:
+        with open(path) as source:
+            status = json.load(source)
+    except (OSError, ValueError):
+        return None
+    return status if isinstance(status, dict) else None
+
+
+def backoff(interval: float, failures: int) -> float:
+    """Seconds to wait after ``failures`` failed syncs in a row."""
+    return min(interval * 2 ** min(failures, 16), max(interval, MAX_BACKOFF_SECONDS))
+
+
+def initial_sync(
+    mirror: S3Mirror, status: StatusFile, interval: float, give_up: Callable[[], bool]
+) -> None:
+    """Sync until it works once, retrying transient errors; raises a fatal :class:`S3Error`.
+
+    The job manager's startup timeout bounds how long this may retry; so does
+    ``give_up``, asked before each retry.
+    """
+    failures = 0
+    while True:
+        try:
+            mirror.sync()
+        except S3Error as error:
+            status.update(mirror, error)
+            if error.fatal or give_up():
+                raise
+            failures += 1
+            time.sleep(backoff(min(interval, 1.0), failures))
+            continue
+        status.update(mirror)
+        return
+
+
+def keep_syncing(mirror: S3Mirror, status: StatusFile, interval: float) -> threading.Thread:
+    """Sync every ``interval`` seconds in a daemon thread, backing off while syncs fail.
+
+    After TensorBoard has started, every error only shows in the status: the
+    job keeps serving what it has and tries again.
+    """
+
+    def loop() -> None:
+        failures = 0
+        while True:
+            time.sleep(backoff(interval, failures) if failures else interval)
+            try:
+                mirror.sync()
+            except S3Error as error:
+                failures += 1
+                # Not fatal any more: the job goes on serving what it has.
+                status.update(mirror, S3Error(error.message, fatal=False))
+                continue
+            failures = 0
+            status.update(mirror)
+
+    thread = threading.Thread(target=loop, name="s3-mirror", daemon=True)
+    thread.start()
+    return thread

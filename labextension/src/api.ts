@@ -1,0 +1,217 @@
+/**
+ * The typed client of the server's REST API: the only module that knows its URLs.
+ */
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+import {
+  IJob,
+  ILaunchRequest,
+  ILaunchResult,
+  ILogdirList,
+  IOutputChunk,
+  JobStatus
+} from './tokens';
+
+/** The API's path under the server's base URL. */
+export const API_PATH = 'forgather-tb/api';
+
+/**
+ * An error answer of the API: its `message`, and the request `field` at fault when
+ * the server named one (so a form can show it next to that field).
+ */
+export class ApiError extends ServerConnection.ResponseError {
+  constructor(
+    response: Response,
+    message: string,
+    readonly field: string | null
+  ) {
+    super(response, message);
+  }
+
+  /** Read the server's `{"message", "field"}` body; fall back to the HTTP status. */
+  static async fromResponse(response: Response): Promise<ApiError> {
+    let message = `${response.status} ${response.statusText}`.trim();
+    let field: string | null = null;
+    try {
+      const body = await response.json();
+      if (body && typeof body.message === 'string' && body.message) {
+        message = body.message;
+      }
+      if (body && typeof body.field === 'string') {
+        field = body.field;
+      }
+    } catch {
+      // Not JSON (a proxy's error page, say): the status line is all we have.
+    }
+    return new ApiError(response, message, field);
+  }
+}
+
+/** Split a buffer of server-sent events into complete events and the rest. */
+export function parseEvents(buffer: string): {
+  events: { event: string; data: string }[];
+  rest: string;
+} {
+  const events: { event: string; data: string }[] = [];
+  const blocks = buffer.replace(/\r\n/g, '\n').split('\n\n');
+  const rest = blocks.pop() ?? '';
+  for (const block of blocks) {
+    let event = 'message';
+    const data: string[] = [];
+    for (const line of block.split('\n')) {
+      if (line.startsWith(':')) {
+        continue; // a comment: the server's keepalive
+      }
+      const colon = line.indexOf(':');
+      const name = colon < 0 ? line : line.slice(0, colon);
+      const value = colon < 0 ? '' : line.slice(colon + 1).replace(/^ /, '');
+      if (name === 'event') {
+        event = value;
+      } else if (name === 'data') {
+        data.push(value);
+      }
+    }
+    if (data.length) {
+      events.push({ event, data: data.join('\n') });
+    }
+  }
+  return { events, rest };
+}
+
+/** The REST API of one Jupyter server. */
+export class TensorBoardAPI {
+  constructor(
+    readonly serverSettings: ServerConnection.ISettings = ServerConnection.makeSettings()
+  ) {}
+
+  /** Every job, oldest first. */
+  listJobs(): Promise<IJob[]> {
+    return this._json('jobs');
+  }
+
+  /** One job. */
+  getJob(id: string): Promise<IJob> {
+    return this._json(`jobs/${encodeURIComponent(id)}`);
+  }
+
+  /** Launch a job, or get the live one that already serves these options. */
+  launch(request: ILaunchRequest): Promise<ILaunchResult> {
+    return this._json('jobs', {
+      method: 'POST',
+      body: JSON.stringify(request)
+    });
+  }
+
+  /** Stop a job (or cancel it while queued); resolves with its final state. */
+  kill(id: string): Promise<IJob> {
+    return this._json(`jobs/${encodeURIComponent(id)}`, { method: 'DELETE' });
+  }
+
+  /** Remove every ended job from the list; resolves with the ids removed. */
+  async clearEnded(): Promise<string[]> {
+    const answer = await this._json<{ removed: string[] }>('jobs', {
+      method: 'DELETE'
+    });
+    return answer.removed;
+  }
+
+  /** Directories under `path` (default: the server's root) that hold runs. */
+  logdirs(path?: string): Promise<ILogdirList> {
+    const query = path ? URLExt.objectToQueryString({ path }) : '';
+    return this._json('logdirs', {}, query);
+  }
+
+  /** A job's output from byte `offset`. */
+  output(id: string, offset = 0): Promise<IOutputChunk> {
+    const query = URLExt.objectToQueryString({ offset: String(offset) });
+    return this._json(`jobs/${encodeURIComponent(id)}/output`, {}, query);
+  }
+
+  /**
+   * Follow a job's output live from `offset`, calling `onChunk` for each piece,
+   * until the process has ended (resolves with its final status) or `signal` aborts
+   * (resolves with null).
+   */
+  async followOutput(
+    id: string,
+    offset: number,
+    onChunk: (chunk: IOutputChunk) => void,
+    signal: AbortSignal
+  ): Promise<JobStatus | null> {
+    const query = URLExt.objectToQueryString({ offset: String(offset) });
+    const url = this._url(
+      `jobs/${encodeURIComponent(id)}/output/stream`,
+      query
+    );
+    let response: Response;
+    try {
+      response = await ServerConnection.makeRequest(
+        url,
+        { signal },
+        this.serverSettings
+      );
+    } catch (error) {
+      if (signal.aborted) {
+        return null;
+      }
+      throw error;
+    }
+    if (!response.ok) {
+      throw await ApiError.fromResponse(response);
+    }
+    const reader = response.body!.getReader();
+    const decoder = new TextDecoder();
+    let buffer = '';
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) {
+          return null; // closed without an end event: the server went away
+        }
+        buffer += decoder.decode(value, { stream: true });
+        const parsed = parseEvents(buffer);
+        buffer = parsed.rest;
+        for (const { event, data } of parsed.events) {
+          if (event === 'output') {
+            onChunk(JSON.parse(data) as IOutputChunk);
+          } else if (event === 'end') {
+            return (JSON.parse(data) as { status: JobStatus }).status;
+          }
+        }
+      }
+    } catch (error) {
+      if (signal.aborted) {
+        return null;
+      }
+      throw error;
+    } finally {
+      reader.releaseLock();
+    }
+  }
+
+  /** The absolute URL a job is served at, for a link or an IFrame. */
+  jobUrl(job: Pick<IJob, 'url'>): string {
+    return new URL(job.url, this.serverSettings.baseUrl).href;
+  }
+
+  private _url(path: string, query = ''): string {
+    return URLExt.join(this.serverSettings.baseUrl, API_PATH, path) + query;
+  }
+
+  private async _json<T>(
+    path: string,
+    init: RequestInit = {},
+    query = ''
+  ): Promise<T> {
+    const response = await ServerConnection.makeRequest(
+      this._url(path, query),
+      init,
+      this.serverSettings
+    );
+    if (!response.ok) {
+      throw await ApiError.fromResponse(response);
+    }
+    return (await response.json()) as T;
+  }
+}

@@ -1,0 +1,188 @@
+/**
+ * The extension's commands: launch, show jobs, open here, open a job or its output.
+ */
+import { JupyterFrontEnd } from '@jupyterlab/application';
+import {
+  Dialog,
+  MainAreaWidget,
+  showDialog,
+  showErrorMessage,
+  WidgetTracker
+} from '@jupyterlab/apputils';
+import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
+import { IFrame } from '@jupyterlab/ui-components';
+
+import { tensorboardIcon } from './icons';
+import { JobsModel, waitSettled } from './model';
+import { CommandIDs, IJob } from './tokens';
+import { createOutputView, OutputView } from './widgets/outputView';
+import { TensorBoardSidebar } from './widgets/sidebar';
+import {
+  createTensorBoardView,
+  ITensorBoardViewArgs
+} from './widgets/tensorboardView';
+
+/** What the commands act on. */
+export interface ICommandContext {
+  app: JupyterFrontEnd;
+  model: JobsModel;
+  sidebar: TensorBoardSidebar;
+  views: WidgetTracker<MainAreaWidget<IFrame>>;
+  outputs: WidgetTracker<MainAreaWidget<OutputView>>;
+  fileBrowser: IDefaultFileBrowser | null;
+}
+
+/** The arguments of `openJob` for a job. */
+export function viewArgs(model: JobsModel, job: IJob): ITensorBoardViewArgs {
+  return { id: job.id, title: job.label, url: job.url };
+}
+
+/** Register every command. */
+export function addCommands(context: ICommandContext): void {
+  const { app, model, sidebar, views, outputs, fileBrowser } = context;
+  const { commands, shell } = app;
+  const inPalette = (args: { isPalette?: unknown }) => args.isPalette === true;
+
+  commands.addCommand(CommandIDs.launch, {
+    label: args => (inPalette(args) ? 'TensorBoard: Launch…' : 'Launch…'),
+    caption: 'Open the TensorBoard sidebar to launch a TensorBoard',
+    icon: args => (inPalette(args) ? undefined : tensorboardIcon),
+    execute: () => {
+      shell.activateById(sidebar.id);
+      sidebar.focusForm();
+    }
+  });
+
+  commands.addCommand(CommandIDs.showJobs, {
+    label: args => (inPalette(args) ? 'TensorBoard: Show jobs' : 'Show jobs'),
+    caption: 'Show the running and finished TensorBoard jobs',
+    execute: () => {
+      shell.activateById(sidebar.id);
+      sidebar.scrollToJobs();
+    }
+  });
+
+  commands.addCommand(CommandIDs.openJob, {
+    label: 'Open TensorBoard in a tab',
+    execute: args => {
+      const { id, title, url } = args as unknown as ITensorBoardViewArgs;
+      const open = views.find(widget => widget.id === `forgather-tb-${id}`);
+      if (open) {
+        shell.activateById(open.id);
+        return open;
+      }
+      const widget = createTensorBoardView(
+        { id, title, url },
+        model.api.jobUrl({ url })
+      );
+      void views.add(widget);
+      shell.add(widget, 'main');
+      shell.activateById(widget.id);
+      return widget;
+    }
+  });
+
+  commands.addCommand(CommandIDs.showOutput, {
+    label: 'Show TensorBoard output',
+    execute: args => {
+      const { id, title } = args as { id: string; title: string };
+      const open = outputs.find(widget => widget.content.jobId === id);
+      if (open) {
+        shell.activateById(open.id);
+        return open;
+      }
+      const widget = createOutputView(model.api, id, title);
+      void outputs.add(widget);
+      shell.add(widget, 'main', { mode: 'split-bottom' });
+      shell.activateById(widget.id);
+      return widget;
+    }
+  });
+
+  const selectedFolder = () => {
+    const item = fileBrowser?.selectedItems().next();
+    return item && !item.done && item.value.type === 'directory'
+      ? item.value
+      : null;
+  };
+
+  commands.addCommand(CommandIDs.openHere, {
+    label: 'Open TensorBoard here',
+    caption:
+      'Launch (or reuse) a TensorBoard on this folder and open it in a tab',
+    icon: tensorboardIcon,
+    isVisible: () => selectedFolder() !== null,
+    execute: async () => {
+      const folder = selectedFolder();
+      if (!folder) {
+        return;
+      }
+      try {
+        let job: IJob = await model.api.launch({
+          logdir: folder.path || '.',
+          window_title: folder.name || null
+        });
+        model.update(job);
+        if (job.status !== 'running') {
+          job = await waitSettled(model.api, job.id);
+          model.update(job);
+        }
+        if (job.status === 'running') {
+          await commands.execute(CommandIDs.openJob, {
+            ...viewArgs(model, job)
+          });
+        } else {
+          const tail = job.output_tail.length
+            ? `\n\n${job.output_tail.join('\n')}`
+            : '';
+          const why =
+            job.status === 'queued'
+              ? `queued (#${job.queue_position})`
+              : job.status;
+          await showErrorMessage(
+            'TensorBoard did not start',
+            `“${job.label}” is ${why}${job.error ? `: ${job.error}` : ''}.${tail}`
+          );
+        }
+      } catch (error) {
+        await showErrorMessage(
+          'Cannot launch TensorBoard',
+          (error as Error).message
+        );
+      }
+    }
+  });
+}
+
+/** Ask, then stop a job (or cancel it while queued). */
+export async function confirmKill(model: JobsModel, job: IJob): Promise<void> {
+  const queued = job.status === 'queued';
+  const answer = await showDialog({
+    title: queued ? 'Cancel TensorBoard?' : 'Stop TensorBoard?',
+    body: queued
+      ? `“${job.label}” has not started yet; it will be removed from the queue.`
+      : `“${job.label}” will stop, and its tabs will show that it ended.`,
+    buttons: [
+      Dialog.cancelButton({ label: 'Keep it' }),
+      Dialog.warnButton({ label: queued ? 'Cancel it' : 'Stop it' })
+    ]
+  });
+  if (!answer.button.accept) {
+    return;
+  }
+  try {
+    model.update(await model.api.kill(job.id));
+  } catch (error) {
+    await showErrorMessage('Cannot stop TensorBoard', (error as Error).message);
+  }
+}
+
+/** Remove ended jobs from the list. */
+export async function clearEnded(model: JobsModel): Promise<void> {
+  try {
+    await model.api.clearEnded();
+  } catch (error) {
+    await showErrorMessage('Cannot clear the list', (error as Error).message);
+  }
+  await model.refresh();
+}

@@ -1,0 +1,172 @@
+/**
+ * The launch form's logic, kept apart from React and JupyterLab so it can be tested
+ * alone: the values as typed, defaults from settings, the request they make, and how
+ * jobs are described in the list.
+ */
+import { IJob, ILaunchRequest } from './tokens';
+
+/** The form's values as the inputs hold them, keyed by the REST field they fill. */
+export interface IFormValues {
+  logdir: string;
+  port: string;
+  priority: string;
+  bind_all: boolean;
+  window_title: string;
+  reload_interval: string;
+  reload_multifile: 'default' | 'on' | 'off';
+  samples_per_plugin: string;
+  host: string;
+}
+
+/** The form's names, in the order the server checks them. */
+export type FieldName = keyof IFormValues;
+
+/** Defaults as the settings registry holds them (see `schema/plugin.json`). */
+export interface ILaunchDefaults {
+  logdir?: string;
+  port?: number | null;
+  priority?: number;
+  bindAll?: boolean;
+  reloadInterval?: number | null;
+  reloadMultifile?: boolean | null;
+  samplesPerPlugin?: string;
+  host?: string;
+}
+
+/** The form when nothing is set anywhere. */
+export const EMPTY_VALUES: Readonly<IFormValues> = {
+  logdir: '',
+  port: '',
+  priority: '0',
+  bind_all: false,
+  window_title: '',
+  reload_interval: '',
+  reload_multifile: 'default',
+  samples_per_plugin: '',
+  host: ''
+};
+
+const show = (value: number | null | undefined): string =>
+  value === null || value === undefined ? '' : String(value);
+
+/** The form's values for the defaults of the settings registry. */
+export function valuesFromDefaults(defaults: ILaunchDefaults): IFormValues {
+  return {
+    ...EMPTY_VALUES,
+    logdir: defaults.logdir ?? '',
+    port: show(defaults.port),
+    priority: show(defaults.priority ?? 0),
+    bind_all: defaults.bindAll ?? false,
+    reload_interval: show(defaults.reloadInterval),
+    reload_multifile:
+      defaults.reloadMultifile === true
+        ? 'on'
+        : defaults.reloadMultifile === false
+          ? 'off'
+          : 'default',
+    samples_per_plugin: defaults.samplesPerPlugin ?? '',
+    host: defaults.host ?? ''
+  };
+}
+
+/**
+ * Values remembered in the state database, over `base`: only known fields of the
+ * right type are taken, so a value saved by another version cannot break the form.
+ */
+export function restoreValues(saved: unknown, base: IFormValues): IFormValues {
+  const values = { ...base };
+  if (!saved || typeof saved !== 'object') {
+    return values;
+  }
+  const record = saved as Record<string, unknown>;
+  for (const key of Object.keys(EMPTY_VALUES) as FieldName[]) {
+    const value = record[key];
+    if (key === 'bind_all') {
+      if (typeof value === 'boolean') {
+        values.bind_all = value;
+      }
+    } else if (key === 'reload_multifile') {
+      if (value === 'default' || value === 'on' || value === 'off') {
+        values.reload_multifile = value;
+      }
+    } else if (typeof value === 'string') {
+      values[key] = value;
+    }
+  }
+  return values;
+}
+
+/**
+ * A number typed in a field: blank is "not given", a number is sent as one, and
+ * anything else is sent as typed so the server's own message explains what is wrong.
+ */
+function numberField(text: string): number | string | null {
+  const trimmed = text.trim();
+  if (!trimmed) {
+    return null;
+  }
+  const value = Number(trimmed);
+  return Number.isFinite(value) ? value : trimmed;
+}
+
+const optionalText = (text: string): string | null => text.trim() || null;
+
+/** The `POST jobs` body for the form's values. The server validates every field. */
+export function toLaunchRequest(values: IFormValues): ILaunchRequest {
+  return {
+    logdir: values.logdir.trim(),
+    port: numberField(values.port),
+    priority: numberField(values.priority),
+    bind_all: values.bind_all,
+    window_title: optionalText(values.window_title),
+    reload_interval: numberField(values.reload_interval),
+    reload_multifile:
+      values.reload_multifile === 'default'
+        ? null
+        : values.reload_multifile === 'on',
+    samples_per_plugin: optionalText(values.samples_per_plugin),
+    // The host applies to a port on loopback only; bind-all listens everywhere.
+    host: values.bind_all ? null : optionalText(values.host)
+  };
+}
+
+/** The form field a server error names, or null when it names none of them. */
+export function fieldOf(serverField: string | null): FieldName | null {
+  return serverField && serverField in EMPTY_VALUES
+    ? (serverField as FieldName)
+    : null;
+}
+
+/** The window title TensorBoard gets when the field is left blank. */
+export function defaultTitle(logdir: string): string {
+  const parts = logdir
+    .trim()
+    .split(/[\\/]+/)
+    .filter(Boolean);
+  return parts.length ? parts[parts.length - 1] : 'TensorBoard';
+}
+
+/** The status badge's text: the state, with the queue position when queued. */
+export function statusText(
+  job: Pick<IJob, 'status' | 'queue_position'>
+): string {
+  if (job.status === 'queued' && job.queue_position) {
+    return `queued #${job.queue_position}`;
+  }
+  return job.status;
+}
+
+/** How long ago `iso` was, shortly: "12 s", "3 min", "5 h", "2 d". */
+export function age(iso: string, now: number = Date.now()): string {
+  const seconds = Math.max(0, Math.floor((now - Date.parse(iso)) / 1000));
+  if (seconds < 60) {
+    return `${seconds} s`;
+  }
+  if (seconds < 3600) {
+    return `${Math.floor(seconds / 60)} min`;
+  }
+  if (seconds < 86400) {
+    return `${Math.floor(seconds / 3600)} h`;
+  }
+  return `${Math.floor(seconds / 86400)} d`;
+}

@@ -1,0 +1,135 @@
+/**
+ * Plugin wiring: the TensorBoard sidebar, its commands, and tab restoration.
+ */
+import {
+  ILayoutRestorer,
+  JupyterFrontEnd,
+  JupyterFrontEndPlugin
+} from '@jupyterlab/application';
+import {
+  ICommandPalette,
+  MainAreaWidget,
+  WidgetTracker
+} from '@jupyterlab/apputils';
+import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
+import { IStateDB } from '@jupyterlab/statedb';
+import { IFrame } from '@jupyterlab/ui-components';
+import { ReadonlyJSONObject } from '@lumino/coreutils';
+
+import { TensorBoardAPI } from './api';
+import { addCommands, clearEnded, confirmKill, viewArgs } from './commands';
+import {
+  IFormValues,
+  ILaunchDefaults,
+  restoreValues,
+  valuesFromDefaults
+} from './form';
+import { JobsModel, waitSettled } from './model';
+import { CommandIDs, PLUGIN_ID, SIDEBAR_ID, STATE_KEY } from './tokens';
+import { OutputView } from './widgets/outputView';
+import { TensorBoardSidebar } from './widgets/sidebar';
+
+const plugin: JupyterFrontEndPlugin<void> = {
+  id: PLUGIN_ID,
+  description: 'Launch TensorBoard on a log directory and open it in a tab.',
+  autoStart: true,
+  optional: [
+    ICommandPalette,
+    ISettingRegistry,
+    IStateDB,
+    ILayoutRestorer,
+    IDefaultFileBrowser
+  ],
+  activate: (
+    app: JupyterFrontEnd,
+    palette: ICommandPalette | null,
+    settingRegistry: ISettingRegistry | null,
+    state: IStateDB | null,
+    restorer: ILayoutRestorer | null,
+    fileBrowser: IDefaultFileBrowser | null
+  ) => {
+    const api = new TensorBoardAPI(app.serviceManager.serverSettings);
+    const model = new JobsModel(api);
+    let defaults = valuesFromDefaults({});
+
+    const settingsLoaded = (
+      settingRegistry ? settingRegistry.load(PLUGIN_ID) : Promise.resolve(null)
+    ).then(
+      settings => {
+        const read = () => {
+          defaults = valuesFromDefaults(settings!.composite as ILaunchDefaults);
+          model.interval =
+            (settings!.composite.refreshInterval as number) * 1000;
+          sidebar.update();
+        };
+        if (settings) {
+          read();
+          settings.changed.connect(read);
+        }
+      },
+      reason => console.warn(`${PLUGIN_ID}: settings not loaded`, reason)
+    );
+    const initial = settingsLoaded.then(async () => {
+      const saved = state
+        ? await state.fetch(STATE_KEY).catch(() => null)
+        : null;
+      return restoreValues(saved, defaults);
+    });
+
+    const views = new WidgetTracker<MainAreaWidget<IFrame>>({
+      namespace: 'forgather-tb'
+    });
+    const outputs = new WidgetTracker<MainAreaWidget<OutputView>>({
+      namespace: 'forgather-tb-output'
+    });
+
+    const sidebar = new TensorBoardSidebar({
+      model,
+      defaults: () => defaults,
+      initial,
+      browseFolder: () => (fileBrowser ? fileBrowser.model.path : null),
+      remember: (values: IFormValues) =>
+        void state?.save(STATE_KEY, values as unknown as ReadonlyJSONObject),
+      open: job =>
+        void app.commands.execute(CommandIDs.openJob, {
+          ...viewArgs(model, job)
+        }),
+      showOutput: job =>
+        void app.commands.execute(CommandIDs.showOutput, {
+          id: job.id,
+          title: job.label
+        }),
+      kill: job => confirmKill(model, job),
+      clear: () => clearEnded(model),
+      waitSettled: id => waitSettled(api, id)
+    });
+    sidebar.id = SIDEBAR_ID;
+    app.shell.add(sidebar, 'left', { rank: 600 });
+
+    addCommands({ app, model, sidebar, views, outputs, fileBrowser });
+    if (palette) {
+      for (const command of [CommandIDs.launch, CommandIDs.showJobs]) {
+        palette.addItem({
+          command,
+          category: 'TensorBoard',
+          args: { isPalette: true }
+        });
+      }
+    }
+    if (restorer) {
+      restorer.add(sidebar, SIDEBAR_ID);
+      void restorer.restore(views, {
+        command: CommandIDs.openJob,
+        args: widget => ({
+          id: widget.id.replace(/^forgather-tb-/, ''),
+          title: widget.title.label,
+          url: widget.node.dataset.jobUrl ?? ''
+        }),
+        name: widget => widget.id
+      });
+    }
+  }
+};
+
+export default plugin;

@@ -1,0 +1,119 @@
+/**
+ * Identifiers and the shapes of the server's JSON. No side effects: safe to import
+ * from tests and from every other module.
+ */
+
+/** The plugin id; also the settings schema's file name (`schema/plugin.json`). */
+export const PLUGIN_ID = 'jupyter-forgather-tb:plugin';
+
+/** The state database key under which the last submitted form is remembered. */
+export const STATE_KEY = 'jupyter-forgather-tb:last-launch';
+
+/** The sidebar's widget id. */
+export const SIDEBAR_ID = 'jp-forgather-tb-sidebar';
+
+/** Command ids. */
+export namespace CommandIDs {
+  /** Show the sidebar with the launch form focused. */
+  export const launch = 'forgather-tb:launch';
+  /** Show the sidebar's job list. */
+  export const showJobs = 'forgather-tb:show-jobs';
+  /** Launch (or reuse) a job on the file browser's selected folder and open it. */
+  export const openHere = 'forgather-tb:open-here';
+  /** Open a job in a main-area tab: args `{ id, title, url }`. */
+  export const openJob = 'forgather-tb:open-job';
+  /** Open a job's live output in a main-area tab: args `{ id, title }`. */
+  export const showOutput = 'forgather-tb:show-output';
+}
+
+/** A job's state, as the server names it. */
+export type JobStatus =
+  'queued' | 'starting' | 'running' | 'exited' | 'failed' | 'killed' | 'lost';
+
+/** States after which a job never changes again. */
+export const ENDED_STATUSES: ReadonlySet<JobStatus> = new Set([
+  'exited',
+  'failed',
+  'killed',
+  'lost'
+]);
+
+/** The launch fields of `POST jobs`; `null` or absent means "not given". */
+export interface ILaunchRequest {
+  logdir: string;
+  port?: number | string | null;
+  host?: string | null;
+  bind_all?: boolean | null;
+  priority?: number | string | null;
+  window_title?: string | null;
+  reload_interval?: number | string | null;
+  reload_multifile?: boolean | null;
+  samples_per_plugin?: string | null;
+  force_new?: boolean | null;
+}
+
+/** A job's validated, normalized options. */
+export interface IJobOptions {
+  logdir: string;
+  window_title: string;
+  port: number | null;
+  priority: number;
+  bind_all: boolean;
+  host: string | null;
+  reload_interval: number | null;
+  reload_multifile: boolean | null;
+  samples_per_plugin: string | null;
+}
+
+/** A job, as `GET jobs/<id>` answers it. */
+export interface IJob {
+  id: string;
+  label: string;
+  status: JobStatus;
+  options: IJobOptions;
+  /** Where the browser opens it: `<base_url>tb/<id>/`, an absolute path. */
+  url: string;
+  pid: number | null;
+  port: number | null;
+  transport: 'unix' | 'tcp';
+  network_exposed: boolean;
+  created: string;
+  started: string | null;
+  ended: string | null;
+  exit_code: number | null;
+  error: string | null;
+  output_tail: string[];
+  queue_position: number | null;
+  last_activity: string | null;
+  adopted: boolean;
+  logdir_exists: boolean | null;
+}
+
+/** The answer to `POST jobs`. */
+export interface ILaunchResult extends IJob {
+  reused: boolean;
+}
+
+/** One directory holding runs, from `GET logdirs`. */
+export interface ILogdirEntry {
+  path: string;
+  runs: number;
+  last_modified: number;
+}
+
+/** The answer to `GET logdirs`. */
+export interface ILogdirList {
+  path: string;
+  logdirs: ILogdirEntry[];
+  truncated: boolean;
+}
+
+/** A piece of a job's output, from `GET jobs/<id>/output` or its event stream. */
+export interface IOutputChunk {
+  offset: number;
+  next_offset: number;
+  text: string;
+  dropped: boolean;
+  complete: boolean;
+  status: JobStatus;
+}

@@ -1,0 +1,179 @@
+/**
+ * The job list: each job's state and the actions that fit it.
+ */
+import {
+  Button,
+  closeIcon,
+  launchIcon,
+  refreshIcon,
+  stopIcon,
+  tabIcon,
+  ToolbarButtonComponent,
+  listIcon
+} from '@jupyterlab/ui-components';
+import * as React from 'react';
+
+import { age, statusText } from '../form';
+import { ENDED_STATUSES, IJob } from '../tokens';
+
+/** What the list needs from its surroundings. */
+export interface IJobListProps {
+  jobs: readonly IJob[];
+  /** Why the list could not be fetched, if it could not. */
+  error: string | null;
+  /** The absolute URL a job is served at. */
+  urlOf: (job: IJob) => string;
+  onOpen: (job: IJob) => void;
+  onOutput: (job: IJob) => void;
+  onKill: (job: IJob) => void;
+  onClear: () => void;
+  onRefresh: () => void;
+}
+
+/** The live job list, newest first. */
+export function JobList(props: IJobListProps): JSX.Element {
+  const jobs = [...props.jobs].reverse();
+  const anyEnded = jobs.some(job => ENDED_STATUSES.has(job.status));
+  return (
+    <section className="jp-ForgatherTB-jobs" aria-label="TensorBoard jobs">
+      <header className="jp-ForgatherTB-jobsHeader">
+        <h3>Jobs</h3>
+        <ToolbarButtonComponent
+          icon={refreshIcon}
+          tooltip="Refresh the list"
+          onClick={props.onRefresh}
+        />
+        <ToolbarButtonComponent
+          icon={closeIcon}
+          label="Clear finished"
+          tooltip="Remove ended jobs from the list"
+          enabled={anyEnded}
+          onClick={props.onClear}
+        />
+      </header>
+      {props.error && (
+        <div
+          className="jp-ForgatherTB-notice jp-ForgatherTB-notice-error"
+          role="alert"
+        >
+          Cannot list jobs: {props.error}
+        </div>
+      )}
+      {jobs.length === 0 && !props.error && (
+        <p className="jp-ForgatherTB-dim">
+          No TensorBoard yet: launch one above.
+        </p>
+      )}
+      <ul className="jp-ForgatherTB-jobList">
+        {jobs.map(job => (
+          <JobItem key={job.id} job={job} {...props} />
+        ))}
+      </ul>
+    </section>
+  );
+}
+
+function JobItem(props: IJobListProps & { job: IJob }): JSX.Element {
+  const { job } = props;
+  const live = !ENDED_STATUSES.has(job.status);
+  return (
+    <li
+      className="jp-ForgatherTB-job"
+      data-job-id={job.id}
+      data-status={job.status}
+    >
+      <div className="jp-ForgatherTB-row">
+        <span className="jp-ForgatherTB-jobLabel" title={job.label}>
+          {job.label}
+        </span>
+        <span
+          className={`jp-ForgatherTB-badge jp-ForgatherTB-badge-${job.status}`}
+          title={job.error ?? job.status}
+        >
+          {job.status === 'starting' && (
+            <span className="jp-ForgatherTB-spinner" aria-hidden="true" />
+          )}
+          {statusText(job)}
+        </span>
+      </div>
+      <div className="jp-ForgatherTB-row jp-ForgatherTB-dim">
+        <span className="jp-ForgatherTB-logdir" title={job.options.logdir}>
+          {job.options.logdir}
+        </span>
+        <span title={job.created}>{age(job.created)}</span>
+      </div>
+      {job.network_exposed && (
+        <div className="jp-ForgatherTB-warning">
+          Listening on all interfaces{job.port ? ` (port ${job.port})` : ''}:
+          reachable without Jupyter's login.
+        </div>
+      )}
+      {job.error && job.status !== 'failed' && (
+        <div className="jp-ForgatherTB-dim">{job.error}</div>
+      )}
+      {job.status === 'failed' && (
+        <div className="jp-ForgatherTB-failure">
+          <div>{job.error ?? 'failed'}</div>
+          {job.output_tail.length > 0 && (
+            <pre>{job.output_tail.join('\n')}</pre>
+          )}
+        </div>
+      )}
+      <div className="jp-ForgatherTB-row jp-ForgatherTB-jobActions">
+        {job.status === 'running' && (
+          <>
+            <Button
+              small
+              minimal
+              title="Open in a JupyterLab tab"
+              onClick={() => props.onOpen(job)}
+            >
+              <tabIcon.react tag="span" className="jp-ForgatherTB-buttonIcon" />
+              Open
+            </Button>
+            <a
+              className="jp-ForgatherTB-link"
+              href={props.urlOf(job)}
+              target="_blank"
+              rel="noopener noreferrer"
+              title="Open in a new browser tab"
+            >
+              <launchIcon.react
+                tag="span"
+                className="jp-ForgatherTB-buttonIcon"
+              />
+              New tab
+            </a>
+          </>
+        )}
+        {job.started && (
+          <Button
+            small
+            minimal
+            title="Show TensorBoard's output"
+            onClick={() => props.onOutput(job)}
+          >
+            <listIcon.react tag="span" className="jp-ForgatherTB-buttonIcon" />
+            Output
+          </Button>
+        )}
+        {live && (
+          <Button
+            small
+            minimal
+            className="jp-ForgatherTB-kill"
+            title={
+              job.status === 'queued'
+                ? 'Cancel before it starts'
+                : 'Stop this TensorBoard'
+            }
+            onClick={() => props.onKill(job)}
+          >
+            <stopIcon.react tag="span" className="jp-ForgatherTB-buttonIcon" />
+            {job.status === 'queued' ? 'Cancel' : 'Kill'}
+          </Button>
+        )}
+      </div>
+    </li>
+  );
+}

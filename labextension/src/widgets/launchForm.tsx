@@ -1,0 +1,406 @@
+/**
+ * The launch form: every option of `POST jobs`, field errors beside their fields,
+ * and progress until the job runs.
+ */
+import { Button } from '@jupyterlab/ui-components';
+import * as React from 'react';
+
+import { ApiError, TensorBoardAPI } from '../api';
+import {
+  defaultTitle,
+  fieldOf,
+  FieldName,
+  IFormValues,
+  toLaunchRequest
+} from '../form';
+import { IJob, ILaunchResult, ILogdirEntry } from '../tokens';
+
+/** What the form needs from its surroundings. */
+export interface ILaunchFormProps {
+  api: TensorBoardAPI;
+  /** The settings registry's defaults: what "Reset to defaults" restores. */
+  defaults: IFormValues;
+  /** The values to start with: the last submitted ones, else the defaults. */
+  initial: IFormValues;
+  /** The file browser's current folder, relative to the server root, if any. */
+  browseFolder: () => string | null;
+  /** Called with the values of each submission, to remember them. */
+  onSubmit: (values: IFormValues) => void;
+  /** Called when the server has answered a launch, and when its job settles. */
+  onJob: (job: IJob) => void;
+  /** Open a job in a main-area tab. */
+  onOpen: (job: IJob) => void;
+  /** Wait until a job has left `starting` (or is queued); resolves with its state. */
+  waitSettled: (id: string) => Promise<IJob>;
+}
+
+type Phase = 'idle' | 'sending' | 'starting';
+
+interface INotice {
+  kind: 'info' | 'error';
+  text: string;
+  job?: IJob;
+}
+
+const ERROR_PREFIX = /^[a-z_]+: /;
+
+/** The server's message without its leading "field: ", for display beside the field. */
+function fieldMessage(message: string): string {
+  return message.replace(ERROR_PREFIX, '');
+}
+
+/** The launch form. */
+export function LaunchForm(props: ILaunchFormProps): JSX.Element {
+  const [values, setValues] = React.useState<IFormValues>(props.initial);
+  const [errors, setErrors] = React.useState<
+    Partial<Record<FieldName, string>>
+  >({});
+  const [phase, setPhase] = React.useState<Phase>('idle');
+  const [notice, setNotice] = React.useState<INotice | null>(null);
+  const [picker, setPicker] = React.useState<ILogdirEntry[] | null>(null);
+  const [pickerError, setPickerError] = React.useState<string | null>(null);
+
+  const set = <K extends FieldName>(key: K, value: IFormValues[K]) => {
+    setValues(current => ({ ...current, [key]: value }));
+    setErrors(current => ({ ...current, [key]: undefined }));
+  };
+  const text =
+    (key: FieldName) => (event: React.ChangeEvent<HTMLInputElement>) =>
+      set(key, event.target.value);
+
+  const togglePicker = async () => {
+    if (picker) {
+      setPicker(null);
+      return;
+    }
+    setPickerError(null);
+    try {
+      setPicker((await props.api.logdirs()).logdirs);
+    } catch (error) {
+      setPickerError((error as Error).message);
+    }
+  };
+
+  const browse = () => {
+    const folder = props.browseFolder();
+    if (folder !== null) {
+      set('logdir', folder || '.');
+    }
+  };
+
+  const submit = async (event: React.FormEvent) => {
+    event.preventDefault();
+    setErrors({});
+    setNotice(null);
+    setPhase('sending');
+    props.onSubmit(values);
+    let job: ILaunchResult;
+    try {
+      job = await props.api.launch(toLaunchRequest(values));
+    } catch (error) {
+      setPhase('idle');
+      const field = error instanceof ApiError ? fieldOf(error.field) : null;
+      if (field) {
+        setErrors({ [field]: fieldMessage((error as ApiError).message) });
+      } else {
+        setNotice({ kind: 'error', text: (error as Error).message });
+      }
+      return;
+    }
+    props.onJob(job);
+    if (job.reused) {
+      setPhase('idle');
+      setNotice({
+        kind: 'info',
+        text: `Reused the ${job.status} job “${job.label}”: it already serves these options.`,
+        job
+      });
+      return;
+    }
+    setPhase('starting');
+    let settled: IJob;
+    try {
+      settled = await props.waitSettled(job.id);
+    } catch (error) {
+      setPhase('idle');
+      setNotice({ kind: 'error', text: (error as Error).message });
+      return;
+    }
+    props.onJob(settled);
+    setPhase('idle');
+    setNotice(settledNotice(settled));
+  };
+
+  const reset = () => {
+    setValues(props.defaults);
+    setErrors({});
+    setNotice(null);
+  };
+
+  const busy = phase !== 'idle';
+  return (
+    <form className="jp-ForgatherTB-form" onSubmit={submit} noValidate>
+      <Field label="Log directory" name="logdir" error={errors.logdir}>
+        <input
+          className="jp-mod-styled"
+          name="logdir"
+          value={values.logdir}
+          onChange={text('logdir')}
+          placeholder="runs, relative to the server root"
+          autoComplete="off"
+          spellCheck={false}
+        />
+      </Field>
+      <div className="jp-ForgatherTB-row jp-ForgatherTB-logdirTools">
+        <Button
+          minimal
+          small
+          type="button"
+          title="Use the file browser's current folder"
+          onClick={browse}
+        >
+          Browse
+        </Button>
+        <Button
+          minimal
+          small
+          type="button"
+          title="List folders holding TensorBoard runs"
+          aria-expanded={picker !== null}
+          onClick={togglePicker}
+        >
+          Runs…
+        </Button>
+      </div>
+      {pickerError && (
+        <div className="jp-ForgatherTB-fieldError">{pickerError}</div>
+      )}
+      {picker && (
+        <ul className="jp-ForgatherTB-picker" aria-label="Folders holding runs">
+          {picker.length === 0 && (
+            <li className="jp-ForgatherTB-dim">
+              No event files under the server root.
+            </li>
+          )}
+          {picker.map(entry => (
+            <li key={entry.path}>
+              <button
+                type="button"
+                onClick={() => {
+                  set('logdir', entry.path || '.');
+                  setPicker(null);
+                }}
+              >
+                <span>{entry.path || '(server root)'}</span>
+                <span className="jp-ForgatherTB-dim">
+                  {entry.runs} {entry.runs === 1 ? 'run' : 'runs'}
+                </span>
+              </button>
+            </li>
+          ))}
+        </ul>
+      )}
+
+      <Field
+        label="Window title"
+        name="window_title"
+        error={errors.window_title}
+      >
+        <input
+          className="jp-mod-styled"
+          name="window_title"
+          value={values.window_title}
+          onChange={text('window_title')}
+          placeholder={defaultTitle(values.logdir)}
+        />
+      </Field>
+
+      <div className="jp-ForgatherTB-row">
+        <Field label="Port" name="port" error={errors.port}>
+          <input
+            className="jp-mod-styled"
+            name="port"
+            inputMode="numeric"
+            value={values.port}
+            onChange={text('port')}
+            placeholder="none"
+            title="Blank: no TCP port (a private socket, reached through Jupyter)"
+          />
+        </Field>
+        <Field label="Priority" name="priority" error={errors.priority}>
+          <input
+            className="jp-mod-styled"
+            name="priority"
+            inputMode="numeric"
+            value={values.priority}
+            onChange={text('priority')}
+            title="Higher starts first when jobs wait in the queue"
+          />
+        </Field>
+      </div>
+
+      <label className="jp-ForgatherTB-check">
+        <input
+          type="checkbox"
+          name="bind_all"
+          checked={values.bind_all}
+          onChange={event => set('bind_all', event.target.checked)}
+        />
+        Bind to all network interfaces
+      </label>
+      {errors.bind_all && (
+        <div className="jp-ForgatherTB-fieldError">{errors.bind_all}</div>
+      )}
+      {values.bind_all && (
+        <div className="jp-ForgatherTB-warning" role="alert">
+          Anyone who can reach this machine's network will see these metrics
+          directly, without Jupyter's login. Leave this off to reach TensorBoard
+          only through Jupyter.
+        </div>
+      )}
+
+      <details className="jp-ForgatherTB-advanced">
+        <summary>Advanced</summary>
+        <Field
+          label="Reload interval (seconds)"
+          name="reload_interval"
+          error={errors.reload_interval}
+        >
+          <input
+            className="jp-mod-styled"
+            name="reload_interval"
+            inputMode="decimal"
+            value={values.reload_interval}
+            onChange={text('reload_interval')}
+            placeholder="TensorBoard's default (5)"
+          />
+        </Field>
+        <Field
+          label="Reload multifile"
+          name="reload_multifile"
+          error={errors.reload_multifile}
+        >
+          <select
+            className="jp-mod-styled"
+            name="reload_multifile"
+            value={values.reload_multifile}
+            onChange={event =>
+              set(
+                'reload_multifile',
+                event.target.value as IFormValues['reload_multifile']
+              )
+            }
+          >
+            <option value="default">TensorBoard's default</option>
+            <option value="on">On: read every file of a run</option>
+            <option value="off">Off: read the newest file only</option>
+          </select>
+        </Field>
+        <Field
+          label="Samples per plugin"
+          name="samples_per_plugin"
+          error={errors.samples_per_plugin}
+        >
+          <input
+            className="jp-mod-styled"
+            name="samples_per_plugin"
+            value={values.samples_per_plugin}
+            onChange={text('samples_per_plugin')}
+            placeholder="scalars=1000,images=10"
+            spellCheck={false}
+          />
+        </Field>
+        <Field label="Host" name="host" error={errors.host}>
+          <input
+            className="jp-mod-styled"
+            name="host"
+            value={values.bind_all ? '' : values.host}
+            onChange={text('host')}
+            disabled={values.bind_all}
+            placeholder={values.bind_all ? 'all interfaces' : '127.0.0.1'}
+            title="The loopback address a port listens on"
+          />
+        </Field>
+      </details>
+
+      <div className="jp-ForgatherTB-row jp-ForgatherTB-actions">
+        <Button type="submit" disabled={busy} className="jp-ForgatherTB-submit">
+          {busy && (
+            <span className="jp-ForgatherTB-spinner" aria-hidden="true" />
+          )}
+          {phase === 'sending'
+            ? 'Launching…'
+            : phase === 'starting'
+              ? 'Starting…'
+              : 'Launch'}
+        </Button>
+        <Button minimal type="button" onClick={reset} disabled={busy}>
+          Reset to defaults
+        </Button>
+      </div>
+      {notice && (
+        <div
+          className={`jp-ForgatherTB-notice jp-ForgatherTB-notice-${notice.kind}`}
+          role="status"
+        >
+          <span>{notice.text}</span>
+          {notice.job?.status === 'running' && (
+            <Button
+              small
+              minimal
+              type="button"
+              onClick={() => props.onOpen(notice.job!)}
+            >
+              Open
+            </Button>
+          )}
+        </div>
+      )}
+    </form>
+  );
+}
+
+/** What the form says once a new job has settled. */
+function settledNotice(job: IJob): INotice {
+  switch (job.status) {
+    case 'running':
+      return { kind: 'info', text: `“${job.label}” is running.`, job };
+    case 'queued':
+      return {
+        kind: 'info',
+        text: `“${job.label}” is queued (#${job.queue_position}): it starts when a running job ends.`,
+        job
+      };
+    default:
+      return {
+        kind: 'error',
+        text: `“${job.label}” ${job.status}${job.error ? `: ${job.error}` : ''}`,
+        job
+      };
+  }
+}
+
+/** A labelled form field with its error beneath. */
+function Field(props: {
+  label: string;
+  name: FieldName;
+  error?: string;
+  children: React.ReactNode;
+}): JSX.Element {
+  return (
+    <div
+      className={`jp-ForgatherTB-field${props.error ? ' jp-mod-error' : ''}`}
+      data-field={props.name}
+    >
+      <label>
+        <span className="jp-ForgatherTB-label">{props.label}</span>
+        {props.children}
+      </label>
+      {props.error && (
+        <div className="jp-ForgatherTB-fieldError" role="alert">
+          {props.error}
+        </div>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,115 @@
+/**
+ * The left-area panel: the launch form above the live job list.
+ */
+import { ReactWidget, UseSignal } from '@jupyterlab/ui-components';
+import { IDisposable } from '@lumino/disposable';
+import { Message } from '@lumino/messaging';
+import * as React from 'react';
+
+import { IFormValues } from '../form';
+import { JobsModel } from '../model';
+import { IJob } from '../tokens';
+import { tensorboardIcon } from '../icons';
+import { JobList } from './jobList';
+import { LaunchForm } from './launchForm';
+
+/** What the panel needs from the plugin. */
+export interface ISidebarOptions {
+  model: JobsModel;
+  /** The current defaults from the settings registry. */
+  defaults: () => IFormValues;
+  /** The values the form starts with (remembered ones, else the defaults). */
+  initial: Promise<IFormValues>;
+  browseFolder: () => string | null;
+  remember: (values: IFormValues) => void;
+  open: (job: IJob) => void;
+  showOutput: (job: IJob) => void;
+  kill: (job: IJob) => Promise<void>;
+  clear: () => Promise<void>;
+  waitSettled: (id: string) => Promise<IJob>;
+}
+
+/** The TensorBoard sidebar. Its job list is polled only while it is shown. */
+export class TensorBoardSidebar extends ReactWidget {
+  constructor(private readonly _options: ISidebarOptions) {
+    super();
+    this.addClass('jp-ForgatherTB-sidebar');
+    this.title.icon = tensorboardIcon;
+    this.title.caption = 'TensorBoard';
+    void _options.initial.then(values => {
+      this._initial = values;
+      this.update();
+    });
+  }
+
+  /** Put the cursor in the log directory field. */
+  focusForm(): void {
+    this.node.querySelector<HTMLInputElement>('input[name="logdir"]')?.focus();
+  }
+
+  /** Bring the job list into view. */
+  scrollToJobs(): void {
+    this.node.querySelector('.jp-ForgatherTB-jobs')?.scrollIntoView();
+  }
+
+  protected render(): JSX.Element {
+    const { model } = this._options;
+    return (
+      <>
+        <div className="jp-ForgatherTB-title">
+          <tensorboardIcon.react tag="span" />
+          <h2>TensorBoard</h2>
+        </div>
+        {this._initial && (
+          <LaunchForm
+            api={model.api}
+            defaults={this._options.defaults()}
+            initial={this._initial}
+            browseFolder={this._options.browseFolder}
+            onSubmit={this._options.remember}
+            onJob={job => model.update(job)}
+            onOpen={this._options.open}
+            waitSettled={this._options.waitSettled}
+          />
+        )}
+        <UseSignal signal={model.changed}>
+          {() => (
+            <JobList
+              jobs={model.jobs}
+              error={model.error}
+              urlOf={job => model.api.jobUrl(job)}
+              onOpen={this._options.open}
+              onOutput={this._options.showOutput}
+              onKill={job => void this._options.kill(job)}
+              onClear={() => void this._options.clear()}
+              onRefresh={() => void model.refresh()}
+            />
+          )}
+        </UseSignal>
+      </>
+    );
+  }
+
+  protected onAfterShow(msg: Message): void {
+    super.onAfterShow(msg);
+    this._watching ??= this._options.model.watch();
+  }
+
+  protected onAfterHide(msg: Message): void {
+    super.onAfterHide(msg);
+    this._stopWatching();
+  }
+
+  protected onBeforeDetach(msg: Message): void {
+    this._stopWatching();
+    super.onBeforeDetach(msg);
+  }
+
+  private _stopWatching(): void {
+    this._watching?.dispose();
+    this._watching = null;
+  }
+
+  private _initial: IFormValues | null = null;
+  private _watching: IDisposable | null = null;
+}

@@ -1,0 +1,153 @@
+import { describe, expect, it } from 'vitest';
+
+import {
+  age,
+  defaultTitle,
+  EMPTY_VALUES,
+  fieldOf,
+  restoreValues,
+  statusText,
+  toLaunchRequest,
+  valuesFromDefaults
+} from '../src/form';
+
+describe('toLaunchRequest', () => {
+  it('sends blanks as "not given" and numbers as numbers', () => {
+    const request = toLaunchRequest({
+      ...EMPTY_VALUES,
+      logdir: '  runs/a  ',
+      port: ' 6006 ',
+      priority: '',
+      reload_interval: '2.5'
+    });
+    expect(request).toEqual({
+      logdir: 'runs/a',
+      port: 6006,
+      priority: null,
+      bind_all: false,
+      window_title: null,
+      reload_interval: 2.5,
+      reload_multifile: null,
+      samples_per_plugin: null,
+      host: null
+    });
+  });
+
+  it('sends what is not a number as typed, for the server to explain', () => {
+    const request = toLaunchRequest({
+      ...EMPTY_VALUES,
+      logdir: 'x',
+      port: 'abc',
+      reload_interval: 'fast'
+    });
+    expect(request.port).toBe('abc');
+    expect(request.reload_interval).toBe('fast');
+  });
+
+  it('maps the multifile choice and drops the host under bind-all', () => {
+    const on = toLaunchRequest({
+      ...EMPTY_VALUES,
+      reload_multifile: 'on',
+      host: '::1'
+    });
+    expect(on.reload_multifile).toBe(true);
+    expect(on.host).toBe('::1');
+    const off = toLaunchRequest({
+      ...EMPTY_VALUES,
+      reload_multifile: 'off',
+      host: '::1',
+      bind_all: true
+    });
+    expect(off.reload_multifile).toBe(false);
+    expect(off.host).toBeNull();
+    expect(off.bind_all).toBe(true);
+  });
+
+  it('keeps the title and samples, trimmed', () => {
+    const request = toLaunchRequest({
+      ...EMPTY_VALUES,
+      window_title: '  sweep ',
+      samples_per_plugin: 'scalars=10 '
+    });
+    expect(request.window_title).toBe('sweep');
+    expect(request.samples_per_plugin).toBe('scalars=10');
+  });
+});
+
+describe('settings and remembered values', () => {
+  it('turns settings defaults into form values', () => {
+    expect(
+      valuesFromDefaults({
+        logdir: 'runs',
+        port: 6006,
+        priority: 3,
+        bindAll: true,
+        reloadInterval: 30,
+        reloadMultifile: false,
+        samplesPerPlugin: 'images=4',
+        host: '::1'
+      })
+    ).toEqual({
+      logdir: 'runs',
+      port: '6006',
+      priority: '3',
+      bind_all: true,
+      window_title: '',
+      reload_interval: '30',
+      reload_multifile: 'off',
+      samples_per_plugin: 'images=4',
+      host: '::1'
+    });
+    expect(valuesFromDefaults({})).toEqual(EMPTY_VALUES);
+  });
+
+  it('restores only known fields of the right type', () => {
+    const base = valuesFromDefaults({ logdir: 'default' });
+    const restored = restoreValues(
+      {
+        logdir: 'saved',
+        port: 6006,
+        bind_all: 'yes',
+        reload_multifile: 'sometimes',
+        priority: '5',
+        unknown: 'x'
+      },
+      base
+    );
+    expect(restored).toEqual({ ...base, logdir: 'saved', priority: '5' });
+    expect(restoreValues(null, base)).toEqual(base);
+    expect(restoreValues('garbage', base)).toEqual(base);
+  });
+});
+
+describe('display helpers', () => {
+  it('maps only form fields', () => {
+    expect(fieldOf('reload_interval')).toBe('reload_interval');
+    expect(fieldOf('body')).toBeNull();
+    expect(fieldOf(null)).toBeNull();
+  });
+
+  it('names the default title after the last folder', () => {
+    expect(defaultTitle('runs/exp1/')).toBe('exp1');
+    expect(defaultTitle('/abs/path')).toBe('path');
+    expect(defaultTitle('  ')).toBe('TensorBoard');
+  });
+
+  it('shows the queue position of queued jobs', () => {
+    expect(statusText({ status: 'queued', queue_position: 2 })).toBe(
+      'queued #2'
+    );
+    expect(statusText({ status: 'running', queue_position: null })).toBe(
+      'running'
+    );
+  });
+
+  it('says ages shortly', () => {
+    const now = Date.parse('2026-01-01T12:00:00Z');
+    expect(age('2026-01-01T11:59:48Z', now)).toBe('12 s');
+    expect(age('2026-01-01T11:57:00Z', now)).toBe('3 min');
+    expect(age('2026-01-01T07:00:00Z', now)).toBe('5 h');
+    expect(age('2025-12-30T12:00:00Z', now)).toBe('2 d');
+    expect(age('2026-01-01T12:00:05Z', now)).toBe('0 s');
+  });
+});

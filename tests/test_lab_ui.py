@@ -1,0 +1,301 @@
+"""The JupyterLab sidebar in real headless Chromium, against a real server and TensorBoard.
+
+Chromium is Debian's (``/usr/bin/chromium``, installed by ``.ci/run``), driven by
+Playwright with an explicit executable path. Without it these tests skip, except under CI
+(``CI`` set), where a missing browser is a failure.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+from pathlib import Path
+
+import pytest
+from conftest import JupyterServerProcess, pid_alive, write_scalars
+
+CHROMIUM = os.environ.get("FORGATHER_TB_CHROMIUM") or shutil.which("chromium") or ""
+# `make screenshots` sets this to docs/ to refresh the README's pictures.
+SCREENSHOTS = os.environ.get("FORGATHER_TB_SCREENSHOTS")
+# Headless as root on a machine with no network beyond its registries (FACTS.md).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+if not CHROMIUM:
+    if os.environ.get("CI"):
+        raise RuntimeError("browser tests need chromium: .ci/run installs it with apt-get")
+    pytest.skip("chromium is not installed (apt-get install chromium)", allow_module_level=True)
+
+pytestmark = pytest.mark.timeout(240)
+
+
+@pytest.fixture(autouse=True)
+def jp_asyncio_loop():
+    """No pytest-jupyter loop here: Playwright's sync API runs (and owns) its own loop."""
+    return None
+
+
+@pytest.fixture(autouse=True)
+def jp_server_cleanup():
+    """Nothing to clean: these tests run Jupyter in a subprocess, not in pytest's process."""
+    return None
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """A real ``jupyter server`` with JupyterLab and our extension, on two runs of scalars."""
+    root = tmp_path_factory.mktemp("root")
+    write_scalars(root / "logs" / "run1", "loss", [1.0, 0.6, 0.4, 0.3, 0.25])
+    write_scalars(root / "logs" / "run2", "loss", [2.0, 1.2, 0.9])
+    (root / "notes").mkdir()
+    home = tmp_path_factory.mktemp("lab-home")
+    # No "get Jupyter news?" toast over the screenshots.
+    notifications = home / "settings" / "@jupyterlab" / "apputils-extension"
+    notifications.mkdir(parents=True)
+    (notifications / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
+    env = {
+        **os.environ,
+        "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
+    }
+    server = JupyterServerProcess(root, tmp_path_factory.mktemp("runtime")).start(env)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, lab, request):
+    """JupyterLab in a fresh browser context and workspace, logged in with the token.
+
+    Every job is stopped and cleared afterwards, so each test starts with none.
+    """
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(60_000)
+    workspace = request.node.name.replace("_", "-")
+    page.goto(
+        f"http://127.0.0.1:{lab.port}{lab.base_url}lab/workspaces/{workspace}?token={lab.token}"
+    )
+    page.wait_for_selector("#jp-main-dock-panel")
+    yield page
+    context.close()
+    for job in lab.call("GET", "jobs"):
+        lab.call("DELETE", f"jobs/{job['id']}")
+    lab.call("DELETE", "jobs")
+
+
+def open_sidebar(page):
+    page.click('.jp-SideBar [data-id="jp-forgather-tb-sidebar"]')
+    form = page.locator(".jp-ForgatherTB-form")
+    form.wait_for()
+    return form
+
+
+def job_item(page, job_id):
+    return page.locator(f'.jp-ForgatherTB-job[data-job-id="{job_id}"]')
+
+
+def test_sidebar_launches_a_job_opens_it_in_a_tab_shows_output_and_kills_it(lab, page, tmp_path):
+    shots = Path(SCREENSHOTS) if SCREENSHOTS else tmp_path
+    form = open_sidebar(page)
+    tab = page.locator('.jp-SideBar [data-id="jp-forgather-tb-sidebar"]')
+    assert tab.get_attribute("title") == "TensorBoard"
+
+    # The picker lists the folders that hold runs; choosing one fills the field.
+    form.get_by_role("button", name="Runs…").click()
+    picker = page.get_by_role("list", name="Folders holding runs")
+    picker.get_by_role("button", name=re.compile(r"^logs\s*2 runs")).click()
+    assert form.locator('input[name="logdir"]').input_value() == "logs"
+    assert form.locator('input[name="window_title"]').get_attribute("placeholder") == "logs"
+    form.locator('input[name="window_title"]').fill("lr sweep")
+
+    # Bind-all warns, and disables the host field while on.
+    form.locator('input[name="bind_all"]').check()
+    assert "without Jupyter's login" in form.get_by_role("alert").inner_text()
+    form.locator("summary", has_text="Advanced").click()
+    assert form.locator('input[name="host"]').is_disabled()
+    form.locator('input[name="bind_all"]').uncheck()
+    assert form.locator('input[name="host"]').is_enabled()
+    form.locator('input[name="reload_interval"]').fill("2")
+
+    form.get_by_role("button", name="Launch").click()
+    notice = form.get_by_role("status")
+    notice.filter(has_text="“lr sweep” is running.").wait_for()
+    (job,) = lab.call("GET", "jobs")
+    assert job["status"] == "running"
+    assert job["options"]["reload_interval"] == 2.0
+    assert job["options"]["window_title"] == "lr sweep"
+    assert job["transport"] == "unix"
+    item = job_item(page, job["id"])
+    item.locator(".jp-ForgatherTB-badge", has_text="running").wait_for()
+    assert item.locator(".jp-ForgatherTB-logdir").inner_text().endswith("/logs")
+    href = item.get_by_role("link", name="New tab").get_attribute("href")
+    assert href == f"http://127.0.0.1:{lab.port}{lab.base_url}tb/{job['id']}/"
+    page.locator(".jp-ForgatherTB-sidebar").screenshot(path=str(shots / "sidebar.png"))
+
+    # Open in a Lab tab: TensorBoard's own page renders the runs' scalars in the IFrame.
+    with page.expect_response(
+        lambda r: (
+            r.url.startswith(href)
+            and r.url.endswith("/plugin/timeseries/timeSeries")
+            and r.request.method == "POST"
+        )
+    ) as series:
+        item.get_by_role("button", name="Open").click()
+    assert series.value.status == 200
+    answered = json.dumps(series.value.json())
+    assert "run1" in answered and "run2" in answered
+    tab_title = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text="lr sweep")
+    tab_title.wait_for()
+    frame = page.frame_locator(f"#forgather-tb-{job['id']} iframe")
+    frame.get_by_text("run1").first.wait_for()
+    frame.get_by_text("run2").first.wait_for()
+    frame.locator("card-view, .card-view, [class*=card]").filter(has_text="loss").first.wait_for()
+    page.wait_for_timeout(1500)  # let the charts finish drawing for the screenshot
+    page.screenshot(path=str(shots / "tensorboard-in-lab.png"))
+
+    # The output tab follows TensorBoard's output live.
+    item.get_by_role("button", name="Output").click()
+    output = page.locator(".jp-ForgatherTB-output pre")
+    output.filter(has_text="TensorBoard").wait_for()
+
+    # Kill asks first; "Keep it" keeps it running.
+    item.get_by_role("button", name="Kill").click()
+    page.get_by_role("button", name="Keep it").click()
+    assert lab.call("GET", f"jobs/{job['id']}")["status"] == "running"
+    item.get_by_role("button", name="Kill").click()
+    page.get_by_role("button", name="Stop it").click()
+    item.locator(".jp-ForgatherTB-badge", has_text="killed").wait_for()
+    assert not pid_alive(job["pid"])
+    page.locator(".jp-ForgatherTB-outputStatus", has_text="TensorBoard ended: killed.").wait_for()
+
+    # Finished jobs can be cleared from the list.
+    page.get_by_role("button", name="Clear finished").click()
+    item.wait_for(state="detached")
+    assert lab.call("GET", "jobs") == []
+
+
+def test_server_field_error_shows_next_to_its_field(lab, page):
+    form = open_sidebar(page)
+    form.locator('input[name="logdir"]').fill("logs")
+    form.locator("summary", has_text="Advanced").click()
+    form.locator('input[name="reload_interval"]').fill("-1")
+    form.get_by_role("button", name="Launch").click()
+    error = form.locator('[data-field="reload_interval"] .jp-ForgatherTB-fieldError')
+    error.wait_for()
+    assert error.inner_text() == "must be a number of seconds above 0 and at most 604800"
+    assert form.locator(".jp-ForgatherTB-field.jp-mod-error").count() == 1
+    assert lab.call("GET", "jobs") == []
+
+    form.locator('input[name="logdir"]').fill("no/such/dir")
+    form.locator('input[name="reload_interval"]').fill("")
+    form.get_by_role("button", name="Launch").click()
+    logdir_error = form.locator('[data-field="logdir"] .jp-ForgatherTB-fieldError')
+    logdir_error.wait_for()
+    assert "no/such/dir" in logdir_error.inner_text() or "exist" in logdir_error.inner_text()
+
+
+def test_last_values_are_remembered_and_reset_restores_defaults(lab, page):
+    form = open_sidebar(page)
+    form.locator('input[name="logdir"]').fill("notes")
+    form.locator('input[name="priority"]').fill("7")
+    form.get_by_role("button", name="Launch").click()  # notes holds no runs: still launches
+    form.get_by_role("status").wait_for()
+    page.reload()
+    form = page.locator(".jp-ForgatherTB-form")
+    form.wait_for()  # the workspace restores the sidebar open
+    page.wait_for_function(
+        "document.querySelector('.jp-ForgatherTB-form input[name=logdir]')?.value === 'notes'"
+    )
+    assert form.locator('input[name="priority"]').input_value() == "7"
+    form.get_by_role("button", name="Reset to defaults").click()
+    assert form.locator('input[name="logdir"]').input_value() == ""
+    assert form.locator('input[name="priority"]').input_value() == "0"
+
+
+def test_open_tensorboard_here_from_the_file_browser(lab, page):
+    # A new workspace starts with the file browser shown.
+    folder = page.locator(".jp-DirListing-item[data-isdir='true']", has_text="logs")
+    folder.click(button="right")
+    page.locator(".lm-Menu-item", has_text="Open TensorBoard here").click()
+    tab_title = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text="logs")
+    tab_title.wait_for()
+    (job,) = [j for j in lab.call("GET", "jobs") if j["status"] == "running"]
+    assert job["options"]["window_title"] == "logs"
+    frame = page.frame_locator(f"#forgather-tb-{job['id']} iframe")
+    frame.get_by_text("run1").first.wait_for()
+
+    # The tab comes back, still showing TensorBoard, when the page is reloaded.
+    page.reload()
+    restored = page.frame_locator(f"#forgather-tb-{job['id']} iframe")
+    restored.get_by_text("run1").first.wait_for()
+    src = page.locator(f"#forgather-tb-{job['id']} iframe").get_attribute("src")
+    assert src == f"http://127.0.0.1:{lab.port}{job['url']}"
+
+
+def test_a_crashed_job_shows_failed_with_its_error_and_last_output(lab, page):
+    open_sidebar(page)
+    job = lab.call("POST", "jobs", {"logdir": "logs", "window_title": "doomed"})
+    job = lab.wait_status(job["id"], "running")
+    item = job_item(page, job["id"])
+    item.locator(".jp-ForgatherTB-badge", has_text="running").wait_for()
+    os.kill(job["pid"], signal.SIGKILL)
+    item.locator(".jp-ForgatherTB-badge", has_text="failed").wait_for()
+    failed = lab.call("GET", f"jobs/{job['id']}")
+    failure = item.locator(".jp-ForgatherTB-failure")
+    assert failed["error"] in failure.inner_text()
+    assert "TensorBoard" in failure.locator("pre").inner_text()  # its last output lines
+    assert item.get_by_role("button", name="Kill").count() == 0
+
+
+def test_job_list_polls_only_while_the_sidebar_is_shown(lab, page):
+    listed = []
+    page.on(
+        "request",
+        lambda r: listed.append(r.url) if r.url.split("?")[0].endswith("/api/jobs") else None,
+    )
+    open_sidebar(page)
+    page.wait_for_timeout(5000)
+    assert len(listed) >= 2  # the first fetch, then the poll (every 2 s by default)
+    page.click('.jp-SideBar [data-id="jp-forgather-tb-sidebar"]')  # hide it again
+    page.locator(".jp-ForgatherTB-form").wait_for(state="hidden")
+    page.wait_for_timeout(500)  # a fetch already in flight may still land
+    shown = len(listed)
+    page.wait_for_timeout(5000)
+    assert len(listed) == shown
+
+
+def test_palette_and_view_menu_reach_the_sidebar(lab, page):
+    # The palette from the View menu: a key press can come before Lab binds its keys.
+    page.locator(".lm-MenuBar-itemLabel", has_text="View").click()
+    page.locator(".lm-Menu-item", has_text="Activate Command Palette").click()
+    page.locator(".jp-ModalCommandPalette input").fill("TensorBoard: Launch")
+    page.locator(".lm-CommandPalette-item", has_text="TensorBoard: Launch…").click()
+    focused = page.locator(".jp-ForgatherTB-form input[name='logdir']")
+    page.wait_for_function("document.activeElement?.getAttribute('name') === 'logdir'")
+    assert focused.is_visible()
+
+    page.locator(".lm-MenuBar-itemLabel", has_text="View").click()
+    page.locator(".lm-Menu-item", has_text="TensorBoard").hover()
+    page.locator(".lm-Menu-item", has_text="Show jobs").click()
+    assert page.locator(".jp-ForgatherTB-jobs").is_visible()

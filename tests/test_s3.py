@@ -1,0 +1,408 @@
+"""s3:// log directories: a real TensorBoard job on a mirror of a real S3 API (moto's server)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+from s3_helpers import event_key, new_bucket, scalar_records, start_moto
+
+from jupyter_forgather_tb.options import OptionError, build_argv, parse_launch
+from jupyter_forgather_tb.s3client import S3Error, make_client
+from jupyter_forgather_tb.s3mirror import OVERLAP_BYTES, S3Mirror
+
+
+def boto3_client(service: str, endpoint: str):
+    import boto3
+
+    return boto3.client(service, endpoint_url=endpoint)
+
+
+async def scalars(api, job_id, run, tag="loss"):
+    response = await api.proxied(
+        job_id, "data/plugin/scalars/scalars", params={"run": run, "tag": tag}
+    )
+    assert response.code == 200, response.body[:500]
+    return [(step, value) for _, step, value in json.loads(response.body)]
+
+
+async def wait_for(predicate, timeout=30.0):
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not (result := await predicate()):
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.2)
+    return result
+
+
+# -- options --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("given", "canonical"),
+    [
+        ("s3://my-bucket/runs/exp1/", "s3://my-bucket/runs/exp1"),
+        ("S3://my-bucket", "s3://my-bucket"),
+        ("gs://my_bucket/runs", "gs://my_bucket/runs"),
+    ],
+)
+def test_bucket_urls_are_accepted_in_their_canonical_spelling(given, canonical):
+    options, _ = parse_launch({"logdir": given})
+    assert options.logdir == canonical
+    is_s3 = canonical.startswith("s3://")
+    assert options.sync_interval == (5.0 if is_s3 else None)
+
+
+@pytest.mark.parametrize(
+    ("body", "field", "words"),
+    [
+        ({"logdir": "http://example.com/logs"}, "logdir", "other URLs"),
+        ({"logdir": "file:///etc"}, "logdir", "other URLs"),
+        ({"logdir": "s3://Bad_Bucket/x"}, "logdir", "not a valid S3 bucket name"),
+        ({"logdir": "s3://bucket/a/../b"}, "logdir", "'..'"),
+        ({"logdir": "s3://bucket/a?versionId=1"}, "logdir", "query"),
+        ({"logdir": "logs", "sync_interval": 5}, "sync_interval", "only to s3://"),
+        ({"logdir": "s3://bucket/x", "sync_interval": 0.1}, "sync_interval", "from 0.5"),
+        ({"logdir": "s3://bucket/x", "sync_interval": "5"}, "sync_interval", "number"),
+        ({"logdir": "s3://bucket/x", "sync_interval": True}, "sync_interval", "number"),
+    ],
+)
+def test_bad_bucket_urls_and_sync_intervals_are_refused(body, field, words):
+    with pytest.raises(OptionError) as caught:
+        parse_launch(body)
+    assert caught.value.field == field
+    assert words in caught.value.message
+
+
+def test_gs_logdir_goes_to_tensorboard_as_it_is():
+    options, _ = parse_launch({"logdir": "gs://bucket/runs"})
+    argv = build_argv(options, python="python", path_prefix="/tb/x", unix_socket="/s")
+    assert argv[argv.index("--logdir") + 1] == "gs://bucket/runs"
+    assert "--s3-mirror" not in argv
+    assert "--load_fast=true" in argv  # TensorBoard reads GCS only with its fast loader
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "field"),
+    [
+        ({"logdir": "ftp://host/logs"}, 400, "logdir"),
+        ({"logdir": "logs", "sync_interval": 2}, 400, "sync_interval"),
+        ({"logdir": "s3://bucket/x", "sync_interval": -1}, 400, "sync_interval"),
+    ],
+)
+async def test_api_refuses_other_schemes_and_bad_sync_intervals(api, body, status, field):
+    response = await api.call("POST", "jobs", body=body, expect=status)
+    assert json.loads(response.body)["field"] == field
+
+
+# -- a job on an s3:// log directory ------------------------------------------------------
+
+
+async def test_s3_logdir_is_mirrored_and_served_through_the_proxy(s3, api, tmp_path):
+    s3.put(event_key("exp/run1"), scalar_records("loss", [1.0, 0.5]))
+    s3.put(event_key("exp/run2"), scalar_records("loss", [2.0]))
+    s3.put("exp/run1/model.ckpt", b"x" * 1000)  # not mirrored
+    s3.put("exp2/" + event_key("run9"), b"not under exp/")
+
+    job = await api.launch(logdir=f"s3://{s3.bucket}/exp/")
+    assert job["options"]["logdir"] == f"s3://{s3.bucket}/exp"
+    assert job["options"]["sync_interval"] == 5.0
+    assert job["label"] == "exp"
+    job = await api.wait_status(job["id"], "running")
+    assert await scalars(api, job["id"], "run1") == [(0, 1.0), (1, 0.5)]
+    assert await scalars(api, job["id"], "run2") == [(0, 2.0)]
+
+    mirror = job["mirror"]
+    assert mirror["objects"] == 2
+    assert mirror["bytes"] == mirror["bytes_fetched"] > 0
+    assert mirror["last_sync"] and mirror["last_error"] is None and mirror["syncs"] >= 1
+    assert job["logdir_exists"] is None
+    cache = tmp_path / "cache" / job["id"]
+    assert sorted(p.name for p in (cache / "data").rglob("*") if p.is_file()) == sorted(
+        [os.path.basename(event_key("run1"))] * 2
+    )
+    assert oct((tmp_path / "cache").stat().st_mode & 0o777) == "0o700"
+
+    ended = await api.kill(job["id"])
+    assert ended["mirror"]["objects"] == 2  # the last status outlives the cache
+    await wait_for(lambda: asyncio.sleep(0, not cache.exists()))  # removed in a worker thread
+
+
+async def test_points_appended_in_s3_appear_after_the_next_sync_fetching_only_new_bytes(s3, api):
+    key = event_key("run")
+    first = scalar_records("loss", [float(i) for i in range(200)])
+    s3.put(key, first)
+    job = await api.launch(logdir=f"s3://{s3.bucket}", sync_interval=0.5, reload_interval=0.5)
+    job = await api.wait_status(job["id"], "running")
+    assert len(await scalars(api, job["id"], "run")) == 200
+    before = (await api.job(job["id"]))["mirror"]["bytes_fetched"]
+    assert before == len(first)
+
+    more = scalar_records("loss", [-1.0, -2.0], start_step=200, header=False)
+    s3.put(key, first + more)
+
+    async def appended():
+        points = await scalars(api, job["id"], "run")
+        return points[-2:] == [(200, -1.0), (201, -2.0)]
+
+    await wait_for(appended)
+    mirror = (await api.job(job["id"]))["mirror"]
+    # Only the new bytes (and the few re-read to check the old ones) were fetched again.
+    assert mirror["bytes_fetched"] - before == len(more) + OVERLAP_BYTES
+    assert mirror["bytes"] == len(first) + len(more)
+
+
+async def test_missing_bucket_fails_the_job_with_a_clear_message(s3, api):
+    job = await api.launch(logdir="s3://no-such-bucket-here/runs")
+    job = await api.wait_status(job["id"], "failed")
+    assert job["error"] == "S3 mirror: bucket 'no-such-bucket-here' does not exist"
+    assert job["mirror"]["last_error"] == "bucket 'no-such-bucket-here' does not exist"
+
+
+async def test_bad_credentials_fail_the_job_with_a_clear_message(s3, api, monkeypatch):
+    from moto.core.authorization import enable_iam_authentication
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIANOTAREALKEY00000")
+    with enable_iam_authentication():  # moto's server runs in this process
+        job = await api.launch(logdir=f"s3://{s3.bucket}/runs")
+        job = await api.wait_status(job["id"], "failed")
+    assert job["error"] == "S3 mirror: the AWS access key is not valid for this endpoint"
+
+
+async def test_a_user_without_permission_fails_the_job_with_access_denied(s3, api, monkeypatch):
+    from moto.core.authorization import enable_iam_authentication
+
+    iam = boto3_client("iam", s3.endpoint)
+    iam.create_user(UserName="no-rights")
+    key = iam.create_access_key(UserName="no-rights")["AccessKey"]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", key["SecretAccessKey"])
+    with enable_iam_authentication():
+        job = await api.launch(logdir=f"s3://{s3.bucket}/runs")
+        job = await api.wait_status(job["id"], "failed")
+    assert job["error"] == f"S3 mirror: access to s3://{s3.bucket}/runs is denied"
+
+
+async def test_missing_credentials_fail_the_job_with_a_clear_message(s3, api, monkeypatch):
+    monkeypatch.delenv("AWS_ACCESS_KEY_ID")
+    monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
+    job = await api.launch(logdir=f"s3://{s3.bucket}/runs")
+    job = await api.wait_status(job["id"], "failed")
+    assert job["error"].startswith("S3 mirror: no AWS credentials found")
+
+
+@pytest.mark.tb_config(s3_cache_max_bytes=1000)
+async def test_a_prefix_larger_than_the_cache_bound_fails_the_job(s3, api):
+    s3.put(event_key("run"), b"\0" * 1001)
+    job = await api.launch(logdir=f"s3://{s3.bucket}")
+    job = await api.wait_status(job["id"], "failed")
+    assert "holds 1001 bytes" in job["error"] and "s3_cache_max_bytes" in job["error"]
+
+
+@pytest.mark.tb_config(s3_keep_cache=True)
+async def test_the_cache_is_kept_when_configured(s3, api, tmp_path):
+    s3.put(event_key("run"), scalar_records("loss", [1.0]))
+    job = await api.launch(logdir=f"s3://{s3.bucket}")
+    await api.wait_status(job["id"], "running")
+    await api.kill(job["id"])
+    await asyncio.sleep(0.5)
+    assert (tmp_path / "cache" / job["id"] / "data" / event_key("run")).is_file()
+
+
+# -- the mirror itself, counting what crosses the wire --------------------------------------
+
+
+class Wire:
+    """Counts the S3 requests a boto3 client sends, by operation, and their Range headers."""
+
+    def __init__(self, client):
+        self.calls: dict[str, int] = {}
+        self.ranges: list[str] = []
+        client.meta.events.register("before-send.s3.*", self._count)
+
+    def _count(self, request, event_name, **_):
+        operation = event_name.rsplit(".", 1)[-1]
+        self.calls[operation] = self.calls.get(operation, 0) + 1
+        if "Range" in request.headers:
+            self.ranges.append(request.headers["Range"].decode())
+
+
+@pytest.fixture
+def mirror(s3, tmp_path):
+    (tmp_path / "data").mkdir()
+    (tmp_path / "partial").mkdir()
+    client = make_client(s3.endpoint)
+    return S3Mirror(
+        f"s3://{s3.bucket}/top", str(tmp_path / "data"), str(tmp_path / "partial"), client, 10**9
+    )
+
+
+def test_listing_follows_pagination_past_a_thousand_keys(s3, mirror, tmp_path):
+    # S3 lists at most 1,000 keys a page: the event file, last in key order, is on page 2.
+    keys = [f"top/run/model.ckpt-{i:04d}" for i in range(1000)] + [f"top/{event_key('z')}"]
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda key: s3.put(key, b"e"), keys))
+    wire = Wire(mirror.client)
+    mirror.sync()
+    assert wire.calls == {"ListObjectsV2": 2, "GetObject": 1}
+    assert mirror.objects == 1
+    assert (tmp_path / "data" / event_key("z")).read_bytes() == b"e"
+
+
+def test_a_grown_object_is_fetched_with_a_range_and_a_rewritten_one_whole(s3, mirror, tmp_path):
+    key = f"top/{event_key('run')}"
+    local = tmp_path / "data" / event_key("run")
+    s3.put(key, b"a" * 1000)
+    mirror.sync()
+    wire = Wire(mirror.client)
+
+    s3.put(key, b"a" * 1000 + b"b" * 500)
+    mirror.sync()
+    assert wire.ranges == [f"bytes={1000 - OVERLAP_BYTES}-"]
+    assert mirror.bytes_fetched == 1000 + 500 + OVERLAP_BYTES
+    assert local.read_bytes() == b"a" * 1000 + b"b" * 500
+
+    mirror.sync()  # nothing changed: a listing, no fetch
+    assert wire.calls == {"ListObjectsV2": 2, "GetObject": 1}
+
+    s3.put(key, b"c" * 2000)  # grown, but old bytes differ
+    mirror.sync()
+    assert local.read_bytes() == b"c" * 2000
+    s3.put(key, b"d" * 10)  # shrank
+    mirror.sync()
+    assert local.read_bytes() == b"d" * 10
+    s3.put(key, b"e" * 10)  # same size, new ETag
+    mirror.sync()
+    assert local.read_bytes() == b"e" * 10
+
+    s3.client.delete_object(Bucket=s3.bucket, Key=key)
+    mirror.sync()
+    assert not local.exists() and mirror.objects == 0
+    assert not list((tmp_path / "partial").iterdir())
+
+
+def test_bytes_left_by_an_append_cut_short_are_dropped(s3, mirror, tmp_path):
+    key = f"top/{event_key('run')}"
+    local = tmp_path / "data" / event_key("run")
+    s3.put(key, b"a" * 100)
+    mirror.sync()
+    with open(local, "ab") as out:
+        out.write(b"half an append")  # as a sync killed mid-transfer leaves it
+    s3.put(key, b"a" * 100 + b"b" * 50)
+    mirror.sync()
+    assert local.read_bytes() == b"a" * 100 + b"b" * 50
+
+
+def test_one_object_failing_does_not_hold_back_the_others(s3, mirror, tmp_path):
+    for run in ("a", "b", "c"):
+        s3.put(f"top/{event_key(run)}", run.encode())
+    (tmp_path / "data" / "b").write_text("a file where the run's directory should be")
+    with pytest.raises(S3Error) as caught:
+        mirror.sync()
+    assert "could not be read or written" in caught.value.message
+    assert not caught.value.fatal
+    assert (tmp_path / "data" / event_key("a")).read_bytes() == b"a"
+    assert (tmp_path / "data" / event_key("c")).read_bytes() == b"c"
+
+
+def test_only_event_files_and_plugin_assets_are_mirrored(s3, mirror, tmp_path):
+    for key in (
+        event_key("run"),
+        "run/plugins/projector/projector_config.pbtxt",
+        "run/model.ckpt-100.data",
+        "run/checkpoint",
+        "run/../escape.tfevents",
+        "run//x.tfevents",
+        "run/" + "x" * 250 + ".tfevents",
+    ):
+        s3.put(f"top/{key}", b"x")
+    mirror.sync()
+    files = sorted(
+        str(p.relative_to(tmp_path / "data")) for p in (tmp_path / "data").rglob("*") if p.is_file()
+    )
+    assert files == sorted([event_key("run"), "run/plugins/projector/projector_config.pbtxt"])
+
+
+@pytest.fixture
+def own_s3(aws_env, tb_config, tmp_path):
+    """An S3 server of this test's own, which it may stop and start again on the same port.
+
+    moto keeps its buckets in this process, so a server started again serves the same data.
+    """
+    server, endpoint = start_moto()
+    tb_config.update(s3_endpoint_url=endpoint, s3_cache_dir=str(tmp_path / "cache"))
+    client = make_client(endpoint)
+    bucket = new_bucket(client)
+    port = int(endpoint.rsplit(":", 1)[1])
+    yield client, bucket, server, port
+    server.stop()
+
+
+async def test_a_lost_endpoint_is_retried_while_the_job_keeps_serving(own_s3, api):
+    from moto.server import ThreadedMotoServer
+
+    client, bucket, server, port = own_s3
+    client.put_object(Bucket=bucket, Key=event_key("run"), Body=scalar_records("loss", [1.0]))
+    job = await api.launch(logdir=f"s3://{bucket}", sync_interval=0.5)
+    job = await api.wait_status(job["id"], "running")
+    server.stop()
+
+    async def failing():
+        mirror = (await api.job(job["id"]))["mirror"]
+        return mirror["last_error"] and mirror
+
+    mirror = await wait_for(failing)
+    assert mirror["last_error"].startswith("S3 request failed: Could not connect")
+    assert (await api.job(job["id"]))["status"] == "running"
+    assert await scalars(api, job["id"], "run") == [(0, 1.0)]  # still serves what it has
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        client.put_object(Bucket=bucket, Key=event_key("run2"), Body=scalar_records("loss", [5.0]))
+
+        async def recovered():
+            mirror = (await api.job(job["id"]))["mirror"]
+            return mirror["last_error"] is None and mirror["objects"] == 2
+
+        await wait_for(recovered, timeout=60)
+    finally:
+        server.stop()
+
+
+async def test_the_cli_launches_an_s3_logdir_on_a_discovered_server(s3, api, jp_serverapp):
+    from test_cli import clean_env, cli
+
+    s3.put(event_key("runs/r"), scalar_records("loss", [4.0]))
+    if not os.path.exists(jp_serverapp.info_file):
+        jp_serverapp.write_server_info_file()
+    env = clean_env(JUPYTER_RUNTIME_DIR=jp_serverapp.runtime_dir)
+    url = f"s3://{s3.bucket}/runs"
+    code, out, err = await cli("launch", url, "--sync_interval", "2", "--wait", env=env)
+    assert code == 0, err
+    assert out.strip().endswith("/")
+    (job,) = await api.json("GET", "jobs")
+    assert job["options"]["logdir"] == url  # not taken as a path below the current directory
+    assert job["options"]["sync_interval"] == 2.0
+    assert await scalars(api, job["id"], "r") == [(0, 4.0)]
+
+
+@pytest.fixture
+def dead_endpoint(aws_env, tb_config, tmp_path):
+    """An S3 endpoint on a loopback port where nothing listens."""
+    server, endpoint = start_moto()
+    server.stop()
+    tb_config.update(s3_endpoint_url=endpoint, s3_cache_dir=str(tmp_path / "cache"))
+    return endpoint
+
+
+@pytest.mark.tb_config(startup_timeout=4.0)
+async def test_an_unreachable_endpoint_at_start_says_why_the_job_timed_out(dead_endpoint, api):
+    job = await api.launch(logdir="s3://some-bucket/runs")
+    job = await api.wait_status(job["id"], "failed")
+    assert job["error"].startswith(
+        "TensorBoard did not answer within 4 s (the S3 mirror's initial sync failed: "
+        "S3 request failed: Could not connect to the endpoint URL"
+    )
