@@ -73,6 +73,13 @@ def rss_mib(pids: list[int]) -> float:
     return total / 1024
 
 
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used so far."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def group_pids(pgid: int) -> list[int]:
     pids = []
     for entry in os.listdir("/proc"):
@@ -225,6 +232,9 @@ def stop_group(proc):
     proc.wait(timeout=30)
 
 
+PARTS = ["start", "launch", "proxy", "memory", "scale"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="alternated runs per comparison")
@@ -234,7 +244,11 @@ def main() -> None:
         help="Python of a separate venv with jupyterlab-tensorboard-pro, to measure beside ours",
     )
     parser.add_argument(
-        "--only-launch", action="store_true", help="measure only launch to ready (and the peer)"
+        "--only",
+        nargs="+",
+        choices=PARTS,
+        default=PARTS,
+        help="measure only these parts (default: all)",
     )
     args = parser.parse_args()
 
@@ -256,111 +270,153 @@ def main() -> None:
     write_logdir(logdir, 2000)
     results = {}
     try:
-        # 4. Server start cost, with and without the extension, alternated.
-        starts = {"with": [], "without": []}
-        rss = {"with": [], "without": []}
-        for _ in range(0 if args.only_launch else args.rounds):
-            for name in ("without", "with"):
-                server = Jupyter(root, runtime, extension=name == "with")
-                starts[name].append(server.ready - server.started)
-                time.sleep(0.5)
-                rss[name].append(rss_mib([server.proc.pid]))
-                server.stop()
-        if not args.only_launch:
-            results["server_start_s"] = {k: summary(v) for k, v in starts.items()}
-            results["server_idle_rss_mib"] = {k: summary(v) for k, v in rss.items()}
-
+        if "start" in args.only:
+            start_cost(args, root, runtime, results)
         server = Jupyter(root, runtime, extension=True)
-        auth = {"Authorization": f"token {TOKEN}"}
-        # 1. Launch to ready, against the bare tensorboard CLI, alternated: ours warm
-        # (the fork server, the default), ours plain, and the in-process peer if given.
-        results["launch_to_ready_s"] = launch_section(server, root, work, logdir, args)
-        if args.only_launch:
-            server.stop()
-            print(json.dumps(results, indent=2))
-            print_ratios(results)
-            return
-        # Reuse of a live job.
-        job = server.api("POST", "jobs", {"logdir": "logs"})
-        wait_http(f"http://127.0.0.1:{server.port}{job['url']}", headers=auth)
-        reuse = []
-        for _ in range(30):
-            started = time.perf_counter()
-            assert server.api("POST", "jobs", {"logdir": "logs"})["reused"]
-            reuse.append(time.perf_counter() - started)
-        results["reuse_ms"] = {k: v * 1000 for k, v in summary(reuse).items()}
-
-        # 2. Proxy overhead: one job on a TCP port, reached directly and through the proxy.
-        tcp = server.api("POST", "jobs", {"logdir": "logs", "port": free_port()})
-        wait_http(f"http://127.0.0.1:{server.port}{tcp['url']}", headers=auth)
-        prefix = tcp["url"]
-        targets = {
-            "scalars": "data/plugin/scalars/scalars?run=run&tag=loss",
-            "index.js": "index.js",
-            "environment": "data/environment",
-        }
-        _wait_scalars(f"http://127.0.0.1:{tcp['port']}{prefix}{targets['scalars']}", {})
-        overhead = {}
-        for name, path in targets.items():
-            count = max(20, args.requests // (10 if name == "index.js" else 1))
-            direct, proxied = [], []
-            for _ in range(2):  # alternate
-                direct += timed_gets("127.0.0.1", tcp["port"], prefix + path, count // 2, {})
-                proxied += timed_gets("127.0.0.1", server.port, prefix + path, count // 2, auth)
-            d, p = summary(direct), summary(proxied)
-            overhead[name] = {
-                "direct_ms": {k: v * 1000 for k, v in d.items()},
-                "proxied_ms": {k: v * 1000 for k, v in p.items()},
-                "ratio_p50": p["median"] / d["median"],
-            }
-        results["proxy_overhead"] = overhead
-        rates = {}
-        for clients in (1, 10, 50):
-            path = prefix + targets["scalars"]
-            direct = throughput([f"http://127.0.0.1:{tcp['port']}{path}"] * 40, clients, 60, {})
-            proxied = throughput([f"http://127.0.0.1:{server.port}{path}"] * 40, clients, 60, auth)
-            rates[clients] = {
-                "direct_rps": direct,
-                "proxied_rps": proxied,
-                "ratio": proxied / direct,
-            }
-        results["throughput_scalars"] = rates
-
-        # 3. Memory of one job against bare TensorBoard on the same log directory.
-        proc, port, _ = bare_tensorboard(logdir, ["--load_fast=false"])
-        for url in (f"http://127.0.0.1:{port}/data/plugin/scalars/scalars?run=run&tag=loss",):
-            urllib.request.urlopen(url, timeout=30).read()
-        time.sleep(1)
-        job_now = server.api("GET", f"jobs/{job['id']}")
-        results["job_rss_mib"] = {
-            "ours": rss_mib(group_pids(job_now["pid"])),
-            "bare_load_fast_false": rss_mib(group_pids(proc.pid)),
-        }
-        stop_group(proc)
-
-        # 5. Scale: 200 finished records and 8 live jobs.
-        for i in range(8):
-            (logdir / f"live{i}").mkdir(exist_ok=True)
-            server.api("POST", "jobs", {"logdir": f"logs/live{i}"})
-        for _ in range(200):
-            queued = server.api(
-                "POST", "jobs", {"logdir": "logs", "force_new": True, "priority": -1}
-            )
-            server.api("DELETE", f"jobs/{queued['id']}")
-        listing = []
-        for _ in range(30):
-            started = time.perf_counter()
-            jobs = server.api("GET", "jobs")
-            listing.append(time.perf_counter() - started)
-        results["job_list"] = {
-            "jobs": len(jobs),
-            "ms": {k: v * 1000 for k, v in summary(listing).items()},
-        }
-        server.stop()
+        try:
+            if "launch" in args.only:
+                launch(args, server, logdir, results)
+            if "proxy" in args.only:
+                proxy_overhead(args, server, results)
+            if "memory" in args.only:
+                memory(server, logdir, results)
+            if "scale" in args.only:
+                scale(server, logdir, results)
+        finally:
+            server.stop()  # and with it every job it started
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(results, indent=2))
     print_ratios(results)
+
+
+AUTH = {"Authorization": f"token {TOKEN}"}
+# Sequential runs are alternated in this many blocks (A B C A B C ...).
+BLOCKS = 10
+# Scalars requests per throughput run, shared among its clients.
+THROUGHPUT_REQUESTS = 400
+
+
+def start_cost(args, root: Path, runtime: Path, results: dict) -> None:
+    """4. Server start cost, with and without the extension, alternated."""
+    starts = {"with": [], "without": []}
+    rss = {"with": [], "without": []}
+    for _ in range(args.rounds):
+        for name in ("without", "with"):
+            server = Jupyter(root, runtime, extension=name == "with")
+            starts[name].append(server.ready - server.started)
+            time.sleep(0.5)
+            rss[name].append(rss_mib([server.proc.pid]))
+            server.stop()
+    results["server_start_s"] = {k: summary(v) for k, v in starts.items()}
+    results["server_idle_rss_mib"] = {k: summary(v) for k, v in rss.items()}
+
+
+def live_job(server: Jupyter, body: dict) -> dict:
+    job = server.api("POST", "jobs", body)
+    wait_http(f"http://127.0.0.1:{server.port}{job['url']}", headers=AUTH)
+    return job
+
+
+def launch(args, server: Jupyter, logdir: Path, results: dict) -> None:
+    """1. Launch to ready against the bare tensorboard CLI, rotated: ours warm (the fork
+    server, the default) and plain, and the in-process peer if given; then reuse."""
+    work = logdir.parent.parent
+    results["launch_to_ready_s"] = launch_section(server, logdir.parent, work, logdir, args)
+    live_job(server, {"logdir": "logs"})
+    reuse = []
+    for _ in range(30):
+        started = time.perf_counter()
+        assert server.api("POST", "jobs", {"logdir": "logs"})["reused"]
+        reuse.append(time.perf_counter() - started)
+    results["reuse_ms"] = {k: v * 1000 for k, v in summary(reuse).items()}
+
+
+def proxy_overhead(args, server: Jupyter, results: dict) -> None:
+    """2. Proxy overhead: a job on a TCP port, reached directly and through the proxy.
+
+    Also through the proxy to a job on its default Unix socket (same TensorBoard, so the
+    same direct baseline), and Jupyter's own ``/api/status``: the cost of any
+    authenticated request to this server, which no proxy can go below.
+    """
+    tcp = live_job(server, {"logdir": "logs", "port": free_port()})
+    sock = live_job(server, {"logdir": "logs", "force_new": True})
+    targets = {
+        "scalars": "data/plugin/scalars/scalars?run=run&tag=loss",
+        "index.js": "index.js",
+        "environment": "data/environment",
+    }
+    overhead = {}
+    for name, path in targets.items():
+        count = max(20, args.requests // (10 if name == "index.js" else 1))
+        direct, proxied, via_socket = [], [], []
+        cpu = 0.0  # the Jupyter server's CPU time for the proxied requests
+        block = max(1, count // BLOCKS)
+        for _ in range(BLOCKS):  # alternate, in blocks short enough to share the noise
+            direct += timed_gets("127.0.0.1", tcp["port"], tcp["url"] + path, block, {})
+            before = cpu_seconds(server.proc.pid)
+            proxied += timed_gets("127.0.0.1", server.port, tcp["url"] + path, block, AUTH)
+            via_socket += timed_gets("127.0.0.1", server.port, sock["url"] + path, block, AUTH)
+            cpu += cpu_seconds(server.proc.pid) - before
+        d, p, u = summary(direct), summary(proxied), summary(via_socket)
+        overhead[name] = {
+            "direct_ms": {k: v * 1000 for k, v in d.items()},
+            "proxied_ms": {k: v * 1000 for k, v in p.items()},
+            "socket_proxied_ms": {k: v * 1000 for k, v in u.items()},
+            "ratio_p50": p["median"] / d["median"],
+            "socket_ratio_p50": u["median"] / d["median"],
+            # Less swayed by other work on the machine than latency is.
+            "server_cpu_ms_per_request": cpu * 1000 / (len(proxied) + len(via_socket)),
+        }
+    before = cpu_seconds(server.proc.pid)
+    floor = timed_gets("127.0.0.1", server.port, "/api/status", args.requests, AUTH)
+    overhead["jupyter_api_status"] = {
+        "ms": {k: v * 1000 for k, v in summary(floor).items()},
+        "server_cpu_ms_per_request": (cpu_seconds(server.proc.pid) - before) * 1000 / len(floor),
+    }
+    results["proxy_overhead"] = overhead
+    rates = {}
+    for clients in (1, 10, 50):
+        path = tcp["url"] + targets["scalars"]
+        each = max(4, THROUGHPUT_REQUESTS // clients)  # the same total at every level
+        direct = throughput([f"http://127.0.0.1:{tcp['port']}{path}"] * each, clients, 120, {})
+        proxied = throughput([f"http://127.0.0.1:{server.port}{path}"] * each, clients, 120, AUTH)
+        rates[clients] = {"direct_rps": direct, "proxied_rps": proxied, "ratio": proxied / direct}
+    results["throughput_scalars"] = rates
+
+
+def memory(server: Jupyter, logdir: Path, results: dict) -> None:
+    """3. Memory of one job against bare TensorBoard on the same log directory."""
+    job = live_job(server, {"logdir": "logs"})
+    proc, port, _ = bare_tensorboard(logdir, ["--load_fast=false"])
+    for url in (f"http://127.0.0.1:{port}/data/plugin/scalars/scalars?run=run&tag=loss",):
+        urllib.request.urlopen(url, timeout=30).read()
+    time.sleep(1)
+    job_now = server.api("GET", f"jobs/{job['id']}")
+    results["job_rss_mib"] = {
+        "ours": rss_mib(group_pids(job_now["pid"])),
+        "bare_load_fast_false": rss_mib(group_pids(proc.pid)),
+    }
+    stop_group(proc)
+
+
+def scale(server: Jupyter, logdir: Path, results: dict) -> None:
+    """5. Scale: 200 finished records and 8 live jobs."""
+    for i in range(8):
+        (logdir / f"live{i}").mkdir(exist_ok=True)
+        server.api("POST", "jobs", {"logdir": f"logs/live{i}"})
+    for _ in range(200):
+        queued = server.api("POST", "jobs", {"logdir": "logs", "force_new": True, "priority": -1})
+        server.api("DELETE", f"jobs/{queued['id']}")
+    listing = []
+    for _ in range(30):
+        started = time.perf_counter()
+        jobs = server.api("GET", "jobs")
+        listing.append(time.perf_counter() - started)
+    results["job_list"] = {
+        "jobs": len(jobs),
+        "ms": {k: v * 1000 for k, v in summary(listing).items()},
+    }
 
 
 def _forked(pid: int) -> bool:
@@ -494,53 +550,50 @@ def _peer_scalars(server: Jupyter, peer: Jupyter, count: int) -> dict:
 
 def print_ratios(r: dict) -> None:
     """The headline figures, as ratios against the baselines measured in this run."""
-    launch = r["launch_to_ready_s"]
     print("\nheadline (medians; ratio = ours / baseline):")
-    for name in ("ours_warm", "ours_plain", "peer_in_process"):
-        if name in launch:
+    if "launch_to_ready_s" in r:
+        launch = r["launch_to_ready_s"]
+        print(
+            f"  launch to ready: {launch['ours']['median']:.2f} s vs bare CLI "
+            f"{launch['bare_cli']['median']:.2f} s = "
+            f"{launch['ours']['median'] / launch['bare_cli']['median']:.2f}x"
+        )
+        print(f"  reuse of a live job: {r['reuse_ms']['median']:.1f} ms")
+    if "proxy_overhead" in r:
+        overhead = dict(r["proxy_overhead"])
+        status = overhead.pop("jupyter_api_status")
+        for name, o in overhead.items():
             print(
-                f"  launch to ready, {name}: {launch[name]['median']:.2f} s "
-                f"({launch[name]['min']:.2f}-{launch[name]['max']:.2f}) vs bare CLI "
-                f"{launch['bare_cli']['median']:.2f} s = "
-                f"{launch[name]['median'] / launch['bare_cli']['median']:.2f}x"
+                f"  {name}: proxied {o['proxied_ms']['median']:.2f} ms vs direct "
+                f"{o['direct_ms']['median']:.2f} ms = {o['ratio_p50']:.2f}x (p99 "
+                f"{o['proxied_ms']['p99']:.1f} vs {o['direct_ms']['p99']:.1f} ms); "
+                f"socket job {o['socket_proxied_ms']['median']:.2f} ms = "
+                f"{o['socket_ratio_p50']:.2f}x; server CPU "
+                f"{o['server_cpu_ms_per_request']:.2f} ms/request"
             )
-    print(f"  fork server idle RSS: {launch['fork_server_rss_mib']:.0f} MiB")
-    w = launch["scalars_warm_vs_plain_ms"]
-    print(
-        f"  scalars p50, forked job {w['warm']['median']:.1f} ms vs plain job "
-        f"{w['plain']['median']:.1f} ms (p99 {w['warm']['p99']:.1f} vs {w['plain']['p99']:.1f})"
-    )
-    if "peer_scalars_ms" in launch:
-        p = launch["peer_scalars_ms"]
         print(
-            f"  scalars p50, ours (warm job, proxied) {p['ours']['median']:.1f} ms vs peer "
-            f"{p['peer']['median']:.1f} ms (p99 {p['ours']['p99']:.1f} vs {p['peer']['p99']:.1f})"
+            f"  Jupyter's own /api/status: {status['ms']['median']:.2f} ms "
+            f"(p99 {status['ms']['p99']:.1f}), server CPU "
+            f"{status['server_cpu_ms_per_request']:.2f} ms/request"
         )
-    if "reuse_ms" not in r:
-        return
-    start = r["server_start_s"]
-    print(f"  reuse of a live job: {r['reuse_ms']['median']:.1f} ms")
-    for name, o in r["proxy_overhead"].items():
+        for clients, t in r["throughput_scalars"].items():
+            print(
+                f"  throughput, {clients} clients: {t['ratio']:.2f}x direct "
+                f"({t['proxied_rps']:.0f} req/s)"
+            )
+    if "server_start_s" in r:
+        start, rss = r["server_start_s"], r["server_idle_rss_mib"]
         print(
-            f"  {name}: proxied {o['proxied_ms']['median']:.1f} ms vs direct "
-            f"{o['direct_ms']['median']:.1f} ms = {o['ratio_p50']:.2f}x (p99 "
-            f"{o['proxied_ms']['p99']:.1f} vs {o['direct_ms']['p99']:.1f} ms)"
+            f"  server start: {start['with']['median']:.2f} s with vs "
+            f"{start['without']['median']:.2f} s "
+            f"without (+{(start['with']['median'] - start['without']['median']) * 1000:.0f} ms)"
         )
-    for clients, t in r["throughput_scalars"].items():
-        print(
-            f"  throughput, {clients} clients: {t['ratio']:.2f}x direct "
-            f"({t['proxied_rps']:.0f} req/s)"
-        )
-    print(
-        f"  server start: {start['with']['median']:.2f} s with vs "
-        f"{start['without']['median']:.2f} s "
-        f"without (+{(start['with']['median'] - start['without']['median']) * 1000:.0f} ms)"
-    )
-    rss = r["server_idle_rss_mib"]
-    print(f"  server idle RSS: +{rss['with']['median'] - rss['without']['median']:.1f} MiB")
-    job = r["job_rss_mib"]
-    print(f"  job RSS: {job['ours']:.0f} MiB vs bare {job['bare_load_fast_false']:.0f} MiB")
-    print(f"  job list of {r['job_list']['jobs']} jobs: {r['job_list']['ms']['median']:.1f} ms")
+        print(f"  server idle RSS: +{rss['with']['median'] - rss['without']['median']:.1f} MiB")
+    if "job_rss_mib" in r:
+        job = r["job_rss_mib"]
+        print(f"  job RSS: {job['ours']:.0f} MiB vs bare {job['bare_load_fast_false']:.0f} MiB")
+    if "job_list" in r:
+        print(f"  job list of {r['job_list']['jobs']} jobs: {r['job_list']['ms']['median']:.1f} ms")
 
 
 if __name__ == "__main__":

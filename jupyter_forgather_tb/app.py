@@ -9,6 +9,7 @@ import sys
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Float, Integer, List, Unicode, default
 
+from .backends import BackendClients
 from .handlers import api_handlers
 from .manager import JobManager, ManagerSettings
 from .proxy import proxy_handlers
@@ -191,7 +192,15 @@ class ForgatherTB(ExtensionApp):
             fork_server=self.fork_server,
         )
         self.manager = JobManager(settings, log=self.log)
-        self.settings.update({"forgather_tb_manager": self.manager, "forgather_tb_config": self})
+        self.backends = BackendClients()
+        self.manager.on_job_end(lambda job: self.backends.close(job.id))
+        self.settings.update(
+            {
+                "forgather_tb_manager": self.manager,
+                "forgather_tb_backends": self.backends,
+                "forgather_tb_config": self,
+            }
+        )
 
     def initialize_handlers(self):
         """Register the REST API and the proxy routes."""
@@ -201,3 +210,4 @@ class ForgatherTB(ExtensionApp):
     async def stop_extension(self):
         """Stop every TensorBoard this server started."""
         await self.manager.shutdown()
+        self.backends.close_all()

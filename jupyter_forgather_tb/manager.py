@@ -10,6 +10,7 @@ import shutil
 import signal
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -98,6 +99,7 @@ class JobManager:
         self._seq = 0
         self._culler: asyncio.Task | None = None
         self._stopping: set[asyncio.Future] = set()  # idle stops under way (kept referenced)
+        self._end_listeners: list[Callable[[Job], None]] = []
         self._cleanups: set[asyncio.Future] = set()  # S3 caches being removed
         self._cache_root = settings.s3_cache_dir or os.path.join(
             os.path.dirname(settings.log_dir), "s3-cache"
@@ -529,6 +531,10 @@ class JobManager:
                 log_file.write(chunk)
                 log_file.flush()
 
+    def on_job_end(self, listener: Callable[[Job], None]) -> None:
+        """Call ``listener(job)`` whenever a job ends (the proxy closes its client then)."""
+        self._end_listeners.append(listener)
+
     def _finish(self, job: Job, status: JobStatus, error: str | None) -> None:
         job.status = status
         job.error = error
@@ -542,6 +548,8 @@ class JobManager:
         self.log.info(
             "TensorBoard job %s %s%s", job.id, status.value, f": {error}" if error else ""
         )
+        for listener in self._end_listeners:
+            listener(job)
         self._prune_finished()
         self._save()
 

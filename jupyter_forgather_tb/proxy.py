@@ -7,8 +7,10 @@ import html
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server_proxy.handlers import LocalProxyHandler
-from tornado import web
+from tornado import httputil, web
 from tornado.escape import url_escape
+from tornado.httpclient import HTTPClientError
+from tornado.iostream import StreamClosedError
 
 from .handlers import AUTH_RESOURCE
 from .jobs import JobStatus
@@ -20,6 +22,25 @@ _SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 # The proxy handler is a websocket handler too, and jupyter_server maps websocket
 # access to a running process (kernels, terminals) to "execute"; so do we.
 _PROXY_ACTION = "execute"
+# Hop-by-hop headers (RFC 9110, 7.6.1), never forwarded either way; jupyter-server-proxy
+# drops the same ones from requests.
+_HOP_BY_HOP = frozenset(
+    (
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    )
+)
+# Responses up to this size with a Content-Length are sent whole, as jupyter-server-proxy
+# sends them: tornado then adds an ETag and answers a matching If-None-Match with 304.
+# Larger ones (TensorBoard's 6 MB script) and those of unknown length stream through.
+STREAM_ABOVE = 256 * 1024
 
 
 def _strip_token(query: str) -> str:
@@ -34,6 +55,10 @@ class TensorBoardProxyHandler(LocalProxyHandler):
     @property
     def manager(self):
         return self.settings["forgather_tb_manager"]
+
+    @property
+    def backends(self):
+        return self.settings["forgather_tb_backends"]
 
     def _page(self, status: int, title: str, text: str, retry: bool = False) -> None:
         self.set_status(status)
@@ -79,6 +104,7 @@ class TensorBoardProxyHandler(LocalProxyHandler):
             )
             return self._page(503, "TensorBoard has stopped", text)
         self.manager.touch(job)
+        self._job = job
         self.proxy_base = f"tb/{job.id}"
         self.unix_socket = job.unix_socket
         self._backend_port = 80 if job.unix_socket else job.port
@@ -101,16 +127,83 @@ class TensorBoardProxyHandler(LocalProxyHandler):
         )
 
     async def proxy(self, port, proxied_path):
-        """Proxy one request, reporting a silent or vanished TensorBoard as 504 or 502."""
+        """Proxy one request over the job's shared client, streaming large responses.
+
+        Replaces jupyter-server-proxy's HTTP path, which makes a client per request and
+        buffers whole bodies (its streaming mode only serves ``text/event-stream`` and
+        drops ``Content-Encoding``). Built from its request builder and tornado's
+        ``header_callback`` and coroutine ``streaming_callback``, which does not read the
+        next chunk from TensorBoard until the browser has taken the last one.
+        A silent or vanished TensorBoard is a 504 or 502.
+        """
+        for name in [name for name in self.request.headers if name.lower() in _HOP_BY_HOP]:
+            del self.request.headers[name]
+        self._record_activity()
+        body = self.request.body or (b"" if self.request.method in ("POST", "PUT") else None)
+        head, streaming = [], False
+
+        def header_callback(line: str) -> None:
+            nonlocal streaming
+            line = line.rstrip("\r\n")
+            if line:
+                head.append(line)
+                return
+            start = httputil.parse_response_start_line(head[0])
+            headers = httputil.HTTPHeaders()
+            for raw in head[1:]:
+                headers.parse_line(raw)
+            length = headers.get("Content-Length")
+            streaming = self.request.method != "HEAD" and (
+                length is None or int(length) > STREAM_ABOVE
+            )
+            # tornado counts the length of a body sent whole, and a HEAD has none.
+            keep_length = streaming or self.request.method == "HEAD"
+            self.set_status(start.code, start.reason)
+            self._headers = httputil.HTTPHeaders()  # none of tornado's defaults
+            for name, value in headers.get_all():
+                if name.lower() in _HOP_BY_HOP or (name == "Content-Length" and not keep_length):
+                    continue
+                self.add_header(name, value)
+
+        async def streaming_callback(chunk: bytes) -> None:
+            self.write(chunk)
+            if streaming:
+                # Not self.flush: the websocket mixin's wrapper drops the future.
+                await web.RequestHandler.flush(self)
+
+        request = self._build_proxy_request(
+            "localhost",
+            port,
+            proxied_path,
+            body,
+            header_callback=header_callback,
+            streaming_callback=streaming_callback,
+        )
+        if not self._job.status.is_live:  # it ended since prepare(): make no client for it
+            raise web.HTTPError(502, "TensorBoard could not be reached")
+        client = self.backends.client_for(self._job)
         try:
-            return await super().proxy(port, proxied_path)
-        except web.HTTPError as error:
-            # jupyter-server-proxy reports both as 599 (timeout) or 500 (connection error).
-            if error.status_code == 599 and "timeout" in str(error).lower():
-                raise web.HTTPError(504, "TensorBoard did not answer in time") from None
-            if error.status_code in (500, 599):
-                raise web.HTTPError(502, "TensorBoard could not be reached") from None
-            raise
+            await client.fetch(request, raise_error=False)
+        except HTTPClientError as error:
+            if error.code != 599:
+                raise
+            if "timeout" in str(error).lower():
+                return self._backend_failed(504, "TensorBoard did not answer in time")
+            return self._backend_failed(502, "TensorBoard could not be reached")
+        except (OSError, StreamClosedError):
+            return self._backend_failed(502, "TensorBoard could not be reached")
+        finally:
+            self._record_activity()
+
+    def _backend_failed(self, status: int, message: str) -> None:
+        if not self._headers_written:
+            raise web.HTTPError(status, message)
+        if self.request.connection.stream.closed():
+            return  # the browser left mid-answer: nobody to tell
+        # Part of the answer is out: cut the connection, so the browser sees it broken
+        # off instead of a chunked body that ends as if complete.
+        self.log.warning("Proxied response of job %s broken off: %s", self._job.id, message)
+        self.request.connection.close()
 
     # prepare() already requires login; the decorators also mark each method as
     # authenticated for jupyter_server's allow_unauthenticated_access check.

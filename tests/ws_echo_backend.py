@@ -1,13 +1,16 @@
 """Stands in for TensorBoard where TensorBoard cannot show what a test checks.
 
-TensorBoard serves no websocket and does not reveal the headers it received.
+TensorBoard serves no websocket, does not reveal the headers it received, and cannot
+be made to send a body over 100 MB, hold a response half-sent or break one off.
 This backend takes the runner's command line, answers 200 at the path prefix
-(so the job becomes running), echoes websocket messages at ``<prefix>/echo``
-and shows the request it got at ``<prefix>/seen``.
+(so the job becomes running), echoes websocket messages at ``<prefix>/echo``,
+shows the request it got at ``<prefix>/seen``, and serves the bodies the
+streaming tests need (``big``, ``drip`` and ``release``, ``broken``).
 """
 
 import argparse
 import asyncio
+import hashlib
 import os
 import re
 import sys
@@ -28,6 +31,54 @@ class Seen(web.RequestHandler):
         self.write({"headers": dict(self.request.headers), "query": self.request.query})
 
 
+MIB = 1024 * 1024
+
+
+def big_block(index: int) -> bytes:
+    """Block ``index`` (1 MiB) of the ``big`` body: different for every block."""
+    return hashlib.sha256(str(index).encode()).digest() * (MIB // 32)
+
+
+class Big(web.RequestHandler):
+    """``?mib=N`` MiB with a Content-Length, written block by block."""
+
+    async def get(self):
+        blocks = int(self.get_argument("mib"))
+        self.set_header("Content-Length", str(blocks * MIB))
+        for index in range(blocks):
+            self.write(big_block(index))
+            await self.flush()
+
+
+RELEASED = asyncio.Event()
+
+
+class Drip(web.RequestHandler):
+    """Sends ``first``, then waits for a request to ``release`` before ``last``."""
+
+    async def get(self):
+        self.write(b"first")
+        await self.flush()
+        await RELEASED.wait()
+        self.write(b"last")
+
+
+class Release(web.RequestHandler):
+    def get(self):
+        RELEASED.set()
+
+
+class Broken(web.RequestHandler):
+    """Sends 1 MiB of a 4 MiB answer and hangs up (``?length=0``: without a Content-Length)."""
+
+    async def get(self):
+        if self.get_argument("length") == "1":
+            self.set_header("Content-Length", str(4 * MIB))
+        self.write(b"x" * MIB)
+        await self.flush()
+        self.request.connection.stream.close()
+
+
 class Echo(websocket.WebSocketHandler):
     def on_message(self, message):
         self.write_message(f"echo: {message}")
@@ -42,7 +93,15 @@ async def main():
     # Unlike werkzeug, tornado routes on the raw path, as quoted by the proxy.
     prefix = re.escape(quote(args.path_prefix, safe="/"))
     app = web.Application(
-        [(rf"{prefix}/", Index), (rf"{prefix}/echo", Echo), (rf"{prefix}/seen", Seen)]
+        [
+            (rf"{prefix}/", Index),
+            (rf"{prefix}/echo", Echo),
+            (rf"{prefix}/seen", Seen),
+            (rf"{prefix}/big", Big),
+            (rf"{prefix}/drip", Drip),
+            (rf"{prefix}/release", Release),
+            (rf"{prefix}/broken", Broken),
+        ]
     )
     server = httpserver.HTTPServer(app)
     server.add_socket(netutil.bind_unix_socket(args.unix_socket, mode=0o600))

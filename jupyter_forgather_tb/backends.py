@@ -1,0 +1,78 @@
+"""One long-lived HTTP client per running TensorBoard job, for the proxy."""
+
+from __future__ import annotations
+
+import socket
+import sys
+
+from jupyter_server_proxy.unixsock import UnixResolver
+from tornado.netutil import Resolver
+from tornado.simple_httpclient import SimpleAsyncHTTPClient
+
+from .jobs import Job
+
+# Concurrent requests to one job; more wait in the client's queue (up to the connect
+# timeout). TensorBoard serves each connection on its own thread.
+MAX_CONCURRENT = 128
+
+
+class LoopbackResolver(Resolver):
+    """Every name resolves to ``127.0.0.1``, where a job with a TCP port listens.
+
+    The TCP counterpart of jupyter-server-proxy's ``UnixResolver``: tornado's default
+    resolver would run getaddrinfo("localhost") on a thread for every request, and could
+    pick ``::1``, where the job does not listen (the manager probes ``127.0.0.1`` too).
+    """
+
+    async def resolve(self, host, port, family=socket.AF_UNSPEC):
+        return [(socket.AF_INET, ("127.0.0.1", port))]
+
+
+def _transport(job: Job) -> tuple[str | None, int | None]:
+    return job.unix_socket, None if job.unix_socket else job.port
+
+
+class BackendClients:
+    """Tornado HTTP clients by job id: made on a job's first proxied request, closed when it ends.
+
+    One client per job instead of jupyter-server-proxy's one per request. Responses are
+    streamed through (see ``proxy.py``), so the client's ``max_body_size`` no longer
+    costs memory and is lifted: tornado's 100 MB default would turn a larger
+    TensorBoard response into an error.
+    """
+
+    def __init__(self):
+        self._clients: dict[str, tuple[tuple, SimpleAsyncHTTPClient]] = {}
+
+    def __len__(self) -> int:
+        return len(self._clients)
+
+    def client_for(self, job: Job) -> SimpleAsyncHTTPClient:
+        """The job's client, made if it has none or its transport changed."""
+        transport = _transport(job)
+        entry = self._clients.get(job.id)
+        if entry is not None and entry[0] == transport:
+            return entry[1]
+        self.close(job.id)
+        unix_socket, _ = transport
+        client = SimpleAsyncHTTPClient(
+            force_instance=True,
+            resolver=UnixResolver(unix_socket) if unix_socket else LoopbackResolver(),
+            max_clients=MAX_CONCURRENT,
+            max_body_size=sys.maxsize,
+        )
+        self._clients[job.id] = (transport, client)
+        return client
+
+    def close(self, job_id: str) -> None:
+        """Close a job's client, if it has one (called when the job ends)."""
+        entry = self._clients.pop(job_id, None)
+        if entry is not None:
+            client = entry[1]
+            client.close()
+            client.resolver.close()  # ours, so the client leaves it open
+
+    def close_all(self) -> None:
+        """Close every client (the server is stopping)."""
+        for job_id in list(self._clients):
+            self.close(job_id)
