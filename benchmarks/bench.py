@@ -553,11 +553,27 @@ def print_ratios(r: dict) -> None:
     print("\nheadline (medians; ratio = ours / baseline):")
     if "launch_to_ready_s" in r:
         launch = r["launch_to_ready_s"]
+        for name in ("ours_warm", "ours_plain", "peer_in_process"):
+            if name in launch:
+                print(
+                    f"  launch to ready, {name}: {launch[name]['median']:.2f} s "
+                    f"({launch[name]['min']:.2f}-{launch[name]['max']:.2f}) vs bare CLI "
+                    f"{launch['bare_cli']['median']:.2f} s = "
+                    f"{launch[name]['median'] / launch['bare_cli']['median']:.2f}x"
+                )
+        print(f"  fork server idle RSS: {launch['fork_server_rss_mib']:.0f} MiB")
+        w = launch["scalars_warm_vs_plain_ms"]
         print(
-            f"  launch to ready: {launch['ours']['median']:.2f} s vs bare CLI "
-            f"{launch['bare_cli']['median']:.2f} s = "
-            f"{launch['ours']['median'] / launch['bare_cli']['median']:.2f}x"
+            f"  scalars p50, forked job {w['warm']['median']:.1f} ms vs plain job "
+            f"{w['plain']['median']:.1f} ms (p99 {w['warm']['p99']:.1f} vs {w['plain']['p99']:.1f})"
         )
+        if "peer_scalars_ms" in launch:
+            p = launch["peer_scalars_ms"]
+            print(
+                f"  scalars p50, ours (warm job, proxied) {p['ours']['median']:.1f} ms vs peer "
+                f"{p['peer']['median']:.1f} ms (p99 {p['ours']['p99']:.1f} vs "
+                f"{p['peer']['p99']:.1f})"
+            )
         print(f"  reuse of a live job: {r['reuse_ms']['median']:.1f} ms")
     if "proxy_overhead" in r:
         overhead = dict(r["proxy_overhead"])
