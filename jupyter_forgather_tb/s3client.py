@@ -5,6 +5,8 @@ boto3 is imported only when a client is made: the Jupyter server never does.
 
 from __future__ import annotations
 
+from .s3paths import tensorboard_path
+
 # S3 error codes that no retry will fix: a job reports them and stops, an upload exits.
 _FATAL_CODES = {
     "NoSuchBucket": "bucket {bucket!r} does not exist",
@@ -72,3 +74,13 @@ def describe_error(error: Exception, url: str, bucket: str) -> S3Error:
     if isinstance(error, OSError):
         return S3Error(f"a local file could not be read or written: {error}", fatal=False)
     return S3Error(f"{type(error).__name__}: {error}", fatal=False)
+
+
+def list_tensorboard_objects(client, bucket: str, prefix: str):
+    """``(path below prefix, listed object)`` for each object TensorBoard reads, all pages."""
+    paginator = client.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents", []):
+            path = tensorboard_path(item["Key"][len(prefix) :])
+            if path is not None:
+                yield path, item

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
 
-from .s3client import S3Error, describe_error
-from .s3paths import key_prefix, parse_bucket_url, tensorboard_path
+from .s3client import S3Error, describe_error, list_tensorboard_objects
+from .s3paths import key_prefix, parse_bucket_url
 
 #: Bytes re-read before the mirrored end of a grown object, compared with the local
 #: copy: a cheap check that the object was appended to rather than rewritten.
@@ -70,14 +70,10 @@ class S3Mirror:
 
     def _list(self) -> dict[str, tuple[str, int, str]]:
         """``{local path: (key, size, etag)}`` of the objects TensorBoard reads."""
-        found = {}
-        paginator = self.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
-            for item in page.get("Contents", []):
-                path = tensorboard_path(item["Key"][len(self.prefix) :])
-                if path is not None:
-                    found[path] = (item["Key"], item["Size"], item["ETag"])
-        return found
+        return {
+            path: (item["Key"], item["Size"], item["ETag"])
+            for path, item in list_tensorboard_objects(self.client, self.bucket, self.prefix)
+        }
 
     def sync(self) -> None:
         """Bring the mirror up to date once; raises :class:`S3Error`."""

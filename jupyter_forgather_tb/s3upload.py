@@ -22,7 +22,7 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .s3client import S3Error, describe_error, make_client
+from .s3client import S3Error, describe_error, list_tensorboard_objects, make_client
 from .s3paths import EVENT_FILE_MARK, key_prefix, parse_bucket_url, tensorboard_path
 
 MIN_PART_BYTES = 5 * 1024**2  # S3's minimum size of every part but the last
@@ -109,14 +109,10 @@ class S3Uploader:
     # -- one sync ----------------------------------------------------------------------------
 
     def _list_remote(self) -> dict[str, _Remote]:
-        found = {}
-        paginator = self.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix):
-            for item in page.get("Contents", []):
-                path = tensorboard_path(item["Key"][len(self.prefix) :])
-                if path is not None:
-                    found[path] = _Remote(item["Size"], item["ETag"])
-        return found
+        return {
+            path: _Remote(item["Size"], item["ETag"])
+            for path, item in list_tensorboard_objects(self.client, self.bucket, self.prefix)
+        }
 
     def _local_files(self) -> Iterator[tuple[str, os.stat_result]]:
         for directory, dirs, files in os.walk(self.local_dir):
