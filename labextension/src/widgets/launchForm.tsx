@@ -65,9 +65,12 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
     setValues(current => ({ ...current, [key]: value }));
     setErrors(current => ({ ...current, [key]: undefined }));
   };
-  const text =
-    (key: FieldName) => (event: React.ChangeEvent<HTMLInputElement>) =>
-      set(key, event.target.value);
+  const field = (name: TextFieldName) => ({
+    name,
+    value: values[name],
+    error: errors[name],
+    onChange: (value: string) => set(name, value)
+  });
 
   const togglePicker = async () => {
     if (picker) {
@@ -141,17 +144,11 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
   const busy = phase !== 'idle';
   return (
     <form className="jp-ForgatherTB-form" onSubmit={submit} noValidate>
-      <Field label="Log directory" name="logdir" error={errors.logdir}>
-        <input
-          className="jp-mod-styled"
-          name="logdir"
-          value={values.logdir}
-          onChange={text('logdir')}
-          placeholder="runs (under the server root) or s3://bucket/prefix"
-          autoComplete="off"
-          spellCheck={false}
-        />
-      </Field>
+      <TextField
+        label="Log directory"
+        {...field('logdir')}
+        placeholder="runs (under the server root) or s3://bucket/prefix"
+      />
       <div className="jp-ForgatherTB-row jp-ForgatherTB-logdirTools">
         <Button
           minimal
@@ -202,42 +199,26 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
         </ul>
       )}
 
-      <Field
+      <TextField
         label="Window title"
-        name="window_title"
-        error={errors.window_title}
-      >
-        <input
-          className="jp-mod-styled"
-          name="window_title"
-          value={values.window_title}
-          onChange={text('window_title')}
-          placeholder={defaultTitle(values.logdir)}
-        />
-      </Field>
+        {...field('window_title')}
+        placeholder={defaultTitle(values.logdir)}
+      />
 
       <div className="jp-ForgatherTB-row">
-        <Field label="Port" name="port" error={errors.port}>
-          <input
-            className="jp-mod-styled"
-            name="port"
-            inputMode="numeric"
-            value={values.port}
-            onChange={text('port')}
-            placeholder="none"
-            title="Blank: no TCP port (a private socket, reached through Jupyter)"
-          />
-        </Field>
-        <Field label="Priority" name="priority" error={errors.priority}>
-          <input
-            className="jp-mod-styled"
-            name="priority"
-            inputMode="numeric"
-            value={values.priority}
-            onChange={text('priority')}
-            title="Higher starts first when jobs wait in the queue"
-          />
-        </Field>
+        <TextField
+          label="Port"
+          {...field('port')}
+          inputMode="numeric"
+          placeholder="none"
+          title="Blank: no TCP port (a private socket, reached through Jupyter)"
+        />
+        <TextField
+          label="Priority"
+          {...field('priority')}
+          inputMode="numeric"
+          title="Higher starts first when jobs wait in the queue"
+        />
       </div>
 
       <label className="jp-ForgatherTB-check">
@@ -262,20 +243,12 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
 
       <details className="jp-ForgatherTB-advanced">
         <summary>Advanced</summary>
-        <Field
+        <TextField
           label="Reload interval (seconds)"
-          name="reload_interval"
-          error={errors.reload_interval}
-        >
-          <input
-            className="jp-mod-styled"
-            name="reload_interval"
-            inputMode="decimal"
-            value={values.reload_interval}
-            onChange={text('reload_interval')}
-            placeholder="TensorBoard's default (5)"
-          />
-        </Field>
+          {...field('reload_interval')}
+          inputMode="decimal"
+          placeholder="TensorBoard's default (5)"
+        />
         <Field
           label="Reload multifile"
           name="reload_multifile"
@@ -297,20 +270,11 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
             <option value="off">Off: read the newest file only</option>
           </select>
         </Field>
-        <Field
+        <TextField
           label="Samples per plugin"
-          name="samples_per_plugin"
-          error={errors.samples_per_plugin}
-        >
-          <input
-            className="jp-mod-styled"
-            name="samples_per_plugin"
-            value={values.samples_per_plugin}
-            onChange={text('samples_per_plugin')}
-            placeholder="scalars=1000,images=10"
-            spellCheck={false}
-          />
-        </Field>
+          {...field('samples_per_plugin')}
+          placeholder="scalars=1000,images=10"
+        />
         <Field label="Loader" name="load_fast" error={errors.load_fast}>
           {/* Automatic: the server picks by the log directory's size (see README). */}
           <select
@@ -326,34 +290,24 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
             <option value="true">Rust: large runs, a local port</option>
           </select>
         </Field>
-        <Field
+        <TextField
           label="S3 sync interval (seconds)"
-          name="sync_interval"
-          error={errors.sync_interval}
-        >
-          <input
-            className="jp-mod-styled"
-            name="sync_interval"
-            inputMode="decimal"
-            value={isS3(values.logdir) ? values.sync_interval : ''}
-            onChange={text('sync_interval')}
-            disabled={!isS3(values.logdir)}
-            placeholder={
-              isS3(values.logdir) ? 'default (5)' : 's3:// log directories only'
-            }
-          />
-        </Field>
-        <Field label="Host" name="host" error={errors.host}>
-          <input
-            className="jp-mod-styled"
-            name="host"
-            value={values.bind_all ? '' : values.host}
-            onChange={text('host')}
-            disabled={values.bind_all}
-            placeholder={values.bind_all ? 'all interfaces' : '127.0.0.1'}
-            title="The loopback address a port listens on"
-          />
-        </Field>
+          {...field('sync_interval')}
+          value={isS3(values.logdir) ? values.sync_interval : ''}
+          inputMode="decimal"
+          placeholder={
+            isS3(values.logdir) ? 'default (5)' : 's3:// log directories only'
+          }
+          disabled={!isS3(values.logdir)}
+        />
+        <TextField
+          label="Host"
+          {...field('host')}
+          value={values.bind_all ? '' : values.host}
+          placeholder={values.bind_all ? 'all interfaces' : '127.0.0.1'}
+          title="The loopback address a port listens on"
+          disabled={values.bind_all}
+        />
       </details>
 
       <div className="jp-ForgatherTB-row jp-ForgatherTB-actions">
@@ -435,5 +389,41 @@ function Field(props: {
         </div>
       )}
     </div>
+  );
+}
+
+/** The fields typed as text (the others are a checkbox and selects). */
+type TextFieldName = Exclude<
+  FieldName,
+  'bind_all' | 'reload_multifile' | 'load_fast'
+>;
+
+/** A labelled text input for one field, with its error beneath. */
+function TextField(props: {
+  label: string;
+  name: TextFieldName;
+  value: string;
+  error?: string;
+  onChange: (value: string) => void;
+  inputMode?: 'numeric' | 'decimal';
+  placeholder?: string;
+  title?: string;
+  disabled?: boolean;
+}): JSX.Element {
+  return (
+    <Field label={props.label} name={props.name} error={props.error}>
+      <input
+        className="jp-mod-styled"
+        name={props.name}
+        value={props.value}
+        onChange={event => props.onChange(event.target.value)}
+        inputMode={props.inputMode}
+        placeholder={props.placeholder}
+        title={props.title}
+        disabled={props.disabled}
+        autoComplete="off"
+        spellCheck={false}
+      />
+    </Field>
   );
 }
