@@ -30,8 +30,14 @@ class JobStatus(str, enum.Enum):
 
 
 def new_job_id() -> str:
-    """A random, URL-safe job id carrying 128 bits."""
-    return secrets.token_urlsafe(16)
+    """A random, URL-safe job id from 16 random bytes that does not start with "-".
+
+    An id starting with "-" would read as an option on a command line
+    (``jupyter forgather-tb show -x...``); 1 in 64 random ids would.
+    """
+    while (job_id := secrets.token_urlsafe(16)).startswith("-"):
+        pass
+    return job_id
 
 
 def _now() -> datetime:

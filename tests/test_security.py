@@ -26,6 +26,8 @@ async def test_foreign_host_header_is_refused(api, logdir):
 def test_job_ids_carry_128_random_bits():
     ids = {new_job_id() for _ in range(1000)}
     assert len(ids) == 1000
+    # Never an option on a command line; 1,000 ids would hold about 16 such otherwise.
+    assert not any(job_id.startswith("-") for job_id in ids)
     for job_id in list(ids)[:50]:
         raw = base64.urlsafe_b64decode(job_id + "==")
         assert len(raw) * 8 >= 128
