@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 
+from .s3paths import EVENT_FILE_MARK
+
 
 def choose_load_fast(event_bytes: int, threshold: int, rust_installed: bool) -> bool:
     """True to use the Rust loader: enabled, installed, and the event files reach the threshold."""
@@ -22,7 +24,7 @@ def event_file_bytes(logdir: str, stop_at: int) -> int:
     total = 0
     for directory, _, files in os.walk(logdir):
         for name in files:
-            if "tfevents" in name:
+            if EVENT_FILE_MARK in name:
                 try:
                     total += os.stat(os.path.join(directory, name)).st_size
                 except OSError:

@@ -6,9 +6,7 @@ import os
 from dataclasses import dataclass
 
 from .options import OptionError, check_logdir_shape
-from .s3paths import url_scheme
-
-EVENT_FILE_MARK = "tfevents"
+from .s3paths import EVENT_FILE_MARK, url_scheme
 
 
 def _inside(path: str, root: str) -> bool:
