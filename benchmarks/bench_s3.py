@@ -24,7 +24,8 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-from bench import TOKEN, free_port, wait_http
+import bench
+from bench import TOKEN
 
 HERE = Path(__file__).resolve().parent
 # The tests' moto server and event-record writer (tensorboard's own RecordWriter).
@@ -35,32 +36,11 @@ MIB = 1024 * 1024
 RELOAD_INTERVAL = 1.0
 
 
-class Jupyter:
-    """A real ``jupyter server`` with the extension, pointed at the S3 endpoint."""
+class Jupyter(bench.Jupyter):
+    """``bench.py``'s Jupyter server with the extension, pointed at the S3 endpoint."""
 
     def __init__(self, root: Path, runtime: Path, endpoint: str):
-        import subprocess
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}/"
-        args = [sys.executable, "-m", "jupyter", "server", "--allow-root", "--no-browser"]
-        args += [f"--port={self.port}", f"--IdentityProvider.token={TOKEN}"]
-        args += [f"--ServerApp.root_dir={root}", f"--ForgatherTB.s3_endpoint_url={endpoint}"]
-        env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime)}
-        self.proc = subprocess.Popen(
-            args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
-        wait_http(f"{self.url}api/status", headers={"Authorization": f"token {TOKEN}"})
-
-    def api(self, method: str, path: str, body=None):
-        request = urllib.request.Request(
-            f"{self.url}forgather-tb/api/{path}",
-            method=method,
-            data=json.dumps(body).encode() if body is not None else None,
-            headers={"Authorization": f"token {TOKEN}"},
-        )
-        with urllib.request.urlopen(request, timeout=60) as response:
-            return json.loads(response.read())
+        super().__init__(root, runtime, True, (f"--ForgatherTB.s3_endpoint_url={endpoint}",))
 
     def launch(self, **options) -> dict:
         job = self.api("POST", "jobs", {**options, "force_new": True})
@@ -81,12 +61,6 @@ class Jupyter:
         except OSError:
             return None
         return points[-1][1] if points else None
-
-    def stop(self):
-        import signal
-
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=60)
 
 
 def wait_for_step(jupyter: Jupyter, job: dict, run: str, step: int, timeout=60.0) -> float:
