@@ -8,8 +8,9 @@ import {
   refreshIcon,
   stopIcon,
   tabIcon,
-  ToolbarButtonComponent,
-  listIcon
+  LabIcon,
+  listIcon,
+  ToolbarButtonComponent
 } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
@@ -133,15 +134,12 @@ function JobItem(props: IJobListProps & { job: IJob }): JSX.Element {
       <div className="jp-ForgatherTB-row jp-ForgatherTB-jobActions">
         {job.status === 'running' && (
           <>
-            <Button
-              small
-              minimal
+            <Action
+              icon={tabIcon}
+              label="Open"
               title="Open in a JupyterLab tab"
               onClick={() => props.onOpen(job)}
-            >
-              <tabIcon.react tag="span" className="jp-ForgatherTB-buttonIcon" />
-              Open
-            </Button>
+            />
             <a
               className="jp-ForgatherTB-link"
               href={props.urlOf(job)}
@@ -158,33 +156,41 @@ function JobItem(props: IJobListProps & { job: IJob }): JSX.Element {
           </>
         )}
         {job.started && (
-          <Button
-            small
-            minimal
+          <Action
+            icon={listIcon}
+            label="Output"
             title="Show TensorBoard's output"
             onClick={() => props.onOutput(job)}
-          >
-            <listIcon.react tag="span" className="jp-ForgatherTB-buttonIcon" />
-            Output
-          </Button>
+          />
         )}
         {live && (
-          <Button
-            small
-            minimal
-            className="jp-ForgatherTB-kill"
+          <Action
+            icon={stopIcon}
+            label={job.status === 'queued' ? 'Cancel' : 'Kill'}
             title={
               job.status === 'queued'
                 ? 'Cancel before it starts'
                 : 'Stop this TensorBoard'
             }
             onClick={() => props.onKill(job)}
-          >
-            <stopIcon.react tag="span" className="jp-ForgatherTB-buttonIcon" />
-            {job.status === 'queued' ? 'Cancel' : 'Kill'}
-          </Button>
+          />
         )}
       </div>
     </li>
+  );
+}
+
+/** A small job action: an icon and a word. */
+function Action(props: {
+  icon: LabIcon;
+  label: string;
+  title: string;
+  onClick: () => void;
+}): JSX.Element {
+  return (
+    <Button small minimal title={props.title} onClick={props.onClick}>
+      <props.icon.react tag="span" className="jp-ForgatherTB-buttonIcon" />
+      {props.label}
+    </Button>
   );
 }
