@@ -130,13 +130,26 @@ class ForgatherTB(ExtensionApp):
     def _default_s3_cache_dir(self):
         return os.path.join(self.serverapp.runtime_dir, "forgather-tb", "s3-cache")
 
+    private_network = Bool(
+        True,
+        help="Run each job on a Unix socket whose loader may be TensorBoard's Rust data "
+        "server (load_fast 'auto' or 'true', a local log directory) in a network namespace "
+        "of its own (Linux; as root, or in a user namespace where the kernel allows it). Its "
+        "data server's loopback port is then private, so 'auto' picks the Rust loader, "
+        "which loads large log directories many times faster and, with the quick ACKs set "
+        "on that loopback, answers requests faster too. Such a job has no network: give it "
+        "load_fast 'false' if a TensorBoard plugin needs one. Where a namespace cannot be "
+        "made, the job starts as without this and says why in its output.",
+    ).tag(config=True)
+
     load_fast_auto_bytes = Integer(
         0,
-        help="With a job's load_fast 'auto' (its default), use TensorBoard's Rust data server "
-        "for log directories holding at least this many bytes of event files, and the Python "
-        "loader below that. The Rust server loads large directories several times faster but "
-        "listens on a loopback TCP port that any local user can read without Jupyter's "
-        "login, so 0, the default, keeps 'auto' on the Python loader (no TCP port).",
+        help="Where a job has no private network (see private_network), load_fast 'auto' "
+        "uses TensorBoard's Rust data server for log directories holding at least this "
+        "many bytes of event files, and the Python loader below that. The Rust server "
+        "then listens on a loopback TCP port that any local user can read without "
+        "Jupyter's login, so 0, the default, keeps 'auto' on the Python loader there "
+        "(no TCP port).",
     ).tag(config=True)
 
     fork_server = Bool(
@@ -189,6 +202,7 @@ class ForgatherTB(ExtensionApp):
             s3_keep_cache=self.s3_keep_cache,
             s3_endpoint_url=self.s3_endpoint_url or None,
             load_fast_auto_bytes=self.load_fast_auto_bytes,
+            private_network=self.private_network,
             fork_server=self.fork_server,
         )
         self.manager = JobManager(settings, log=self.log)

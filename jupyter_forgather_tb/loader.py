@@ -1,10 +1,12 @@
 """Which of TensorBoard's loaders serves a job: the ``auto`` policy of ``load_fast``.
 
-The Python loader opens no port and answers small log directories faster; the
-Rust data server ingests large ones many times faster but listens on a loopback
-TCP port without authentication. ``auto`` picks Rust only at or above a size
-threshold the administrator sets (see ``ForgatherTB.load_fast_auto_bytes``).
-Runs in the job's process (the runner), never in the Jupyter server.
+The Rust data server ingests log directories many times faster than the Python
+loader, but listens on a loopback TCP port without authentication. In the job's
+own network namespace (see ``netns.py``) that port is private, and with quick
+ACKs on that loopback the Rust server also answers requests faster, so ``auto``
+picks it there. Elsewhere ``auto`` picks Rust only at or above a size threshold
+the administrator sets (``ForgatherTB.load_fast_auto_bytes``; 0, the default,
+means never). Runs in the job's process (the runner), never in the Jupyter server.
 """
 
 from __future__ import annotations
@@ -14,9 +16,13 @@ import os
 from .s3paths import EVENT_FILE_MARK
 
 
-def choose_load_fast(event_bytes: int, threshold: int, rust_installed: bool) -> bool:
-    """True to use the Rust loader: enabled, installed, and the event files reach the threshold."""
-    return threshold > 0 and rust_installed and event_bytes >= threshold
+def choose_load_fast(
+    event_bytes: int, threshold: int, rust_installed: bool, private_network: bool
+) -> bool:
+    """True to use the Rust loader: installed, and private or the files reach the threshold."""
+    if not rust_installed:
+        return False
+    return private_network or (threshold > 0 and event_bytes >= threshold)
 
 
 def event_file_bytes(logdir: str, stop_at: int) -> int:
@@ -43,12 +49,16 @@ def rust_loader_installed() -> bool:
     return tensorboard_data_server.server_binary() is not None
 
 
-def load_fast_flag(logdir: str, threshold: int) -> tuple[str, str]:
+def load_fast_flag(logdir: str, threshold: int, private_network: bool) -> tuple[str, str]:
     """TensorBoard's ``--load_fast`` flag for ``auto`` on this log directory, and why."""
-    size = event_file_bytes(logdir, threshold)
     installed = rust_loader_installed()
-    if choose_load_fast(size, threshold, installed):
-        return "--load_fast=true", f"{size} bytes of event files or more: Rust data server"
     if not installed:
         return "--load_fast=false", "the Rust data server is not installed: Python loader"
+    if private_network:
+        return "--load_fast=true", "private network: Rust data server"
+    if threshold <= 0:
+        return "--load_fast=false", "no private network: Python loader (opens no port)"
+    size = event_file_bytes(logdir, threshold)
+    if choose_load_fast(size, threshold, installed, private_network):
+        return "--load_fast=true", f"{size} bytes of event files or more: Rust data server"
     return "--load_fast=false", f"{size} bytes of event files, below {threshold}: Python loader"

@@ -66,6 +66,7 @@ class ManagerSettings:
     s3_keep_cache: bool = False
     s3_endpoint_url: str | None = None
     load_fast_auto_bytes: int = 0
+    private_network: bool = False
     fork_server: bool = False
 
 
@@ -406,6 +407,7 @@ class JobManager:
             unix_socket=job.unix_socket,
             **self._mirror_argv(job),
             fast_loader_above=self.settings.load_fast_auto_bytes,
+            private_network=self.settings.private_network,
         )
 
     @staticmethod

@@ -297,34 +297,40 @@ def build_argv(
     logdir: str | None = None,
     runner_args: list[str] | None = None,
     fast_loader_above: int = 0,
+    private_network: bool = False,
 ) -> list[str]:
     """The command line that runs one TensorBoard job through our runner.
 
     Exactly one of ``unix_socket`` and ``port`` is given: where TensorBoard
     listens. ``logdir`` replaces the options' own (an S3 job's local mirror) and
     ``runner_args`` go to the runner itself. ``fast_loader_above`` is the
-    ``auto`` threshold in bytes of event files (0: ``auto`` always means the
-    Python loader). The result is an argv list, never a shell string.
+    ``auto`` threshold in bytes of event files outside a private network (0:
+    never). ``private_network`` lets the runner try a network namespace of its
+    own for a job that may use the Rust loader and needs no network. The result
+    is an argv list, never a shell string.
     """
     if (unix_socket is None) == (port is None):
         raise ValueError("give exactly one of unix_socket and port")
     argv = [python, "-m", "jupyter_forgather_tb.runner"]
     argv += ["--unix-socket", unix_socket] if unix_socket else []
     load_fast = options.load_fast
+    scheme = url_scheme(options.logdir)
     # gs:// only works with the fast loader: TensorBoard's Python loader reads GCS
     # only through TensorFlow (parse_launch refuses load_fast=false for it).
-    if url_scheme(logdir or options.logdir) == "gs":
+    if scheme == "gs":
         load_fast = "true"
+    # A job on a TCP port must stay reachable, and an s3:// or gs:// one needs the
+    # network; the Python loader opens no port, so it has nothing to hide.
+    if private_network and unix_socket and scheme is None and load_fast != "false":
+        argv += ["--private-network"]
     argv += runner_args or []
-    if load_fast == "auto" and fast_loader_above > 0:
-        # The runner measures the log directory and picks the loader itself.
+    if load_fast == "auto":
+        # The runner picks the loader itself (see loader.py).
         argv += ["--fast-loader-above", str(fast_loader_above)]
     argv += ["--", "--logdir", logdir or options.logdir, "--path_prefix", path_prefix.rstrip("/")]
     argv += [f"--window_title={options.window_title}"]
-    # The Rust loader serves gRPC on a loopback TCP port that any local user can
-    # read; the Python loader opens no port (and answers small runs faster).
-    if load_fast != "auto" or fast_loader_above <= 0:
-        argv += [f"--load_fast={'true' if load_fast == 'true' else 'false'}"]
+    if load_fast != "auto":
+        argv += [f"--load_fast={load_fast}"]
     if port is not None:
         argv += ["--port", str(port)]
         argv += ["--bind_all"] if options.bind_all else ["--host", options.host or DEFAULT_HOST]

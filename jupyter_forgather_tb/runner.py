@@ -87,11 +87,25 @@ def _start_mirror(args: argparse.Namespace) -> bool:
     return True
 
 
-def _auto_load_fast(tb_args: list[str], threshold: int) -> str:
+def _enter_private_network() -> bool:
+    """Try a network namespace of our own (see netns.py); say what happened."""
+    from .netns import NetnsError, enter_private_network
+
+    try:
+        note = enter_private_network()
+    except NetnsError as error:
+        sys.stderr.write(f"No private network for this job: {error}\n")
+        return False
+    if note:
+        sys.stderr.write(f"Private network without {note}: the Rust loader answers slower\n")
+    return True
+
+
+def _auto_load_fast(tb_args: list[str], threshold: int, private_network: bool) -> str:
     from .loader import load_fast_flag
 
     logdir = tb_args[tb_args.index("--logdir") + 1]
-    flag, why = load_fast_flag(logdir, threshold)
+    flag, why = load_fast_flag(logdir, threshold, private_network)
     sys.stderr.write(f"load_fast auto: {why}\n")
     return flag
 
@@ -105,7 +119,16 @@ def main(argv: list[str] | None = None, assets_zip_provider=None) -> int:
     parser = argparse.ArgumentParser(prog="jupyter_forgather_tb.runner")
     parser.add_argument("--unix-socket", help="serve on this Unix socket instead of TCP")
     parser.add_argument(
-        "--fast-loader-above", type=int, help="load_fast 'auto': Rust loader from these bytes"
+        "--fast-loader-above",
+        type=int,
+        help="load_fast 'auto': pick the loader here; outside a private network, the Rust "
+        "loader from these bytes of event files (0: never)",
+    )
+    parser.add_argument(
+        "--private-network",
+        action="store_true",
+        help="run in a network namespace of our own (Linux), where the Rust loader's port "
+        "is private; TensorBoard must listen on --unix-socket",
     )
     parser.add_argument("--s3-mirror", metavar="URL", help="mirror this s3:// prefix first")
     parser.add_argument("--cache-dir", help="the job's private directory for the mirror")
@@ -117,10 +140,14 @@ def main(argv: list[str] | None = None, assets_zip_provider=None) -> int:
     tb_args = args.tensorboard_args
     if tb_args[:1] == ["--"]:
         tb_args = tb_args[1:]
+    # Before any thread starts: a user namespace needs a single-threaded process.
+    private = bool(args.private_network and args.unix_socket) and _enter_private_network()
     if args.s3_mirror and not _start_mirror(args):
         return 3
-    if args.fast_loader_above:
-        tb_args = [*tb_args, _auto_load_fast(tb_args, args.fast_loader_above)]
+    if args.fast_loader_above is not None:
+        tb_args = [*tb_args, _auto_load_fast(tb_args, args.fast_loader_above, private)]
+    if "--load_fast=true" in tb_args and not private:
+        sys.stderr.write("Note: the Rust data server's loopback port is open to local users\n")
 
     from tensorboard import default, program
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import socket
 import time
 
 import pytest
@@ -22,10 +24,16 @@ from jupyter_forgather_tb.loader import (
     [(10, 0, True, False), (10**12, 0, True, False), (99, 100, True, False),
      (100, 100, True, True), (10**9, 100, True, True), (10**9, 100, False, False)],
 )  # fmt: skip
-def test_auto_picks_rust_only_at_the_threshold_when_enabled_and_installed(
+def test_auto_without_a_private_network_picks_rust_only_at_the_threshold(
     size, threshold, installed, rust
 ):
-    assert choose_load_fast(size, threshold, installed) is rust
+    assert choose_load_fast(size, threshold, installed, private_network=False) is rust
+
+
+@pytest.mark.parametrize(("size", "threshold"), [(0, 0), (10, 0), (10, 100), (10**9, 100)])
+def test_auto_in_a_private_network_picks_rust_whenever_installed(size, threshold):
+    assert choose_load_fast(size, threshold, True, private_network=True)
+    assert not choose_load_fast(size, threshold, False, private_network=True)
 
 
 def test_event_file_bytes_counts_only_event_files_and_stops_early(tmp_path):
@@ -41,10 +49,14 @@ def test_event_file_bytes_counts_only_event_files_and_stops_early(tmp_path):
 def test_load_fast_flag_says_why(tmp_path):
     write_scalars(tmp_path / "run", "loss", [1.0] * 20)
     assert rust_loader_installed(), "tensorboard-data-server comes with tensorboard"
-    flag, why = load_fast_flag(str(tmp_path), 1)
+    flag, why = load_fast_flag(str(tmp_path), 1, private_network=False)
     assert flag == "--load_fast=true" and "Rust" in why
-    flag, why = load_fast_flag(str(tmp_path), 10**9)
+    flag, why = load_fast_flag(str(tmp_path), 10**9, private_network=False)
     assert flag == "--load_fast=false" and "below" in why
+    flag, why = load_fast_flag(str(tmp_path), 0, private_network=False)
+    assert (flag, why) == ("--load_fast=false", "no private network: Python loader (opens no port)")
+    flag, why = load_fast_flag(str(tmp_path), 0, private_network=True)
+    assert (flag, why) == ("--load_fast=true", "private network: Rust data server")
 
 
 async def _running(api, **options):
@@ -72,16 +84,77 @@ async def test_load_fast_true_runs_the_rust_data_server_and_cleans_it_up(api, lo
     assert group_pids(job["pid"]) == []
 
 
-@pytest.mark.parametrize("value", ["false", None])
-async def test_false_and_the_default_auto_start_no_data_server(api, logdir, value):
-    job = await _running(api, **({} if value is None else {"load_fast": value}))
-    assert job["options"]["load_fast"] == (value or "auto")
+def _netns(pid: int) -> str:
+    return os.readlink(f"/proc/{pid}/ns/net")
+
+
+def _listening_ports(pid: int) -> set[int]:
+    """TCP ports ``pid`` listens on, read in its own network namespace."""
+    inodes = set()
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    ports = set()
+    for table in ("tcp", "tcp6"):
+        with open(f"/proc/{pid}/net/{table}") as f:
+            for line in f.readlines()[1:]:
+                fields = line.split()
+                if fields[3] == "0A" and fields[9] in inodes:
+                    ports.add(int(fields[1].rsplit(":", 1)[1], 16))
+    return ports
+
+
+async def test_the_default_auto_serves_with_rust_in_a_private_network(api, logdir):
+    job = await _running(api)
+    assert job["options"]["load_fast"] == "auto"
+    servers = data_server_pids(job["pid"])
+    assert len(servers) == 1
+    # The job and its data server share a network namespace that is not ours ...
+    assert _netns(job["pid"]) == _netns(servers[0]) != _netns(os.getpid())
+    (port,) = _listening_ports(servers[0])
+    # ... so the data server's loopback port, open in there, cannot be reached from here.
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    deadline = time.monotonic() + 30
+    while await _scalars_answer(api, job) != [1.0, 0.5, 0.25]:
+        assert time.monotonic() < deadline, "the Rust loader never served the scalars"
+        await asyncio.sleep(0.2)
+    output = await api.json("GET", "jobs", job["id"], "output")
+    assert "load_fast auto: private network: Rust data server" in output["text"]
+    await api.kill(job["id"])
+    assert group_pids(job["pid"]) == []
+
+
+async def test_false_starts_no_data_server_and_keeps_the_network(api, logdir):
+    job = await _running(api, load_fast="false")
     assert await _scalars_answer(api, job) == [1.0, 0.5, 0.25]
     assert data_server_pids(job["pid"]) == []
+    assert _netns(job["pid"]) == _netns(os.getpid())
     await api.kill(job["id"])
 
 
-@pytest.mark.tb_config(load_fast_auto_bytes=1)
+@pytest.mark.tb_config(private_network=False)
+async def test_without_private_networks_auto_stays_on_python(api, logdir):
+    job = await _running(api)
+    assert await _scalars_answer(api, job) == [1.0, 0.5, 0.25]
+    assert data_server_pids(job["pid"]) == []
+    assert _netns(job["pid"]) == _netns(os.getpid())
+    output = await api.json("GET", "jobs", job["id"], "output")
+    assert "no private network: Python loader" in output["text"]
+    await api.kill(job["id"])
+
+
+@pytest.mark.tb_config(private_network=False)
+async def test_load_fast_true_without_a_private_network_says_its_port_is_open(api, logdir):
+    job = await _running(api, load_fast="true")
+    assert _netns(job["pid"]) == _netns(os.getpid())
+    output = await api.json("GET", "jobs", job["id"], "output")
+    assert "loopback port is open to local users" in output["text"]
+    await api.kill(job["id"])
+
+
+@pytest.mark.tb_config(load_fast_auto_bytes=1, private_network=False)
 async def test_auto_above_the_threshold_picks_rust_and_says_so(api, logdir):
     job = await _running(api)
     assert len(data_server_pids(job["pid"])) == 1
@@ -90,7 +163,7 @@ async def test_auto_above_the_threshold_picks_rust_and_says_so(api, logdir):
     await api.kill(job["id"])
 
 
-@pytest.mark.tb_config(load_fast_auto_bytes=10**9)
+@pytest.mark.tb_config(load_fast_auto_bytes=10**9, private_network=False)
 async def test_auto_below_the_threshold_stays_on_python(api, logdir):
     job = await _running(api)
     assert data_server_pids(job["pid"]) == []

@@ -553,7 +553,7 @@ def test_exactly_one_transport_is_required(where):
 def test_unix_socket_argv_has_no_network_flags():
     argv = argv_for(parse().resolved("/r"), unix_socket="/s/ID.sock")
     assert argv[:5] == ["/py", "-m", "jupyter_forgather_tb.runner", "--unix-socket", "/s/ID.sock"]
-    assert argv[5] == "--"
+    assert argv[5:8] == ["--fast-loader-above", "0", "--"]
     assert not {"--port", "--host", "--bind_all"} & set(argv)
     assert not any(arg.startswith(("--port=", "--host=", "--bind_all=")) for arg in argv)
     assert value_after(argv, "--logdir") == "/r"
@@ -570,7 +570,8 @@ def test_tcp_argv_has_port_and_loopback_host():
     assert value_after(argv, "--port") == "7000"
     assert value_after(argv, "--host") == "127.0.0.1"
     assert "--bind_all" not in argv and "--unix-socket" not in argv
-    assert argv[:4] == ["/py", "-m", "jupyter_forgather_tb.runner", "--"]
+    assert argv[:3] == ["/py", "-m", "jupyter_forgather_tb.runner"]
+    assert argv[3:6] == ["--fast-loader-above", "0", "--"]
 
 
 def test_tcp_argv_keeps_the_chosen_host():
@@ -660,11 +661,6 @@ def test_reload_interval_is_passed_as_a_float(value, passed):
     assert value_after(argv, "--reload_interval") == passed
 
 
-def test_python_loader_is_the_default():
-    assert "--load_fast=false" in argv_for(parse().resolved("/r"), unix_socket="/s")
-    assert "--load_fast=false" in argv_for(parse(port=7000).resolved("/r"), port=7000)
-
-
 # --- load_fast ------------------------------------------------------------------------------
 
 
@@ -687,7 +683,7 @@ def test_load_fast_must_be_auto_true_or_false(value):
 @pytest.mark.parametrize(
     ("value", "threshold", "flag"),
     [("true", 0, "--load_fast=true"), ("true", 10, "--load_fast=true"),
-     ("false", 10, "--load_fast=false"), ("auto", 0, "--load_fast=false")],
+     ("false", 10, "--load_fast=false")],
 )  # fmt: skip
 def test_load_fast_is_spelled_for_tensorboard(value, threshold, flag):
     argv = argv_for(
@@ -697,12 +693,41 @@ def test_load_fast_is_spelled_for_tensorboard(value, threshold, flag):
     assert "--fast-loader-above" not in argv
 
 
-def test_auto_with_a_threshold_leaves_the_choice_to_the_runner():
-    argv = argv_for(parse().resolved("/r"), unix_socket="/s", fast_loader_above=1000)
+@pytest.mark.parametrize("threshold", [0, 1000])
+def test_auto_leaves_the_choice_to_the_runner(threshold):
+    argv = argv_for(parse().resolved("/r"), unix_socket="/s", fast_loader_above=threshold)
     assert not any(a.startswith("--load_fast") for a in argv)
     # A runner flag, before the "--" that starts TensorBoard's own flags.
     assert argv.index("--fast-loader-above") < argv.index("--")
-    assert value_after(argv, "--fast-loader-above") == "1000"
+    assert value_after(argv, "--fast-loader-above") == str(threshold)
+
+
+@pytest.mark.parametrize("load_fast", ["auto", "true"])
+def test_a_local_socket_job_that_may_use_rust_asks_for_a_private_network(load_fast):
+    options = parse(load_fast=load_fast).resolved("/r")
+    argv = argv_for(options, unix_socket="/s", private_network=True)
+    assert argv.index("--private-network") < argv.index("--")
+    assert "--private-network" not in argv_for(options, unix_socket="/s")
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [({"load_fast": "false"}, {"unix_socket": "/s"}),  # the Python loader opens no port
+     ({"port": 7000}, {"port": 7000}),  # must stay reachable on the host
+     ({"bind_all": True}, {"port": 7000})],
+)  # fmt: skip
+def test_no_private_network_where_it_would_hide_nothing_or_break_the_job(body, where):
+    argv = argv_for(parse(**body).resolved("/r"), private_network=True, **where)
+    assert "--private-network" not in argv
+
+
+@pytest.mark.parametrize("logdir", ["s3://bucket/runs", "gs://bucket/runs"])
+def test_remote_log_directories_keep_the_network(logdir):
+    options, _ = parse_launch({"logdir": logdir})
+    argv = build_argv(
+        options, python="/py", path_prefix="/tb/x", unix_socket="/s", private_network=True
+    )
+    assert "--private-network" not in argv
 
 
 def test_load_fast_is_part_of_the_reuse_key():
