@@ -337,10 +337,13 @@ def proxy_overhead(args, server: Jupyter, results: dict) -> None:
 
     Also through the proxy to a job on its default Unix socket (same TensorBoard, so the
     same direct baseline), and Jupyter's own ``/api/status``: the cost of any
-    authenticated request to this server, which no proxy can go below.
+    authenticated request to this server, which no proxy can go below. Both jobs use
+    the Python loader, so that only the way to them differs (a socket job's default
+    loader is measured in the launch part and by bench_loaders.py).
     """
-    tcp = live_job(server, {"logdir": "logs", "port": free_port()})
-    sock = live_job(server, {"logdir": "logs", "force_new": True})
+    python = {"logdir": "logs", "load_fast": "false"}
+    tcp = live_job(server, {**python, "port": free_port()})
+    sock = live_job(server, {**python, "force_new": True})
     targets = {
         "scalars": "data/plugin/scalars/scalars?run=run&tag=loss",
         "index.js": "index.js",
@@ -386,16 +389,20 @@ def proxy_overhead(args, server: Jupyter, results: dict) -> None:
 
 
 def memory(server: Jupyter, logdir: Path, results: dict) -> None:
-    """3. Memory of one job against bare TensorBoard on the same log directory."""
+    """3. Memory of one job against bare TensorBoard on the same log directory.
+
+    Both with their defaults, which pick the same loader (Rust: ours in its private
+    network); the whole process group, the data server included.
+    """
     job = live_job(server, {"logdir": "logs"})
-    proc, port, _ = bare_tensorboard(logdir, ["--load_fast=false"])
+    proc, port, _ = bare_tensorboard(logdir, [])
     for url in (f"http://127.0.0.1:{port}/data/plugin/scalars/scalars?run=run&tag=loss",):
         urllib.request.urlopen(url, timeout=30).read()
     time.sleep(1)
     job_now = server.api("GET", f"jobs/{job['id']}")
     results["job_rss_mib"] = {
         "ours": rss_mib(group_pids(job_now["pid"])),
-        "bare_load_fast_false": rss_mib(group_pids(proc.pid)),
+        "bare_default": rss_mib(group_pids(proc.pid)),
     }
     stop_group(proc)
 
@@ -607,7 +614,7 @@ def print_ratios(r: dict) -> None:
         print(f"  server idle RSS: +{rss['with']['median'] - rss['without']['median']:.1f} MiB")
     if "job_rss_mib" in r:
         job = r["job_rss_mib"]
-        print(f"  job RSS: {job['ours']:.0f} MiB vs bare {job['bare_load_fast_false']:.0f} MiB")
+        print(f"  job RSS: {job['ours']:.0f} MiB vs bare {job['bare_default']:.0f} MiB")
     if "job_list" in r:
         print(f"  job list of {r['job_list']['jobs']} jobs: {r['job_list']['ms']['median']:.1f} ms")
 

@@ -1,10 +1,12 @@
-"""TensorBoard's two loaders on generated log directories, small to large (``make bench-loaders``).
+"""TensorBoard's loaders on generated log directories, small to large (``make bench-loaders``).
 
 For each size, bare TensorBoard with ``--load_fast=false`` (the Python loader) and
-``--load_fast=true`` (the Rust data server), started alternately (A B, B A, ...):
-time from start until every run's last point is served, steady RSS of the whole
-process group, and p50/p99 of a scalars, a time-series (POST, all runs of a tag)
-and a histogram request. Medians and spread over the rounds. Loopback only.
+``--load_fast=true`` (the Rust data server), and a job as we start it by default
+(our runner on a Unix socket, ``load_fast`` auto, private network), started in
+rotating order: time from start until every run's last point is served, steady
+RSS of the whole process group, and p50/p99 of a scalars, a time-series (POST,
+all runs of a tag) and a histogram request. Medians and spread over the rounds.
+Loopback and Unix sockets only; no Jupyter server (bench.py measures the proxy).
 
 Generated log directories are cached under ``build/bench-logdirs`` (one event
 file is written per shape, with TensorBoard's record writer, then copied per run).
@@ -18,14 +20,16 @@ import json
 import os
 import platform
 import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.parse
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import free_port, group_pids, rss_mib, stop_group, summary, wait_http
+from bench import free_port, group_pids, rss_mib, stop_group, summary
 
 CACHE = Path(__file__).resolve().parent.parent / "build" / "bench-logdirs"
 HISTOGRAM_STEPS = 50
@@ -93,6 +97,19 @@ def logdir_for(name: str) -> Path:
     return top
 
 
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP over a Unix socket, where our jobs listen."""
+
+    def __init__(self, path: str, timeout: float):
+        super().__init__("localhost", timeout=timeout)
+        self.socket_path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.socket_path)
+
+
 def _get(conn: http.client.HTTPConnection, method: str, path: str, body=None, headers=None):
     conn.request(method, path, body=body, headers=headers or {})
     response = conn.getresponse()
@@ -111,28 +128,32 @@ def _last_step(conn, run: str) -> int | None:
     return points[-1][1] if points else None
 
 
-def _wait_loaded(port: int, runs: int, points: int, timeout: float) -> None:
+def _wait_loaded(connect, runs: int, points: int, timeout: float) -> None:
     """Wait until every run's last point is served.
 
     Checks one run per poll, moving on only once it is complete, so the polling
     itself stays light (the Python loader shares a GIL with the requests).
     """
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     pending = [f"run{run:03d}" for run in range(runs)]
     deadline = time.monotonic() + timeout
+    conn = None
     while pending:
         if time.monotonic() > deadline:
             raise TimeoutError(f"{len(pending)} runs not loaded after {timeout} s")
-        while pending and _last_step(conn, pending[0]) == points - 1:
-            pending.pop(0)
+        try:
+            conn = conn or connect()
+            while pending and _last_step(conn, pending[0]) == points - 1:
+                pending.pop(0)
+        except OSError:  # not listening yet
+            conn = None
         if pending:
             time.sleep(0.1)
     conn.close()
 
 
-def _requests(port: int, count: int) -> dict[str, list[float]]:
+def _requests(connect, count: int) -> dict[str, list[float]]:
     """Sequential scalars, time-series and histogram requests on one connection; seconds."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+    conn = connect()
     series = urllib.parse.urlencode(
         {"requests": json.dumps([{"plugin": "scalars", "tag": "loss"}])}
     )
@@ -156,25 +177,64 @@ def _requests(port: int, count: int) -> dict[str, list[float]]:
     return times
 
 
-def measure(logdir: Path, load_fast: str, requests: int, timeout: float) -> dict:
-    """One bare TensorBoard on ``logdir``: load time, steady RSS, request latencies."""
-    runs, points = SIZES[logdir.name]
+#: The loaders measured: bare TensorBoard's two, and a job as we start it by default.
+VARIANTS = {"false": "Python", "true": "Rust", "ours": "Ours (Rust, private network)"}
+
+
+def _start(logdir: Path, variant: str, work: str):
+    """A process serving ``logdir`` as ``variant`` says, and how to connect to it."""
+    if variant == "ours":
+        path = os.path.join(work, "tb.sock")
+        argv = [
+            sys.executable,
+            "-m",
+            "jupyter_forgather_tb.runner",
+            "--unix-socket",
+            path,
+            "--private-network",
+            "--fast-loader-above",
+            "0",
+            "--",
+            "--logdir",
+            str(logdir),
+        ]
+        return argv, lambda: UnixHTTPConnection(path, timeout=120)
     port = free_port()
-    started = time.monotonic()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tensorboard.main", "--logdir", str(logdir),
-         "--port", str(port), f"--load_fast={load_fast}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
-    try:
-        wait_http(f"http://127.0.0.1:{port}/", timeout=timeout)
-        _wait_loaded(port, runs, points, timeout)
-        loaded = time.monotonic() - started
-        time.sleep(1.0)
-        rss = rss_mib(group_pids(proc.pid))
-        latencies = _requests(port, requests)
-    finally:
-        stop_group(proc)
+    argv = [
+        sys.executable,
+        "-m",
+        "tensorboard.main",
+        "--logdir",
+        str(logdir),
+        "--port",
+        str(port),
+        f"--load_fast={variant}",
+    ]
+    return argv, lambda: http.client.HTTPConnection("127.0.0.1", port, timeout=120)
+
+
+def measure(logdir: Path, variant: str, requests: int, timeout: float) -> dict:
+    """One TensorBoard on ``logdir``: load time, steady RSS, request latencies."""
+    runs, points = SIZES[logdir.name]
+    with tempfile.TemporaryDirectory() as work:
+        argv, connect = _start(logdir, variant, work)
+        started = time.monotonic()
+        # stdin stays open: our runner exits when it closes.
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        try:
+            _wait_loaded(connect, runs, points, timeout)
+            loaded = time.monotonic() - started
+            time.sleep(1.0)
+            rss = rss_mib(group_pids(proc.pid))
+            latencies = _requests(connect, requests)
+        finally:
+            stop_group(proc)
     return {"load_s": loaded, "rss_mib": rss, "latency_s": latencies}
 
 
@@ -201,12 +261,13 @@ def main() -> None:
         logdir = logdir_for(name)
         event_bytes = sum(p.stat().st_size for p in logdir.rglob("*tfevents*"))
         print(f"{name}: {runs} runs x {points} points, {event_bytes / 2**20:.1f} MiB", flush=True)
-        samples = {"false": [], "true": []}
+        samples = {variant: [] for variant in VARIANTS}
+        names = list(VARIANTS)
         for round_ in range(args.rounds):
-            for load_fast in ("false", "true") if round_ % 2 == 0 else ("true", "false"):
-                result = measure(logdir, load_fast, args.requests, args.timeout)
-                samples[load_fast].append(result)
-                print(f"  load_fast={load_fast}: loaded in {result['load_s']:.2f} s", flush=True)
+            for variant in names[round_ % len(names) :] + names[: round_ % len(names)]:
+                result = measure(logdir, variant, args.requests, args.timeout)
+                samples[variant].append(result)
+                print(f"  {VARIANTS[variant]}: loaded in {result['load_s']:.2f} s", flush=True)
         results[name] = {"runs": runs, "points": points, "event_mib": event_bytes / 2**20}
         for load_fast, found in samples.items():
             latency = {
@@ -224,14 +285,14 @@ def main() -> None:
 
 
 def print_table(results: dict) -> None:
-    """A Markdown table of medians, Python loader / Rust loader."""
+    """A Markdown table of medians: Python loader, Rust loader, ours."""
     kinds = "scalars p50 / p99 | time series p50 / p99 | histograms p50 / p99"
     print(f"\n| Log directory | Loader | Loaded in | RSS | {kinds} |")
     print("| --- | --- | --- | --- | --- | --- | --- |")
     for name, r in results.items():
         label = f"{name}: {r['runs']} x {r['points']:,} points ({r['event_mib']:.1f} MiB)"
-        for load_fast, loader in (("false", "Python"), ("true", "Rust")):
-            m = r[load_fast]
+        for variant, loader in VARIANTS.items():
+            m = r[variant]
             lat = m["latency_ms"]
             cells = " | ".join(
                 f"{lat[k]['median']:.1f} / {lat[k]['p99']:.1f} ms"
