@@ -82,8 +82,8 @@ def add_launch_arguments(parser: argparse.ArgumentParser, logdir_flag: bool) -> 
         "--load_fast",
         type=_loader,
         metavar="{auto,true,false}",
-        help="TensorBoard's loader: false Python, true Rust (opens a loopback TCP port), "
-        "auto the server's choice (default)",
+        help="TensorBoard's loader: false Python, true Rust, auto the server's choice "
+        "(default: Rust in the job's private network where possible)",
     )
     parser.add_argument(
         "--new", dest="force_new", action="store_true", help="start a new job even if one matches"

@@ -54,7 +54,7 @@ export interface ILaunchRequest {
   force_new?: boolean | null;
 }
 
-/** TensorBoard's loader: the Python one, the Rust data server, or chosen by size. */
+/** TensorBoard's loader: the Python one, the Rust data server, or the server's choice. */
 export type LoadFast = 'auto' | 'true' | 'false';
 
 /** A job's validated, normalized options. */

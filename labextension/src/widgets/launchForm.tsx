@@ -276,7 +276,8 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
           placeholder="scalars=1000,images=10"
         />
         <Field label="Loader" name="load_fast" error={errors.load_fast}>
-          {/* Automatic: the server picks by the log directory's size (see README). */}
+          {/* Automatic: Rust in the job's private network where the machine allows
+              one, else Python (see README, "Which loader"). */}
           <select
             className="jp-mod-styled"
             name="load_fast"
@@ -286,8 +287,8 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
             }
           >
             <option value="auto">Automatic</option>
-            <option value="false">Python: no port, small runs</option>
-            <option value="true">Rust: large runs, a local port</option>
+            <option value="false">Python: the job keeps network access</option>
+            <option value="true">Rust data server</option>
           </select>
         </Field>
         <TextField
