@@ -26,6 +26,7 @@ import fcntl
 import os
 import socket
 import struct
+import sys
 
 CLONE_NEWNET = 0x40000000
 CLONE_NEWUSER = 0x10000000
@@ -61,6 +62,8 @@ def _write(path: str, text: str) -> None:
 
 def _new_namespace() -> None:
     """Enter a new network namespace: directly as root, else inside a user namespace."""
+    if not sys.platform.startswith("linux"):
+        raise NetnsError("network namespaces are Linux only")
     try:
         _unshare(CLONE_NEWNET)
         return
