@@ -73,6 +73,18 @@ def rss_mib(pids: list[int]) -> float:
     return total / 1024
 
 
+def pss_mib(pids: list[int]) -> float:
+    """Proportional set size: shared pages (a forked job's, with its fork server) split."""
+    total = 0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/smaps_rollup") as rollup:
+                total += next(int(line.split()[1]) for line in rollup if line.startswith("Pss:"))
+        except (OSError, StopIteration):
+            pass
+    return total / 1024
+
+
 def cpu_seconds(pid: int) -> float:
     """User and system CPU time a process has used so far."""
     with open(f"/proc/{pid}/stat") as stat:
@@ -404,6 +416,10 @@ def memory(server: Jupyter, logdir: Path, results: dict) -> None:
         "ours": rss_mib(group_pids(job_now["pid"])),
         "bare_default": rss_mib(group_pids(proc.pid)),
     }
+    results["job_pss_mib"] = {
+        "ours": pss_mib(group_pids(job_now["pid"])),
+        "bare_default": pss_mib(group_pids(proc.pid)),
+    }
     stop_group(proc)
 
 
@@ -614,7 +630,11 @@ def print_ratios(r: dict) -> None:
         print(f"  server idle RSS: +{rss['with']['median'] - rss['without']['median']:.1f} MiB")
     if "job_rss_mib" in r:
         job = r["job_rss_mib"]
-        print(f"  job RSS: {job['ours']:.0f} MiB vs bare {job['bare_default']:.0f} MiB")
+        pss = r["job_pss_mib"]
+        print(
+            f"  job RSS: {job['ours']:.0f} MiB vs bare {job['bare_default']:.0f} MiB "
+            f"(PSS {pss['ours']:.0f} vs {pss['bare_default']:.0f} MiB)"
+        )
     if "job_list" in r:
         print(f"  job list of {r['job_list']['jobs']} jobs: {r['job_list']['ms']['median']:.1f} ms")
 

@@ -136,14 +136,7 @@ def _quickack_routes(ifindex: int) -> None:
                 raise NetnsError(f"quickack route {address}/{prefix}: {os.strerror(code)}")
 
 
-def enter_private_network() -> str | None:
-    """Move this process into a network namespace of its own with loopback up.
-
-    Raises NetnsError (with the failed step) if the machine does not allow it;
-    the process may then already be in a namespace without a working loopback.
-    Returns a note if only the quickack routes failed: the loopback is private
-    and works, but the Rust data server answers as slowly as on the host's.
-    """
+def _set_up() -> str | None:
     _new_namespace()
     try:
         ifindex = _loopback_up()
@@ -154,3 +147,42 @@ def enter_private_network() -> str | None:
     except (OSError, NetnsError) as error:
         return f"quickack loopback routes: {getattr(error, 'strerror', None) or error}"
     return None
+
+
+def _fails_in_a_child() -> str | None:
+    """Set up a private network in a forked child; why it failed, or None if it worked."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report and leave without running anything of the parent's
+        code = 0
+        try:
+            os.close(read_end)
+            _set_up()
+        except BaseException as error:
+            os.write(write_end, str(error).encode()[:4096] or b"failed")
+            code = 1
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as reader:
+        why = reader.read().decode(errors="replace")
+    status = os.waitpid(pid, 0)[1]
+    if not why and os.waitstatus_to_exitcode(status) != 0:
+        why = "the trial process died"
+    return why or None
+
+
+def enter_private_network() -> str | None:
+    """Move this process into a network namespace of its own with loopback up.
+
+    A namespace entered cannot be left, and one half set up (say, a user namespace
+    whose ID maps could not be written, where no file can be created) would break
+    the job; so it is tried in a forked child first. Raises NetnsError with the
+    failed step if the machine does not allow it; the process is then unchanged.
+    Returns a note if only the quickack routes failed: the loopback is private
+    and works, but the Rust data server answers as slowly as on the host's.
+    """
+    why = _fails_in_a_child()
+    if why:
+        raise NetnsError(why)
+    return _set_up()

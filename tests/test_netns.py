@@ -28,11 +28,16 @@ PR_SET_DUMPABLE = 4
 
 def _inside(mode: str, directory: str) -> dict:
     """In the child: enter a private network and report what it sees from inside."""
-    if mode == "threaded":  # a user namespace refuses a multithreaded caller
-        threading.Thread(target=threading.Event().wait, daemon=True).start()
+    if mode in ("threaded", "undumpable"):
+        if mode == "threaded":  # a user namespace refuses a multithreaded caller
+            threading.Thread(target=threading.Event().wait, daemon=True).start()
         with contextlib.redirect_stderr(io.StringIO()) as err:
             entered = runner._enter_private_network()
-        return {"entered": entered, "stderr": err.getvalue()}
+        # Still itself: in its old network, and able to create files.
+        with open(os.path.join(directory, "made-after"), "w"):
+            pass
+        netns_now = os.readlink("/proc/self/ns/net")
+        return {"entered": entered, "stderr": err.getvalue(), "netns": netns_now}
     note = netns.enter_private_network()
     server = socket.create_server(("127.0.0.1", 0))
     port = server.getsockname()[1]
@@ -64,8 +69,10 @@ class Child:
                     os.setgroups([])
                     os.setgid(user)
                     os.setuid(user)
-                    # As after an exec: a setuid() from root leaves /proc/self/* root's.
-                    ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, 1)
+                    if mode != "undumpable":
+                        # As after an exec: a setuid() from root leaves /proc/self/*
+                        # root's, so the user could not write its own ID maps.
+                        ctypes.CDLL(None).prctl(PR_SET_DUMPABLE, 1)
                 report = _inside(mode, str(directory))
                 report.pop("_server", None)  # stays open in this frame's locals
                 os.write(report_w, json.dumps(report).encode() + b"\n")
@@ -130,4 +137,19 @@ def test_when_the_kernel_refuses_the_runner_says_why_and_goes_on(shared_tmp):
         "entered": False,
         "stderr": "No private network for this job: "
         "unshare(CLONE_NEWUSER | CLONE_NEWNET): Invalid argument\n",
+        "netns": os.readlink("/proc/self/ns/net"),
     }
+
+
+def test_a_half_made_namespace_is_never_entered(shared_tmp):
+    # Here the user namespace is made but its ID maps cannot be written: a process
+    # left in it could create no file. The trial in a child keeps the job out.
+    child = Child("undumpable", shared_tmp, user=NOBODY)
+    assert child.done() == 0
+    assert child.report == {
+        "entered": False,
+        "stderr": "No private network for this job: "
+        "mapping our user into the user namespace: Permission denied\n",
+        "netns": os.readlink("/proc/self/ns/net"),
+    }
+    assert os.stat(shared_tmp / "made-after").st_uid == NOBODY
