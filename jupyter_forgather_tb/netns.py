@@ -7,9 +7,10 @@ Jupyter server still reaches TensorBoard through its Unix socket (a socket in th
 file system is not tied to a network namespace).
 
 The new loopback also gets ``quickack`` on its local routes. The data server
-writes each gRPC answer in two pieces without ``TCP_NODELAY``, so on a normal
-loopback every request waits out the reader's delayed ACK (about 40 ms); with
-quick ACKs a scalars request takes a few milliseconds. The route attribute is a
+writes each gRPC answer in three pieces (headers, data, trailers) on a socket
+without ``TCP_NODELAY`` (seen with strace), so on a normal loopback every
+request waits out the reader's delayed ACK (about 40 ms); with quick ACKs a
+scalars request takes a few milliseconds. The route attribute is a
 per-namespace setting, so this touches nothing outside the job.
 
 Linux only. Runs in the job's process before it starts any thread (a user
