@@ -62,27 +62,25 @@ def wait_http(url: str, timeout: float = 60.0, headers: dict | None = None) -> f
     raise TimeoutError(url)
 
 
-def rss_mib(pids: list[int]) -> float:
+def _summed_mib(pids: list[int], name: str, field: str) -> float:
+    """A /proc/<pid>/<name> field in KiB, summed over processes, in MiB."""
     total = 0
     for pid in pids:
         try:
-            with open(f"/proc/{pid}/status") as status:
-                total += next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+            with open(f"/proc/{pid}/{name}") as lines:
+                total += next(int(line.split()[1]) for line in lines if line.startswith(field))
         except (OSError, StopIteration):
             pass
     return total / 1024
+
+
+def rss_mib(pids: list[int]) -> float:
+    return _summed_mib(pids, "status", "VmRSS:")
 
 
 def pss_mib(pids: list[int]) -> float:
     """Proportional set size: shared pages (a forked job's, with its fork server) split."""
-    total = 0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/smaps_rollup") as rollup:
-                total += next(int(line.split()[1]) for line in rollup if line.startswith("Pss:"))
-        except (OSError, StopIteration):
-            pass
-    return total / 1024
+    return _summed_mib(pids, "smaps_rollup", "Pss:")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -217,20 +215,17 @@ def throughput(urls: list[str], clients: int, seconds: float, headers: dict) -> 
     return report["per_second"]
 
 
+def tensorboard_argv(logdir: Path, port: int, extra: list[str]) -> list[str]:
+    """Bare TensorBoard's command line, as a user would start it by hand."""
+    logdir_and_port = ["--logdir", str(logdir), "--port", str(port)]
+    return [sys.executable, "-m", "tensorboard.main", *logdir_and_port, *extra]
+
+
 def bare_tensorboard(logdir: Path, extra: list[str]):
     port = free_port()
     started = time.monotonic()
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tensorboard.main",
-            "--logdir",
-            str(logdir),
-            "--port",
-            str(port),
-            *extra,
-        ],
+        tensorboard_argv(logdir, port, extra),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,

@@ -29,7 +29,7 @@ import urllib.parse
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import free_port, group_pids, rss_mib, stop_group, summary
+from bench import free_port, group_pids, rss_mib, stop_group, summary, tensorboard_argv
 
 CACHE = Path(__file__).resolve().parent.parent / "build" / "bench-logdirs"
 HISTOGRAM_STEPS = 50
@@ -200,16 +200,7 @@ def _start(logdir: Path, variant: str, work: str):
         ]
         return argv, lambda: UnixHTTPConnection(path, timeout=120)
     port = free_port()
-    argv = [
-        sys.executable,
-        "-m",
-        "tensorboard.main",
-        "--logdir",
-        str(logdir),
-        "--port",
-        str(port),
-        f"--load_fast={variant}",
-    ]
+    argv = tensorboard_argv(logdir, port, [f"--load_fast={variant}"])
     return argv, lambda: http.client.HTTPConnection("127.0.0.1", port, timeout=120)
 
 

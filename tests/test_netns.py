@@ -130,26 +130,22 @@ def test_an_unprivileged_user_gets_one_through_a_user_namespace(shared_tmp):
     assert os.stat(shared_tmp / "made-inside").st_uid == NOBODY
 
 
-def test_when_the_kernel_refuses_the_runner_says_why_and_goes_on(shared_tmp):
-    child = Child("threaded", shared_tmp, user=NOBODY)
+@pytest.mark.parametrize(
+    ("mode", "why"),
+    [
+        # A user namespace refuses a multithreaded caller.
+        ("threaded", "unshare(CLONE_NEWUSER | CLONE_NEWNET): Invalid argument"),
+        # The user namespace is made but its ID maps cannot be written: a process left
+        # in it could create no file. The trial in a child keeps the job out of it.
+        ("undumpable", "mapping our user into the user namespace: Permission denied"),
+    ],
+)
+def test_a_refused_namespace_leaves_the_job_as_it_was(shared_tmp, mode, why):
+    child = Child(mode, shared_tmp, user=NOBODY)
     assert child.done() == 0
     assert child.report == {
         "entered": False,
-        "stderr": "No private network for this job: "
-        "unshare(CLONE_NEWUSER | CLONE_NEWNET): Invalid argument\n",
-        "netns": os.readlink("/proc/self/ns/net"),
-    }
-
-
-def test_a_half_made_namespace_is_never_entered(shared_tmp):
-    # Here the user namespace is made but its ID maps cannot be written: a process
-    # left in it could create no file. The trial in a child keeps the job out.
-    child = Child("undumpable", shared_tmp, user=NOBODY)
-    assert child.done() == 0
-    assert child.report == {
-        "entered": False,
-        "stderr": "No private network for this job: "
-        "mapping our user into the user namespace: Permission denied\n",
+        "stderr": f"No private network for this job: {why}\n",
         "netns": os.readlink("/proc/self/ns/net"),
     }
     assert os.stat(shared_tmp / "made-after").st_uid == NOBODY
