@@ -16,6 +16,8 @@ import signal
 import sys
 import threading
 
+from .loader import load_fast_flag, rust_loader_installed
+
 
 def _make_unix_server_class():
     from tensorboard import program
@@ -102,7 +104,6 @@ def _enter_private_network() -> bool:
 
 
 def _auto_load_fast(tb_args: list[str], threshold: int, private_network: bool) -> str:
-    from .loader import load_fast_flag
 
     logdir = tb_args[tb_args.index("--logdir") + 1]
     flag, why = load_fast_flag(logdir, threshold, private_network)
@@ -140,8 +141,13 @@ def main(argv: list[str] | None = None, assets_zip_provider=None) -> int:
     tb_args = args.tensorboard_args
     if tb_args[:1] == ["--"]:
         tb_args = tb_args[1:]
-    # Before any thread starts: a user namespace needs a single-threaded process.
-    private = bool(args.private_network and args.unix_socket) and _enter_private_network()
+    # Before any thread starts: a user namespace needs a single-threaded process. Not
+    # without the Rust loader: the namespace would only take the job's network away.
+    private = (
+        bool(args.private_network and args.unix_socket)
+        and rust_loader_installed()
+        and _enter_private_network()
+    )
     if args.s3_mirror and not _start_mirror(args):
         return 3
     if args.fast_loader_above is not None:

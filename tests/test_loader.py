@@ -6,6 +6,8 @@ import asyncio
 import json
 import os
 import socket
+import subprocess
+import sys
 import time
 
 import pytest
@@ -170,3 +172,29 @@ async def test_auto_below_the_threshold_stays_on_python(api, logdir):
     output = await api.json("GET", "jobs", job["id"], "output")
     assert "Python loader" in output["text"]
     await api.kill(job["id"])
+
+
+def test_no_namespace_without_the_rust_loader(tmp_path):
+    # A stand-in for a platform without tensorboard-data-server (it cannot be
+    # uninstalled from under the other tests): its server_binary() finds nothing.
+    stand_in = tmp_path / "stand-in" / "tensorboard_data_server"
+    stand_in.mkdir(parents=True)
+    (stand_in / "__init__.py").write_text("def server_binary():\n    return None\n")
+    write_scalars(tmp_path / "logs" / "run1", "loss", [1.0])
+    runner = subprocess.Popen(
+        [sys.executable, "-m", "jupyter_forgather_tb.runner",
+         "--unix-socket", str(tmp_path / "tb.sock"), "--private-network",
+         "--fast-loader-above", "0", "--", "--logdir", str(tmp_path / "logs")],
+        stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PYTHONPATH": str(stand_in.parent)},
+    )  # fmt: skip
+    try:
+        said = []
+        while not said or not said[-1].startswith("TensorBoard serving at"):
+            said.append(runner.stderr.readline())
+            assert said[-1], f"the runner ended: {said}"
+        assert "load_fast auto: the Rust data server is not installed: Python loader\n" in said
+        assert _netns(runner.pid) == _netns(os.getpid())
+    finally:
+        runner.stdin.close()
+        runner.wait(timeout=30)
