@@ -16,13 +16,9 @@ import os
 from .s3paths import EVENT_FILE_MARK
 
 
-def choose_load_fast(
-    event_bytes: int, threshold: int, rust_installed: bool, private_network: bool
-) -> bool:
-    """True to use the Rust loader: installed, and private or the files reach the threshold."""
-    if not rust_installed:
-        return False
-    return private_network or (threshold > 0 and event_bytes >= threshold)
+def choose_load_fast(event_bytes: int, threshold: int, rust_installed: bool) -> bool:
+    """Outside a private network, True to use the Rust loader: installed, enabled, reached."""
+    return threshold > 0 and rust_installed and event_bytes >= threshold
 
 
 def event_file_bytes(logdir: str, stop_at: int) -> int:
@@ -59,6 +55,6 @@ def load_fast_flag(logdir: str, threshold: int, private_network: bool) -> tuple[
     if threshold <= 0:
         return "--load_fast=false", "no private network: Python loader (opens no port)"
     size = event_file_bytes(logdir, threshold)
-    if choose_load_fast(size, threshold, installed, private_network):
+    if choose_load_fast(size, threshold, installed):
         return "--load_fast=true", f"{size} bytes of event files or more: Rust data server"
     return "--load_fast=false", f"{size} bytes of event files, below {threshold}: Python loader"

@@ -29,13 +29,7 @@ from jupyter_forgather_tb.loader import (
 def test_auto_without_a_private_network_picks_rust_only_at_the_threshold(
     size, threshold, installed, rust
 ):
-    assert choose_load_fast(size, threshold, installed, private_network=False) is rust
-
-
-@pytest.mark.parametrize(("size", "threshold"), [(0, 0), (10, 0), (10, 100), (10**9, 100)])
-def test_auto_in_a_private_network_picks_rust_whenever_installed(size, threshold):
-    assert choose_load_fast(size, threshold, True, private_network=True)
-    assert not choose_load_fast(size, threshold, False, private_network=True)
+    assert choose_load_fast(size, threshold, installed) is rust
 
 
 def test_event_file_bytes_counts_only_event_files_and_stops_early(tmp_path):
