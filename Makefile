@@ -82,8 +82,9 @@ screenshots: $(STAMP) $(LABEXT)
 bench-s3: $(STAMP)
 	$(PY) benchmarks/bench_s3.py $(BENCH_ARGS)
 
-# TensorBoard's Python and Rust loaders on generated log directories, small to large
-# (generated once into build/bench-logdirs; about 15 minutes on 2 cores).
+# TensorBoard's Python and Rust loaders and our default job on generated log directories,
+# small to large (generated once into build/bench-logdirs; about 25 minutes on 2 cores,
+# more the first time).
 bench-loaders: $(STAMP)
 	$(PY) benchmarks/bench_loaders.py $(BENCH_ARGS)
 

@@ -232,7 +232,7 @@ def measure(logdir: Path, variant: str, requests: int, timeout: float) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=2, help="alternated rounds per size")
-    parser.add_argument("--requests", type=int, default=60, help="requests of each kind")
+    parser.add_argument("--requests", type=int, default=40, help="requests of each kind")
     parser.add_argument("--sizes", default=",".join(SIZES), help="comma-separated sizes")
     parser.add_argument("--timeout", type=float, default=900, help="seconds per load at most")
     args = parser.parse_args()
