@@ -151,6 +151,14 @@ def _table(rows: list[list[str]]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)
 
 
+def _loader_text(loader: dict) -> str:
+    if loader["name"] == "python":
+        return "Python"
+    if loader["private_network"]:
+        return "Rust data server, in the job's private network"
+    return "Rust data server; its loopback port is open to local users"
+
+
 def _describe(job: dict, server: ServerInfo) -> str:
     queued = f" (position {job['queue_position']})" if job.get("queue_position") else ""
     options = ", ".join(
@@ -168,6 +176,8 @@ def _describe(job: dict, server: ServerInfo) -> str:
     ]
     if options:
         lines.append(f"options:  {options}")
+    if job.get("loader"):
+        lines.append(f"loader:   {_loader_text(job['loader'])}")
     if job.get("network_exposed"):
         lines.append("warning:  listens on all interfaces, without Jupyter's login")
     if job.get("error"):

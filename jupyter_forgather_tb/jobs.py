@@ -75,6 +75,7 @@ class Job:
     proc_start_time: int | None = None
     adopted: bool = False
     mirror_status: dict | None = None  # an s3:// job's last mirror status, kept when it ends
+    loader: dict | None = None  # what its runner reported: {"name", "private_network"}
 
     @property
     def label(self) -> str:
@@ -105,6 +106,7 @@ class Job:
             "log_file": self.log_file,
             "argv": self.argv,
             "proc_start_time": self.proc_start_time,
+            "loader": self.loader,
         }
 
     @classmethod
@@ -132,6 +134,7 @@ class Job:
             log_file=record.get("log_file"),
             argv=record.get("argv"),
             proc_start_time=record.get("proc_start_time"),
+            loader=record.get("loader"),
         )
 
     def to_json(self, queue_position: int | None = None) -> dict[str, Any]:
@@ -146,6 +149,7 @@ class Job:
             "port": self.port,
             "transport": "tcp" if self.options.uses_tcp else "unix",
             "network_exposed": self.network_exposed,
+            "loader": self.loader,
             "created": _iso(self.created),
             "started": _iso(self.started),
             "ended": _iso(self.ended),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -72,6 +73,22 @@ class ManagerSettings:
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def _read_report(path: str) -> dict | None:
+    """A runner's report, if it wrote a well-formed one."""
+    try:
+        with open(path) as file:
+            report = json.load(file)
+    except (OSError, ValueError):
+        return None
+    if (
+        isinstance(report, dict)
+        and report.get("name") in ("rust", "python")
+        and isinstance(report.get("private_network"), bool)
+    ):
+        return {"name": report["name"], "private_network": report["private_network"]}
+    return None
 
 
 def _signal_group(pgid: int, sig: int) -> None:
@@ -398,6 +415,7 @@ class JobManager:
                 port=job.port,
                 **self._mirror_argv(job),
                 fast_loader_above=self.settings.load_fast_auto_bytes,
+                report_file=self._report_file(job),
             )
         job.unix_socket = os.path.join(self._socket_dir, f"{job.id}.sock")
         return build_argv(
@@ -408,7 +426,20 @@ class JobManager:
             **self._mirror_argv(job),
             fast_loader_above=self.settings.load_fast_auto_bytes,
             private_network=self.settings.private_network,
+            report_file=self._report_file(job),
         )
+
+    def _report_file(self, job: Job) -> str:
+        """Where a job's runner says which loader and network it got."""
+        return os.path.join(self._socket_dir, f"{job.id}.json")
+
+    def _take_report(self, job: Job) -> None:
+        """Read the runner's report into ``job.loader`` (once; it says it before serving)."""
+        path = self._report_file(job)
+        if job.loader is None:
+            job.loader = _read_report(path)
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
     @staticmethod
     def _child_env() -> dict[str, str]:
@@ -462,6 +493,7 @@ class JobManager:
             if ready:
                 job.status = JobStatus.RUNNING
                 job.running_since = _now()
+                self._take_report(job)
                 self._save()
                 self.log.info("TensorBoard job %s is running (pid %s)", job.id, proc.pid)
             elif not exited.done() and not job.kill_requested:
@@ -544,6 +576,7 @@ class JobManager:
         job.output.close()
         job.mirror_status = self._mirror_json(job)  # kept: the cache goes now
         self._remove_cache(job)
+        self._take_report(job)  # a job that failed at start may have said it too
         if job.unix_socket:
             with contextlib.suppress(OSError):
                 os.unlink(job.unix_socket)

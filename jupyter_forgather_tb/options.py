@@ -298,6 +298,7 @@ def build_argv(
     runner_args: list[str] | None = None,
     fast_loader_above: int = 0,
     private_network: bool = False,
+    report_file: str | None = None,
 ) -> list[str]:
     """The command line that runs one TensorBoard job through our runner.
 
@@ -306,8 +307,9 @@ def build_argv(
     ``runner_args`` go to the runner itself. ``fast_loader_above`` is the
     ``auto`` threshold in bytes of event files outside a private network (0:
     never). ``private_network`` lets the runner try a network namespace of its
-    own for a job that may use the Rust loader and needs no network. The result
-    is an argv list, never a shell string.
+    own for a job that may use the Rust loader and needs no network. The runner
+    writes which loader and network it got to ``report_file``. The result is an
+    argv list, never a shell string.
     """
     if (unix_socket is None) == (port is None):
         raise ValueError("give exactly one of unix_socket and port")
@@ -324,6 +326,7 @@ def build_argv(
     if private_network and unix_socket and scheme is None and load_fast != "false":
         argv += ["--private-network"]
     argv += runner_args or []
+    argv += ["--report-file", report_file] if report_file else []
     if load_fast == "auto":
         # The runner picks the loader itself (see loader.py).
         argv += ["--fast-loader-above", str(fast_loader_above)]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import json
 import logging
 import os
 import signal
@@ -103,6 +104,13 @@ def _enter_private_network() -> bool:
     return True
 
 
+def _write_report(path: str, report: dict) -> None:
+    """Write the job's report whole (a reader never sees half of it)."""
+    with open(f"{path}.tmp", "w") as file:
+        json.dump(report, file)
+    os.replace(f"{path}.tmp", path)
+
+
 def _auto_load_fast(tb_args: list[str], threshold: int, private_network: bool) -> str:
 
     logdir = tb_args[tb_args.index("--logdir") + 1]
@@ -131,6 +139,9 @@ def main(argv: list[str] | None = None, assets_zip_provider=None) -> int:
         help="run in a network namespace of our own (Linux), where the Rust loader's port "
         "is private; TensorBoard must listen on --unix-socket",
     )
+    parser.add_argument(
+        "--report-file", help="write the loader and network this job got here, as JSON"
+    )
     parser.add_argument("--s3-mirror", metavar="URL", help="mirror this s3:// prefix first")
     parser.add_argument("--cache-dir", help="the job's private directory for the mirror")
     parser.add_argument("--sync-interval", type=float, default=5.0)
@@ -152,8 +163,13 @@ def main(argv: list[str] | None = None, assets_zip_provider=None) -> int:
         return 3
     if args.fast_loader_above is not None:
         tb_args = [*tb_args, _auto_load_fast(tb_args, args.fast_loader_above, private)]
-    if "--load_fast=true" in tb_args and not private:
+    rust = "--load_fast=true" in tb_args
+    if rust and not private:
         sys.stderr.write("Note: the Rust data server's loopback port is open to local users\n")
+    if args.report_file:
+        _write_report(
+            args.report_file, {"name": "rust" if rust else "python", "private_network": private}
+        )
 
     from tensorboard import default, program
 

@@ -107,6 +107,7 @@ async def test_every_command_against_a_real_server(
     assert code == 0
     assert f"id:       {job_id}" in out and "status:   running" in out
     assert f"url:      {server_url}tb/{job_id}/" in out
+    assert "loader:   Rust data server, in the job's private network" in out
     code, out, _ = await cli("show", job_id, "--json", env=server_env)
     assert code == 0 and json.loads(out)["options"]["window_title"] == "My runs"
 

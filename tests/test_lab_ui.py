@@ -172,6 +172,8 @@ def test_sidebar_launches_a_job_opens_it_in_a_tab_shows_output_and_kills_it(lab,
     item = job_item(page, job["id"])
     item.locator(".jp-ForgatherTB-badge", has_text="running").wait_for()
     assert item.locator(".jp-ForgatherTB-logdir").inner_text().endswith("/logs")
+    assert job["loader"] == {"name": "rust", "private_network": True}
+    assert item.locator(".jp-ForgatherTB-loader").inner_text() == "Rust loader, private network"
     href = item.get_by_role("link", name="New tab").get_attribute("href")
     assert href == f"http://127.0.0.1:{lab.port}{lab.base_url}tb/{job['id']}/"
     page.locator(".jp-ForgatherTB-sidebar").screenshot(path=str(shots / "sidebar.png"))
@@ -307,6 +309,7 @@ def test_s3_logdir_with_its_sync_interval_and_loader_shows_its_mirror(lab, page)
     assert job["options"]["load_fast"] == "false"
     mirror = job_item(page, job["id"]).locator(".jp-ForgatherTB-mirror")
     mirror.filter(has_text=re.compile(r"S3 mirror: 2 objects, .* synced")).wait_for()
+    job_item(page, job["id"]).locator(".jp-ForgatherTB-loader", has_text="Python loader").wait_for()
 
 
 def test_job_list_polls_only_while_the_sidebar_is_shown(lab, page):

@@ -69,6 +69,7 @@ async def _scalars_answer(api, job):
 async def test_load_fast_true_runs_the_rust_data_server_and_cleans_it_up(api, logdir):
     job = await _running(api, load_fast="true")
     assert job["options"]["load_fast"] == "true"
+    assert job["loader"] == {"name": "rust", "private_network": True}
     servers = data_server_pids(job["pid"])
     assert len(servers) == 1
     deadline = time.monotonic() + 30
@@ -102,8 +103,11 @@ def _listening_ports(pid: int) -> set[int]:
 
 
 async def test_the_default_auto_serves_with_rust_in_a_private_network(api, logdir):
-    job = await _running(api)
+    launched = await api.launch(logdir="logs")
+    assert launched["loader"] is None  # not said yet
+    job = await api.wait_status(launched["id"], "running")
     assert job["options"]["load_fast"] == "auto"
+    assert job["loader"] == {"name": "rust", "private_network": True}
     servers = data_server_pids(job["pid"])
     assert len(servers) == 1
     # The job and its data server share a network namespace that is not ours ...
@@ -124,6 +128,7 @@ async def test_the_default_auto_serves_with_rust_in_a_private_network(api, logdi
 
 async def test_false_starts_no_data_server_and_keeps_the_network(api, logdir):
     job = await _running(api, load_fast="false")
+    assert job["loader"] == {"name": "python", "private_network": False}
     assert await _scalars_answer(api, job) == [1.0, 0.5, 0.25]
     assert data_server_pids(job["pid"]) == []
     assert _netns(job["pid"]) == _netns(os.getpid())
@@ -133,6 +138,7 @@ async def test_false_starts_no_data_server_and_keeps_the_network(api, logdir):
 @pytest.mark.tb_config(private_network=False)
 async def test_without_private_networks_auto_stays_on_python(api, logdir):
     job = await _running(api)
+    assert job["loader"] == {"name": "python", "private_network": False}
     assert await _scalars_answer(api, job) == [1.0, 0.5, 0.25]
     assert data_server_pids(job["pid"]) == []
     assert _netns(job["pid"]) == _netns(os.getpid())
@@ -144,6 +150,7 @@ async def test_without_private_networks_auto_stays_on_python(api, logdir):
 @pytest.mark.tb_config(private_network=False)
 async def test_load_fast_true_without_a_private_network_says_its_port_is_open(api, logdir):
     job = await _running(api, load_fast="true")
+    assert job["loader"] == {"name": "rust", "private_network": False}
     assert _netns(job["pid"]) == _netns(os.getpid())
     output = await api.json("GET", "jobs", job["id"], "output")
     assert "loopback port is open to local users" in output["text"]
@@ -153,6 +160,7 @@ async def test_load_fast_true_without_a_private_network_says_its_port_is_open(ap
 @pytest.mark.tb_config(load_fast_auto_bytes=1, private_network=False)
 async def test_auto_above_the_threshold_picks_rust_and_says_so(api, logdir):
     job = await _running(api)
+    assert job["loader"] == {"name": "rust", "private_network": False}
     assert len(data_server_pids(job["pid"])) == 1
     output = await api.json("GET", "jobs", job["id"], "output")
     assert "load_fast auto:" in output["text"] and "Rust data server" in output["text"]

@@ -109,6 +109,7 @@ def orphan(tb_config, jp_root_dir, jp_base_url, tmp_path):
         "log_file": None,
         "argv": argv,
         "proc_start_time": process_identity(proc.pid)[0],
+        "loader": {"name": "python", "private_network": False},
     }
     save_state(str(state_file), [record])
     tb_config["state_file"] = str(state_file)
@@ -121,6 +122,7 @@ def orphan(tb_config, jp_root_dir, jp_base_url, tmp_path):
 async def test_restart_re_adopts_a_tensorboard_that_still_runs(orphan, api):
     job = await api.wait_status(orphan["id"], "running", timeout=15)
     assert job["adopted"] is True and job["pid"] == orphan["pid"]
+    assert job["loader"] == orphan["loader"]  # kept in the state file
     response = await api.proxied(
         job["id"], "data/plugin/scalars/scalars", params={"run": "run1", "tag": "loss"}
     )

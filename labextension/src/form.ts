@@ -3,7 +3,13 @@
  * alone: the values as typed, defaults from settings, the request they make, and how
  * jobs are described in the list.
  */
-import { IJob, ILaunchRequest, IMirrorStatus, LoadFast } from './tokens';
+import {
+  IJob,
+  ILaunchRequest,
+  ILoader,
+  IMirrorStatus,
+  LoadFast
+} from './tokens';
 
 /** The form's values as the inputs hold them, keyed by the REST field they fill. */
 export interface IFormValues {
@@ -162,6 +168,20 @@ export function mirrorText(
     : 'not synced yet';
   const objects = `${mirror.objects} ${mirror.objects === 1 ? 'object' : 'objects'}`;
   return `${objects}, ${size(mirror.bytes)}, ${synced}`;
+}
+
+/** The loader a job got, for its card; `warn` when its port is open to local users. */
+export function loaderText(loader: ILoader): { text: string; warn: boolean } {
+  if (loader.name === 'python') {
+    return { text: 'Python loader', warn: false };
+  }
+  if (loader.private_network) {
+    return { text: 'Rust loader, private network', warn: false };
+  }
+  return {
+    text: "Rust loader: its loopback port is open to this machine's users",
+    warn: true
+  };
 }
 
 /** A byte count for people: "812 B", "3.4 MB". */

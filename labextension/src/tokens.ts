@@ -106,6 +106,15 @@ export interface IJob {
   logdir_exists: boolean | null;
   /** An s3:// job's mirror; null for other jobs. */
   mirror: IMirrorStatus | null;
+  /** The loader its process reported before serving; null until then. */
+  loader: ILoader | null;
+}
+
+/** Which loader a job's TensorBoard got, and whether in a network of its own. */
+export interface ILoader {
+  name: 'rust' | 'python';
+  /** Without it, a Rust loader's loopback port is open to local users. */
+  private_network: boolean;
 }
 
 /** The answer to `POST jobs`. */

@@ -6,6 +6,7 @@ import {
   EMPTY_VALUES,
   fieldOf,
   isS3,
+  loaderText,
   mirrorText,
   restoreValues,
   size,
@@ -185,6 +186,20 @@ describe('display helpers', () => {
       mirrorText({ ...mirror, objects: 1, bytes: 812, last_sync: null }, now)
     ).toBe('1 object, 812 B, not synced yet');
     expect(size(1_500_000_000)).toBe('1.5 GB');
+  });
+
+  it('names the loader, and warns of an open port', () => {
+    expect(loaderText({ name: 'python', private_network: false })).toEqual({
+      text: 'Python loader',
+      warn: false
+    });
+    expect(loaderText({ name: 'rust', private_network: true })).toEqual({
+      text: 'Rust loader, private network',
+      warn: false
+    });
+    expect(loaderText({ name: 'rust', private_network: false }).warn).toBe(
+      true
+    );
   });
 
   it('says ages shortly', () => {

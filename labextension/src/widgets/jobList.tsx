@@ -14,7 +14,7 @@ import {
 } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { age, mirrorText, statusText } from '../form';
+import { age, loaderText, mirrorText, statusText } from '../form';
 import { ENDED_STATUSES, IJob } from '../tokens';
 
 /** What the list needs from its surroundings. */
@@ -77,6 +77,7 @@ export function JobList(props: IJobListProps): JSX.Element {
 function JobItem(props: IJobListProps & { job: IJob }): JSX.Element {
   const { job } = props;
   const live = !ENDED_STATUSES.has(job.status);
+  const loader = job.loader && loaderText(job.loader);
   return (
     <li
       className="jp-ForgatherTB-job"
@@ -103,6 +104,17 @@ function JobItem(props: IJobListProps & { job: IJob }): JSX.Element {
         </span>
         <span title={job.created}>{age(job.created)}</span>
       </div>
+      {loader && (
+        <div
+          className={
+            loader.warn
+              ? 'jp-ForgatherTB-warning'
+              : 'jp-ForgatherTB-dim jp-ForgatherTB-loader'
+          }
+        >
+          {loader.text}
+        </div>
+      )}
       {job.mirror && (
         <div className="jp-ForgatherTB-dim jp-ForgatherTB-mirror">
           S3 mirror: {mirrorText(job.mirror)}
