@@ -53,7 +53,13 @@ def _wait_for_port(port: int, proc: subprocess.Popen, what: str, log: Path) -> N
 def _stop(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         proc.terminate()
-        proc.wait(timeout=10)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            # Seen once in many runs: the ssh client kept running after SIGTERM.
+            # The tunnel has done its part by now; do not fail the test on its way out.
+            proc.kill()
+            proc.wait(timeout=10)
 
 
 @pytest.fixture(scope="module")
