@@ -112,7 +112,6 @@ def _write_report(path: str, report: dict) -> None:
 
 
 def _auto_load_fast(tb_args: list[str], threshold: int, private_network: bool) -> str:
-
     logdir = tb_args[tb_args.index("--logdir") + 1]
     flag, why = load_fast_flag(logdir, threshold, private_network)
     sys.stderr.write(f"load_fast auto: {why}\n")
