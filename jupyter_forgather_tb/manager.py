@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import shutil
@@ -19,6 +18,7 @@ from tornado.ioloop import IOLoop
 
 from .forkserver import ForkServer
 from .jobs import Job, JobStatus
+from .jsonfile import read_json
 from .options import DEFAULT_SYNC_INTERVAL, LaunchOptions, build_argv
 from .output import OutputBuffer
 from .s3mirror import read_status
@@ -77,11 +77,7 @@ def _now() -> datetime:
 
 def _read_report(path: str) -> dict | None:
     """A runner's report, if it wrote a well-formed one."""
-    try:
-        with open(path) as file:
-            report = json.load(file)
-    except (OSError, ValueError):
-        return None
+    report = read_json(path)
     if (
         isinstance(report, dict)
         and report.get("name") in ("rust", "python")

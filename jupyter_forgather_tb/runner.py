@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import logging
 import os
 import signal
 import sys
 import threading
 
+from .jsonfile import write_json
 from .loader import load_fast_flag, rust_loader_installed
 
 
@@ -104,13 +104,6 @@ def _enter_private_network() -> bool:
     return True
 
 
-def _write_report(path: str, report: dict) -> None:
-    """Write the job's report whole (a reader never sees half of it)."""
-    with open(f"{path}.tmp", "w") as file:
-        json.dump(report, file)
-    os.replace(f"{path}.tmp", path)
-
-
 def _auto_load_fast(tb_args: list[str], threshold: int, private_network: bool) -> str:
     logdir = tb_args[tb_args.index("--logdir") + 1]
     flag, why = load_fast_flag(logdir, threshold, private_network)
@@ -166,9 +159,8 @@ def main(argv: list[str] | None = None, assets_zip_provider=None) -> int:
     if rust and not private:
         sys.stderr.write("Note: the Rust data server's loopback port is open to local users\n")
     if args.report_file:
-        _write_report(
-            args.report_file, {"name": "rust" if rust else "python", "private_network": private}
-        )
+        report = {"name": "rust" if rust else "python", "private_network": private}
+        write_json(args.report_file, report)
 
     from tensorboard import default, program
 

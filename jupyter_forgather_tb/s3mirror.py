@@ -11,7 +11,6 @@ The mirror's status goes to a JSON file the job manager reads.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import tempfile
 import threading
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
 
+from .jsonfile import read_json, write_json
 from .s3client import S3Error, describe_error, list_tensorboard_objects
 from .s3paths import key_prefix, parse_bucket_url
 
@@ -184,23 +184,13 @@ class StatusFile:
         self.status.update(fatal=bool(error and error.fatal))
         if error is None:
             self.status["last_sync"] = _iso_now()
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(self.path), prefix=".status-")
-        try:
-            with os.fdopen(fd, "w") as out:
-                json.dump(self.status, out)
-            os.replace(tmp, self.path)
-        except OSError:  # a full disk: the next sync writes it again
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+        with contextlib.suppress(OSError):  # a full disk: the next sync writes it again
+            write_json(self.path, self.status)
 
 
 def read_status(path: str) -> dict | None:
     """The status a mirror last wrote, or None if there is none (yet)."""
-    try:
-        with open(path) as source:
-            status = json.load(source)
-    except (OSError, ValueError):
-        return None
+    status = read_json(path)
     return status if isinstance(status, dict) else None
 
 

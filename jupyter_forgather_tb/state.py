@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
 import os
-import tempfile
 from typing import Any
+
+from .jsonfile import read_json, write_json
 
 STATE_VERSION = 1
 
@@ -34,11 +33,7 @@ def process_identity(pid: int) -> tuple[int, list[str]] | None:
 
 def load_state(path: str) -> list[dict[str, Any]]:
     """The job records saved at ``path``; an absent or unreadable file gives none."""
-    try:
-        with open(path, encoding="utf-8") as state_file:
-            data = json.load(state_file)
-    except (OSError, ValueError):
-        return []
+    data = read_json(path)
     if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
         return []
     jobs = data.get("jobs")
@@ -46,18 +41,6 @@ def load_state(path: str) -> list[dict[str, Any]]:
 
 
 def save_state(path: str, records: list[dict[str, Any]]) -> None:
-    """Write the job records atomically: a reader sees the old file or the new one, never half."""
-    directory = os.path.dirname(path)
-    os.makedirs(directory, mode=0o700, exist_ok=True)
-    fd, tmp_path = tempfile.mkstemp(prefix=".jobs-", dir=directory)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as tmp:
-            json.dump({"version": STATE_VERSION, "jobs": records}, tmp)
-        # No fsync: it would stall the event loop, and the file describes processes
-        # that cannot outlive a machine crash anyway. The rename alone keeps the file
-        # whole when the server itself dies.
-        os.replace(tmp_path, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_path)
-        raise
+    """Write the job records whole (see ``jsonfile.write_json``)."""
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    write_json(path, {"version": STATE_VERSION, "jobs": records})
