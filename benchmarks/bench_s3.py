@@ -142,7 +142,7 @@ def fetched_per_sync(jupyter, client, bucket, base_mib: int, appends: int) -> li
 
 def upload_growth(client, bucket, root: Path, sizes_mib) -> list[tuple]:
     """``(size, new bytes, bytes sent, bytes copied, seconds)`` per step of a growing file."""
-    from jupyter_forgather_tb.s3upload import S3Uploader
+    from jupyter_forgather_tb.clients.s3upload import S3Uploader
 
     local = root / "upload" / "run"
     local.mkdir(parents=True)
@@ -175,7 +175,7 @@ def main() -> None:
     python = sys.version.split()[0]
     print(f"Python {python}, {os.cpu_count()} CPUs, tensorboard {tensorboard.__version__}")
     server, endpoint = start_moto()
-    from jupyter_forgather_tb.s3client import make_client
+    from jupyter_forgather_tb.common.s3client import make_client
 
     client = make_client(endpoint)
     bucket = new_bucket(client)

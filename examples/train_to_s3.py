@@ -18,7 +18,7 @@ import time
 from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
-from jupyter_forgather_tb.s3upload import S3Uploader
+from jupyter_forgather_tb.clients.s3upload import S3Uploader
 
 
 def train(logdir: str, steps: int, seconds_per_step: float) -> None:

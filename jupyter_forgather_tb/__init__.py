@@ -9,13 +9,13 @@ def _jupyter_labextension_paths():
 
 
 def _jupyter_server_extension_points():
-    from .app import ForgatherTB
+    from .server.app import ForgatherTB
 
-    return [{"module": "jupyter_forgather_tb.app", "app": ForgatherTB}]
+    return [{"module": "jupyter_forgather_tb.server.app", "app": ForgatherTB}]
 
 
 def load_ipython_extension(ipython):
     """``%load_ext jupyter_forgather_tb`` registers the ``%forgather_tb`` magic."""
-    from .magic import load_ipython_extension as load
+    from .clients.magic import load_ipython_extension as load
 
     load(ipython)

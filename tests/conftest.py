@@ -284,7 +284,7 @@ def s3(moto_endpoint, aws_env, tb_config, tmp_path):
     Request it before ``api`` so the server starts with this configuration.
     """
     tb_config.update(s3_endpoint_url=moto_endpoint, s3_cache_dir=str(tmp_path / "cache"))
-    from jupyter_forgather_tb.s3client import make_client
+    from jupyter_forgather_tb.common.s3client import make_client
 
     client = make_client(moto_endpoint)
     return Bucket(client, new_bucket(client), moto_endpoint)

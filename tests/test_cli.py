@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from conftest import JupyterServerProcess, write_scalars
 
-from jupyter_forgather_tb.cli import _parser
-from jupyter_forgather_tb.client import NO_SERVER_HELP
+from jupyter_forgather_tb.clients.cli import _parser
+from jupyter_forgather_tb.clients.client import NO_SERVER_HELP
 
 
 def clean_env(**extra) -> dict:

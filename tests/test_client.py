@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 import pytest
 
-from jupyter_forgather_tb.client import (
+from jupyter_forgather_tb.clients.client import (
     NO_SERVER_HELP,
     Client,
     ClientError,

@@ -47,7 +47,7 @@ async def test_loads_under_strict_auth(jp_serverapp, api):
 def test_server_side_modules_do_not_import_tensorboard_or_boto3():
     heavy = ("tensorboard", "tensorflow", "boto3", "botocore")
     code = (
-        "import sys, jupyter_forgather_tb, jupyter_forgather_tb.app; "
+        "import sys, jupyter_forgather_tb, jupyter_forgather_tb.server.app; "
         "jupyter_forgather_tb._jupyter_server_extension_points(); "
         f"print(sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r}))"
     )

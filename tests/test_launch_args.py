@@ -6,8 +6,8 @@ import argparse
 
 import pytest
 
-from jupyter_forgather_tb.launch_args import add_launch_arguments, launch_body
-from jupyter_forgather_tb.options import OptionError
+from jupyter_forgather_tb.clients.launch_args import add_launch_arguments, launch_body
+from jupyter_forgather_tb.common.options import OptionError
 
 
 def body(*words):

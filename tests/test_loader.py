@@ -13,7 +13,7 @@ import time
 import pytest
 from conftest import data_server_pids, group_pids, pid_alive, write_scalars
 
-from jupyter_forgather_tb.loader import (
+from jupyter_forgather_tb.job.loader import (
     choose_load_fast,
     event_file_bytes,
     load_fast_flag,

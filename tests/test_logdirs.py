@@ -6,9 +6,9 @@ import os
 
 import pytest
 
-from jupyter_forgather_tb import logdirs
-from jupyter_forgather_tb.logdirs import LogdirEntry, find_logdirs, resolve_logdir
-from jupyter_forgather_tb.options import OptionError
+from jupyter_forgather_tb.common.options import OptionError
+from jupyter_forgather_tb.server import logdirs
+from jupyter_forgather_tb.server.logdirs import LogdirEntry, find_logdirs, resolve_logdir
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from jupyter_forgather_tb import netns, runner
+from jupyter_forgather_tb.job import netns, runner
 
 NOBODY = 65534
 PR_SET_DUMPABLE = 4

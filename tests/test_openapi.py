@@ -35,7 +35,9 @@ EXAMPLES_PER_MODE = 25
 
 
 def packaged_document() -> dict:
-    return json.loads(resources.files("jupyter_forgather_tb").joinpath("openapi.json").read_text())
+    return json.loads(
+        resources.files("jupyter_forgather_tb.server").joinpath("openapi.json").read_text()
+    )
 
 
 async def test_served_document_is_the_packaged_one(api):
@@ -60,7 +62,7 @@ async def test_served_document_is_the_packaged_one(api):
 
 
 def test_launch_request_schema_matches_the_options():
-    from jupyter_forgather_tb.options import CONTROL_FIELDS, FIELDS
+    from jupyter_forgather_tb.common.options import CONTROL_FIELDS, FIELDS
 
     request = packaged_document()["components"]["schemas"]["LaunchRequest"]
     assert set(request["properties"]) == FIELDS | CONTROL_FIELDS

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from jupyter_forgather_tb.options import (
+from jupyter_forgather_tb.common.options import (
     DEFAULT_HOST,
     MAX_LOGDIR_LENGTH,
     MAX_PRIORITY,

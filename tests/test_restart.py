@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from conftest import JupyterServerProcess, group_pids, pid_alive, write_scalars
 
-from jupyter_forgather_tb.jobs import new_job_id
-from jupyter_forgather_tb.options import LaunchOptions, build_argv
-from jupyter_forgather_tb.state import process_identity, save_state
+from jupyter_forgather_tb.common.options import LaunchOptions, build_argv
+from jupyter_forgather_tb.server.jobs import new_job_id
+from jupyter_forgather_tb.server.state import process_identity, save_state
 
 
 def _socket_of(server, job_id):

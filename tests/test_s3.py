@@ -10,9 +10,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from s3_helpers import event_key, new_bucket, scalar_records, start_moto
 
-from jupyter_forgather_tb.options import OptionError, build_argv, parse_launch
-from jupyter_forgather_tb.s3client import S3Error, make_client
-from jupyter_forgather_tb.s3mirror import OVERLAP_BYTES, S3Mirror
+from jupyter_forgather_tb.common.options import OptionError, build_argv, parse_launch
+from jupyter_forgather_tb.common.s3client import S3Error, make_client
+from jupyter_forgather_tb.job.s3mirror import OVERLAP_BYTES, S3Mirror
 
 
 def boto3_client(service: str, endpoint: str):

@@ -14,9 +14,9 @@ import pytest
 from conftest import write_scalars
 from s3_helpers import scalar_records
 
-from jupyter_forgather_tb import s3upload
-from jupyter_forgather_tb.cli import main
-from jupyter_forgather_tb.s3upload import MIN_PART_BYTES, S3Uploader, _ranges
+from jupyter_forgather_tb.clients import s3upload
+from jupyter_forgather_tb.clients.cli import main
+from jupyter_forgather_tb.clients.s3upload import MIN_PART_BYTES, S3Uploader, _ranges
 
 MIB = 1024 * 1024
 
@@ -148,7 +148,7 @@ def test_follow_uploads_everything_written_before_sigterm(s3, tmp_path):
     local.mkdir(parents=True)
     path = local / "events.out.tfevents.1.host"
     path.write_bytes(scalar_records("loss", [0.0]))
-    command = [sys.executable, "-m", "jupyter_forgather_tb.cli", "upload"]
+    command = [sys.executable, "-m", "jupyter_forgather_tb.clients.cli", "upload"]
     command += [str(tmp_path / "logs"), f"s3://{s3.bucket}/live", "--follow", "--interval", "0.2"]
     proc = subprocess.Popen(
         [*command, "--endpoint-url", s3.endpoint],
@@ -244,7 +244,7 @@ def test_ctrl_c_during_a_multipart_upload_aborts_it(s3, tmp_path):
     local.mkdir()
     # Past the single-PUT size, so it goes up in parts; the signal lands while they do.
     (local / "events.out.tfevents.3.host").write_bytes(os.urandom(s3upload.PUT_MAX_BYTES + MIB))
-    command = [sys.executable, "-m", "jupyter_forgather_tb.cli", "upload", str(local)]
+    command = [sys.executable, "-m", "jupyter_forgather_tb.clients.cli", "upload", str(local)]
     proc = subprocess.Popen(
         [*command, f"s3://{s3.bucket}/big", "--endpoint-url", s3.endpoint],
         stderr=subprocess.PIPE,

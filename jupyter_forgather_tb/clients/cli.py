@@ -15,7 +15,8 @@ import threading
 import webbrowser
 from datetime import datetime, timezone
 
-from . import __version__
+from .. import __version__
+from ..common.options import OptionError
 from .client import (
     ENDED,
     ENV_SERVER,
@@ -29,7 +30,6 @@ from .client import (
     running_servers,
 )
 from .launch_args import add_launch_arguments, launch_body
-from .options import OptionError
 
 DESCRIPTION = """\
 Launch and manage TensorBoard jobs served through a Jupyter server, at <base_url>tb/<id>/
@@ -278,7 +278,7 @@ def _servers(args: argparse.Namespace) -> int:
 
 
 def _upload(args: argparse.Namespace) -> int:
-    from .s3client import S3Error
+    from ..common.s3client import S3Error
     from .s3upload import S3Uploader
 
     if not args.interval > 0:

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any, Callable
 
-from .s3paths import url_scheme
+from ..common.s3paths import url_scheme
 
 API_PATH = "forgather-tb/api/"
 ENV_SERVER = "FORGATHER_TB_SERVER"

@@ -9,8 +9,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from ..common.options import parse_launch
 from .client import LOGDIR_HELP
-from .options import parse_launch
 
 
 def _lenient(kind):

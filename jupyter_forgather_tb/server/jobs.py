@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from .options import LaunchOptions
+from ..common.options import LaunchOptions
 from .output import OutputBuffer
 
 

@@ -12,7 +12,7 @@ from tornado.escape import url_escape
 from tornado.httpclient import HTTPClientError
 from tornado.iostream import StreamClosedError
 
-from .handlers import AUTH_RESOURCE
+from .auth import AUTH_RESOURCE
 from .jobs import JobStatus
 from .manager import JobNotFound
 

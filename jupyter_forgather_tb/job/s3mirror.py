@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Callable
 
-from .jsonfile import read_json, write_json
-from .s3client import S3Error, describe_error, list_tensorboard_objects
-from .s3paths import key_prefix, parse_bucket_url
+from ..common.jsonfile import write_json
+from ..common.s3client import S3Error, describe_error, list_tensorboard_objects
+from ..common.s3paths import key_prefix, parse_bucket_url
 
 #: Bytes re-read before the mirrored end of a grown object, compared with the local
 #: copy: a cheap check that the object was appended to rather than rewritten.
@@ -186,12 +186,6 @@ class StatusFile:
             self.status["last_sync"] = _iso_now()
         with contextlib.suppress(OSError):  # a full disk: the next sync writes it again
             write_json(self.path, self.status)
-
-
-def read_status(path: str) -> dict | None:
-    """The status a mirror last wrote, or None if there is none (yet)."""
-    status = read_json(path)
-    return status if isinstance(status, dict) else None
 
 
 def backoff(interval: float, failures: int) -> float:

@@ -22,8 +22,8 @@ import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .s3client import S3Error, describe_error, list_tensorboard_objects, make_client
-from .s3paths import EVENT_FILE_MARK, key_prefix, parse_bucket_url, tensorboard_path
+from ..common.s3client import S3Error, describe_error, list_tensorboard_objects, make_client
+from ..common.s3paths import EVENT_FILE_MARK, key_prefix, parse_bucket_url, tensorboard_path
 
 MIN_PART_BYTES = 5 * 1024**2  # S3's minimum size of every part but the last
 MAX_PART_BYTES = 5 * 1024**3  # S3's maximum part size (and copy range)

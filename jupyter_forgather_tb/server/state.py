@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from .jsonfile import read_json, write_json
+from ..common.jsonfile import read_json, write_json
 
 STATE_VERSION = 1
 

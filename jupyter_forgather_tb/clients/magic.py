@@ -15,9 +15,9 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.display import IFrame, display
 
+from ..common.options import OptionError
 from .client import LIVE, Client, ClientError, find_server
 from .launch_args import add_launch_arguments, launch_body
-from .options import OptionError
 
 USAGE = """\
 %forgather_tb --logdir DIR [--title T] [--port P] [--reload_interval S]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from .options import OptionError, check_logdir_shape
-from .s3paths import EVENT_FILE_MARK, url_scheme
+from ..common.options import OptionError, check_logdir_shape
+from ..common.s3paths import EVENT_FILE_MARK, url_scheme
 
 
 def _inside(path: str, root: str) -> bool:

@@ -14,6 +14,7 @@ import unicodedata
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from .processes import RUNNER_MODULE
 from .s3paths import REMOTE_SCHEMES, is_s3_url, normalize_bucket_url, url_scheme
 
 MAX_LOGDIR_LENGTH = 4096
@@ -313,7 +314,7 @@ def build_argv(
     """
     if (unix_socket is None) == (port is None):
         raise ValueError("give exactly one of unix_socket and port")
-    argv = [python, "-m", "jupyter_forgather_tb.runner"]
+    argv = [python, "-m", RUNNER_MODULE]
     argv += ["--unix-socket", unix_socket] if unix_socket else []
     load_fast = options.load_fast
     scheme = url_scheme(options.logdir)

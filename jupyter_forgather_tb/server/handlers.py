@@ -12,11 +12,11 @@ from jupyter_server.base.handlers import APIHandler
 from tornado import web
 from tornado.iostream import StreamClosedError
 
+from ..common.options import OptionError, parse_launch
+from .auth import AUTH_RESOURCE
 from .logdirs import find_logdirs, resolve_logdir
 from .manager import JobManager, JobNotFound, ManagerError, PortInUse, QueueFull
-from .options import OptionError, parse_launch
 
-AUTH_RESOURCE = "forgather_tb"
 MAX_BODY_BYTES = 64 * 1024
 MAX_OUTPUT_CHUNK = 256 * 1024
 _ERROR_STATUS = {JobNotFound: 404, PortInUse: 409, QueueFull: 429}

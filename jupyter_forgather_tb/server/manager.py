@@ -16,13 +16,13 @@ from datetime import datetime, timezone
 
 from tornado.ioloop import IOLoop
 
-from .forkserver import ForkServer
+from ..common.jsonfile import read_json
+from ..common.options import DEFAULT_SYNC_INTERVAL, LaunchOptions, build_argv
+from ..common.s3paths import is_s3_url, url_scheme
+from ..common.s3status import STATUS_FILE, read_status
+from .forkclient import ForkServer
 from .jobs import Job, JobStatus
-from .jsonfile import read_json
-from .options import DEFAULT_SYNC_INTERVAL, LaunchOptions, build_argv
 from .output import OutputBuffer
-from .s3mirror import read_status
-from .s3paths import is_s3_url, url_scheme
 from .state import load_state, process_identity, save_state
 from .transport import free_port, http_status, port_is_free
 
@@ -287,7 +287,7 @@ class JobManager:
 
     def _mirror_status(self, job: Job) -> dict | None:
         cache = self._cache_dir(job)
-        return read_status(os.path.join(cache, "status.json")) if cache else None
+        return read_status(os.path.join(cache, STATUS_FILE)) if cache else None
 
     def _mirror_json(self, job: Job) -> dict | None:
         """The mirror's status as the REST API shows it (None for a job without one)."""

@@ -1,0 +1,193 @@
+"""The process a TensorBoard job runs in: TensorBoard served on a Unix socket or a TCP port.
+
+Run as ``python -m jupyter_forgather_tb.runner [--unix-socket PATH] -- <tensorboard flags>``.
+This is the only module that imports tensorboard; the Jupyter server never does.
+The runner exits when its standard input closes, so a job never outlives the
+server that started it, even if that server is killed outright.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+import os
+import signal
+import sys
+import threading
+
+from ..common.jsonfile import write_json
+from ..common.processes import RUNNER_MODULE
+from .loader import load_fast_flag, rust_loader_installed
+
+
+def _make_unix_server_class():
+    from tensorboard import program
+    from werkzeug import serving
+
+    class _Handler(serving.WSGIRequestHandler):
+        # HTTP/1.1 keeps connections open between requests, as TensorBoard's own server does.
+        protocol_version = "HTTP/1.1"
+
+        def address_string(self) -> str:
+            return "unix"
+
+    class UnixSocketServer(serving.ThreadedWSGIServer, program.TensorBoardServer):
+        """TensorBoard's WSGI app served on a Unix domain socket readable only by us."""
+
+        daemon_threads = True
+
+        def __init__(self, wsgi_app, flags, socket_path):
+            self._flags = flags
+            self._socket_path = socket_path
+            if os.path.exists(socket_path):
+                os.unlink(socket_path)
+            old_umask = os.umask(0o177)
+            try:
+                super().__init__(f"unix://{socket_path}", 0, wsgi_app, _Handler)
+            finally:
+                os.umask(old_umask)
+            os.chmod(socket_path, 0o600)
+
+        def get_url(self) -> str:
+            return f"unix://{self._socket_path}{self._flags.path_prefix.rstrip('/')}/"
+
+    return UnixSocketServer
+
+
+def _exit_when_stdin_closes() -> None:
+    try:
+        while sys.stdin.buffer.read(4096):
+            pass
+    except (OSError, ValueError):
+        pass
+    os._exit(0)
+
+
+def _start_mirror(args: argparse.Namespace) -> bool:
+    """Mirror an S3 prefix into the job's cache, then keep it fresh; False on a fatal error."""
+    from ..common.s3client import S3Error, make_client
+    from ..common.s3status import STATUS_FILE
+    from .s3mirror import S3Mirror, StatusFile, initial_sync, keep_syncing
+
+    data = os.path.join(args.cache_dir, "data")
+    scratch = os.path.join(args.cache_dir, "partial")
+    for directory in (data, scratch):
+        os.makedirs(directory, mode=0o700, exist_ok=True)
+    status = StatusFile(os.path.join(args.cache_dir, STATUS_FILE), args.s3_mirror)
+    parent = os.getppid()
+    try:
+        client = make_client(args.s3_endpoint_url)
+        mirror = S3Mirror(args.s3_mirror, data, scratch, client, args.max_cache_bytes)
+        # Retrying stops if the server that started us is gone (our parent changed).
+        initial_sync(mirror, status, args.sync_interval, lambda: os.getppid() != parent)
+    except S3Error as error:
+        status.update(None, error)
+        sys.stderr.write(f"ERROR: S3 mirror of {args.s3_mirror}: {error.message}\n")
+        return False
+    sys.stderr.write(
+        f"Mirrored {mirror.objects} objects ({mirror.bytes} bytes) from {args.s3_mirror}\n"
+    )
+    keep_syncing(mirror, status, args.sync_interval)
+    return True
+
+
+def _enter_private_network() -> bool:
+    """Try a network namespace of our own (see netns.py); say what happened."""
+    from .netns import NetnsError, enter_private_network
+
+    try:
+        note = enter_private_network()
+    except NetnsError as error:
+        sys.stderr.write(f"No private network for this job: {error}\n")
+        return False
+    if note:
+        sys.stderr.write(f"Private network without {note}: the Rust loader answers slower\n")
+    return True
+
+
+def _auto_load_fast(tb_args: list[str], threshold: int, private_network: bool) -> str:
+    logdir = tb_args[tb_args.index("--logdir") + 1]
+    flag, why = load_fast_flag(logdir, threshold, private_network)
+    sys.stderr.write(f"load_fast auto: {why}\n")
+    return flag
+
+
+def main(argv: list[str] | None = None, assets_zip_provider=None) -> int:
+    """Start TensorBoard as asked and serve until stdin closes or SIGTERM arrives.
+
+    ``assets_zip_provider`` is TensorBoard's own parameter (the fork server
+    passes its prepared assets); None means TensorBoard's packaged ones.
+    """
+    parser = argparse.ArgumentParser(prog=RUNNER_MODULE)
+    parser.add_argument("--unix-socket", help="serve on this Unix socket instead of TCP")
+    parser.add_argument(
+        "--fast-loader-above",
+        type=int,
+        help="load_fast 'auto': pick the loader here; outside a private network, the Rust "
+        "loader from these bytes of event files (0: never)",
+    )
+    parser.add_argument(
+        "--private-network",
+        action="store_true",
+        help="run in a network namespace of our own (Linux), where the Rust loader's port "
+        "is private; TensorBoard must listen on --unix-socket",
+    )
+    parser.add_argument(
+        "--report-file", help="write the loader and network this job got here, as JSON"
+    )
+    parser.add_argument("--s3-mirror", metavar="URL", help="mirror this s3:// prefix first")
+    parser.add_argument("--cache-dir", help="the job's private directory for the mirror")
+    parser.add_argument("--sync-interval", type=float, default=5.0)
+    parser.add_argument("--max-cache-bytes", type=int, default=2**63)
+    parser.add_argument("--s3-endpoint-url", default=None)
+    parser.add_argument("tensorboard_args", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    tb_args = args.tensorboard_args
+    if tb_args[:1] == ["--"]:
+        tb_args = tb_args[1:]
+    # Before any thread starts: a user namespace needs a single-threaded process. Not
+    # without the Rust loader: the namespace would only take the job's network away.
+    private = (
+        bool(args.private_network and args.unix_socket)
+        and rust_loader_installed()
+        and _enter_private_network()
+    )
+    if args.s3_mirror and not _start_mirror(args):
+        return 3
+    if args.fast_loader_above is not None:
+        tb_args = [*tb_args, _auto_load_fast(tb_args, args.fast_loader_above, private)]
+    rust = "--load_fast=true" in tb_args
+    if rust and not private:
+        sys.stderr.write("Note: the Rust data server's loopback port is open to local users\n")
+    if args.report_file:
+        report = {"name": "rust" if rust else "python", "private_network": private}
+        write_json(args.report_file, report)
+
+    from tensorboard import default, program
+
+    server_class = None
+    if args.unix_socket:
+        server_class = functools.partial(_make_unix_server_class(), socket_path=args.unix_socket)
+    board = program.TensorBoard(
+        plugins=default.get_plugins(),
+        assets_zip_provider=assets_zip_provider,
+        server_class=server_class,
+    )
+    board.configure(argv=["tensorboard", *tb_args])
+    # One log line per request would flood the job's output buffer.
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)
+    try:
+        url = board.launch()
+    except program.TensorBoardServerException as error:
+        sys.stderr.write(f"ERROR: {error.msg}\n")
+        return 1
+    sys.stderr.write(f"TensorBoard serving at {url}\n")
+    sys.stderr.flush()
+    # Exit at once: TensorBoard keeps nothing to flush, and a normal interpreter
+    # shutdown would wait on the stdin watcher thread's lock.
+    signal.signal(signal.SIGTERM, lambda *_: os._exit(0))
+    watcher = threading.Thread(target=_exit_when_stdin_closes, daemon=True)
+    watcher.start()
+    signal.pause() if hasattr(signal, "pause") else watcher.join()
+    return 0
