@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import threading
 
 import pytest
 
@@ -323,6 +325,114 @@ def test_top_with_a_trailing_slash_is_walked_like_without(tmp_path):
         str(tmp_path / "logs" / "run"),
     ]
     assert truncated is False
+
+
+@pytest.mark.parametrize(
+    ("max_entries", "truncated"), [(0, True), (5, True), (7, True), (8, False), (100, False)]
+)
+def test_max_entries_bounds_the_entries_read_over_the_whole_walk(tmp_path, max_entries, truncated):
+    for i in range(4):
+        make_run(tmp_path / f"r{i}")  # eight entries in all: four folders, an event file in each
+    read = 0
+    real_scandir = os.scandir
+
+    class Counted:
+        def __init__(self, path):
+            self.entries = real_scandir(path)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.entries.close()
+
+        def __iter__(self):
+            nonlocal read
+            for entry in self.entries:
+                read += 1
+                yield entry
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(logdirs.os, "scandir", Counted)
+        entries, was_truncated = find_logdirs(str(tmp_path), 10, 1000, max_entries)
+    assert was_truncated is truncated
+    # At most one entry past the budget is read, to learn that there was more.
+    assert read <= max_entries + 1
+    runs = sum(1 for entry in entries if entry.path != str(tmp_path))
+    assert runs == (4 if not truncated else max(0, max_entries - 4))
+
+
+def test_a_flat_folder_cut_short_by_the_entry_budget_still_lists_itself(tmp_path):
+    for i in range(50):
+        make_run(tmp_path / "flat", mtime=100, name=f"events.out.tfevents.{i}.host")
+    assert found(tmp_path / "flat", max_dirs=10) == ({".": (1, 100)}, False)
+    entries, truncated = find_logdirs(str(tmp_path / "flat"), 10, 10, max_entries=10)
+    assert [(e.path, e.runs) for e in entries] == [(str(tmp_path / "flat"), 1)]
+    assert truncated is True
+
+
+# --- the picker's REST endpoint on a folder of many files ---------------------------------
+
+MANY_FILES = 50_000
+SCANS = 6  # with the launch, within the test client's ten connections
+
+
+@pytest.fixture(scope="module")
+def many_files(tmp_path_factory):
+    """A folder of 50,000 empty files named like event files."""
+    folder = tmp_path_factory.mktemp("many")
+    for i in range(MANY_FILES):
+        os.close(os.open(folder / f"events.out.tfevents.{i}.host", os.O_CREAT | os.O_WRONLY, 0o600))
+    return folder
+
+
+@pytest.fixture
+def huge_folder(many_files, tb_config, jp_root_dir):
+    """The folder of many files, readable by the server under test (request before ``api``)."""
+    tb_config["allowed_roots"] = [str(jp_root_dir), str(many_files)]
+    return str(many_files)
+
+
+async def test_a_scan_of_a_folder_of_many_files_is_truncated_and_says_so(huge_folder, api):
+    answer = await api.json("GET", "logdirs", params={"path": huge_folder}, expect=200)
+    assert answer["truncated"] is True
+    assert [(e["path"], e["runs"]) for e in answer["logdirs"]] == [(huge_folder, 1)]
+
+
+def _scan_threads(before: set[threading.Thread]) -> int:
+    """Log directory scan threads started since ``before`` was taken."""
+    return sum(
+        1
+        for thread in set(threading.enumerate()) - before
+        if thread.name.startswith("forgather-tb-scan")
+    )
+
+
+@pytest.mark.tb_config(logdir_scan_max_entries=40_000)
+async def test_a_launch_never_waits_behind_scans_of_a_folder_of_many_files(
+    huge_folder, api, logdir
+):
+    finished = []
+    threads_before = set(threading.enumerate())
+
+    async def scan():
+        answer = await api.json("GET", "logdirs", params={"path": huge_folder}, expect=200)
+        finished.append("scan")
+        return answer
+
+    scans = [asyncio.ensure_future(scan()) for _ in range(SCANS)]
+    try:
+        # The server is at work on the scans once both of its scan threads exist.
+        while _scan_threads(threads_before) < 2:
+            assert not any(task.done() for task in scans), "a scan ended before the launch"
+            await asyncio.sleep(0.01)
+        job = await api.launch(logdir="logs")
+        finished.append("launch")
+    finally:
+        answers = await asyncio.gather(*scans)
+    assert finished[0] == "launch", finished  # answered while every scan was still in flight
+    assert all(answer["truncated"] for answer in answers)
+    await api.wait_status(job["id"], "running")
 
 
 # --- LogdirEntry.to_json ---------------------------------------------------------------------

@@ -6,13 +6,21 @@ import asyncio
 import json
 import os
 from concurrent.futures import ThreadPoolExecutor
+from importlib import resources
 
 import pytest
 from s3_helpers import event_key, new_bucket, scalar_records, start_moto
 
 from jupyter_forgather_tb.common.options import OptionError, build_argv, parse_launch
 from jupyter_forgather_tb.common.s3client import S3Error, make_client
-from jupyter_forgather_tb.job.s3mirror import OVERLAP_BYTES, S3Mirror
+from jupyter_forgather_tb.common.s3paths import EVENT_FILE_FOLDER, FOLDER_CLASH, paths_to_skip
+from jupyter_forgather_tb.common.s3status import read_status
+from jupyter_forgather_tb.job.s3mirror import (
+    MAX_SKIPPED_REPORTED,
+    OVERLAP_BYTES,
+    S3Mirror,
+    StatusFile,
+)
 
 
 def boto3_client(service: str, endpoint: str):
@@ -213,6 +221,77 @@ async def test_a_prefix_larger_than_the_cache_bound_fails_the_job(s3, api):
     assert "holds 1001 bytes" in job["error"] and "s3_cache_max_bytes" in job["error"]
 
 
+@pytest.mark.tb_config(s3_cache_max_objects=3, s3_keep_cache=True)
+async def test_a_prefix_with_more_objects_than_the_cap_fails_the_job_having_fetched_nothing(
+    s3, api, tmp_path
+):
+    for i in range(4):
+        s3.put(event_key(f"run{i}"), b"")  # empty: nothing toward s3_cache_max_bytes
+    s3.put("run0/model.ckpt", b"")  # not TensorBoard's: does not count
+    job = await api.launch(logdir=f"s3://{s3.bucket}")
+    job = await api.wait_status(job["id"], "failed")
+    assert job["error"] == (
+        f"S3 mirror: s3://{s3.bucket} holds more TensorBoard files than the cache may hold "
+        "(3 objects, c.ForgatherTB.s3_cache_max_objects)"
+    )
+    assert job["mirror"]["objects"] == 0
+    assert not list((tmp_path / "cache" / job["id"] / "data").iterdir())
+
+
+@pytest.mark.tb_config(s3_cache_max_objects=3)
+async def test_objects_beyond_the_cap_are_never_mirrored_by_a_running_job(s3, api, tmp_path):
+    s3.put(event_key("run"), scalar_records("loss", [1.0]))
+    s3.put(event_key("empty1"), b"")
+    s3.put(event_key("empty2"), b"")
+    job = await api.launch(logdir=f"s3://{s3.bucket}", sync_interval=0.5)
+    job = await api.wait_status(job["id"], "running")
+    assert job["mirror"]["objects"] == 3  # at the cap is allowed
+    for i in range(10):
+        s3.put(event_key(f"more{i}"), b"")
+
+    async def capped():
+        mirror = (await api.job(job["id"]))["mirror"]
+        return mirror["last_error"] and mirror
+
+    mirror = await wait_for(capped)
+    assert "s3_cache_max_objects" in mirror["last_error"]
+    assert mirror["objects"] == 3
+    data = tmp_path / "cache" / job["id"] / "data"
+    assert sorted(p.parent.name for p in data.rglob("*") if p.is_file()) == [
+        "empty1",
+        "empty2",
+        "run",
+    ]
+    assert (await api.job(job["id"]))["status"] == "running"
+    assert await scalars(api, job["id"], "run") == [(0, 1.0)]
+
+
+async def test_a_file_and_a_folder_named_like_it_never_stop_the_mirror(s3, api):
+    # Every sync failed on this pair ("File exists"); the folder, named like an event
+    # file, also made TensorBoard's Python loader fail every request for the run list.
+    event_file = "a/events.out.tfevents.1"
+    inner = f"{event_file}/events.out.tfevents.2"
+    s3.put(event_file, scalar_records("loss", [9.0]))
+    s3.put(inner, scalar_records("loss", [3.0]))
+    s3.put(f"{event_file}/x", b"not TensorBoard's: never mirrored")
+    s3.put(event_key("b"), scalar_records("loss", [1.0, 2.0]))
+    job = await api.launch(logdir=f"s3://{s3.bucket}", load_fast="false")
+    job = await api.wait_status(job["id"], "running")
+    assert await scalars(api, job["id"], "b") == [(0, 1.0), (1, 2.0)]
+    assert await scalars(api, job["id"], "a") == [(0, 9.0)]
+    runs = await api.proxied(job["id"], "data/runs")
+    assert runs.code == 200 and sorted(json.loads(runs.body)) == ["a", "b"]
+    mirror = job["mirror"]
+    assert mirror["skipped"] == [{"key": inner, "reason": EVENT_FILE_FOLDER}]
+    assert mirror["skipped_count"] == 1
+    assert mirror["objects"] == 2 and mirror["last_error"] is None
+    document = resources.files("jupyter_forgather_tb.server").joinpath("openapi.json")
+    published = json.loads(document.read_text())["components"]["schemas"]["Job"]
+    assert set(published["properties"]["mirror"]["required"]) == set(mirror)
+    output = await api.json("GET", "jobs", job["id"], "output", expect=200)
+    assert f"Not mirrored: 1 key(s), such as {inner!r}" in output["text"]
+
+
 @pytest.mark.tb_config(s3_keep_cache=True)
 async def test_the_cache_is_kept_when_configured(s3, api, tmp_path):
     s3.put(event_key("run"), scalar_records("loss", [1.0]))
@@ -247,7 +326,12 @@ def mirror(s3, tmp_path):
     (tmp_path / "partial").mkdir()
     client = make_client(s3.endpoint)
     return S3Mirror(
-        f"s3://{s3.bucket}/top", str(tmp_path / "data"), str(tmp_path / "partial"), client, 10**9
+        f"s3://{s3.bucket}/top",
+        str(tmp_path / "data"),
+        str(tmp_path / "partial"),
+        client,
+        max_bytes=10**9,
+        max_objects=10**6,
     )
 
 
@@ -335,6 +419,87 @@ def test_only_event_files_and_plugin_assets_are_mirrored(s3, mirror, tmp_path):
         str(p.relative_to(tmp_path / "data")) for p in (tmp_path / "data").rglob("*") if p.is_file()
     )
     assert files == sorted([event_key("run"), "run/plugins/projector/projector_config.pbtxt"])
+
+
+@pytest.mark.parametrize(
+    ("paths", "skipped"),
+    [
+        (["a/b", "a/b/c"], {"a/b": FOLDER_CLASH}),
+        (["a/b", "a/b-x", "a/b/c/d"], {"a/b": FOLDER_CLASH}),  # "a/b-x" sorts before "a/b/"
+        (["a", "a/b", "a/b/c"], {"a": FOLDER_CLASH, "a/b": FOLDER_CLASH}),
+        (["a/b", "a/bc", "ab/c"], {}),
+        (
+            ["r/x.tfevents", "r/x.tfevents/y.tfevents"],
+            {"r/x.tfevents/y.tfevents": EVENT_FILE_FOLDER},
+        ),
+        (["r/a.tfevents.d/p/q.tfevents"], {"r/a.tfevents.d/p/q.tfevents": EVENT_FILE_FOLDER}),
+        (["r/plugins/p", "r/plugins/p/config.pbtxt"], {"r/plugins/p": FOLDER_CLASH}),
+        ([], {}),
+        (iter(["a", "a/b"]), {"a": FOLDER_CLASH}),  # any iterable, read once
+    ],
+)
+def test_paths_that_would_break_the_mirror_or_tensorboard_are_skipped(paths, skipped):
+    assert paths_to_skip(paths) == skipped
+
+
+def test_a_file_and_a_folder_of_the_same_name_take_turns_without_a_failed_sync(
+    s3, mirror, tmp_path
+):
+    name = "run/plugins/p"
+    local = tmp_path / "data" / name
+    s3.put(f"top/{name}", b"file")
+    mirror.sync()
+    assert local.read_bytes() == b"file" and mirror.skipped == []
+
+    s3.put(f"top/{name}/config.pbtxt", b"inner")
+    mirror.sync()  # the folder's object wins; the file goes
+    assert (local / "config.pbtxt").read_bytes() == b"inner"
+    assert mirror.skipped == [{"key": f"top/{name}", "reason": FOLDER_CLASH}]
+    assert mirror.objects == 1 and mirror.bytes == len(b"inner")
+
+    s3.client.delete_object(Bucket=s3.bucket, Key=f"top/{name}/config.pbtxt")
+    mirror.sync()  # the emptied folder goes; the file comes back
+    assert local.read_bytes() == b"file" and mirror.skipped == []
+    assert mirror.objects == 1
+
+
+def test_the_status_lists_the_first_skipped_keys_and_counts_them_all(s3, mirror, tmp_path):
+    count = MAX_SKIPPED_REPORTED + 5
+    files = [f"top/r{i:02d}/events.out.tfevents.1" for i in range(count)]
+    inner = [f"{key}/x.tfevents" for key in files]
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda key: s3.put(key, b"f"), files + inner))
+    mirror.sync()
+    status = StatusFile(str(tmp_path / "status.json"), mirror.url)
+    status.update(mirror)
+    written = read_status(str(tmp_path / "status.json"))
+    assert written["skipped"] == [
+        {"key": key, "reason": EVENT_FILE_FOLDER} for key in inner[:MAX_SKIPPED_REPORTED]
+    ]
+    assert written["skipped_count"] == count
+    assert written["objects"] == count and written["last_error"] is None
+
+
+def test_the_listing_stops_at_the_object_cap_and_fetches_nothing(s3, tmp_path):
+    keys = [f"top/{event_key(f'r{i:04d}')}" for i in range(1001)]  # two listing pages
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(lambda key: s3.put(key, b""), keys))
+    (tmp_path / "data").mkdir()
+    (tmp_path / "partial").mkdir()
+    url = f"s3://{s3.bucket}/top"
+    capped = S3Mirror(
+        url, str(tmp_path / "data"), str(tmp_path / "partial"), make_client(s3.endpoint), 10**9, 3
+    )
+    wire = Wire(capped.client)
+    with pytest.raises(S3Error) as caught:
+        capped.sync()
+    assert caught.value.fatal
+    assert caught.value.message == (
+        f"{url} holds more TensorBoard files than the cache may hold "
+        "(3 objects, c.ForgatherTB.s3_cache_max_objects)"
+    )
+    assert wire.calls == {"ListObjectsV2": 1}
+    assert capped.objects == 0 and not list((tmp_path / "data").iterdir())
 
 
 @pytest.fixture

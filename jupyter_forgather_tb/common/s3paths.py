@@ -6,6 +6,7 @@ Pure functions shared by the launch options, the S3 mirror and the uploader.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 #: Schemes a log directory may use; anything else with ``://`` is refused.
 REMOTE_SCHEMES = ("s3", "gs")
@@ -75,3 +76,30 @@ def tensorboard_path(relative_key: str) -> str | None:
     if EVENT_FILE_MARK in parts[-1] or PLUGINS_DIR in parts[:-1]:
         return "/".join(parts)
     return None
+
+
+#: Why a mirror leaves out a path TensorBoard would otherwise read (see :func:`paths_to_skip`).
+EVENT_FILE_FOLDER = (
+    "a folder in its path is named like an event file, which TensorBoard's Python loader "
+    "would try to read as one (failing every request for the list of runs)"
+)
+FOLDER_CLASH = "a folder of the same name holds other objects, which are mirrored instead"
+
+
+def paths_to_skip(paths: Iterable[str]) -> dict[str, str]:
+    """``{path: why}`` for the local paths a mirror must leave out, so one key cannot break it.
+
+    A path below a folder named like an event file is left out. Of a file and
+    a folder under one name (``a/b`` and ``a/b/c``), which no file system can
+    hold both of, the folder is kept, as TensorBoard reads folders.
+    """
+    paths = set(paths)
+    skipped = {path: EVENT_FILE_FOLDER for path in paths if EVENT_FILE_MARK in _folder(path)}
+    kept = paths - set(skipped)
+    folders = {path[:i] for path in kept for i, char in enumerate(path) if char == "/"}
+    skipped.update((path, FOLDER_CLASH) for path in kept & folders)
+    return skipped
+
+
+def _folder(path: str) -> str:
+    return path.rpartition("/")[0]

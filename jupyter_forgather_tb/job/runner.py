@@ -78,7 +78,9 @@ def _start_mirror(args: argparse.Namespace) -> bool:
     parent = os.getppid()
     try:
         client = make_client(args.s3_endpoint_url)
-        mirror = S3Mirror(args.s3_mirror, data, scratch, client, args.max_cache_bytes)
+        mirror = S3Mirror(
+            args.s3_mirror, data, scratch, client, args.max_cache_bytes, args.max_cache_objects
+        )
         # Retrying stops if the server that started us is gone (our parent changed).
         initial_sync(mirror, status, args.sync_interval, lambda: os.getppid() != parent)
     except S3Error as error:
@@ -88,6 +90,11 @@ def _start_mirror(args: argparse.Namespace) -> bool:
     sys.stderr.write(
         f"Mirrored {mirror.objects} objects ({mirror.bytes} bytes) from {args.s3_mirror}\n"
     )
+    if mirror.skipped:
+        sys.stderr.write(
+            f"Not mirrored: {len(mirror.skipped)} key(s), such as {mirror.skipped[0]['key']!r}: "
+            f"{mirror.skipped[0]['reason']} (the job's mirror status lists them)\n"
+        )
     keep_syncing(mirror, status, args.sync_interval)
     return True
 
@@ -140,6 +147,7 @@ def main(argv: list[str] | None = None, assets_zip_provider=None) -> int:
     parser.add_argument("--cache-dir", help="the job's private directory for the mirror")
     parser.add_argument("--sync-interval", type=float, default=5.0)
     parser.add_argument("--max-cache-bytes", type=int, default=2**63)
+    parser.add_argument("--max-cache-objects", type=int, default=2**63)
     parser.add_argument("--s3-endpoint-url", default=None)
     parser.add_argument("tensorboard_args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)

@@ -5,7 +5,8 @@ import boto3): one full sync before TensorBoard starts, then a sync every
 ``sync_interval`` seconds in a thread. Event files are append-only, so an
 object that grew is fetched from the last mirrored byte with a ranged GET; a
 new object, one that shrank, or one whose old bytes changed is fetched whole.
-The mirror's status goes to a JSON file the job manager reads.
+Keys that would break the mirror or TensorBoard (see ``paths_to_skip``) are
+skipped and reported. The mirror's status goes to a JSON file the job manager reads.
 """
 
 from __future__ import annotations
@@ -21,13 +22,15 @@ from typing import Callable
 
 from ..common.jsonfile import write_json
 from ..common.s3client import S3Error, describe_error, list_tensorboard_objects
-from ..common.s3paths import key_prefix, parse_bucket_url
+from ..common.s3paths import key_prefix, parse_bucket_url, paths_to_skip
 
 #: Bytes re-read before the mirrored end of a grown object, compared with the local
 #: copy: a cheap check that the object was appended to rather than rewritten.
 OVERLAP_BYTES = 64
 CHUNK_BYTES = 1024 * 1024
 MAX_BACKOFF_SECONDS = 300.0
+#: Skipped keys listed in the status file; ``skipped_count`` says how many there are in all.
+MAX_SKIPPED_REPORTED = 20
 
 
 @dataclass
@@ -46,7 +49,7 @@ class S3Mirror:
     a new name). Not thread-safe: one thread calls :meth:`sync`.
     """
 
-    def __init__(self, url: str, dest: str, scratch: str, client, max_bytes: int):
+    def __init__(self, url: str, dest: str, scratch: str, client, max_bytes: int, max_objects: int):
         _, self.bucket, prefix = parse_bucket_url(url)
         self.url = url
         self.prefix = key_prefix(prefix)
@@ -54,7 +57,10 @@ class S3Mirror:
         self.scratch = scratch
         self.client = client
         self.max_bytes = max_bytes
+        self.max_objects = max_objects
         self._local: dict[str, _Local] = {}
+        #: ``{"key", "reason"}`` of each key the last listing left out, sorted by key.
+        self.skipped: list[dict[str, str]] = []
         self.bytes_fetched = 0
         self.syncs = 0
 
@@ -69,11 +75,20 @@ class S3Mirror:
         return sum(entry.size for entry in self._local.values())
 
     def _list(self) -> dict[str, tuple[str, int, str]]:
-        """``{local path: (key, size, etag)}`` of the objects TensorBoard reads."""
-        return {
-            path: (item["Key"], item["Size"], item["ETag"])
-            for path, item in list_tensorboard_objects(self.client, self.bucket, self.prefix)
-        }
+        """``{local path: (key, size, etag)}`` of the objects TensorBoard reads.
+
+        Stops listing as soon as there are more than ``max_objects`` of them.
+        """
+        listing = {}
+        for path, item in list_tensorboard_objects(self.client, self.bucket, self.prefix):
+            if len(listing) == self.max_objects:
+                raise S3Error(
+                    f"{self.url} holds more TensorBoard files than the cache may hold "
+                    f"({self.max_objects} objects, c.ForgatherTB.s3_cache_max_objects)",
+                    fatal=True,
+                )
+            listing[path] = (item["Key"], item["Size"], item["ETag"])
+        return listing
 
     def sync(self) -> None:
         """Bring the mirror up to date once; raises :class:`S3Error`."""
@@ -88,7 +103,14 @@ class S3Mirror:
                 )
         except Exception as error:
             raise describe_error(error, self.url, self.bucket) from error
+        self._skip(listing)
         failure = None
+        # What went goes first: a folder may take the place of a file, or the other way round.
+        for path in set(self._local) - set(listing):
+            try:
+                self._remove(path)
+            except OSError as error:
+                failure = failure or describe_error(error, self.url, self.bucket)
         for path, (key, size, etag) in sorted(listing.items()):
             have = self._local.get(path)
             if have is not None and have.size == size and have.etag == etag:
@@ -99,13 +121,31 @@ class S3Mirror:
             except Exception as error:
                 # One object that cannot be fetched must not hold back the others.
                 failure = failure or describe_error(error, self.url, self.bucket)
-        for path in set(self._local) - set(listing):
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(os.path.join(self.dest, path))
-            del self._local[path]
         if failure is not None:
             raise failure
         self.syncs += 1
+
+    def _skip(self, listing: dict[str, tuple[str, int, str]]) -> None:
+        """Take the paths to skip out of ``listing``, noting their keys and why."""
+        skipped = paths_to_skip(listing)
+        self.skipped = [
+            {"key": listing[path][0], "reason": reason} for path, reason in sorted(skipped.items())
+        ]
+        for path in skipped:
+            del listing[path]
+
+    def _remove(self, path: str) -> None:
+        """Remove a mirrored file, and the folders it leaves empty."""
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(os.path.join(self.dest, path))
+        del self._local[path]
+        folder = os.path.dirname(path)
+        while folder:
+            try:
+                os.rmdir(os.path.join(self.dest, folder))
+            except OSError:  # not empty: it holds other mirrored files
+                break
+            folder = os.path.dirname(folder)
 
     def _append(self, path: str, key: str, have: _Local) -> bool:
         """Fetch only what was appended; False when the object's old bytes changed."""
@@ -167,6 +207,8 @@ class StatusFile:
             "bytes": 0,
             "bytes_fetched": 0,
             "syncs": 0,
+            "skipped": [],
+            "skipped_count": 0,
             "last_error": None,
             "fatal": False,
         }
@@ -179,6 +221,8 @@ class StatusFile:
                 bytes=mirror.bytes,
                 bytes_fetched=mirror.bytes_fetched,
                 syncs=mirror.syncs,
+                skipped=mirror.skipped[:MAX_SKIPPED_REPORTED],
+                skipped_count=len(mirror.skipped),
             )
         self.status.update(last_error=error.message if error else None)
         self.status.update(fatal=bool(error and error.fatal))

@@ -5,16 +5,20 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 from jupyter_server.extension.application import ExtensionApp
 from traitlets import Bool, Float, Integer, List, Unicode, default
 
 from .backends import BackendClients
 from .handlers import api_handlers
+from .logdirs import MAX_SCAN_ENTRIES
 from .manager import JobManager, ManagerSettings
 from .proxy import proxy_handlers
 
 API_PREFIX = "/forgather-tb/api"
+#: Threads for log directory scans: theirs alone, so a launch never waits behind a scan.
+SCAN_WORKERS = 2
 
 
 class ForgatherTB(ExtensionApp):
@@ -94,6 +98,13 @@ class ForgatherTB(ExtensionApp):
         5000, help="How many directories the log directory picker visits at most per request."
     ).tag(config=True)
 
+    logdir_scan_max_entries = Integer(
+        MAX_SCAN_ENTRIES,
+        help="How many directory entries (files and folders) the log directory picker reads "
+        "at most per request, over the whole walk, so a folder of many files cannot make a "
+        "scan slow.",
+    ).tag(config=True)
+
     logdir_scan_max_results = Integer(
         500, help="How many log directories the picker returns at most."
     ).tag(config=True)
@@ -119,6 +130,15 @@ class ForgatherTB(ExtensionApp):
         20 * 1024**3,
         help="Bytes of TensorBoard files an s3:// job may mirror; a job whose prefix holds "
         "more fails to start, or once running stops fetching and says why in its mirror status.",
+    ).tag(config=True)
+
+    s3_cache_max_objects = Integer(
+        100_000,
+        help="How many TensorBoard files (S3 objects) an s3:// job may mirror; a job whose "
+        "prefix holds more fails to start, or once running stops fetching and says why in "
+        "its mirror status. Empty objects count nothing toward s3_cache_max_bytes: this bounds "
+        "the mirror's files and memory, and is far more than the event files of thousands "
+        "of runs.",
     ).tag(config=True)
 
     s3_keep_cache = Bool(
@@ -199,6 +219,7 @@ class ForgatherTB(ExtensionApp):
             state_file=self.state_file or None,
             s3_cache_dir=self.s3_cache_dir,
             s3_cache_max_bytes=self.s3_cache_max_bytes,
+            s3_cache_max_objects=self.s3_cache_max_objects,
             s3_keep_cache=self.s3_keep_cache,
             s3_endpoint_url=self.s3_endpoint_url or None,
             load_fast_auto_bytes=self.load_fast_auto_bytes,
@@ -208,11 +229,15 @@ class ForgatherTB(ExtensionApp):
         self.manager = JobManager(settings, log=self.log)
         self.backends = BackendClients()
         self.manager.on_job_end(lambda job: self.backends.close(job.id))
+        self.scan_executor = ThreadPoolExecutor(
+            SCAN_WORKERS, thread_name_prefix="forgather-tb-scan"
+        )
         self.settings.update(
             {
                 "forgather_tb_manager": self.manager,
                 "forgather_tb_backends": self.backends,
                 "forgather_tb_config": self,
+                "forgather_tb_scan_executor": self.scan_executor,
             }
         )
 
@@ -225,3 +250,4 @@ class ForgatherTB(ExtensionApp):
         """Stop every TensorBoard this server started."""
         await self.manager.shutdown()
         self.backends.close_all()
+        self.scan_executor.shutdown(wait=False, cancel_futures=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+from concurrent.futures import Executor
 from importlib import resources
 
 from jupyter_server.auth.decorator import authorized
@@ -31,6 +32,11 @@ class ForgatherTBHandler(APIHandler):
     @property
     def manager(self) -> JobManager:
         return self.settings["forgather_tb_manager"]
+
+    @property
+    def scan_executor(self) -> Executor:
+        """The threads log directory scans run in (never the ones launches use)."""
+        return self.settings["forgather_tb_scan_executor"]
 
     @property
     def tb_config(self):
@@ -218,14 +224,25 @@ class LogdirsHandler(ForgatherTBHandler):
     async def get(self):
         path = self.get_query_argument("path", "")
         config = self.tb_config
+        loop = asyncio.get_running_loop()
         try:
-            top = await asyncio.get_running_loop().run_in_executor(
-                None, resolve_logdir, path or ".", config.root_dir, config.roots, "path"
+            top = await loop.run_in_executor(
+                self.scan_executor,
+                resolve_logdir,
+                path or ".",
+                config.root_dir,
+                config.roots,
+                "path",
             )
         except OptionError as error:
             return self.send_option_error(error)
-        entries, truncated = await asyncio.get_running_loop().run_in_executor(
-            None, find_logdirs, top, config.logdir_scan_depth, config.logdir_scan_max_dirs
+        entries, truncated = await loop.run_in_executor(
+            self.scan_executor,
+            find_logdirs,
+            top,
+            config.logdir_scan_depth,
+            config.logdir_scan_max_dirs,
+            config.logdir_scan_max_entries,
         )
         entries = entries[: config.logdir_scan_max_results]
         self.finish(

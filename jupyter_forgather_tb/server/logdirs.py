@@ -8,6 +8,9 @@ from dataclasses import dataclass
 from ..common.options import OptionError, check_logdir_shape
 from ..common.s3paths import EVENT_FILE_MARK, url_scheme
 
+#: Directory entries a scan reads at most by default (see ForgatherTB.logdir_scan_max_entries).
+MAX_SCAN_ENTRIES = 20_000
+
 
 def _inside(path: str, root: str) -> bool:
     # commonpath, not startswith: "/data2" is not inside "/data".
@@ -55,18 +58,23 @@ class LogdirEntry:
         return {"path": shown, "runs": self.runs, "last_modified": self.last_modified}
 
 
-def find_logdirs(top: str, max_depth: int, max_dirs: int) -> tuple[list[LogdirEntry], bool]:
+def find_logdirs(
+    top: str, max_depth: int, max_dirs: int, max_entries: int = MAX_SCAN_ENTRIES
+) -> tuple[list[LogdirEntry], bool]:
     """Directories under ``top`` (itself included) that hold TensorBoard runs.
 
-    Walks at most ``max_depth`` levels and ``max_dirs`` directories, so a huge
-    tree cannot stall the caller; returns the entries, sorted by path, and
-    whether the walk was cut short. Symlinked directories are not followed.
+    Walks at most ``max_depth`` levels, ``max_dirs`` directories and
+    ``max_entries`` directory entries in all, so neither a huge tree nor one
+    folder of many files can stall the caller; returns the entries, sorted by
+    path, and whether the walk was cut short. Symlinked directories are not
+    followed.
     """
     top = os.path.normpath(top)
     run_mtimes: dict[str, float] = {}
     truncated = False
     stack = [(top, 0)]
     visited = 0
+    budget = max_entries
     while stack:
         directory, depth = stack.pop()
         visited += 1
@@ -77,6 +85,11 @@ def find_logdirs(top: str, max_depth: int, max_dirs: int) -> tuple[list[LogdirEn
         try:
             with os.scandir(directory) as entries:
                 for entry in entries:
+                    if budget == 0:  # out of entries: this directory is the last one read
+                        truncated = True
+                        stack.clear()
+                        break
+                    budget -= 1
                     try:
                         if entry.is_dir(follow_symlinks=False):
                             if entry.name.startswith("."):

@@ -64,6 +64,7 @@ class ManagerSettings:
     state_file: str | None = None
     s3_cache_dir: str | None = None  # default: "s3-cache" next to log_dir
     s3_cache_max_bytes: int = 20 * 1024**3
+    s3_cache_max_objects: int = 100_000
     s3_keep_cache: bool = False
     s3_endpoint_url: str | None = None
     load_fast_auto_bytes: int = 0
@@ -281,6 +282,7 @@ class JobManager:
         runner_args = ["--s3-mirror", job.options.logdir, "--cache-dir", cache]
         runner_args += ["--sync-interval", repr(interval)]
         runner_args += ["--max-cache-bytes", str(self.settings.s3_cache_max_bytes)]
+        runner_args += ["--max-cache-objects", str(self.settings.s3_cache_max_objects)]
         if self.settings.s3_endpoint_url:
             runner_args += ["--s3-endpoint-url", self.settings.s3_endpoint_url]
         return {"logdir": os.path.join(cache, "data"), "runner_args": runner_args}
@@ -300,6 +302,8 @@ class JobManager:
             "bytes": status.get("bytes", 0),
             "bytes_fetched": status.get("bytes_fetched", 0),
             "syncs": status.get("syncs", 0),
+            "skipped": status.get("skipped", []),
+            "skipped_count": status.get("skipped_count", 0),
             "last_error": status.get("last_error"),
         }
 

@@ -158,7 +158,7 @@ export function isS3(logdir: string): boolean {
   return /^s3:\/\//i.test(logdir.trim());
 }
 
-/** An S3 mirror's state in a line: "12 objects, 3.4 MB, synced 5 s ago". */
+/** An S3 mirror's state in a line: "12 objects, 1 skipped, 3.4 MB, synced 5 s ago". */
 export function mirrorText(
   mirror: IMirrorStatus,
   now: number = Date.now()
@@ -167,7 +167,24 @@ export function mirrorText(
     ? `synced ${age(mirror.last_sync, now)} ago`
     : 'not synced yet';
   const objects = `${mirror.objects} ${mirror.objects === 1 ? 'object' : 'objects'}`;
-  return `${objects}, ${size(mirror.bytes)}, ${synced}`;
+  const skipped = mirror.skipped_count
+    ? `, ${mirror.skipped_count} skipped`
+    : '';
+  return `${objects}${skipped}, ${size(mirror.bytes)}, ${synced}`;
+}
+
+/** The keys an S3 mirror left out and why, for a tooltip; empty when there are none. */
+export function skippedText(mirror: IMirrorStatus): string {
+  if (!mirror.skipped_count) {
+    return '';
+  }
+  const lines = mirror.skipped.map(({ key, reason }) => `${key}: ${reason}`);
+  const more = mirror.skipped_count - mirror.skipped.length;
+  return [
+    'Not mirrored:',
+    ...lines,
+    ...(more > 0 ? [`and ${more} more`] : [])
+  ].join('\n');
 }
 
 /** The loader a job got, for its card; `warn` when its port is open to local users. */

@@ -79,7 +79,16 @@ export interface IMirrorStatus {
   bytes: number;
   bytes_fetched: number;
   syncs: number;
+  /** Keys the last listing left out (the first 20), and how many in all. */
+  skipped: ISkippedKey[];
+  skipped_count: number;
   last_error: string | null;
+}
+
+/** A key an S3 mirror left out, and why. */
+export interface ISkippedKey {
+  key: string;
+  reason: string;
 }
 
 /** A job, as `GET jobs/<id>` answers it. */

@@ -10,6 +10,7 @@ import {
   mirrorText,
   restoreValues,
   size,
+  skippedText,
   statusText,
   toLaunchRequest,
   valuesFromDefaults
@@ -179,6 +180,8 @@ describe('display helpers', () => {
       bytes: 3_400_000,
       bytes_fetched: 3_500_000,
       syncs: 4,
+      skipped: [],
+      skipped_count: 0,
       last_error: null
     };
     expect(mirrorText(mirror, now)).toBe('12 objects, 3.4 MB, synced 5 s ago');
@@ -186,6 +189,27 @@ describe('display helpers', () => {
       mirrorText({ ...mirror, objects: 1, bytes: 812, last_sync: null }, now)
     ).toBe('1 object, 812 B, not synced yet');
     expect(size(1_500_000_000)).toBe('1.5 GB');
+  });
+
+  it('counts the keys an S3 mirror left out, and lists them for a tooltip', () => {
+    const now = Date.parse('2026-01-01T12:00:00Z');
+    const mirror = {
+      last_sync: '2026-01-01T11:59:55Z',
+      objects: 2,
+      bytes: 812,
+      bytes_fetched: 812,
+      syncs: 1,
+      skipped: [{ key: 'runs/a/plugins/p', reason: 'a folder holds it' }],
+      skipped_count: 3,
+      last_error: null
+    };
+    expect(mirrorText(mirror, now)).toBe(
+      '2 objects, 3 skipped, 812 B, synced 5 s ago'
+    );
+    expect(skippedText(mirror)).toBe(
+      'Not mirrored:\nruns/a/plugins/p: a folder holds it\nand 2 more'
+    );
+    expect(skippedText({ ...mirror, skipped: [], skipped_count: 0 })).toBe('');
   });
 
   it('names the loader, and warns of an open port', () => {

@@ -14,7 +14,7 @@ import {
 } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { age, loaderText, mirrorText, statusText } from '../form';
+import { age, loaderText, mirrorText, skippedText, statusText } from '../form';
 import { ENDED_STATUSES, IJob } from '../tokens';
 
 /** What the list needs from its surroundings. */
@@ -116,7 +116,10 @@ function JobItem(props: IJobListProps & { job: IJob }): JSX.Element {
         </div>
       )}
       {job.mirror && (
-        <div className="jp-ForgatherTB-dim jp-ForgatherTB-mirror">
+        <div
+          className="jp-ForgatherTB-dim jp-ForgatherTB-mirror"
+          title={skippedText(job.mirror) || undefined}
+        >
           S3 mirror: {mirrorText(job.mirror)}
         </div>
       )}
