@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from typing import Callable
 
 from ..common.jsonfile import write_json
-from ..common.s3client import S3Error, describe_error, list_tensorboard_objects
+from ..common.s3client import S3Client, S3Error, describe_error, list_tensorboard_objects
 from ..common.s3paths import key_prefix, parse_bucket_url
 
 #: Bytes re-read before the mirrored end of a grown object, compared with the local
@@ -46,7 +46,7 @@ class S3Mirror:
     a new name). Not thread-safe: one thread calls :meth:`sync`.
     """
 
-    def __init__(self, url: str, dest: str, scratch: str, client, max_bytes: int):
+    def __init__(self, url: str, dest: str, scratch: str, client: S3Client, max_bytes: int):
         _, self.bucket, prefix = parse_bucket_url(url)
         self.url = url
         self.prefix = key_prefix(prefix)
@@ -190,7 +190,7 @@ class StatusFile:
 
 def backoff(interval: float, failures: int) -> float:
     """Seconds to wait after ``failures`` failed syncs in a row."""
-    return min(interval * 2 ** min(failures, 16), max(interval, MAX_BACKOFF_SECONDS))
+    return min(interval * 2.0 ** min(failures, 16), max(interval, MAX_BACKOFF_SECONDS))
 
 
 def initial_sync(
