@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
     from tensorboard.program import TensorBoardServer
 
-#: What TensorBoard's ``assets_zip_provider`` returns: its frontend zip, opened.
+#: TensorBoard's ``assets_zip_provider``: a function that opens its frontend's zip.
 AssetsZipProvider = Callable[[], IO[bytes]]
 
 
