@@ -91,6 +91,8 @@ bench-loaders: $(STAMP)
 lint: $(STAMP) $(NPM_STAMP)
 	$(VENV)/bin/ruff check jupyter_forgather_tb tests examples benchmarks
 	$(VENV)/bin/ruff format --check jupyter_forgather_tb tests examples benchmarks
+	$(VENV)/bin/mypy jupyter_forgather_tb
+	$(VENV)/bin/lint-imports --no-logo
 	cd labextension && npm run lint --silent
 	$(VENV)/bin/hadolint Dockerfile
 
@@ -100,7 +102,7 @@ check-install: $(STAMP)
 	.ci/check-install $(PY)
 
 clean:
-	rm -rf $(VENV) $(DEMO) build dist *.egg-info .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(DEMO) build dist *.egg-info .pytest_cache .ruff_cache .hypothesis .mypy_cache .import_linter_cache
 	rm -rf labextension/node_modules labextension/lib labextension/tsconfig.tsbuildinfo
 	rm -rf jupyter_forgather_tb/labextension
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

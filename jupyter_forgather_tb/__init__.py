@@ -1,20 +1,27 @@
 """jupyter-forgather-tb: TensorBoard from Jupyter, through Jupyter's own login."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from IPython.core.interactiveshell import InteractiveShell
+
 __version__ = "0.1.0"
 
 
-def _jupyter_labextension_paths():
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
     """Where the prebuilt JupyterLab extension lives (for ``jupyter labextension develop``)."""
     return [{"src": "labextension", "dest": "jupyter-forgather-tb"}]
 
 
-def _jupyter_server_extension_points():
+def _jupyter_server_extension_points() -> list[dict[str, Any]]:
     from .server.app import ForgatherTB
 
     return [{"module": "jupyter_forgather_tb.server.app", "app": ForgatherTB}]
 
 
-def load_ipython_extension(ipython):
+def load_ipython_extension(ipython: InteractiveShell) -> None:
     """``%load_ext jupyter_forgather_tb`` registers the ``%forgather_tb`` magic."""
     from .clients.magic import load_ipython_extension as load
 

@@ -13,7 +13,10 @@ import signal
 import sys
 import threading
 import webbrowser
+from collections.abc import Callable
 from datetime import datetime, timezone
+from types import FrameType
+from typing import Any, NoReturn
 
 from .. import __version__
 from ..common.options import OptionError
@@ -44,7 +47,7 @@ On a server found on this machine, a relative LOGDIR starts at the current direc
 Exit codes: 0 done, 1 the server or the job said no, 2 bad usage."""
 
 
-def _server_arguments(parser: argparse.ArgumentParser, default=None) -> None:
+def _server_arguments(parser: argparse.ArgumentParser, default: str | None = None) -> None:
     parser.add_argument(
         "--server",
         default=default,
@@ -151,7 +154,7 @@ def _table(rows: list[list[str]]) -> str:
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)
 
 
-def _loader_text(loader: dict) -> str:
+def _loader_text(loader: dict[str, Any]) -> str:
     if loader["name"] == "python":
         return "Python"
     if loader["private_network"]:
@@ -159,7 +162,7 @@ def _loader_text(loader: dict) -> str:
     return "Rust data server; its loopback port is open to local users"
 
 
-def _describe(job: dict, server: ServerInfo) -> str:
+def _describe(job: dict[str, Any], server: ServerInfo) -> str:
     queued = f" (position {job['queue_position']})" if job.get("queue_position") else ""
     options = ", ".join(
         f"{name}={value}"
@@ -186,13 +189,13 @@ def _describe(job: dict, server: ServerInfo) -> str:
     return "\n".join(lines)
 
 
-def _wait(client: Client, job: dict) -> dict:
+def _wait(client: Client, job: dict[str, Any]) -> dict[str, Any]:
     """Wait for a job to run or end: a spinner on a terminal, status lines otherwise."""
     tty = sys.stderr.isatty()
     spinner = itertools.cycle("|/-\\")
     last = None
 
-    def on_poll(current: dict) -> None:
+    def on_poll(current: dict[str, Any]) -> None:
         nonlocal last
         if current["status"] not in LIVE:
             return
@@ -295,7 +298,7 @@ def _upload(args: argparse.Namespace) -> int:
     stop = threading.Event()
     if args.follow:
         # The first signal asks for a last sync; a second one ends at once.
-        def on_signal(signum, frame):
+        def on_signal(signum: int, frame: FrameType | None) -> None:
             if stop.is_set():
                 raise KeyboardInterrupt
             stop.set()
@@ -351,7 +354,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return _run(args)
     except OptionError as error:
-        args.usage_error(str(error))  # exits 2, like any other usage error
+        usage_error: Callable[[str], NoReturn] = args.usage_error  # argparse's error()
+        usage_error(str(error))  # exits 2, like any other usage error
     except ClientError as error:
         print(f"error: {error.message}", file=sys.stderr)
         return 1

@@ -14,7 +14,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 from ..common.s3paths import url_scheme
 
@@ -214,7 +214,9 @@ class Client:
         self.server = server
         self.timeout = timeout
 
-    def _call(self, method: str, path: str, body: Any = None, params: dict | None = None):
+    def _call(
+        self, method: str, path: str, body: Any = None, params: dict[str, Any] | None = None
+    ) -> tuple[int, Any]:
         url = urllib.parse.urljoin(self.server.url, API_PATH + path)
         if params:
             url += "?" + urllib.parse.urlencode(params)
@@ -266,7 +268,9 @@ class Client:
     def _job_path(self, job_id: str, *rest: str) -> str:
         return "/".join(("jobs", urllib.parse.quote(job_id, safe=""), *rest))
 
-    def launch(self, options: dict[str, Any], cwd: str | None = None) -> tuple[dict, bool]:
+    def launch(
+        self, options: dict[str, Any], cwd: str | None = None
+    ) -> tuple[dict[str, Any], bool]:
         """Launch a job (or reuse the live one with the same options): ``(job, reused)``.
 
         On a local server a relative ``logdir`` is taken from ``cwd`` (default:
@@ -284,21 +288,22 @@ class Client:
         status, job = self._call("POST", "jobs", body=options)
         return job, bool(job.get("reused", status == 200))
 
-    def jobs(self) -> list[dict]:
+    def jobs(self) -> list[dict[str, Any]]:
         """Every job the server knows, oldest first."""
-        return self._call("GET", "jobs")[1]
+        return cast(list[dict[str, Any]], self._call("GET", "jobs")[1])
 
-    def job(self, job_id: str) -> dict:
+    def job(self, job_id: str) -> dict[str, Any]:
         """One job."""
-        return self._call("GET", self._job_path(job_id))[1]
+        return cast(dict[str, Any], self._call("GET", self._job_path(job_id))[1])
 
-    def kill(self, job_id: str) -> dict:
+    def kill(self, job_id: str) -> dict[str, Any]:
         """Stop or cancel a job; returns it in its final state."""
-        return self._call("DELETE", self._job_path(job_id))[1]
+        return cast(dict[str, Any], self._call("DELETE", self._job_path(job_id))[1])
 
-    def output(self, job_id: str, offset: int = 0) -> dict:
+    def output(self, job_id: str, offset: int = 0) -> dict[str, Any]:
         """A chunk of a job's output from a byte offset (the REST output object)."""
-        return self._call("GET", self._job_path(job_id, "output"), params={"offset": offset})[1]
+        path = self._job_path(job_id, "output")
+        return cast(dict[str, Any], self._call("GET", path, params={"offset": offset})[1])
 
     def output_text(
         self, job_id: str, follow: bool = False, interval: float = 0.5
@@ -317,11 +322,11 @@ class Client:
 
     def wait(
         self,
-        job: dict,
-        on_poll: Callable[[dict], None] | None = None,
+        job: dict[str, Any],
+        on_poll: Callable[[dict[str, Any]], None] | None = None,
         start_timeout: float = 120.0,
         interval: float = 0.25,
-    ) -> dict:
+    ) -> dict[str, Any]:
         """Poll a job until it runs or ends; ``on_poll`` sees it at every poll.
 
         A queued job may wait as long as the queue takes; once it starts, it has

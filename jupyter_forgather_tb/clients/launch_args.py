@@ -7,16 +7,18 @@ its own flags) and are checked with the same validation as the server.
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from typing import Any, Callable, TypeVar
 
 from ..common.options import parse_launch
 from .client import LOGDIR_HELP
 
+T = TypeVar("T")
 
-def _lenient(kind):
+
+def _lenient(kind: Callable[[str], T]) -> Callable[[str], T | str]:
     """Convert when possible; otherwise pass the text on so the API's own message explains."""
 
-    def convert(text: str):
+    def convert(text: str) -> T | str:
         try:
             return kind(text)
         except ValueError:
@@ -26,7 +28,7 @@ def _lenient(kind):
     return convert
 
 
-def _boolean(text: str):
+def _boolean(text: str) -> bool | str:
     """true/false (also yes/no, 1/0); anything else is passed on to be refused."""
     lowered = text.lower()
     if lowered in ("1", "true", "yes"):
@@ -36,7 +38,7 @@ def _boolean(text: str):
     return text
 
 
-def _loader(text: str):
+def _loader(text: str) -> str:
     """auto, or a boolean word as true/false; anything else is passed on to be refused."""
     value = _boolean(text)
     return str(value).lower() if isinstance(value, bool) else text

@@ -10,6 +10,7 @@ import argparse
 import html
 import shlex
 import sys
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
@@ -18,6 +19,9 @@ from IPython.display import IFrame, display
 from ..common.options import OptionError
 from .client import LIVE, Client, ClientError, find_server
 from .launch_args import add_launch_arguments, launch_body
+
+if TYPE_CHECKING:
+    from IPython.core.interactiveshell import InteractiveShell
 
 USAGE = """\
 %forgather_tb --logdir DIR [--title T] [--port P] [--reload_interval S]
@@ -33,10 +37,10 @@ class _HelpShown(Exception):
 class _Parser(argparse.ArgumentParser):
     """argparse that reports to IPython instead of exiting the kernel."""
 
-    def error(self, message):
+    def error(self, message: str) -> NoReturn:
         raise UsageError(f"{self.prog}: {message}\n{USAGE}")
 
-    def exit(self, status=0, message=None):
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
         if message:
             print(message, file=sys.stderr)
         raise _HelpShown()
@@ -57,17 +61,17 @@ def _parser(command: str | None = None) -> _Parser:
     return parser
 
 
-def _bundle(text: str, markup: str | None = None) -> dict:
+def _bundle(text: str, markup: str | None = None) -> dict[str, str]:
     return {"text/plain": text, "text/html": markup or f"<pre>{html.escape(text)}</pre>"}
 
 
-def _progress(job: dict, reused: bool) -> str:
+def _progress(job: dict[str, Any], reused: bool) -> str:
     where = f", position {job['queue_position']} in the queue" if job.get("queue_position") else ""
     note = " (reusing a live job)" if reused else ""
     return f"TensorBoard {job['label']}{note}: {job['status']}{where}…"
 
 
-def _failure(job: dict) -> dict:
+def _failure(job: dict[str, Any]) -> dict[str, str]:
     tail = "\n".join(job.get("output_tail") or [])
     head = f"TensorBoard {job['label']} {job['status']}: {job.get('error') or 'no error given'}"
     markup = f"<p><b>TensorBoard {html.escape(job['label'])} {job['status']}</b>: " + (
@@ -78,7 +82,7 @@ def _failure(job: dict) -> dict:
     return _bundle(f"{head}\n{tail}".rstrip(), markup)
 
 
-def _view(job: dict, client: Client, height: int, reused: bool) -> dict:
+def _view(job: dict[str, Any], client: Client, height: int, reused: bool) -> dict[str, str]:
     # The job's url is server-relative (it holds the base URL), so the browser loads
     # it from the notebook's own origin, wherever the kernel runs.
     url = job["url"]
@@ -92,7 +96,7 @@ def _view(job: dict, client: Client, height: int, reused: bool) -> dict:
     return _bundle(text, markup)
 
 
-def _jobs_table(jobs: list[dict]) -> dict:
+def _jobs_table(jobs: list[dict[str, Any]]) -> dict[str, str]:
     if not jobs:
         return _bundle("No TensorBoard jobs.")
     rows = [(j["id"], j["status"], j["label"], j["options"]["logdir"], j["url"]) for j in jobs]
@@ -120,7 +124,7 @@ class ForgatherTBMagics(Magics):
     """The ``%forgather_tb`` line magic."""
 
     @line_magic
-    def forgather_tb(self, line: str):
+    def forgather_tb(self, line: str) -> None:
         """Launch or reuse TensorBoard on a log directory and show it here.
 
         ``%forgather_tb --logdir runs/ [--title T] [--port P] [--height 800] [--new] ...``;
@@ -135,7 +139,7 @@ class ForgatherTBMagics(Magics):
             args = _parser(command).parse_args(words[1:] if command else words)
             body = launch_body(args) if command is None else None
             client = Client(find_server(args.server, args.token))
-            if command is None:
+            if body is not None:
                 self._launch(client, body, args.height)
             elif command == "list":
                 display(_jobs_table(client.jobs()), raw=True)
@@ -152,14 +156,14 @@ class ForgatherTBMagics(Magics):
         except ClientError as error:
             print(error.message, file=sys.stderr)
 
-    def _launch(self, client: Client, body: dict, height: int) -> None:
+    def _launch(self, client: Client, body: dict[str, Any], height: int) -> None:
         job, reused = client.launch(body)
         handle = None
         if job["status"] in LIVE:
             shown = _progress(job, reused)
             handle = display(_bundle(shown), raw=True, display_id=True)
 
-            def on_poll(current: dict) -> None:
+            def on_poll(current: dict[str, Any]) -> None:
                 nonlocal shown
                 if current["status"] in LIVE and _progress(current, reused) != shown:
                     shown = _progress(current, reused)
@@ -181,6 +185,6 @@ class ForgatherTBMagics(Magics):
             handle.update(result, raw=True)
 
 
-def load_ipython_extension(ipython) -> None:
+def load_ipython_extension(ipython: InteractiveShell) -> None:
     """Register ``%forgather_tb`` (``%load_ext jupyter_forgather_tb``)."""
     ipython.register_magics(ForgatherTBMagics)

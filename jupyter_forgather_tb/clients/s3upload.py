@@ -21,8 +21,15 @@ import signal
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any, BinaryIO
 
-from ..common.s3client import S3Error, describe_error, list_tensorboard_objects, make_client
+from ..common.s3client import (
+    S3Client,
+    S3Error,
+    describe_error,
+    list_tensorboard_objects,
+    make_client,
+)
 from ..common.s3paths import EVENT_FILE_MARK, key_prefix, parse_bucket_url, tensorboard_path
 
 MIN_PART_BYTES = 5 * 1024**2  # S3's minimum size of every part but the last
@@ -92,7 +99,13 @@ class S3Uploader:
     as the mirror on the read side takes only those.
     """
 
-    def __init__(self, local_dir: str, url: str, client=None, endpoint_url: str | None = None):
+    def __init__(
+        self,
+        local_dir: str,
+        url: str,
+        client: S3Client | None = None,
+        endpoint_url: str | None = None,
+    ):
         scheme, self.bucket, prefix = parse_bucket_url(url)
         if scheme != "s3":
             raise ValueError("the destination must be an s3://bucket/prefix URL")
@@ -152,7 +165,9 @@ class S3Uploader:
             self.total.add(stats)
         return stats
 
-    def _upload(self, path: str, info: os.stat_result, base: _Remote | None, stats) -> _Remote:
+    def _upload(
+        self, path: str, info: os.stat_result, base: _Remote | None, stats: UploadStats
+    ) -> _Remote:
         """Upload one file, appending to ``base`` (the object already in S3) when given."""
         key = self.prefix + path
         size = info.st_size
@@ -165,27 +180,30 @@ class S3Uploader:
                 etag = self._multipart(key, source, size, base, stats)
         return _Remote(size, etag, info.st_mtime_ns)
 
-    def _multipart(self, key: str, source, size: int, base: _Remote | None, stats) -> str:
+    def _multipart(
+        self, key: str, source: BinaryIO, size: int, base: _Remote | None, stats: UploadStats
+    ) -> str:
         copied = base.size if base else 0
         target = {"Bucket": self.bucket, "Key": key}
-        parts = []
+        parts: list[dict[str, Any]] = []
         try:
             with _signals_held():
                 target["UploadId"] = self.client.create_multipart_upload(
                     Bucket=self.bucket, Key=key
                 )["UploadId"]
-            for start, end in _ranges(0, copied, MAX_PART_BYTES):
-                result = self.client.upload_part_copy(
-                    **target,
-                    PartNumber=len(parts) + 1,
-                    CopySource={"Bucket": self.bucket, "Key": key},
-                    CopySourceRange=f"bytes={start}-{end - 1}",
-                    CopySourceIfMatch=base.etag,
-                )
-                parts.append(
-                    {"PartNumber": len(parts) + 1, "ETag": result["CopyPartResult"]["ETag"]}
-                )
-                stats.bytes_copied += end - start
+            if base is not None:  # appending: the bytes already in S3 are copied there
+                for start, end in _ranges(0, copied, MAX_PART_BYTES):
+                    result = self.client.upload_part_copy(
+                        **target,
+                        PartNumber=len(parts) + 1,
+                        CopySource={"Bucket": self.bucket, "Key": key},
+                        CopySourceRange=f"bytes={start}-{end - 1}",
+                        CopySourceIfMatch=base.etag,
+                    )
+                    parts.append(
+                        {"PartNumber": len(parts) + 1, "ETag": result["CopyPartResult"]["ETag"]}
+                    )
+                    stats.bytes_copied += end - start
             source.seek(copied)
             for start, end in _ranges(copied, size, NEW_PART_BYTES):
                 body = source.read(end - start)
@@ -201,7 +219,7 @@ class S3Uploader:
                 with contextlib.suppress(Exception):
                     self.client.abort_multipart_upload(**target)
             raise
-        return done["ETag"]
+        return str(done["ETag"])
 
     # -- continuous syncing ------------------------------------------------------------------
 

@@ -12,10 +12,13 @@ import os.path
 import re
 import unicodedata
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .processes import RUNNER_MODULE
 from .s3paths import REMOTE_SCHEMES, is_s3_url, normalize_bucket_url, url_scheme
+
+if TYPE_CHECKING:
+    from typing import TypeGuard  # Python 3.10+; annotations only
 
 MAX_LOGDIR_LENGTH = 4096
 MAX_TITLE_LENGTH = 200
@@ -75,7 +78,7 @@ class LaunchOptions:
         """True when TensorBoard listens on a TCP port rather than a Unix socket."""
         return self.port is not None or self.bind_all
 
-    def reuse_key(self) -> tuple:
+    def reuse_key(self) -> tuple[tuple[str, Any], ...]:
         """What makes two launches the same TensorBoard (priority only orders the queue)."""
         fields = asdict(self)
         fields.pop("priority")
@@ -96,11 +99,11 @@ class LaunchOptions:
 FIELDS = frozenset(LaunchOptions.__dataclass_fields__)
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _optional_bool(body: dict, name: str) -> bool | None:
+def _optional_bool(body: dict[str, Any], name: str) -> bool | None:
     value = body.get(name)
     if value is None or isinstance(value, bool):
         return value
@@ -172,9 +175,11 @@ def _host(value: Any) -> str:
     return str(address)
 
 
-def _reload_interval(value: Any, field: str = "reload_interval") -> float | None:
-    if value is None:
-        return None
+def _reload_interval(value: Any) -> float | None:
+    return None if value is None else _seconds(value, "reload_interval")
+
+
+def _seconds(value: Any, field: str) -> float:
     try:
         # float() of a huge JSON integer raises OverflowError rather than giving inf.
         number = None if isinstance(value, bool) else float(value)
@@ -199,7 +204,7 @@ def _sync_interval(value: Any, logdir: str) -> float | None:
         return None
     if value is None:
         return DEFAULT_SYNC_INTERVAL
-    number = _reload_interval(value, "sync_interval")
+    number = _seconds(value, "sync_interval")
     if number < MIN_SYNC_INTERVAL:
         raise OptionError(
             "sync_interval",
@@ -244,12 +249,12 @@ def _window_title(value: Any) -> str:
         return ""  # filled in from the resolved log directory by LaunchOptions.resolved
     if not isinstance(value, str):
         raise OptionError("window_title", "must be a string")
-    value = value.strip()
-    if len(value) > MAX_TITLE_LENGTH:
+    title = value.strip()
+    if len(title) > MAX_TITLE_LENGTH:
         raise OptionError("window_title", f"must be at most {MAX_TITLE_LENGTH} characters")
-    if _has_control(value):
+    if _has_control(title):
         raise OptionError("window_title", "must not contain control characters")
-    return value
+    return title
 
 
 def parse_launch(body: Any) -> tuple[LaunchOptions, bool]:

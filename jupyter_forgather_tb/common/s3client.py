@@ -5,6 +5,9 @@ boto3 is imported only when a client is made: the Jupyter server never does.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any, Protocol
+
 from .s3paths import tensorboard_path
 
 # S3 error codes that no retry will fix: a job reports them and stops, an upload exits.
@@ -29,7 +32,20 @@ class S3Error(Exception):
         self.fatal = fatal
 
 
-def make_client(endpoint_url: str | None = None):
+class S3Client(Protocol):
+    """The calls this package makes on a boto3 S3 client (boto3 has no type information)."""
+
+    def get_paginator(self, operation_name: str) -> Any: ...
+    def get_object(self, **kwargs: Any) -> dict[str, Any]: ...
+    def put_object(self, **kwargs: Any) -> dict[str, Any]: ...
+    def create_multipart_upload(self, **kwargs: Any) -> dict[str, Any]: ...
+    def upload_part(self, **kwargs: Any) -> dict[str, Any]: ...
+    def upload_part_copy(self, **kwargs: Any) -> dict[str, Any]: ...
+    def complete_multipart_upload(self, **kwargs: Any) -> dict[str, Any]: ...
+    def abort_multipart_upload(self, **kwargs: Any) -> dict[str, Any]: ...
+
+
+def make_client(endpoint_url: str | None = None) -> S3Client:
     """A boto3 S3 client with the standard credential chain and bounded retries.
 
     Without ``endpoint_url`` boto3 uses ``AWS_ENDPOINT_URL`` when set, else AWS.
@@ -45,7 +61,10 @@ def make_client(endpoint_url: str | None = None):
     config = Config(
         retries={"mode": "standard", "max_attempts": 3}, connect_timeout=10, read_timeout=60
     )
-    return boto3.session.Session().client("s3", endpoint_url=endpoint_url or None, config=config)
+    client: S3Client = boto3.session.Session().client(
+        "s3", endpoint_url=endpoint_url or None, config=config
+    )
+    return client
 
 
 def describe_error(error: Exception, url: str, bucket: str) -> S3Error:
@@ -76,7 +95,9 @@ def describe_error(error: Exception, url: str, bucket: str) -> S3Error:
     return S3Error(f"{type(error).__name__}: {error}", fatal=False)
 
 
-def list_tensorboard_objects(client, bucket: str, prefix: str):
+def list_tensorboard_objects(
+    client: S3Client, bucket: str, prefix: str
+) -> Iterator[tuple[str, dict[str, Any]]]:
     """``(path below prefix, listed object)`` for each object TensorBoard reads, all pages."""
     paginator = client.get_paginator("list_objects_v2")
     for page in paginator.paginate(Bucket=bucket, Prefix=prefix):

@@ -21,13 +21,17 @@ import os
 import signal
 import socket
 import sys
+from typing import TYPE_CHECKING, Any
 
 from ..common.processes import FORK_MESSAGE_MAX
+
+if TYPE_CHECKING:
+    from .runner import AssetsZipProvider
 
 # -- the fork server process ----------------------------------------------------------------
 
 
-def _warm_up():
+def _warm_up() -> AssetsZipProvider:
     """Import TensorBoard and prepare what every job would otherwise build at start.
 
     Returns an ``assets_zip_provider`` for ``program.TensorBoard``: the frontend
@@ -60,7 +64,9 @@ def _warm_up():
     return lambda: io.BytesIO(data)
 
 
-def _run_child(request: dict, fds: list[int], closing: list[int], assets) -> None:
+def _run_child(
+    request: dict[str, Any], fds: list[int], closing: list[int], assets: AssetsZipProvider
+) -> None:
     """In the forked child: become the job's process and run TensorBoard; never returns."""
     code = 1
     try:
@@ -102,7 +108,7 @@ def _reap(control: socket.socket) -> None:
         _send(control, {"exited": pid, "code": os.waitstatus_to_exitcode(status)})
 
 
-def _send(control: socket.socket, message: dict, fds: list[int] | None = None) -> None:
+def _send(control: socket.socket, message: dict[str, Any], fds: list[int] | None = None) -> None:
     data = json.dumps(message).encode()
     if fds:
         socket.send_fds(control, [data], fds)

@@ -15,13 +15,22 @@ import os
 import signal
 import sys
 import threading
+from collections.abc import Callable
+from typing import IO, TYPE_CHECKING
 
 from ..common.jsonfile import write_json
 from ..common.processes import RUNNER_MODULE
 from .loader import load_fast_flag, rust_loader_installed
 
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
+    from tensorboard.program import TensorBoardServer
 
-def _make_unix_server_class():
+#: TensorBoard's ``assets_zip_provider``: a function that opens its frontend's zip.
+AssetsZipProvider = Callable[[], IO[bytes]]
+
+
+def _make_unix_server_class() -> Callable[..., TensorBoardServer]:
     from tensorboard import program
     from werkzeug import serving
 
@@ -37,7 +46,9 @@ def _make_unix_server_class():
 
         daemon_threads = True
 
-        def __init__(self, wsgi_app, flags, socket_path):
+        def __init__(
+            self, wsgi_app: WSGIApplication, flags: argparse.Namespace, socket_path: str
+        ) -> None:
             self._flags = flags
             self._socket_path = socket_path
             if os.path.exists(socket_path):
@@ -120,7 +131,9 @@ def _auto_load_fast(tb_args: list[str], threshold: int, private_network: bool) -
     return flag
 
 
-def main(argv: list[str] | None = None, assets_zip_provider=None) -> int:
+def main(
+    argv: list[str] | None = None, assets_zip_provider: AssetsZipProvider | None = None
+) -> int:
     """Start TensorBoard as asked and serve until stdin closes or SIGTERM arrives.
 
     ``assets_zip_provider`` is TensorBoard's own parameter (the fork server

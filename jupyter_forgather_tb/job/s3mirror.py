@@ -18,10 +18,10 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Callable
+from typing import Any, Callable
 
 from ..common.jsonfile import write_json
-from ..common.s3client import S3Error, describe_error, list_tensorboard_objects
+from ..common.s3client import S3Client, S3Error, describe_error, list_tensorboard_objects
 from ..common.s3paths import key_prefix, parse_bucket_url, paths_to_skip
 
 #: Bytes re-read before the mirrored end of a grown object, compared with the local
@@ -49,7 +49,9 @@ class S3Mirror:
     a new name). Not thread-safe: one thread calls :meth:`sync`.
     """
 
-    def __init__(self, url: str, dest: str, scratch: str, client, max_bytes: int, max_objects: int):
+    def __init__(
+        self, url: str, dest: str, scratch: str, client: S3Client, max_bytes: int, max_objects: int
+    ):
         _, self.bucket, prefix = parse_bucket_url(url)
         self.url = url
         self.prefix = key_prefix(prefix)
@@ -79,7 +81,7 @@ class S3Mirror:
 
         Stops listing as soon as there are more than ``max_objects`` of them.
         """
-        listing = {}
+        listing: dict[str, tuple[str, int, str]] = {}
         for path, item in list_tensorboard_objects(self.client, self.bucket, self.prefix):
             if len(listing) == self.max_objects:
                 raise S3Error(
@@ -200,7 +202,7 @@ class StatusFile:
 
     def __init__(self, path: str, source: str):
         self.path = path
-        self.status = {
+        self.status: dict[str, Any] = {
             "source": source,
             "last_sync": None,
             "objects": 0,
@@ -234,7 +236,7 @@ class StatusFile:
 
 def backoff(interval: float, failures: int) -> float:
     """Seconds to wait after ``failures`` failed syncs in a row."""
-    return min(interval * 2 ** min(failures, 16), max(interval, MAX_BACKOFF_SECONDS))
+    return min(interval * 2.0 ** min(failures, 16), max(interval, MAX_BACKOFF_SECONDS))
 
 
 def initial_sync(

@@ -8,6 +8,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 
 from jupyter_server.extension.application import ExtensionApp
+from jupyter_server.serverapp import ServerApp
 from traitlets import Bool, Float, Integer, List, Unicode, default
 
 from .backends import BackendClients
@@ -147,8 +148,8 @@ class ForgatherTB(ExtensionApp):
     ).tag(config=True)
 
     @default("s3_cache_dir")
-    def _default_s3_cache_dir(self):
-        return os.path.join(self.serverapp.runtime_dir, "forgather-tb", "s3-cache")
+    def _default_s3_cache_dir(self) -> str:
+        return os.path.join(self._server.runtime_dir, "forgather-tb", "s3-cache")
 
     private_network = Bool(
         True,
@@ -182,36 +183,43 @@ class ForgatherTB(ExtensionApp):
     ).tag(config=True)
 
     @default("state_file")
-    def _default_state_file(self):
+    def _default_state_file(self) -> str:
         key = hashlib.sha256(
-            f"{self.serverapp.root_dir}\0{self.serverapp.base_url}".encode()
+            f"{self._server.root_dir}\0{self._server.base_url}".encode()
         ).hexdigest()[:16]
-        return os.path.join(self.serverapp.runtime_dir, "forgather-tb", f"jobs-{key}.json")
+        return os.path.join(self._server.runtime_dir, "forgather-tb", f"jobs-{key}.json")
 
     @default("tensorboard_python")
-    def _default_python(self):
+    def _default_python(self) -> str:
         return sys.executable
+
+    @property
+    def _server(self) -> ServerApp:
+        """The Jupyter server this extension runs in (jupyter_server types it as optional)."""
+        if self.serverapp is None:
+            raise RuntimeError("ForgatherTB is not linked to a Jupyter server")
+        return self.serverapp
 
     @property
     def root_dir(self) -> str:
         """The Jupyter server's root directory: relative log directories start here."""
-        return os.path.abspath(os.path.expanduser(self.serverapp.root_dir))
+        return os.path.abspath(os.path.expanduser(self._server.root_dir))
 
     @property
     def roots(self) -> list[str]:
         """The allowed roots, defaulting to the server's root directory."""
         return list(self.allowed_roots) or [self.root_dir]
 
-    def initialize_settings(self):
+    def initialize_settings(self) -> None:
         """Build the job manager and share it with the handlers."""
         settings = ManagerSettings(
-            base_url=self.serverapp.base_url,
+            base_url=self._server.base_url,
             python=self.tensorboard_python,
             max_running=self.max_running,
             startup_timeout=self.startup_timeout,
             kill_grace=self.kill_grace,
             output_buffer_size=self.output_buffer_size,
-            log_dir=os.path.join(self.serverapp.runtime_dir, "forgather-tb", "logs"),
+            log_dir=os.path.join(self._server.runtime_dir, "forgather-tb", "logs"),
             socket_dir=self.socket_dir or None,
             max_finished=self.max_finished,
             max_queued=self.max_queued,
@@ -241,12 +249,12 @@ class ForgatherTB(ExtensionApp):
             }
         )
 
-    def initialize_handlers(self):
+    def initialize_handlers(self) -> None:
         """Register the REST API and the proxy routes."""
         self.handlers.extend(api_handlers(API_PREFIX))
         self.handlers.extend(proxy_handlers())
 
-    async def stop_extension(self):
+    async def stop_extension(self) -> None:
         """Stop every TensorBoard this server started."""
         await self.manager.shutdown()
         self.backends.close_all()

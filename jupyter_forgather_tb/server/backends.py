@@ -24,7 +24,9 @@ class LoopbackResolver(Resolver):
     pick ``::1``, where the job does not listen (the manager probes ``127.0.0.1`` too).
     """
 
-    async def resolve(self, host, port, family=socket.AF_UNSPEC):
+    async def resolve(
+        self, host: str, port: int, family: socket.AddressFamily = socket.AF_UNSPEC
+    ) -> list[tuple[int, tuple[str, int]]]:
         return [(socket.AF_INET, ("127.0.0.1", port))]
 
 
@@ -41,8 +43,8 @@ class BackendClients:
     TensorBoard response into an error.
     """
 
-    def __init__(self):
-        self._clients: dict[str, tuple[tuple, SimpleAsyncHTTPClient]] = {}
+    def __init__(self) -> None:
+        self._clients: dict[str, tuple[tuple[str | None, int | None], SimpleAsyncHTTPClient]] = {}
 
     def __len__(self) -> int:
         return len(self._clients)

@@ -13,9 +13,19 @@ import logging
 import os
 import signal
 import socket
-from typing import Any
+from typing import Any, Protocol
 
 from ..common.processes import FORK_MESSAGE_MAX, FORKSERVER_MODULE, RUNNER_MODULE
+
+
+class JobProcess(Protocol):
+    """A job's process as the manager sees it: an asyncio subprocess or a :class:`ForkedProcess`."""
+
+    @property
+    def pid(self) -> int: ...
+    @property
+    def stdout(self) -> asyncio.StreamReader | None: ...
+    async def wait(self) -> int: ...
 
 
 class ForkedProcess:
@@ -57,9 +67,9 @@ class ForkServer:
         self._control: socket.socket | None = None
         self._proc: asyncio.subprocess.Process | None = None
         self._ready = False
-        self._starting: asyncio.Task | None = None
-        self._reader: asyncio.Task | None = None
-        self._pending: dict[int, asyncio.Future] = {}
+        self._starting: asyncio.Task[None] | None = None
+        self._reader: asyncio.Task[None] | None = None
+        self._pending: dict[int, asyncio.Future[dict[str, Any]]] = {}
         self._children: dict[int, ForkedProcess] = {}
         self._early_exits: dict[int, int] = {}
         self._seq = 0

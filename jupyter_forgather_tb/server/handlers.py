@@ -7,6 +7,7 @@ import json
 import os
 from concurrent.futures import Executor
 from importlib import resources
+from typing import TYPE_CHECKING, Any, cast
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
@@ -15,8 +16,12 @@ from tornado.iostream import StreamClosedError
 
 from ..common.options import OptionError, parse_launch
 from .auth import AUTH_RESOURCE
+from .jobs import Job
 from .logdirs import find_logdirs, resolve_logdir
 from .manager import JobManager, JobNotFound, ManagerError, PortInUse, QueueFull
+
+if TYPE_CHECKING:
+    from .app import ForgatherTB
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_OUTPUT_CHUNK = 256 * 1024
@@ -31,19 +36,19 @@ class ForgatherTBHandler(APIHandler):
 
     @property
     def manager(self) -> JobManager:
-        return self.settings["forgather_tb_manager"]
+        return cast(JobManager, self.settings["forgather_tb_manager"])
 
     @property
     def scan_executor(self) -> Executor:
         """The threads log directory scans run in (never the ones launches use)."""
-        return self.settings["forgather_tb_scan_executor"]
+        return cast(Executor, self.settings["forgather_tb_scan_executor"])
 
     @property
-    def tb_config(self):
+    def tb_config(self) -> ForgatherTB:
         """The extension app, whose traits are our configuration."""
-        return self.settings["forgather_tb_config"]
+        return cast("ForgatherTB", self.settings["forgather_tb_config"])
 
-    def send_error_json(self, status: int, message: str, **extra) -> None:
+    def send_error_json(self, status: int, message: str, **extra: Any) -> None:
         """Finish with ``{"message": ...}`` and a 4xx status, without raising."""
         self.set_status(status)
         self.set_header("Content-Type", "application/json")
@@ -57,7 +62,7 @@ class ForgatherTBHandler(APIHandler):
     def send_option_error(self, error: OptionError) -> None:
         self.send_error_json(400, str(error), field=error.field)
 
-    def read_json_body(self):
+    def read_json_body(self) -> Any:
         """The request body as JSON, or None after answering 400/413 itself."""
         body = self.request.body or b""
         if len(body) > MAX_BODY_BYTES:
@@ -76,12 +81,12 @@ class JobsHandler(ForgatherTBHandler):
 
     @web.authenticated
     @authorized
-    def get(self):
+    def get(self) -> None:
         self.finish(json.dumps([self.manager.job_json(job) for job in self.manager.list()]))
 
     @web.authenticated
     @authorized
-    async def post(self):
+    async def post(self) -> None:
         body = self.read_json_body()
         if body is None:
             return
@@ -106,7 +111,7 @@ class JobsHandler(ForgatherTBHandler):
 
     @web.authenticated
     @authorized
-    def delete(self):
+    def delete(self) -> None:
         self.finish(json.dumps({"removed": self.manager.forget_ended()}))
 
 
@@ -115,7 +120,7 @@ class JobHandler(ForgatherTBHandler):
 
     @web.authenticated
     @authorized
-    def get(self, job_id):
+    def get(self, job_id: str) -> None:
         try:
             job = self.manager.get(job_id)
         except ManagerError as error:
@@ -124,7 +129,7 @@ class JobHandler(ForgatherTBHandler):
 
     @web.authenticated
     @authorized
-    async def delete(self, job_id):
+    async def delete(self, job_id: str) -> None:
         try:
             job = await self.manager.kill(job_id)
         except ManagerError as error:
@@ -141,7 +146,7 @@ def _offset_arg(handler: ForgatherTBHandler) -> int | None:
     return int(raw)
 
 
-def _output_json(job, begin: int, data: bytes, requested: int) -> dict:
+def _output_json(job: Job, begin: int, data: bytes, requested: int) -> dict[str, Any]:
     return {
         "offset": begin,
         "next_offset": begin + len(data),
@@ -157,7 +162,7 @@ class OutputHandler(ForgatherTBHandler):
 
     @web.authenticated
     @authorized
-    def get(self, job_id):
+    def get(self, job_id: str) -> None:
         offset = _offset_arg(self)
         if offset is None:
             return
@@ -178,12 +183,12 @@ class OutputStreamHandler(ForgatherTBHandler):
 
     keepalive_seconds = 15.0
 
-    def on_connection_close(self):
+    def on_connection_close(self) -> None:
         self._closed = True
 
     @web.authenticated
     @authorized
-    async def get(self, job_id):
+    async def get(self, job_id: str) -> None:
         self._closed = False
         offset = _offset_arg(self)
         if offset is None:
@@ -221,7 +226,7 @@ class LogdirsHandler(ForgatherTBHandler):
 
     @web.authenticated
     @authorized
-    async def get(self):
+    async def get(self) -> None:
         path = self.get_query_argument("path", "")
         config = self.tb_config
         loop = asyncio.get_running_loop()
@@ -263,7 +268,7 @@ class OpenAPIHandler(ForgatherTBHandler):
 
     @web.authenticated
     @authorized
-    def get(self):
+    def get(self) -> None:
         if OpenAPIHandler._document is None:
             OpenAPIHandler._document = (
                 resources.files(__package__).joinpath("openapi.json").read_bytes()
@@ -272,7 +277,7 @@ class OpenAPIHandler(ForgatherTBHandler):
         self.finish(OpenAPIHandler._document)
 
 
-def api_handlers(prefix: str) -> list[tuple]:
+def api_handlers(prefix: str) -> list[tuple[str, type[ForgatherTBHandler]]]:
     """Routes of the REST API under ``prefix`` (relative to the server's base_url)."""
     job_id = r"(?P<job_id>[^/]+)"
     return [

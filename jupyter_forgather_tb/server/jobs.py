@@ -74,8 +74,9 @@ class Job:
     argv: list[str] | None = None
     proc_start_time: int | None = None
     adopted: bool = False
-    mirror_status: dict | None = None  # an s3:// job's last mirror status, kept when it ends
-    loader: dict | None = None  # what its runner reported: {"name", "private_network"}
+    # An s3:// job's last mirror status, kept when it ends.
+    mirror_status: dict[str, Any] | None = None
+    loader: dict[str, Any] | None = None  # what its runner reported: {"name", "private_network"}
 
     @property
     def label(self) -> str:

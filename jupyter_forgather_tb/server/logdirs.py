@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from ..common.options import OptionError, check_logdir_shape
 from ..common.s3paths import EVENT_FILE_MARK, url_scheme
@@ -27,10 +28,10 @@ def resolve_logdir(
     ``gs://`` log directory is returned as it is (no local root applies to it).
     """
     path = check_logdir_shape(value) if field == "logdir" else value
-    if field == "logdir" and url_scheme(path):
-        return path
     if not isinstance(path, str):
         raise OptionError(field, "must be a string path")
+    if field == "logdir" and url_scheme(path):
+        return path
     if "\0" in path:
         raise OptionError(field, "must not contain NUL")
     real = os.path.realpath(os.path.join(root_dir, os.path.expanduser(path)))
@@ -50,7 +51,7 @@ class LogdirEntry:
     runs: int
     last_modified: float
 
-    def to_json(self, root_dir: str) -> dict:
+    def to_json(self, root_dir: str) -> dict[str, Any]:
         """As the REST API shows it, with the path relative to the server root when inside it."""
         rel = os.path.relpath(self.path, root_dir)
         outside = rel == os.pardir or rel.startswith(os.pardir + os.sep)
@@ -112,9 +113,9 @@ def find_logdirs(
     for run, mtime in run_mtimes.items():
         current = run
         while True:
-            entry = totals.setdefault(current, LogdirEntry(current, 0, 0.0))
-            entry.runs += 1
-            entry.last_modified = max(entry.last_modified, mtime)
+            total = totals.setdefault(current, LogdirEntry(current, 0, 0.0))
+            total.runs += 1
+            total.last_modified = max(total.last_modified, mtime)
             parent = os.path.dirname(current)
             if current == top or parent == current:
                 break

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import logging
 import os
@@ -13,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 from tornado.ioloop import IOLoop
 
@@ -20,7 +22,7 @@ from ..common.jsonfile import read_json
 from ..common.options import DEFAULT_SYNC_INTERVAL, LaunchOptions, build_argv
 from ..common.s3paths import is_s3_url, url_scheme
 from ..common.s3status import STATUS_FILE, read_status
-from .forkclient import ForkServer
+from .forkclient import ForkServer, JobProcess
 from .jobs import Job, JobStatus
 from .output import OutputBuffer
 from .state import load_state, process_identity, save_state
@@ -76,7 +78,7 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _read_report(path: str) -> dict | None:
+def _read_report(path: str) -> dict[str, Any] | None:
     """A runner's report, if it wrote a well-formed one."""
     report = read_json(path)
     if (
@@ -109,13 +111,13 @@ class JobManager:
         self.settings = settings
         self.log = log or logging.getLogger(__name__)
         self._jobs: dict[str, Job] = {}
-        self._procs: dict[str, asyncio.subprocess.Process] = {}
-        self._tasks: dict[str, asyncio.Task] = {}
+        self._procs: dict[str, JobProcess] = {}
+        self._tasks: dict[str, asyncio.Task[None]] = {}
         self._seq = 0
-        self._culler: asyncio.Task | None = None
-        self._stopping: set[asyncio.Future] = set()  # idle stops under way (kept referenced)
+        self._culler: asyncio.Task[None] | None = None
+        self._stopping: set[asyncio.Future[Job]] = set()  # idle stops under way (kept referenced)
         self._end_listeners: list[Callable[[Job], None]] = []
-        self._cleanups: set[asyncio.Future] = set()  # S3 caches being removed
+        self._cleanups: set[asyncio.Future[None]] = set()  # S3 caches being removed
         self._cache_root = settings.s3_cache_dir or os.path.join(
             os.path.dirname(settings.log_dir), "s3-cache"
         )
@@ -202,6 +204,7 @@ class JobManager:
 
     async def _watch_adopted(self, job: Job) -> None:
         """Confirm a re-adopted job answers, then watch it until it ends."""
+        assert job.pid is not None  # adopted only if _is_ours(job): its pid still runs
         path = f"{self.settings.base_url}tb/{job.id}/"
         status = await http_status(path, unix_socket=job.unix_socket, port=job.port)
         if status == 200:
@@ -241,7 +244,7 @@ class JobManager:
         """All jobs, oldest first."""
         return sorted(self._jobs.values(), key=lambda job: job.seq)
 
-    def queue(self) -> list[Job]:
+    def queue(self) -> builtins.list[Job]:
         """Queued jobs in the order they will start: highest priority, then oldest."""
         queued = [job for job in self._jobs.values() if job.status == JobStatus.QUEUED]
         return sorted(queued, key=lambda job: (-job.options.priority, job.seq))
@@ -256,7 +259,7 @@ class JobManager:
         """Record that a request reached this job through the proxy."""
         job.last_activity = _now()
 
-    def job_json(self, job: Job) -> dict:
+    def job_json(self, job: Job) -> dict[str, Any]:
         """A job's JSON, with its queue position and whether its log directory still exists."""
         data = job.to_json(self.queue_position(job))
         local = not url_scheme(job.options.logdir)
@@ -271,7 +274,7 @@ class JobManager:
         """The private directory an s3:// job mirrors into (None for other jobs)."""
         return os.path.join(self._cache_root, job.id) if is_s3_url(job.options.logdir) else None
 
-    def _mirror_argv(self, job: Job) -> dict:
+    def _mirror_argv(self, job: Job) -> dict[str, Any]:
         """``build_argv`` arguments that make the runner mirror an s3:// log directory first."""
         cache = self._cache_dir(job)
         if cache is None:
@@ -287,11 +290,11 @@ class JobManager:
             runner_args += ["--s3-endpoint-url", self.settings.s3_endpoint_url]
         return {"logdir": os.path.join(cache, "data"), "runner_args": runner_args}
 
-    def _mirror_status(self, job: Job) -> dict | None:
+    def _mirror_status(self, job: Job) -> dict[str, Any] | None:
         cache = self._cache_dir(job)
         return read_status(os.path.join(cache, STATUS_FILE)) if cache else None
 
-    def _mirror_json(self, job: Job) -> dict | None:
+    def _mirror_json(self, job: Job) -> dict[str, Any] | None:
         """The mirror's status as the REST API shows it (None for a job without one)."""
         if self._cache_dir(job) is None:
             return None
@@ -378,6 +381,8 @@ class JobManager:
         return job, False
 
     def _check_port(self, options: LaunchOptions, job: Job | None = None) -> None:
+        if options.port is None:
+            return
         for other in self._jobs.values():
             if other is not job and other.status.is_live and other.port == options.port:
                 raise PortInUse(
@@ -403,7 +408,7 @@ class JobManager:
 
     # -- running ---------------------------------------------------------------
 
-    def _argv(self, job: Job) -> list[str]:
+    def _argv(self, job: Job) -> builtins.list[str]:
         path_prefix = f"{self.settings.base_url}tb/{job.id}"
         if job.options.uses_tcp:
             if job.port is None:
@@ -519,7 +524,7 @@ class JobManager:
         else:
             self._finish(job, JobStatus.FAILED, self._exit_error(job, code))
 
-    async def _start_process(self, argv: list[str]):
+    async def _start_process(self, argv: builtins.list[str]) -> JobProcess:
         """A job's process: forked by the warm fork server when it can, else a plain subprocess."""
         env = self._child_env()
         if self.fork_server is not None:
@@ -535,7 +540,7 @@ class JobManager:
             env=env,
         )
 
-    async def _wait_ready(self, job: Job, exited: asyncio.Future) -> bool:
+    async def _wait_ready(self, job: Job, exited: asyncio.Future[int]) -> bool:
         """Poll TensorBoard's index until it answers 200, it exits, or the startup timeout."""
         deadline = time.monotonic() + self.settings.startup_timeout
         path = f"{self.settings.base_url}tb/{job.id}/"
@@ -553,8 +558,9 @@ class JobManager:
             delay = min(delay * 1.5, 0.1)  # a 0.5 s step cost plain starts up to 0.3 s
         return False
 
-    async def _pump_output(self, job: Job, proc: asyncio.subprocess.Process) -> None:
+    async def _pump_output(self, job: Job, proc: JobProcess) -> None:
         assert proc.stdout is not None
+        assert job.log_file is not None  # set at launch, and kept in the job table
         with open(job.log_file, "ab") as log_file:
             while True:
                 chunk = await proc.stdout.read(65536)
@@ -588,7 +594,7 @@ class JobManager:
         self._prune_finished()
         self._save()
 
-    def forget_ended(self) -> list[str]:
+    def forget_ended(self) -> builtins.list[str]:
         """Drop every ended job from the list (their log files stay); the ids dropped."""
         ended = [job.id for job in self.list() if not job.status.is_live]
         for job_id in ended:
@@ -606,7 +612,7 @@ class JobManager:
         proc = self._procs.get(job.id)
         if proc is not None:
             _signal_group(proc.pid, sig)
-        elif job.adopted and self._is_ours(job):
+        elif job.adopted and job.pid is not None and self._is_ours(job):
             _signal_group(job.pid, sig)
 
     # -- stopping --------------------------------------------------------------

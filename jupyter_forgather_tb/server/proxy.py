@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import html
+from collections.abc import Awaitable
+from typing import Any, cast
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import JupyterHandler
@@ -13,8 +15,9 @@ from tornado.httpclient import HTTPClientError
 from tornado.iostream import StreamClosedError
 
 from .auth import AUTH_RESOURCE
+from .backends import BackendClients
 from .jobs import JobStatus
-from .manager import JobNotFound
+from .manager import JobManager, JobNotFound
 
 # Headers that carry the user's Jupyter credentials: TensorBoard must never see them.
 _CREDENTIAL_HEADERS = ("Authorization", "Cookie", "X-XSRFToken", "X-Xsrftoken")
@@ -53,12 +56,12 @@ class TensorBoardProxyHandler(LocalProxyHandler):
     auth_resource = AUTH_RESOURCE
 
     @property
-    def manager(self):
-        return self.settings["forgather_tb_manager"]
+    def manager(self) -> JobManager:
+        return cast(JobManager, self.settings["forgather_tb_manager"])
 
     @property
-    def backends(self):
-        return self.settings["forgather_tb_backends"]
+    def backends(self) -> BackendClients:
+        return cast(BackendClients, self.settings["forgather_tb_backends"])
 
     def _page(self, status: int, title: str, text: str, retry: bool = False) -> None:
         self.set_status(status)
@@ -72,7 +75,7 @@ class TensorBoardProxyHandler(LocalProxyHandler):
             f"<p>{html.escape(text)}</p>"
         )
 
-    async def prepare(self, *args, **kwargs):
+    async def prepare(self, *args: Any, **kwargs: Any) -> None:
         """Log in (Jupyter's rules), authorize, then find a running job or answer for it."""
         # A websocket cannot follow a login redirect: refuse it with 403 instead.
         upgrade = self.request.headers.get("Upgrade", "").lower() == "websocket"
@@ -107,17 +110,19 @@ class TensorBoardProxyHandler(LocalProxyHandler):
         self._job = job
         self.proxy_base = f"tb/{job.id}"
         self.unix_socket = job.unix_socket
-        self._backend_port = 80 if job.unix_socket else job.port
+        port = 80 if job.unix_socket else job.port
+        assert port is not None  # a running job listens on its Unix socket or its port
+        self._backend_port = port
         self.request.query = _strip_token(self.request.query)
 
-    def proxy_request_headers(self):
+    def proxy_request_headers(self) -> httputil.HTTPHeaders:
         """The request's headers minus Jupyter's credentials."""
-        headers = super().proxy_request_headers()
+        headers: httputil.HTTPHeaders = super().proxy_request_headers()
         for name in _CREDENTIAL_HEADERS:
             headers.pop(name, None)
         return headers
 
-    def proxy_request_options(self):
+    def proxy_request_options(self) -> dict[str, Any]:
         """Timeouts from our configuration instead of jupyter-server-proxy's five minutes."""
         config = self.settings["forgather_tb_config"]
         return dict(
@@ -126,7 +131,7 @@ class TensorBoardProxyHandler(LocalProxyHandler):
             request_timeout=config.proxy_request_timeout,
         )
 
-    async def proxy(self, port, proxied_path):
+    async def proxy(self, port: int, proxied_path: str) -> None:
         """Proxy one request over the job's shared client, streaming large responses.
 
         Replaces jupyter-server-proxy's HTTP path, which makes a client per request and
@@ -208,37 +213,37 @@ class TensorBoardProxyHandler(LocalProxyHandler):
     # prepare() already requires login; the decorators also mark each method as
     # authenticated for jupyter_server's allow_unauthenticated_access check.
     @web.authenticated
-    async def get(self, *args):
-        return await super().get(*args)
+    async def get(self, *args: str) -> None:
+        await super().get(*args)
 
-    async def http_get(self, job_id, proxied_path):
+    async def http_get(self, job_id: str, proxied_path: str) -> None:
         return await self.proxy(self._backend_port, proxied_path)
 
-    async def open(self, job_id, proxied_path):
-        return await self.proxy_open("localhost", self._backend_port, proxied_path)
+    async def open(self, job_id: str, proxied_path: str) -> None:
+        await self.proxy_open("localhost", self._backend_port, proxied_path)
 
     @web.authenticated
-    def post(self, job_id, proxied_path):
+    def post(self, job_id: str, proxied_path: str) -> Awaitable[None]:
         return self.proxy(self._backend_port, proxied_path)
 
     @web.authenticated
-    def put(self, job_id, proxied_path):
+    def put(self, job_id: str, proxied_path: str) -> Awaitable[None]:
         return self.proxy(self._backend_port, proxied_path)
 
     @web.authenticated
-    def delete(self, job_id, proxied_path):
+    def delete(self, job_id: str, proxied_path: str) -> Awaitable[None]:
         return self.proxy(self._backend_port, proxied_path)
 
     @web.authenticated
-    def head(self, job_id, proxied_path):
+    def head(self, job_id: str, proxied_path: str) -> Awaitable[None]:
         return self.proxy(self._backend_port, proxied_path)
 
     @web.authenticated
-    def patch(self, job_id, proxied_path):
+    def patch(self, job_id: str, proxied_path: str) -> Awaitable[None]:
         return self.proxy(self._backend_port, proxied_path)
 
     @web.authenticated
-    def options(self, job_id, proxied_path):
+    def options(self, job_id: str, proxied_path: str) -> Awaitable[None]:
         return self.proxy(self._backend_port, proxied_path)
 
 
@@ -249,12 +254,14 @@ class AddSlashHandler(JupyterHandler):
 
     @web.authenticated
     @authorized
-    def get(self, job_id):
+    def get(self, job_id: str) -> None:
         query = f"?{self.request.query}" if self.request.query else ""
         self.redirect(f"{url_escape(job_id, plus=False)}/{query}")
 
 
-def proxy_handlers() -> list[tuple]:
+def proxy_handlers() -> list[
+    tuple[str, type[JupyterHandler]] | tuple[str, type[JupyterHandler], dict[str, Any]]
+]:
     """Routes of the proxy, relative to the server's base_url."""
     return [
         (r"/tb/([^/]+)", AddSlashHandler),
