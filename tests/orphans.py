@@ -59,43 +59,68 @@ class Orphan:
         shutil.rmtree(self.run_dir, ignore_errors=True)
 
 
-def start_orphan(logdir: Path, base_url: str, **fields) -> Orphan:
-    """Start a TensorBoard on a socket in a run directory of the server's kind; wait for it.
+@dataclass
+class OrphanCommand:
+    """What a server with default settings runs for a new job: its id, run directory, argv."""
 
-    Its command line is what a server with default settings builds (private
-    network, a report file); its stdin pipe stays open, so it outlives no server.
+    job_id: str
+    options: LaunchOptions
+    run_dir: str
+    argv: list[str]
+
+    @property
+    def socket(self) -> str:
+        return os.path.join(self.run_dir, f"{self.job_id}.sock")
+
+    def record(self, base_url: str, pid: int, argv: list[str], **fields) -> dict:
+        """The record the previous version saved for this job running as ``pid``."""
+        return record_for(
+            self.job_id,
+            self.options,
+            base_url,
+            pid=pid,
+            unix_socket=self.socket,
+            argv=argv,
+            proc_start_time=process_identity(pid)[0],
+            **fields,
+        )
+
+
+def orphan_command(logdir: Path, base_url: str) -> OrphanCommand:
+    """A job's command line as a server with default settings builds it.
+
+    That is with a private network and a report file, and with its socket in a
+    new run directory of the kind a server makes.
     """
     job_id = new_job_id()
     run_dir = tempfile.mkdtemp(prefix="forgather-tb-")
-    sock = os.path.join(run_dir, f"{job_id}.sock")
     options = LaunchOptions(logdir=str(logdir), window_title="logs")
     argv = build_argv(
         options,
         python=sys.executable,
         path_prefix=f"{base_url}tb/{job_id}",
-        unix_socket=sock,
+        unix_socket=os.path.join(run_dir, f"{job_id}.sock"),
         private_network=True,
         report_file=os.path.join(run_dir, f"{job_id}.json"),
     )
+    return OrphanCommand(job_id, options, run_dir, argv)
+
+
+def start_orphan(logdir: Path, base_url: str) -> Orphan:
+    """Start a job's runner as a server would have, and wait for its socket.
+
+    Its stdin pipe stays open, so it keeps running as if its server had never died.
+    """
+    command = orphan_command(logdir, base_url)
     proc = subprocess.Popen(
-        argv,
+        command.argv,
         stdin=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
     deadline = time.monotonic() + 30
-    while not os.path.exists(sock):
+    while not os.path.exists(command.socket):
         assert time.monotonic() < deadline and proc.poll() is None, "the orphan did not start"
         time.sleep(0.05)
-    record = record_for(
-        job_id,
-        options,
-        base_url,
-        pid=proc.pid,
-        unix_socket=sock,
-        argv=argv,
-        proc_start_time=process_identity(proc.pid)[0],
-    )
-    record.update(fields)
-    return Orphan(proc, record, run_dir)
+    return Orphan(proc, command.record(base_url, proc.pid, command.argv), command.run_dir)

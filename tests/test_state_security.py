@@ -2,19 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import logging
 import os
+import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import urllib.request
 from pathlib import Path
 
 import pytest
 from conftest import JupyterServerProcess, pid_alive, write_scalars
-from orphans import record_for, start_orphan
+from orphans import orphan_command, record_for, start_orphan
 
 from jupyter_forgather_tb.common.options import LaunchOptions
+from jupyter_forgather_tb.server.forkclient import ForkServer
 from jupyter_forgather_tb.server.jobs import new_job_id
 from jupyter_forgather_tb.server.procfs import process_identity
 from jupyter_forgather_tb.server.state import save_state
@@ -251,6 +257,69 @@ async def test_a_table_saved_by_the_previous_version_is_re_adopted_or_reported_l
     jobs = await api.json("GET", "jobs", expect=200)
     assert len(jobs) == 5
     assert sum(job["error"].startswith(FAILED_VALIDATION) for job in jobs if job["error"]) == 3
+
+
+# -- jobs forked by a previous server's warm-start fork server -----------------------------
+
+
+@pytest.fixture
+def fork_server(jp_asyncio_loop, jp_root_dir, jp_base_url, state_file, tmp_path):
+    """A fork server, as a previous server left it, with one TensorBoard it forked."""
+    logdir = write_scalars(jp_root_dir / "logs" / "run1", "loss", [3.0, 2.0]).parent
+    command = orphan_command(logdir, jp_base_url)
+    server = ForkServer(sys.executable, str(tmp_path / "fork.log"), logging.getLogger("test"))
+
+    async def fork():
+        while (child := await server.spawn(command.argv, dict(os.environ))) is None:
+            assert not server.failed
+            await asyncio.sleep(0.1)
+        while not os.path.exists(command.socket):
+            await asyncio.sleep(0.05)
+        return child
+
+    child = jp_asyncio_loop.run_until_complete(asyncio.wait_for(fork(), 60))
+    yield server, command, child
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(child.pid, signal.SIGKILL)
+    jp_asyncio_loop.run_until_complete(server.close())
+    shutil.rmtree(command.run_dir, ignore_errors=True)
+
+
+@pytest.fixture
+def forked_orphan(fork_server, state_file, jp_base_url):
+    _, command, child = fork_server
+    record = command.record(jp_base_url, child.pid, process_identity(child.pid)[1])
+    assert record["argv"][2] == "jupyter_forgather_tb.forkserver"
+    save_state(str(state_file), [record])
+    return record
+
+
+async def test_a_job_forked_by_the_fork_server_is_re_adopted(forked_orphan, api):
+    job = await api.wait_status(forked_orphan["id"], "running", timeout=15)
+    assert job["adopted"] is True and job["pid"] == forked_orphan["pid"]
+    response = await api.proxied(job["id"], "data/plugin/scalars/tags")
+    assert response.code == 200
+    assert (await api.kill(job["id"]))["status"] == "killed"
+    assert not pid_alive(forked_orphan["pid"])
+
+
+@pytest.fixture
+def record_naming_the_fork_server(fork_server, state_file, jp_base_url):
+    """A forged record whose pid is the fork server itself, which shows the same command line."""
+    server, command, _ = fork_server
+    record = command.record(jp_base_url, server.pid, process_identity(server.pid)[1])
+    save_state(str(state_file), [record])
+    return server, record
+
+
+async def test_a_record_naming_the_fork_server_itself_never_adopts_or_kills_it(
+    record_naming_the_fork_server, api
+):
+    server, record = record_naming_the_fork_server
+    job = await api.job(record["id"])
+    assert job["status"] == "lost" and job["adopted"] is False
+    assert f"its process (pid {server.pid}) does not listen on" in job["error"]
+    assert pid_alive(server.pid)
 
 
 # -- two servers, one state file ---------------------------------------------------------

@@ -153,6 +153,8 @@ def restore_job(record: Any, dirs: OwnDirs, output: OutputBuffer) -> Job:
         raise RecordError("it names a Unix socket for a job on a TCP port")
     if not options.uses_tcp and port is not None:
         raise RecordError("it names a TCP port for a job on a Unix socket")
+    if port is not None and options.port is not None and port != options.port:
+        raise RecordError(f"its port {port} is not the one its options ask for")
     if unix_socket is not None:
         unix_socket = _in_run_dir(unix_socket, dirs, f"{job_id}.sock", "socket")
     # Versions before report_file was saved put it beside the socket.
