@@ -22,10 +22,6 @@ class StateRefused(Exception):
     """This server must not use the state file; the message says why."""
 
 
-class StateUnsafe(StateRefused):
-    """The state file or its directory could have been written by someone else."""
-
-
 class StateInUse(StateRefused):
     """Another server holds the state file's lock."""
 
@@ -40,23 +36,23 @@ def unsafe_reason(info: os.stat_result, uid: int) -> str | None:
 
 
 def _check_safe(path: str) -> None:
-    """Raise :class:`StateUnsafe` unless ``path`` and its directory are ours alone."""
+    """Raise :class:`StateRefused` unless ``path`` and its directory are ours alone."""
     uid = os.geteuid()
     directory = os.path.dirname(path) or "."
     why = unsafe_reason(os.stat(directory), uid)
     if why:
-        raise StateUnsafe(f"its directory {directory}: {why}")
+        raise StateRefused(f"its directory {directory}: {why}")
     try:
         info = os.lstat(path)
     except FileNotFoundError:
         return
     if stat.S_ISLNK(info.st_mode):
-        raise StateUnsafe("it is a symbolic link")
+        raise StateRefused("it is a symbolic link")
     if not stat.S_ISREG(info.st_mode):
-        raise StateUnsafe("it is not a regular file")
+        raise StateRefused("it is not a regular file")
     why = unsafe_reason(info, uid)
     if why:
-        raise StateUnsafe(why)
+        raise StateRefused(why)
 
 
 def _lock_holder(fd: int) -> int | None:
@@ -79,16 +75,20 @@ class StateFile:
             flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
             fd = os.open(self.lock_path, flags, 0o600)
         except OSError as error:
-            raise StateUnsafe(f"it cannot be checked: {error}") from None
+            raise StateRefused(f"it cannot be checked: {error}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except BlockingIOError:
             holder = _lock_holder(fd)
             os.close(fd)
             server = f"pid {holder}" if holder else "another process"
             raise StateInUse(f"another Jupyter server ({server}) holds {self.lock_path}") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError as error:
+            os.close(fd)
+            raise StateRefused(f"{self.lock_path} cannot be locked: {error}") from None
+        with contextlib.suppress(OSError):  # only for a second server's message
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         self._lock_fd: int | None = fd
 
     def load(self) -> list[Any]:
