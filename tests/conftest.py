@@ -202,8 +202,10 @@ class JupyterServerProcess:
         self.port = free_port()
         self.proc = None
 
-    def start(self, env: dict | None = None):
+    def start(self, env: dict | None = None, log: Path | None = None):
+        """Start the server and wait until its API answers; ``log`` collects its output."""
         env = {**(os.environ if env is None else env), "JUPYTER_RUNTIME_DIR": str(self.runtime)}
+        output = log.open("ab") if log else subprocess.DEVNULL
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -219,9 +221,11 @@ class JupyterServerProcess:
                 f"--ServerApp.base_url={self.base_url}",
             ],
             env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=output,
+            stderr=output,
         )
+        if log:
+            output.close()
         deadline = time.monotonic() + 60
         while True:
             try:

@@ -12,10 +12,12 @@ from pathlib import Path
 
 import pytest
 from conftest import JupyterServerProcess, group_pids, pid_alive, write_scalars
+from orphans import start_orphan
 
-from jupyter_forgather_tb.common.options import LaunchOptions, build_argv
+from jupyter_forgather_tb.common.options import LaunchOptions
 from jupyter_forgather_tb.server.jobs import new_job_id
-from jupyter_forgather_tb.server.state import process_identity, save_state
+from jupyter_forgather_tb.server.procfs import process_identity
+from jupyter_forgather_tb.server.state import save_state
 
 
 def _socket_of(server, job_id):
@@ -74,49 +76,13 @@ def test_clean_shutdown_stops_and_records_every_job(server_dirs):
 def orphan(tb_config, jp_root_dir, jp_base_url, tmp_path):
     """A TensorBoard left running by a previous server, recorded in the state file."""
     logdir = write_scalars(jp_root_dir / "logs" / "run1", "loss", [3.0, 2.0]).parent
-    job_id = new_job_id()
-    sock = str(tmp_path / f"{job_id}.sock")
-    options = LaunchOptions(logdir=str(logdir), window_title="logs")
-    argv = build_argv(
-        options, python=sys.executable, path_prefix=f"{jp_base_url}tb/{job_id}", unix_socket=sock
-    )
-    proc = subprocess.Popen(
-        argv,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 30
-    while not os.path.exists(sock):
-        assert time.monotonic() < deadline and proc.poll() is None
-        time.sleep(0.05)
+    left = start_orphan(logdir, jp_base_url)
+    record = {**left.record, "report_file": os.path.join(left.run_dir, f"{left.record['id']}.json")}
     state_file = tmp_path / "state" / "jobs.json"
-    record = {
-        "id": job_id,
-        "options": options.to_json(),
-        "url": f"{jp_base_url}tb/{job_id}/",
-        "status": "running",
-        "seq": 1,
-        "created": None,
-        "started": None,
-        "ended": None,
-        "pid": proc.pid,
-        "exit_code": None,
-        "error": None,
-        "port": None,
-        "unix_socket": sock,
-        "log_file": None,
-        "argv": argv,
-        "proc_start_time": process_identity(proc.pid)[0],
-        "loader": {"name": "python", "private_network": False},
-    }
     save_state(str(state_file), [record])
     tb_config["state_file"] = str(state_file)
     yield record
-    if proc.poll() is None:
-        proc.kill()
-    proc.wait()
+    left.stop()
 
 
 async def test_restart_re_adopts_a_tensorboard_that_still_runs(orphan, api):

@@ -113,7 +113,11 @@ class ForgatherTB(ExtensionApp):
     state_file = Unicode(
         help="Where the job table is saved, so a restarted server re-adopts TensorBoards "
         "that still run and reports the rest as lost. Empty turns saving off. Defaults to "
-        "a file under the Jupyter runtime directory, one per server root and base URL.",
+        "a file under the Jupyter runtime directory, one per server root and base URL. "
+        "The file and its directory must belong to the server's user and be writable by "
+        "nobody else; otherwise the server says why, starts with an empty table and leaves "
+        "the file alone. A running server holds a lock beside the file: a second server on "
+        "the same file keeps its table in memory only.",
     ).tag(config=True)
 
     s3_endpoint_url = Unicode(

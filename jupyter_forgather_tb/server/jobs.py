@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import enum
+import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from typing import TypeGuard  # Python 3.10+; annotations only
 
 from ..common.options import LaunchOptions
 from .output import OutputBuffer
@@ -27,6 +31,15 @@ class JobStatus(str, enum.Enum):
     def is_live(self) -> bool:
         """True until the job has ended."""
         return self in (JobStatus.QUEUED, JobStatus.STARTING, JobStatus.RUNNING)
+
+
+# What new_job_id makes: 22 URL-safe base64 characters, the first not "-".
+_JOB_ID_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{21}")
+
+
+def is_job_id(value: object) -> TypeGuard[str]:
+    """True if ``value`` has the form of an id :func:`new_job_id` makes."""
+    return isinstance(value, str) and _JOB_ID_RE.fullmatch(value) is not None
 
 
 def new_job_id() -> str:
@@ -66,6 +79,7 @@ class Job:
     error: str | None = None
     port: int | None = None
     unix_socket: str | None = None
+    report_file: str | None = None  # where its runner says which loader it got
     log_file: str | None = None
     kill_requested: bool = False
     last_activity: datetime | None = None
@@ -104,39 +118,12 @@ class Job:
             "error": self.error,
             "port": self.port,
             "unix_socket": self.unix_socket,
+            "report_file": self.report_file,
             "log_file": self.log_file,
             "argv": self.argv,
             "proc_start_time": self.proc_start_time,
             "loader": self.loader,
         }
-
-    @classmethod
-    def from_record(cls, record: dict[str, Any], output: OutputBuffer) -> Job:
-        """Rebuild a job saved by :meth:`to_record` (raises on a malformed record)."""
-
-        def when(key: str) -> datetime | None:
-            return datetime.fromisoformat(record[key]) if record.get(key) else None
-
-        return cls(
-            options=LaunchOptions(**record["options"]),
-            url=str(record["url"]),
-            output=output,
-            id=str(record["id"]),
-            status=JobStatus(record["status"]),
-            seq=int(record["seq"]),
-            created=when("created") or _now(),
-            started=when("started"),
-            ended=when("ended"),
-            pid=record.get("pid"),
-            exit_code=record.get("exit_code"),
-            error=record.get("error"),
-            port=record.get("port"),
-            unix_socket=record.get("unix_socket"),
-            log_file=record.get("log_file"),
-            argv=record.get("argv"),
-            proc_start_time=record.get("proc_start_time"),
-            loader=record.get("loader"),
-        )
 
     def to_json(self, queue_position: int | None = None) -> dict[str, Any]:
         """The job as the REST API shows it."""

@@ -20,12 +20,15 @@ from tornado.ioloop import IOLoop
 
 from ..common.jsonfile import read_json
 from ..common.options import DEFAULT_SYNC_INTERVAL, LaunchOptions, build_argv
+from ..common.processes import FORKSERVER_MODULE
 from ..common.s3paths import is_s3_url, url_scheme
 from ..common.s3status import STATUS_FILE, read_status
 from .forkclient import ForkServer, JobProcess
 from .jobs import Job, JobStatus
 from .output import OutputBuffer
-from .state import load_state, process_identity, save_state
+from .procfs import leads_its_group, listens_on, process_identity
+from .records import RUN_DIR_PREFIX, OwnDirs, RecordError, loader_report, lost_job, restore_job
+from .state import StateFile, StateInUse, StateRefused
 from .transport import free_port, http_status, port_is_free
 
 # Variables a TensorBoard child must not inherit: Jupyter's own credentials.
@@ -78,18 +81,6 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def _read_report(path: str) -> dict[str, Any] | None:
-    """A runner's report, if it wrote a well-formed one."""
-    report = read_json(path)
-    if (
-        isinstance(report, dict)
-        and report.get("name") in ("rust", "python")
-        and isinstance(report.get("private_network"), bool)
-    ):
-        return {"name": report["name"], "private_network": report["private_network"]}
-    return None
-
-
 def _signal_group(pgid: int, sig: int) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
@@ -121,11 +112,16 @@ class JobManager:
         self._cache_root = settings.s3_cache_dir or os.path.join(
             os.path.dirname(settings.log_dir), "s3-cache"
         )
+        self._own_dirs = OwnDirs(
+            base_url=settings.base_url,
+            log_dir=settings.log_dir,
+            socket_base=settings.socket_dir or tempfile.gettempdir(),
+            cache_root=self._cache_root,
+        )
+        # Before the log directory, which may share the state file's directory:
+        # that one is then made private (0700) rather than as a parent.
+        self._state = self._open_state()
         os.makedirs(settings.log_dir, mode=0o700, exist_ok=True)
-        # Sockets live in a private directory: only this user can connect, so
-        # nobody can reach a TensorBoard without going through Jupyter's login.
-        self._socket_dir = tempfile.mkdtemp(prefix="forgather-tb-", dir=settings.socket_dir)
-        os.chmod(self._socket_dir, 0o700)
         #: Starts jobs warm (see forkserver.py); None when turned off.
         self.fork_server = (
             ForkServer(settings.python, os.path.join(settings.log_dir, "forkserver.log"), self.log)
@@ -133,13 +129,41 @@ class JobManager:
             else None
         )
         self._restore()
+        # Sockets live in a private directory: only this user can connect, so
+        # nobody can reach a TensorBoard without going through Jupyter's login.
+        # Made after _restore, so no saved record can name it for removal.
+        self._socket_dir = tempfile.mkdtemp(prefix=RUN_DIR_PREFIX, dir=self._own_dirs.socket_base)
+        os.chmod(self._socket_dir, 0o700)
 
     # -- persistence -----------------------------------------------------------
 
+    def _open_state(self) -> StateFile | None:
+        """The state file, locked; None (and a warning saying why) if this server may not use it."""
+        path = self.settings.state_file
+        if not path:
+            return None
+        try:
+            return StateFile(path)
+        except StateInUse as error:
+            self.log.warning(
+                "Not using the TensorBoard job table %s: %s. This server keeps its job table "
+                "in memory only and re-adopts nothing, so it never touches that server's jobs.",
+                path,
+                error,
+            )
+        except StateRefused as error:
+            self.log.warning(
+                "Refusing the TensorBoard job table %s: %s. This server starts with an empty "
+                "job table, kept in memory only, and leaves the file as it is.",
+                path,
+                error,
+            )
+        return None
+
     def _save(self) -> None:
-        if self.settings.state_file:
+        if self._state is not None:
             try:
-                save_state(self.settings.state_file, [job.to_record() for job in self.list()])
+                self._state.save([job.to_record() for job in self.list()])
             except OSError as error:
                 self.log.warning("Could not save the TensorBoard job table: %s", error)
 
@@ -151,43 +175,95 @@ class JobManager:
 
     def _restore(self) -> None:
         """Reload the job table a previous server left, re-adopting what still runs."""
-        if not self.settings.state_file:
+        if self._state is None:
             return
         adopt = []
-        for record in load_state(self.settings.state_file):
-            try:
-                job = Job.from_record(record, OutputBuffer(self.settings.output_buffer_size))
-            except (KeyError, TypeError, ValueError):
-                continue
+        for record in self._state.load():
+            job = self._restored_job(record)
             self._seq = max(self._seq, job.seq)
-            if job.status in (JobStatus.STARTING, JobStatus.RUNNING):
-                if self._is_ours(job):
-                    job.status = JobStatus.STARTING  # until it answers again
-                    job.adopted = True
-                    adopt.append(job)
-                else:
-                    job.status = JobStatus.LOST
-                    job.error = "the Jupyter server stopped while this job was live"
-                    job.ended = job.ended or _now()
-                    self._remove_stale_socket(job)
-                    self._remove_cache(job)
+            if job.status in (JobStatus.STARTING, JobStatus.RUNNING) and self._re_adopt(job):
+                adopt.append(job)
             self._jobs[job.id] = job
         self._save()
         if adopt or self.queue():
             # The event loop may not run yet while the server initializes.
             IOLoop.current().add_callback(self._resume, adopt)
 
+    def _restored_job(self, record: Any) -> Job:
+        """The job a saved record describes, or a lost placeholder if it fails validation."""
+        output = OutputBuffer(self.settings.output_buffer_size)
+        try:
+            job = restore_job(record, self._own_dirs, output)
+            if job.id in self._jobs:
+                raise RecordError("its id repeats an earlier record's")
+        except RecordError as error:
+            job = lost_job(record, str(error), self._own_dirs, output, self._jobs)
+            self.log.warning(
+                "TensorBoard job table %s: a record failed validation (%s); "
+                "it is listed as lost job %s and nothing is done with it",
+                self.settings.state_file,
+                error,
+                job.id,
+            )
+        return job
+
+    def _re_adopt(self, job: Job) -> bool:
+        """Adopt a job saved as live if its process is provably ours; else mark it lost."""
+        identity = process_identity(job.pid) if job.pid else None
+        if identity is None or identity[0] != job.proc_start_time:
+            self._mark_lost(job, "the Jupyter server stopped while this job was live")
+            self._remove_stale_files(job)
+            return False
+        why = self._not_ours_because(job, identity[1])
+        if why:
+            self.log.warning("TensorBoard job %s not re-adopted: %s", job.id, why)
+            self._mark_lost(job, f"not re-adopted: {why}")
+            return False
+        job.argv = identity[1]
+        job.status = JobStatus.STARTING  # until it answers again
+        job.adopted = True
+        return True
+
     @staticmethod
-    def _remove_stale_socket(job: Job) -> None:
-        """Remove a dead job's socket, and its private directory once empty."""
-        if not job.unix_socket:
-            return
-        with contextlib.suppress(OSError):
-            os.unlink(job.unix_socket)
-        directory = os.path.dirname(job.unix_socket)
-        if os.path.basename(directory).startswith("forgather-tb-"):
+    def _mark_lost(job: Job, error: str) -> None:
+        job.status = JobStatus.LOST
+        job.error = error
+        job.ended = job.ended or _now()
+
+    def _not_ours_because(self, job: Job, argv: builtins.list[str]) -> str | None:
+        """Why the live process with the job's pid and start time is not the job, or None.
+
+        It must run the command line this server builds for the job's options
+        (or be a child of the fork server, which shows the fork server's), lead
+        its own process group, and itself listen on the job's socket or port.
+        """
+        if job.pid is None:
+            return "its record names no process"
+        process = f"its process (pid {job.pid})"
+        if (job.unix_socket is None) == (job.port is None):
+            return "its record names no socket or port to reach it"
+        forked = argv[:3] == [self.settings.python, "-m", FORKSERVER_MODULE] and (
+            len(argv) == 4 and argv[3].isdigit()
+        )
+        if not forked and argv != self._build_argv(job):
+            return f"{process} does not run the command line this server would start for it"
+        if not leads_its_group(job.pid):
+            return f"{process} does not lead its own process group"
+        if not listens_on(job.pid, unix_socket=job.unix_socket, port=job.port):
+            where = job.unix_socket or f"port {job.port}"
+            return f"{process} does not listen on {where}"
+        return None
+
+    def _remove_stale_files(self, job: Job) -> None:
+        """Remove a dead job's socket, report and S3 cache, and its run directory once empty."""
+        for path in (job.unix_socket, job.report_file):
+            if path:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+        if job.unix_socket:
             with contextlib.suppress(OSError):
-                os.rmdir(directory)
+                os.rmdir(os.path.dirname(job.unix_socket))
+        self._remove_cache(job)
 
     async def _resume(self, adopt: list[Job]) -> None:
         for job in adopt:
@@ -279,8 +355,6 @@ class JobManager:
         cache = self._cache_dir(job)
         if cache is None:
             return {}
-        os.makedirs(self._cache_root, mode=0o700, exist_ok=True)
-        os.makedirs(cache, mode=0o700, exist_ok=True)
         interval = job.options.sync_interval or DEFAULT_SYNC_INTERVAL
         runner_args = ["--s3-mirror", job.options.logdir, "--cache-dir", cache]
         runner_args += ["--sync-interval", repr(interval)]
@@ -409,42 +483,41 @@ class JobManager:
     # -- running ---------------------------------------------------------------
 
     def _argv(self, job: Job) -> builtins.list[str]:
-        path_prefix = f"{self.settings.base_url}tb/{job.id}"
+        """Give a job its socket (or port), report file and S3 cache; its command line."""
         if job.options.uses_tcp:
             if job.port is None:
                 job.port = free_port()
-            return build_argv(
-                job.options,
-                python=self.settings.python,
-                path_prefix=path_prefix,
-                port=job.port,
-                **self._mirror_argv(job),
-                fast_loader_above=self.settings.load_fast_auto_bytes,
-                report_file=self._report_file(job),
-            )
-        job.unix_socket = os.path.join(self._socket_dir, f"{job.id}.sock")
+        else:
+            job.unix_socket = os.path.join(self._socket_dir, f"{job.id}.sock")
+        job.report_file = os.path.join(self._socket_dir, f"{job.id}.json")
+        cache = self._cache_dir(job)
+        if cache is not None:
+            os.makedirs(self._cache_root, mode=0o700, exist_ok=True)
+            os.makedirs(cache, mode=0o700, exist_ok=True)
+        return self._build_argv(job)
+
+    def _build_argv(self, job: Job) -> builtins.list[str]:
+        """The command line this server runs for a job, from its options and its own paths."""
+        where = {"port": job.port} if job.options.uses_tcp else {"unix_socket": job.unix_socket}
         return build_argv(
             job.options,
             python=self.settings.python,
-            path_prefix=path_prefix,
-            unix_socket=job.unix_socket,
+            path_prefix=f"{self.settings.base_url}tb/{job.id}",
+            **where,
             **self._mirror_argv(job),
             fast_loader_above=self.settings.load_fast_auto_bytes,
             private_network=self.settings.private_network,
-            report_file=self._report_file(job),
+            report_file=job.report_file,
         )
-
-    def _report_file(self, job: Job) -> str:
-        """Where a job's runner says which loader and network it got."""
-        return os.path.join(self._socket_dir, f"{job.id}.json")
 
     def _take_report(self, job: Job) -> None:
         """Read the runner's report into ``job.loader`` (once; it says it before serving)."""
-        path = self._report_file(job)
+        if job.report_file is None:
+            return
         if job.loader is None:
-            job.loader = _read_report(path)
+            job.loader = loader_report(read_json(job.report_file))
         with contextlib.suppress(OSError):
-            os.unlink(path)
+            os.unlink(job.report_file)
 
     @staticmethod
     def _child_env() -> dict[str, str]:
@@ -680,3 +753,5 @@ class JobManager:
         if self.fork_server is not None:
             await self.fork_server.close()
         shutil.rmtree(self._socket_dir, ignore_errors=True)
+        if self._state is not None:
+            self._state.close()
