@@ -371,6 +371,10 @@ class _CgroupEnforcer(Enforcer):
     ) -> JobCgroup | None:
         check_job_id(job_id)
         # ValueError before anything is made:
+        if memory_bytes is not None and (
+            isinstance(memory_bytes, bool) or not isinstance(memory_bytes, int) or memory_bytes < 1
+        ):
+            raise ValueError(f"a memory cap is a number of bytes above 0, not {memory_bytes!r}")
         if cpu_limit is not None:
             cfs_quota(cpu_limit)
         if cpu_nice is not None:
