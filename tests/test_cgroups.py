@@ -521,8 +521,12 @@ class ForkServer:
         return reply["pid"], stdin_w, stdout_r
 
     def close(self):
+        """Say we are done, read what it still sends (exit notices), then let it exit."""
         for fd in self.ends:
             os.close(fd)
+        self.control.shutdown(socket.SHUT_WR)
+        while self.control.recv(1 << 20):
+            pass
         self.control.close()
         self.proc.wait(timeout=30)
 

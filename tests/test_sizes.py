@@ -59,7 +59,7 @@ def test_a_formatted_size_reads_back_as_the_same_size():
         ("0x10", "suffix"),
         ("nan", "suffix"),
         ("inf", "suffix"),
-        ("１２M", "suffix"),  # full-width digits
+        ("\uff11\uff12M", "suffix"),  # full-width digits
         (math.nan, "finite"),
         (math.inf, "finite"),
         (-math.inf, "finite"),

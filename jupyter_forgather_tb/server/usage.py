@@ -15,11 +15,16 @@ single round, meant to be called about once a second:
   (its ``rss`` field is the same kernel counter as ``statm``'s resident pages),
   so each process costs one read per round.
 - PSS needs ``/proc/<pid>/smaps_rollup``, which walks the process's page
-  tables: 0.5 to 7 ms for one TensorBoard process, against 0.05 ms for ``stat``.
-  So each round refreshes the PSS of at most ``pss_per_round`` processes, the
-  stalest first, each at most every ``pss_interval`` seconds; only a job whose
-  RSS is above its memory cap gets all its PSS read at once (see
-  :func:`over_limit`).
+  tables: 2 to 15 ms for one TensorBoard process (forked ones, which map the
+  fork server's memory, cost the most), against 0.05 ms for ``stat``. So each
+  round refreshes the PSS of at most ``pss_per_round`` processes, the stalest
+  first, each at most every ``pss_interval`` seconds; only a job whose RSS is
+  above its memory cap gets all its PSS read, in every round it stays there
+  (see :func:`over_limit`).
+
+A round without PSS costs about 0.5 ms for 8 jobs of 2 processes; one PSS read
+can add 10 ms or more, so the server should run rounds in a worker thread (the
+reads release the GIL) rather than on its event loop.
 
 Parsing is pure and kept apart from the reads. Not thread-safe: one round at a time.
 """
