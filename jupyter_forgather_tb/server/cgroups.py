@@ -229,7 +229,10 @@ def _rmdir(path: str) -> bool:
 
 
 class JobCgroup:
-    """One job's control group: one directory per hierarchy, the memory one first."""
+    """One job's control group: one directory per hierarchy, the memory one first.
+
+    Its readings are None (or 0, or empty) once the group is gone.
+    """
 
     def __init__(self, job_id: str, dirs: list[str], version: int):
         self.job_id = job_id
@@ -250,7 +253,7 @@ class JobCgroup:
         return int(text) if text and text.strip().isdigit() else None
 
     def usage_bytes(self) -> int | None:
-        """Memory charged to the group now, page cache included; None once it is gone."""
+        """Memory charged to the group now, page cache included."""
         return self._number("usage")
 
     def peak_bytes(self) -> int | None:
@@ -258,7 +261,7 @@ class JobCgroup:
         return self._number("peak")
 
     def oom_kills(self) -> int:
-        """How many processes the kernel's OOM killer ended in the group (0 once it is gone)."""
+        """How many processes the kernel's OOM killer ended in the group."""
         return parse_keyed(_read(self._file("events")) or "").get("oom_kill", 0)
 
     def pids(self) -> list[int]:
@@ -285,13 +288,16 @@ class JobCgroup:
         """Remove the group's directories once its processes are gone; never raises.
 
         Retries for up to ``timeout`` seconds (a job's last processes may take a
-        moment to exit); True when nothing is left.
+        moment to exit); True when nothing is left. Read what the group counted
+        (:meth:`oom_kills`, :meth:`peak_bytes`) before: it goes with it.
         """
         deadline = time.monotonic() + timeout
         while True:
-            self.dirs = [directory for directory in self.dirs if not _rmdir(directory)]
-            if not self.dirs or time.monotonic() >= deadline:
-                return not self.dirs
+            # A list, not a generator: try every directory, not only up to a busy one.
+            if all([_rmdir(directory) for directory in self.dirs]):
+                return True
+            if time.monotonic() >= deadline:
+                return False
             time.sleep(0.02)
 
 
@@ -344,9 +350,13 @@ class Enforcer:
         self._leftovers.append(group)
         return False
 
-    def sweep(self) -> None:
-        """Retry removing the groups :meth:`release` could not remove yet; cheap, never blocks."""
+    def sweep(self) -> bool:
+        """Retry removing the groups :meth:`release` could not remove yet; True if none is left.
+
+        Cheap and never blocks: the server can call it with every usage round.
+        """
         self._leftovers = [group for group in self._leftovers if not group.remove()]
+        return not self._leftovers
 
     def cleanup(self, timeout: float = 2.0) -> None:
         """On shutdown: remove the groups left and the server's parent groups; never raises."""
