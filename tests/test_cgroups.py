@@ -544,6 +544,8 @@ def test_a_forked_job_joins_its_group_and_takes_its_niceness_first(
         data_server = _wait_for(lambda: data_server_pids(pid), "the data server")[0]
         assert set(group.pids()) == {pid, data_server}
         assert read_stat(pid).nice == 5 and read_stat(data_server).nice == 5
+        if os.path.exists(f"/proc/{pid}/autogroup"):
+            assert _autogroup_nice(pid) == 5
         assert read_stat(server.proc.pid).nice == 0  # the fork server itself is untouched
         assert server.proc.pid not in group.pids()
     finally:
