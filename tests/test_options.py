@@ -745,3 +745,27 @@ def test_argv_is_a_list_of_str(where):
     argv = argv_for(options, **where)
     assert isinstance(argv, list)
     assert argv and all(type(arg) is str for arg in argv)
+
+
+# --- limits: the runner's own flags -----------------------------------------------------------
+
+
+def test_limits_add_runner_flags_before_everything_else():
+    files = ["/sys/fs/cgroup/memory/a/job-x/cgroup.procs", "/sys/fs/cgroup/cpu/job-x/cgroup.procs"]
+    argv = argv_for(parse().resolved("/r"), unix_socket="/s", join_cgroups=files, nice=-5)
+    assert argv[3:6] == [f"--join-cgroup={files[0]}", f"--join-cgroup={files[1]}", "--nice=-5"]
+    assert argv.index("--nice=-5") < argv.index("--")
+    assert argv[6:8] == ["--unix-socket", "/s"]
+
+
+def test_no_limits_add_nothing():
+    options = parse().resolved("/r")
+    assert argv_for(options, unix_socket="/s", join_cgroups=[], nice=None) == argv_for(
+        options, unix_socket="/s"
+    )
+
+
+@pytest.mark.parametrize("nice", [-21, 20, True, 1.5, "10"])
+def test_a_niceness_out_of_range_is_refused(nice):
+    with pytest.raises(ValueError, match="-20 to 19"):
+        argv_for(parse().resolved("/r"), unix_socket="/s", nice=nice)

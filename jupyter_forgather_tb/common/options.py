@@ -31,6 +31,9 @@ DEFAULT_HOST = "127.0.0.1"
 #: ``auto`` the server's choice by the log directory's size (see ``loader.py``).
 LOAD_FAST_VALUES = ("auto", "true", "false")
 
+#: The range of a process's niceness (``cpu_nice``).
+NICE_MIN, NICE_MAX = -20, 19
+
 #: Fields a launch request may carry besides the options themselves.
 CONTROL_FIELDS = frozenset({"force_new"})
 
@@ -293,6 +296,13 @@ def parse_launch(body: Any) -> tuple[LaunchOptions, bool]:
     return options, force_new
 
 
+def check_nice(nice: Any) -> int:
+    """A niceness from -20 (first) to 19 (last), or ValueError."""
+    if not _is_int(nice) or not NICE_MIN <= nice <= NICE_MAX:
+        raise ValueError(f"niceness must be an integer from {NICE_MIN} to {NICE_MAX}, not {nice!r}")
+    return nice
+
+
 def build_argv(
     options: LaunchOptions,
     *,
@@ -305,6 +315,8 @@ def build_argv(
     fast_loader_above: int = 0,
     private_network: bool = False,
     report_file: str | None = None,
+    join_cgroups: list[str] | tuple[str, ...] = (),
+    nice: int | None = None,
 ) -> list[str]:
     """The command line that runs one TensorBoard job through our runner.
 
@@ -314,12 +326,17 @@ def build_argv(
     ``auto`` threshold in bytes of event files outside a private network (0:
     never). ``private_network`` lets the runner try a network namespace of its
     own for a job that may use the Rust loader and needs no network. The runner
-    writes which loader and network it got to ``report_file``. The result is an
-    argv list, never a shell string.
+    writes which loader and network it got to ``report_file``. The runner joins
+    the control groups whose ``cgroup.procs`` files are in ``join_cgroups`` and
+    takes niceness ``nice`` before anything else. The result is an argv list,
+    never a shell string.
     """
     if (unix_socket is None) == (port is None):
         raise ValueError("give exactly one of unix_socket and port")
     argv = [python, "-m", RUNNER_MODULE]
+    for procs_file in join_cgroups:
+        argv += [f"--join-cgroup={procs_file}"]
+    argv += [f"--nice={check_nice(nice)}"] if nice is not None else []
     argv += ["--unix-socket", unix_socket] if unix_socket else []
     load_fast = options.load_fast
     scheme = url_scheme(options.logdir)

@@ -19,7 +19,9 @@ from collections.abc import Callable
 from typing import IO, TYPE_CHECKING
 
 from ..common.jsonfile import write_json
+from ..common.options import check_nice
 from ..common.processes import RUNNER_MODULE
+from .limits import LimitError, join_cgroups, set_nice
 from .loader import load_fast_flag, rust_loader_installed
 
 if TYPE_CHECKING:
@@ -124,6 +126,13 @@ def _enter_private_network() -> bool:
     return True
 
 
+def _nice(text: str) -> int:
+    try:
+        return check_nice(int(text))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def _auto_load_fast(tb_args: list[str], threshold: int, private_network: bool) -> str:
     logdir = tb_args[tb_args.index("--logdir") + 1]
     flag, why = load_fast_flag(logdir, threshold, private_network)
@@ -140,6 +149,16 @@ def main(
     passes its prepared assets); None means TensorBoard's packaged ones.
     """
     parser = argparse.ArgumentParser(prog=RUNNER_MODULE)
+    parser.add_argument(
+        "--join-cgroup",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="join this control group (its cgroup.procs file) before anything starts; repeatable",
+    )
+    parser.add_argument(
+        "--nice", type=_nice, help="run the job at this niceness (-20 to 19), children included"
+    )
     parser.add_argument("--unix-socket", help="serve on this Unix socket instead of TCP")
     parser.add_argument(
         "--fast-loader-above",
@@ -164,6 +183,15 @@ def main(
     parser.add_argument("--s3-endpoint-url", default=None)
     parser.add_argument("tensorboard_args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
+    # First of all, while this is the job's only process and thread: whatever starts
+    # later (TensorBoard's threads, its data server) inherits the groups and niceness.
+    try:
+        join_cgroups(args.join_cgroup)
+    except LimitError as error:
+        sys.stderr.write(f"ERROR: {error}\n")
+        return 1
+    if args.nice is not None and (note := set_nice(args.nice)):
+        sys.stderr.write(f"Note: {note}\n")
     tb_args = args.tensorboard_args
     if tb_args[:1] == ["--"]:
         tb_args = tb_args[1:]
