@@ -455,8 +455,10 @@ class Cgroup1Enforcer(_CgroupEnforcer):
     version = 1
 
     def __init__(self, memory_parent: str, cpu_parent: str | None, reason: str = ""):
-        separate_cpu = cpu_parent is not None and cpu_parent != memory_parent
-        super().__init__([memory_parent, cpu_parent] if separate_cpu else [memory_parent], reason)
+        parents = [memory_parent]
+        if cpu_parent is not None and cpu_parent != memory_parent:
+            parents.append(cpu_parent)
+        super().__init__(parents, reason)
         self.memory_parent = memory_parent
         self.cpu_parent = cpu_parent  # the same as memory_parent where both are mounted together
         self.limits_cpu = cpu_parent is not None
@@ -575,7 +577,7 @@ def detect(prefer: str = "auto", proc: str = "/proc/self") -> Enforcer:
         raise ValueError(f"limit mechanism must be one of {', '.join(PREFERENCES)}")
     cgroups = parse_proc_cgroup(_read(f"{proc}/cgroup") or "")
     mounts = parse_mountinfo(_read(f"{proc}/mountinfo") or "")
-    reasons = []
+    reasons: list[str] = []
     attempts = [("cgroup2", _prepare_v2), ("cgroup1", _prepare_v1)]
     for name, prepare in attempts:
         if prefer not in ("auto", name):

@@ -305,7 +305,8 @@ class UsageSampler:
     @staticmethod
     def _track(state: _JobState, stats: dict[int, ProcStat], now: float) -> float | None:
         """Update a job's processes to this round's; its CPU percent since the last round."""
-        first = state.sampled is None
+        last = state.sampled
+        first = last is None
         ticks = 0
         processes = {}
         for pid, stat in stats.items():
@@ -316,7 +317,7 @@ class UsageSampler:
             ticks += stat.cpu_ticks - process.cpu_ticks
             process.cpu_ticks = stat.cpu_ticks
             processes[pid] = process
-        cpu = None if first else cpu_percent(ticks, now - state.sampled)
+        cpu = None if last is None else cpu_percent(ticks, now - last)
         state.processes = processes
         state.sampled = now
         return cpu
