@@ -98,7 +98,7 @@ async def test_every_command_against_a_real_server(
     code, out, _ = await cli("list", env=server_env)
     assert code == 0
     header, row = out.splitlines()
-    assert header.split() == ["ID", "STATUS", "AGE", "LABEL", "LOGDIR"]
+    assert header.split() == ["ID", "STATUS", "AGE", "MEM", "CPU", "LABEL", "LOGDIR"]
     assert row.split()[:2] == [job_id, "running"] and row.endswith(str(logdir))
     code, out, _ = await cli("list", "--json", env=server_env)
     assert code == 0 and [j["id"] for j in json.loads(out)] == [job_id]

@@ -76,7 +76,9 @@ async def test_magic_shows_tensorboard_inline_and_reuses_it(
     assert len(await api.json("GET", "jobs")) == 1
 
     listed = (await magic(shell, "list")).outputs[-1].data
-    assert re.match(rf"{job['id']}\s+running\s+Runs\s+{logdir / 'run1'}$", listed["text/plain"])
+    assert re.match(
+        rf"{job['id']}\s+running\s+\S+\s+\S+\s+Runs\s+{logdir / 'run1'}$", listed["text/plain"]
+    )
     assert f'<a href="{jp_base_url}tb/{job["id"]}/"' in listed["text/html"]
     output = await magic(shell, f"output {job['id']}")
     assert "TensorBoard serving at" in output.stdout
