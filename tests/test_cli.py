@@ -98,7 +98,7 @@ async def test_every_command_against_a_real_server(
     code, out, _ = await cli("list", env=server_env)
     assert code == 0
     header, row = out.splitlines()
-    assert header.split() == ["ID", "STATUS", "AGE", "LABEL", "LOGDIR"]
+    assert header.split() == ["ID", "STATUS", "AGE", "MEM", "CPU", "LABEL", "LOGDIR"]
     assert row.split()[:2] == [job_id, "running"] and row.endswith(str(logdir))
     code, out, _ = await cli("list", "--json", env=server_env)
     assert code == 0 and [j["id"] for j in json.loads(out)] == [job_id]
@@ -160,6 +160,45 @@ async def test_failed_launch_shows_the_error_and_output(server_env, api, logdir)
     assert code == 1 and out == ""
     assert "status:   failed" in err and "error:    TensorBoard exited with code" in err
     assert "  | " in err and "unrecognized arguments: --no_such_flag" in err
+
+
+async def test_memory_limit_usage_columns_and_relaunch_from_the_command_line(
+    server_env, server_url, api, logdir
+):
+    code, _, err = await cli("launch", "logs", "--memory_limit", "lots", env=server_env)
+    assert code == 1 and "error: memory_limit: " in err  # the server's own message
+    code, _, err = await cli("launch", "logs", "--memory_limit", "1G", "--wait", env=server_env)
+    assert code == 0, err
+    (job,) = await api.json("GET", "jobs")
+    assert job["limits"]["memory_bytes"] == 2**30
+    code, out, _ = await cli("show", job["id"], env=server_env)
+    assert code == 0 and re.search(r"^limits:   memory 1 GiB, enforced by \S", out, re.M)
+
+    deadline = asyncio.get_running_loop().time() + 60
+    while (await api.job(job["id"]))["usage"] is None:  # until the first sample
+        assert asyncio.get_running_loop().time() < deadline, "no usage sample"
+        await asyncio.sleep(0.2)
+    code, out, _ = await cli("list", env=server_env)
+    header, row = out.splitlines()
+    assert header.split()[3:5] == ["MEM", "CPU"]
+    assert re.fullmatch(r"[0-9.]+[BKMG]/1G", row.split()[3]) and re.fullmatch(
+        r"\d+%", row.split()[4]
+    )
+    code, out, _ = await cli("show", job["id"], env=server_env)
+    assert re.search(r"^usage:    [0-9.]+ [KMG]?i?B of 1 GiB resident .*, CPU \d+ %$", out, re.M)
+
+    code, _, err = await cli("relaunch", job["id"], env=server_env)
+    assert code == 1 and err.startswith("error: ")  # still running: kill it first
+    await api.kill(job["id"])
+    args = ("relaunch", job["id"], "--memory_limit", "2G", "--wait")
+    code, out, err = await cli(*args, env=server_env)
+    assert code == 0, err
+    (new,) = [j for j in await api.json("GET", "jobs") if j["id"] != job["id"]]
+    assert out == f"{server_url}tb/{new['id']}/\n"
+    assert new["status"] == "running" and new["limits"]["memory_bytes"] == 2 * 2**30
+    assert new["options"]["logdir"] == job["options"]["logdir"]
+    code, _, err = await cli("relaunch", "nope", env=server_env)
+    assert code == 1 and "no TensorBoard job with id 'nope'" in err
 
 
 def test_every_option_has_help():

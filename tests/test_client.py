@@ -147,6 +147,35 @@ async def test_refusals_carry_the_servers_message_field_and_status(client, logdi
     assert error.value.status == 404 and "no TensorBoard job with id" in error.value.message
 
 
+async def test_relaunch_starts_a_new_job_with_the_old_options_and_the_given_memory_limit(
+    client, api, logdir
+):
+    first, _ = await in_thread(
+        client.launch, {"logdir": "logs", "window_title": "sweep", "memory_limit": "1G"}
+    )
+    first = await api.wait_status(first["id"], "running")
+    assert first["limits"]["memory_bytes"] == 2**30
+    with pytest.raises(ClientError) as error:
+        await in_thread(client.relaunch, first["id"])  # still running: kill it first
+    assert error.value.status == 409 and error.value.message
+    assert len(await api.json("GET", "jobs")) == 1
+
+    await api.kill(first["id"])
+    second = await in_thread(client.relaunch, first["id"], "2G")
+    assert second["id"] != first["id"]
+    assert second["options"]["logdir"] == first["options"]["logdir"]
+    assert second["options"]["window_title"] == "sweep"
+    assert second["limits"]["memory_bytes"] == 2 * 2**30
+    await api.wait_status(second["id"], "running")
+    await api.kill(second["id"])
+    third = await in_thread(client.relaunch, second["id"])  # keeps the old job's limit
+    assert third["limits"]["memory_bytes"] == 2 * 2**30
+    await api.wait_status(third["id"], "running")
+    with pytest.raises(ClientError) as error:
+        await in_thread(client.relaunch, "no-such-job")
+    assert error.value.status == 404
+
+
 async def test_a_wrong_token_or_a_wrong_url_is_explained(client, jp_serverapp):
     wrong = Client(ServerInfo(client.server.url, "wrong", "test"), timeout=10)
     with pytest.raises(ClientError, match=r"refused the request.*check the token"):

@@ -312,6 +312,73 @@ def test_s3_logdir_with_its_sync_interval_and_loader_shows_its_mirror(lab, page)
     job_item(page, job["id"]).locator(".jp-ForgatherTB-loader", has_text="Python loader").wait_for()
 
 
+DOUBLE_MEMORY = "Relaunch with 2\N{MULTIPLICATION SIGN} memory"
+ENFORCEMENT_TEXT = {
+    "cgroup2": "limited by cgroup v2",
+    "cgroup1": "limited by cgroup v1",
+    "watchdog": "limited by a watchdog",
+}
+
+
+def test_memory_limit_field_meter_and_relaunch(lab, page):
+    form = open_sidebar(page)
+    form.locator('input[name="logdir"]').fill("logs")
+    form.locator("summary", has_text="Advanced").click()
+    memory = form.locator('input[name="memory_limit"]')
+    assert memory.get_attribute("placeholder") == "server default"
+    memory.fill("lots")
+    form.get_by_role("button", name="Launch").click()
+    form.locator('[data-field="memory_limit"] .jp-ForgatherTB-fieldError').wait_for()
+    assert lab.call("GET", "jobs") == []
+
+    memory.fill("1G")
+    form.get_by_role("button", name="Launch").click()
+    form.get_by_role("status").filter(has_text="is running.").wait_for()
+    (job,) = lab.call("GET", "jobs")
+    assert job["limits"]["memory_bytes"] == 2**30
+    item = job_item(page, job["id"])
+    meter = item.get_by_role("meter", name="Memory")
+    meter.wait_for()  # from the first usage sample on
+    assert meter.get_attribute("aria-valuemax") == str(2**30)
+    text = meter.get_attribute("aria-valuetext")
+    assert re.fullmatch(r"[0-9.]+ [KMG]?i?B of 1 GiB", text)
+    assert item.locator(".jp-ForgatherTB-memory").inner_text() == text
+    assert re.fullmatch(r"CPU \d+ %", item.locator(".jp-ForgatherTB-cpu").inner_text())
+    enforced_by = lab.call("GET", f"jobs/{job['id']}")["limits"]["enforced_by"]
+    enforcement = item.locator(".jp-ForgatherTB-enforcement").inner_text()
+    assert enforcement == ENFORCEMENT_TEXT[enforced_by]
+    assert enforcement in item.locator(".jp-ForgatherTB-usage").get_attribute("title")
+    assert item.get_by_role("button", name="Relaunch").count() == 0
+
+    # An ended job relaunches with its options; the new job is announced and listed.
+    lab.call("DELETE", f"jobs/{job['id']}")
+    item.locator(".jp-ForgatherTB-badge", has_text="killed").wait_for()
+    assert item.get_by_role("meter").count() == 0
+    assert item.get_by_role("button", name=DOUBLE_MEMORY).count() == 0
+    item.get_by_role("button", name="Relaunch").click()
+    page.locator(".Toastify__toast", has_text=re.compile(r"as job \S+: running")).wait_for()
+    (new,) = [j for j in lab.call("GET", "jobs") if j["id"] != job["id"]]
+    assert new["options"]["logdir"] == job["options"]["logdir"]
+    assert new["limits"]["memory_bytes"] == 2**30
+    job_item(page, new["id"]).locator(".jp-ForgatherTB-badge", has_text="running").wait_for()
+
+
+def test_a_job_over_its_memory_limit_offers_a_relaunch_with_twice_the_memory(lab, page):
+    open_sidebar(page)
+    # TensorBoard needs far more than 64 MiB: the limit stops it for real.
+    job = lab.call("POST", "jobs", {"logdir": "logs", "memory_limit": "64M"})
+    job = lab.wait_status(job["id"], "failed")
+    assert "memory limit 64 MiB exceeded" in job["error"]
+    item = job_item(page, job["id"])
+    item.locator(".jp-ForgatherTB-failure", has_text="memory limit 64 MiB exceeded").wait_for()
+    double = item.get_by_role("button", name=DOUBLE_MEMORY)
+    assert "128 MiB" in double.get_attribute("title")
+    double.click()
+    page.locator(".Toastify__toast", has_text="Relaunched").wait_for()
+    (new,) = [j for j in lab.call("GET", "jobs") if j["id"] != job["id"]]
+    assert new["limits"]["memory_bytes"] == 128 * 2**20
+
+
 def test_job_list_polls_only_while_the_sidebar_is_shown(lab, page):
     listed = []
     page.on(

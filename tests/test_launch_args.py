@@ -50,3 +50,12 @@ def test_bad_values_get_the_apis_messages(words, field):
     with pytest.raises(OptionError) as error:
         body(*words)
     assert error.value.field == field
+
+
+@pytest.mark.parametrize(
+    ("word", "value"),
+    [("2G", "2G"), ("512M", "512M"), ("1073741824", 1073741824), ("lots", "lots")],
+)
+def test_memory_limit_goes_to_the_server_as_given(word, value):
+    # Its maximum is a server setting, so the server checks it (and explains "lots").
+    assert body("--memory_limit", word) == {"logdir": "runs", "memory_limit": value}

@@ -76,13 +76,37 @@ async def test_magic_shows_tensorboard_inline_and_reuses_it(
     assert len(await api.json("GET", "jobs")) == 1
 
     listed = (await magic(shell, "list")).outputs[-1].data
-    assert re.match(rf"{job['id']}\s+running\s+Runs\s+{logdir / 'run1'}$", listed["text/plain"])
+    assert re.match(
+        rf"{job['id']}\s+running\s+\S+\s+\S+\s+Runs\s+{logdir / 'run1'}$", listed["text/plain"]
+    )
     assert f'<a href="{jp_base_url}tb/{job["id"]}/"' in listed["text/html"]
     output = await magic(shell, f"output {job['id']}")
     assert "TensorBoard serving at" in output.stdout
     killed = await magic(shell, f"kill {job['id']}")
     assert killed.stdout == f"TensorBoard Runs ({job['id']}) is killed.\n"
     assert (await api.job(job["id"]))["status"] == "killed"
+
+
+async def test_magic_relaunches_an_ended_job_with_a_new_memory_limit(
+    shell, api, logdir, jp_base_url, monkeypatch
+):
+    monkeypatch.chdir(logdir)
+    await magic(shell, "--logdir run1 --title Runs --memory_limit 1G")
+    (job,) = await api.json("GET", "jobs")
+    assert job["status"] == "running" and job["limits"]["memory_bytes"] == 2**30
+    refused = await magic(shell, f"relaunch {job['id']}")  # still running
+    assert refused.outputs == [] and "Traceback" not in refused.stdout + refused.stderr
+    assert len(await api.json("GET", "jobs")) == 1
+
+    await api.kill(job["id"])
+    again = await magic(shell, f"relaunch {job['id']} --memory_limit 2G --height 500")
+    (new,) = [j for j in await api.json("GET", "jobs") if j["id"] != job["id"]]
+    assert new["status"] == "running" and new["limits"]["memory_bytes"] == 2 * 2**30
+    assert new["options"]["window_title"] == "Runs"
+    assert iframe_src(again) == f"{jp_base_url}tb/{new['id']}/"
+    assert 'height="500"' in again.outputs[-1].data["text/html"]
+    listed = (await magic(shell, "list")).outputs[-1].data
+    assert "<th>memory</th><th>CPU</th>" in listed["text/html"]
 
 
 async def test_failure_shows_error_and_output_not_a_traceback(

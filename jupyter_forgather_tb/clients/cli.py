@@ -32,7 +32,15 @@ from .client import (
     find_server,
     running_servers,
 )
-from .launch_args import add_launch_arguments, launch_body
+from .launch_args import add_launch_arguments, add_memory_limit_argument, launch_body
+from .resources import (
+    cpu_column,
+    doubled_memory_limit,
+    limits_text,
+    memory_column,
+    size_argument,
+    usage_text,
+)
 
 DESCRIPTION = """\
 Launch and manage TensorBoard jobs served through a Jupyter server, at <base_url>tb/<id>/
@@ -89,6 +97,17 @@ def _parser() -> argparse.ArgumentParser:
         "--open", action="store_true", help="open it in a web browser (implies --wait)"
     )
     launch.add_argument("--json", action="store_true", help="print the job as JSON")
+
+    relaunch = command("relaunch", "launch a new job with an ended job's options")
+    relaunch.add_argument("id", help="job id (from 'list')")
+    add_memory_limit_argument(relaunch, default="the old job's")
+    relaunch.add_argument(
+        "--wait", action="store_true", help="wait until it runs (a spinner on a terminal)"
+    )
+    relaunch.add_argument(
+        "--open", action="store_true", help="open it in a web browser (implies --wait)"
+    )
+    relaunch.add_argument("--json", action="store_true", help="print the new job as JSON")
 
     listing = command("list", "list the server's TensorBoard jobs")
     listing.add_argument("--json", action="store_true", help="print a JSON array, for scripts")
@@ -177,14 +196,26 @@ def _describe(job: dict[str, Any], server: ServerInfo) -> str:
         f"url:      {server.browser_url(job['url'])}",
         f"created:  {job['created']}",
     ]
+    if job.get("queue_reason"):
+        lines.append(f"waiting:  {job['queue_reason']}")
     if options:
         lines.append(f"options:  {options}")
+    lines.append(f"limits:   {limits_text(job.get('limits'))}")
+    usage = usage_text(job)
+    if usage:
+        lines.append(f"usage:    {usage}")
     if job.get("loader"):
         lines.append(f"loader:   {_loader_text(job['loader'])}")
     if job.get("network_exposed"):
         lines.append("warning:  listens on all interfaces, without Jupyter's login")
     if job.get("error"):
         lines.append(f"error:    {job['error']}")
+    doubled = doubled_memory_limit(job)
+    if doubled:
+        lines.append(
+            f"retry:    jupyter forgather-tb relaunch {job['id']} "
+            f"--memory_limit {size_argument(doubled)}"
+        )
     lines += [f"  | {line}" for line in job.get("output_tail") or []]
     return "\n".join(lines)
 
@@ -202,6 +233,8 @@ def _wait(client: Client, job: dict[str, Any]) -> dict[str, Any]:
         status = current["status"]
         if current.get("queue_position"):
             status += f", position {current['queue_position']} in the queue"
+        if current.get("queue_reason"):
+            status += f": {current['queue_reason']}"
         if tty:
             sys.stderr.write(f"\r\033[K{next(spinner)} TensorBoard {current['label']}: {status}")
             sys.stderr.flush()
@@ -219,6 +252,11 @@ def _wait(client: Client, job: dict[str, Any]) -> dict[str, Any]:
 
 def _launch(client: Client, args: argparse.Namespace) -> int:
     job, reused = client.launch(launch_body(args))
+    return _started(client, args, job, reused)
+
+
+def _started(client: Client, args: argparse.Namespace, job: dict[str, Any], reused: bool) -> int:
+    """Report a launched (or relaunched) job, after waiting for it with --wait or --open."""
     if args.wait or args.open:
         job = _wait(client, job)
     url = client.server.browser_url(job["url"])
@@ -237,6 +275,30 @@ def _launch(client: Client, args: argparse.Namespace) -> int:
     return 0
 
 
+def _jobs_table(jobs: list[dict[str, Any]]) -> str:
+    """The jobs as a table; a queued job's reason for waiting goes on a line below it."""
+    rows = [["ID", "STATUS", "AGE", "MEM", "CPU", "LABEL", "LOGDIR"]]
+    rows += [
+        [
+            j["id"],
+            j["status"],
+            _age(j["created"]),
+            memory_column(j),
+            cpu_column(j),
+            j["label"],
+            j["options"]["logdir"],
+        ]
+        for j in jobs
+    ]
+    header, *lines = _table(rows).splitlines()
+    out = [header]
+    for job, line in zip(jobs, lines):
+        out.append(line)
+        if job["status"] == "queued" and job.get("queue_reason"):
+            out.append(f"    {job['queue_reason']}")
+    return "\n".join(out)
+
+
 def _list(client: Client, args: argparse.Namespace) -> int:
     jobs = client.jobs()
     if args.json:
@@ -244,12 +306,7 @@ def _list(client: Client, args: argparse.Namespace) -> int:
     elif not jobs:
         print("No TensorBoard jobs.")
     else:
-        rows = [["ID", "STATUS", "AGE", "LABEL", "LOGDIR"]]
-        rows += [
-            [j["id"], j["status"], _age(j["created"]), j["label"], j["options"]["logdir"]]
-            for j in jobs
-        ]
-        print(_table(rows))
+        print(_jobs_table(jobs))
     return 0
 
 
@@ -331,6 +388,8 @@ def _run(args: argparse.Namespace) -> int:
     client = Client(find_server(args.server, args.token))
     if args.command == "launch":
         return _launch(client, args)
+    if args.command == "relaunch":
+        return _started(client, args, client.relaunch(args.id, args.memory_limit), False)
     if args.command == "list":
         return _list(client, args)
     if args.command == "show":

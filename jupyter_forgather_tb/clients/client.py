@@ -288,6 +288,17 @@ class Client:
         status, job = self._call("POST", "jobs", body=options)
         return job, bool(job.get("reused", status == 200))
 
+    def relaunch(self, job_id: str, memory_limit: int | str | None = None) -> dict[str, Any]:
+        """Launch a new job with an ended job's options; returns the new job.
+
+        ``memory_limit`` (bytes, or a size such as ``"2G"``) replaces the old job's.
+        A job still live is refused (409): kill it first.
+        """
+        body = {} if memory_limit is None else {"memory_limit": memory_limit}
+        return cast(
+            dict[str, Any], self._call("POST", self._job_path(job_id, "relaunch"), body=body)[1]
+        )
+
     def jobs(self) -> list[dict[str, Any]]:
         """Every job the server knows, oldest first."""
         return cast(list[dict[str, Any]], self._call("GET", "jobs")[1])

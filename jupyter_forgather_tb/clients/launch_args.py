@@ -1,7 +1,9 @@
 """Launch options on a command line, shared by the magic and the CLI.
 
 The names match the REST fields (``--reload_interval``, as TensorBoard spells
-its own flags) and are checked with the same validation as the server.
+its own flags) and are checked with the same validation as the server, except
+``--memory_limit``, whose allowed range is the server's own setting: the server
+checks it.
 """
 
 from __future__ import annotations
@@ -42,6 +44,24 @@ def _loader(text: str) -> str:
     """auto, or a boolean word as true/false; anything else is passed on to be refused."""
     value = _boolean(text)
     return str(value).lower() if isinstance(value, bool) else text
+
+
+def _size(text: str) -> int | str:
+    """Digits as bytes; anything else ("2G") as typed, for the server to read or refuse."""
+    return int(text) if text.isascii() and text.isdigit() else text
+
+
+def add_memory_limit_argument(
+    parser: argparse.ArgumentParser, default: str = "the server's"
+) -> None:
+    """Add ``--memory_limit SIZE``; ``default`` says what applies without it."""
+    parser.add_argument(
+        "--memory_limit",
+        type=_size,
+        metavar="SIZE",
+        help="memory cap for the job: bytes, or with a K, M, G or T suffix (binary: "
+        f"2G is 2 GiB); default: {default}",
+    )
 
 
 def add_launch_arguments(parser: argparse.ArgumentParser, logdir_flag: bool) -> None:
@@ -87,6 +107,7 @@ def add_launch_arguments(parser: argparse.ArgumentParser, logdir_flag: bool) -> 
         help="TensorBoard's loader: false Python, true Rust, auto the server's choice "
         "(default: Rust in the job's private network where possible)",
     )
+    add_memory_limit_argument(parser)
     parser.add_argument(
         "--new", dest="force_new", action="store_true", help="start a new job even if one matches"
     )
@@ -96,11 +117,12 @@ def launch_body(args: argparse.Namespace) -> dict[str, Any]:
     """The REST launch body for parsed arguments, checked like the server checks it.
 
     Raises ``options.OptionError`` with the server's own message for a bad value.
+    The memory limit is passed on unchecked: its maximum is the server's setting.
     """
     names = (
         "logdir", "window_title", "port", "host", "bind_all", "priority",
         "reload_interval", "reload_multifile", "samples_per_plugin", "sync_interval",
-        "load_fast", "force_new",
+        "load_fast", "memory_limit", "force_new",
     )  # fmt: skip
     body = {name: getattr(args, name) for name in names}
     # Unset options are left out; flags that are off too (but an explicit
@@ -110,5 +132,5 @@ def launch_body(args: argparse.Namespace) -> dict[str, Any]:
         for k, v in body.items()
         if v is not None and not (v is False and k in ("bind_all", "force_new"))
     }
-    parse_launch(body)
+    parse_launch({k: v for k, v in body.items() if k != "memory_limit"})
     return body

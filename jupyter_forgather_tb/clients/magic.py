@@ -18,16 +18,19 @@ from IPython.display import IFrame, display
 
 from ..common.options import OptionError
 from .client import LIVE, Client, ClientError, find_server
-from .launch_args import add_launch_arguments, launch_body
+from .launch_args import add_launch_arguments, add_memory_limit_argument, launch_body
+from .resources import cpu_column, doubled_memory_limit, memory_column, size_argument
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
 USAGE = """\
 %forgather_tb --logdir DIR [--title T] [--port P] [--reload_interval S]
-              [--samples_per_plugin SPEC] [--height 800] [--new] [...]
-%forgather_tb list | kill ID | output ID
+              [--samples_per_plugin SPEC] [--memory_limit SIZE] [--height 800] [--new] [...]
+%forgather_tb list | kill ID | output ID | relaunch ID [--memory_limit SIZE]
 (%forgather_tb --help for every option)"""
+
+COMMANDS = ("list", "kill", "output", "relaunch")
 
 
 class _HelpShown(Exception):
@@ -51,11 +54,14 @@ def _parser(command: str | None = None) -> _Parser:
     parser = _Parser(prog=prog, description="TensorBoard through this notebook's Jupyter server.")
     if command is None:
         add_launch_arguments(parser, logdir_flag=True)
+    elif command != "list":
+        parser.add_argument("id", help="job id (from %%forgather_tb list)")
+    if command == "relaunch":
+        add_memory_limit_argument(parser, default="the old job's")
+    if command in (None, "relaunch"):
         parser.add_argument(
             "--height", type=int, default=800, help="height of the inline view in pixels"
         )
-    elif command != "list":
-        parser.add_argument("id", help="job id (from %%forgather_tb list)")
     parser.add_argument("--server", help="Jupyter server URL with its base URL (default: found)")
     parser.add_argument("--token", help="token for --server")
     return parser
@@ -67,6 +73,8 @@ def _bundle(text: str, markup: str | None = None) -> dict[str, str]:
 
 def _progress(job: dict[str, Any], reused: bool) -> str:
     where = f", position {job['queue_position']} in the queue" if job.get("queue_position") else ""
+    if job.get("queue_reason"):
+        where += f": {job['queue_reason']}"
     note = " (reusing a live job)" if reused else ""
     return f"TensorBoard {job['label']}{note}: {job['status']}{where}…"
 
@@ -79,7 +87,13 @@ def _failure(job: dict[str, Any]) -> dict[str, str]:
     )
     if tail:
         markup += f"<pre>{html.escape(tail)}</pre>"
-    return _bundle(f"{head}\n{tail}".rstrip(), markup)
+    text = f"{head}\n{tail}".rstrip()
+    doubled = doubled_memory_limit(job)
+    if doubled:
+        retry = f"%forgather_tb relaunch {job['id']} --memory_limit {size_argument(doubled)}"
+        text += f"\nTo relaunch it with twice the memory: {retry}"
+        markup += f"<p>To relaunch it with twice the memory: <code>{html.escape(retry)}</code></p>"
+    return _bundle(text, markup)
 
 
 def _view(job: dict[str, Any], client: Client, height: int, reused: bool) -> dict[str, str]:
@@ -99,23 +113,29 @@ def _view(job: dict[str, Any], client: Client, height: int, reused: bool) -> dic
 def _jobs_table(jobs: list[dict[str, Any]]) -> dict[str, str]:
     if not jobs:
         return _bundle("No TensorBoard jobs.")
-    rows = [(j["id"], j["status"], j["label"], j["options"]["logdir"], j["url"]) for j in jobs]
-    width = [max(len(row[i]) for row in rows) for i in range(3)]
+    rows = [
+        (j["id"], j["status"], memory_column(j), cpu_column(j), j["label"], j["options"]["logdir"])
+        for j in jobs
+    ]
+    width = [max(len(row[i]) for row in rows) for i in range(5)]
     text = "\n".join(
-        f"{r[0]:<{width[0]}}  {r[1]:<{width[1]}}  {r[2]:<{width[2]}}  {r[3]}" for r in rows
+        "  ".join(cell.ljust(w) for cell, w in zip(row, width)) + f"  {row[5]}" for row in rows
     )
     cells = "".join(
         "<tr>"
-        + "".join(f"<td>{html.escape(c)}</td>" for c in row[:4])
+        + "".join(f"<td>{html.escape(c)}</td>" for c in row)
         + (
-            f'<td><a href="{html.escape(row[4])}" target="_blank" rel="noopener">open</a></td>'
-            if row[1] == "running"
+            f'<td><a href="{html.escape(job["url"])}" target="_blank" rel="noopener">open</a></td>'
+            if job["status"] == "running"
             else "<td></td>"
         )
         + "</tr>"
-        for row in rows
+        for job, row in zip(jobs, rows)
     )
-    head = "<tr><th>id</th><th>status</th><th>label</th><th>logdir</th><th></th></tr>"
+    head = (
+        "<tr><th>id</th><th>status</th><th>memory</th><th>CPU</th><th>label</th><th>logdir</th>"
+        "<th></th></tr>"
+    )
     return _bundle(text, f"<table>{head}{cells}</table>")
 
 
@@ -128,19 +148,22 @@ class ForgatherTBMagics(Magics):
         """Launch or reuse TensorBoard on a log directory and show it here.
 
         ``%forgather_tb --logdir runs/ [--title T] [--port P] [--height 800] [--new] ...``;
-        also ``%forgather_tb list``, ``%forgather_tb kill ID``, ``%forgather_tb output ID``.
+        also ``%forgather_tb list``, ``%forgather_tb kill ID``, ``%forgather_tb output ID``,
+        ``%forgather_tb relaunch ID [--memory_limit SIZE]``.
         """
         try:
             words = shlex.split(line)
         except ValueError as error:
             raise UsageError(f"%forgather_tb: {error}") from None
-        command = words[0] if words[:1] and words[0] in ("list", "kill", "output") else None
+        command = words[0] if words[:1] and words[0] in COMMANDS else None
         try:
             args = _parser(command).parse_args(words[1:] if command else words)
             body = launch_body(args) if command is None else None
             client = Client(find_server(args.server, args.token))
             if body is not None:
-                self._launch(client, body, args.height)
+                self._show(client, *client.launch(body), args.height)
+            elif command == "relaunch":
+                self._show(client, client.relaunch(args.id, args.memory_limit), False, args.height)
             elif command == "list":
                 display(_jobs_table(client.jobs()), raw=True)
             elif command == "kill":
@@ -156,8 +179,8 @@ class ForgatherTBMagics(Magics):
         except ClientError as error:
             print(error.message, file=sys.stderr)
 
-    def _launch(self, client: Client, body: dict[str, Any], height: int) -> None:
-        job, reused = client.launch(body)
+    def _show(self, client: Client, job: dict[str, Any], reused: bool, height: int) -> None:
+        """Show a launched job's progress in place, then TensorBoard or its failure."""
         handle = None
         if job["status"] in LIVE:
             shown = _progress(job, reused)

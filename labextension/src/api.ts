@@ -10,6 +10,7 @@ import {
   ILaunchResult,
   ILogdirList,
   IOutputChunk,
+  IRelaunchRequest,
   JobStatus
 } from './tokens';
 
@@ -106,6 +107,17 @@ export class TensorBoardAPI {
   /** Stop a job (or cancel it while queued); resolves with its final state. */
   kill(id: string): Promise<IJob> {
     return this._json(`jobs/${encodeURIComponent(id)}`, { method: 'DELETE' });
+  }
+
+  /**
+   * Launch a new job with an ended job's options, changed by `request`; resolves
+   * with the new job. A live job is refused (409): kill it first.
+   */
+  relaunch(id: string, request: IRelaunchRequest = {}): Promise<IJob> {
+    return this._json(`jobs/${encodeURIComponent(id)}/relaunch`, {
+      method: 'POST',
+      body: JSON.stringify(request)
+    });
   }
 
   /** Remove every ended job from the list; resolves with the ids removed. */

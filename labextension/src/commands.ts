@@ -1,10 +1,12 @@
 /**
- * The extension's commands: launch, show jobs, open here, open a job or its output.
+ * The extension's commands: launch, show jobs, open here, open a job or its output,
+ * relaunch an ended job.
  */
 import { JupyterFrontEnd } from '@jupyterlab/application';
 import {
   Dialog,
   MainAreaWidget,
+  Notification,
   showDialog,
   showErrorMessage,
   WidgetTracker
@@ -12,6 +14,7 @@ import {
 import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { IFrame } from '@jupyterlab/ui-components';
 
+import { statusText } from './form';
 import { tensorboardIcon } from './icons';
 import { JobsModel, waitSettled } from './model';
 import { CommandIDs, IJob } from './tokens';
@@ -96,6 +99,73 @@ export function addCommands(context: ICommandContext): void {
       shell.add(widget, 'main', { mode: 'split-bottom' });
       shell.activateById(widget.id);
       return widget;
+    }
+  });
+
+  commands.addCommand(CommandIDs.relaunch, {
+    label: args =>
+      args.memoryLimit === undefined
+        ? 'Relaunch TensorBoard'
+        : 'Relaunch TensorBoard with a new memory limit',
+    caption: "Launch a new TensorBoard with an ended job's options",
+    execute: async args => {
+      const { id, memoryLimit } = args as {
+        id: string;
+        memoryLimit?: number | string;
+      };
+      let job: IJob;
+      try {
+        job = await model.api.relaunch(
+          id,
+          memoryLimit === undefined ? {} : { memory_limit: memoryLimit }
+        );
+      } catch (error) {
+        await showErrorMessage(
+          'Cannot relaunch TensorBoard',
+          (error as Error).message
+        );
+        return null;
+      }
+      model.update(job);
+      void model.refresh();
+      const toast = Notification.emit(
+        `Relaunched “${job.label}” as job ${job.id}: ${statusText(job)}`,
+        'in-progress',
+        { autoClose: false }
+      );
+      try {
+        job = await waitSettled(model.api, job.id);
+      } catch (error) {
+        Notification.update({
+          id: toast,
+          message: `Relaunched “${job.label}”: ${(error as Error).message}`,
+          type: 'error',
+          autoClose: 5000
+        });
+        return job;
+      }
+      model.update(job);
+      const running = job.status === 'running';
+      Notification.update({
+        id: toast,
+        message: `Relaunched “${job.label}” as job ${job.id}: ${statusText(job)}${
+          job.error ? ` (${job.error})` : ''
+        }`,
+        type: running ? 'success' : job.status === 'queued' ? 'info' : 'error',
+        autoClose: 5000,
+        actions: running
+          ? [
+              {
+                label: 'Open',
+                callback: () =>
+                  void commands.execute(CommandIDs.openJob, {
+                    ...viewArgs(model, job)
+                  })
+              }
+            ]
+          : []
+      });
+      return job;
     }
   });
 

@@ -24,6 +24,8 @@ export interface IFormValues {
   host: string;
   load_fast: LoadFast;
   sync_interval: string;
+  /** Blank or absent: the server's default. */
+  memory_limit?: string;
 }
 
 /** The form's names, in the order the server checks them. */
@@ -41,6 +43,7 @@ export interface ILaunchDefaults {
   host?: string;
   loadFast?: LoadFast;
   syncInterval?: number | null;
+  memoryLimit?: string;
 }
 
 /** The form when nothing is set anywhere. */
@@ -55,7 +58,8 @@ export const EMPTY_VALUES: Readonly<IFormValues> = {
   samples_per_plugin: '',
   host: '',
   load_fast: 'auto',
-  sync_interval: ''
+  sync_interval: '',
+  memory_limit: undefined
 };
 
 const show = (value: number | null | undefined): string =>
@@ -79,7 +83,8 @@ export function valuesFromDefaults(defaults: ILaunchDefaults): IFormValues {
     samples_per_plugin: defaults.samplesPerPlugin ?? '',
     host: defaults.host ?? '',
     load_fast: defaults.loadFast ?? 'auto',
-    sync_interval: show(defaults.syncInterval)
+    sync_interval: show(defaults.syncInterval),
+    memory_limit: defaults.memoryLimit?.trim() || undefined
   };
 }
 
@@ -129,6 +134,20 @@ function numberField(text: string): number | string | null {
 
 const optionalText = (text: string): string | null => text.trim() || null;
 
+/**
+ * A size typed in a field: blank is left out (the server's default), digits are
+ * bytes, and anything else ("2G", "512M") is sent as typed for the server to read.
+ */
+function sizeField(text: string | undefined): number | string | undefined {
+  const trimmed = text?.trim();
+  if (!trimmed) {
+    return undefined;
+  }
+  return /^[0-9]+$/.test(trimmed) && Number.isSafeInteger(Number(trimmed))
+    ? Number(trimmed)
+    : trimmed;
+}
+
 /** The `POST jobs` body for the form's values. The server validates every field. */
 export function toLaunchRequest(values: IFormValues): ILaunchRequest {
   return {
@@ -149,7 +168,8 @@ export function toLaunchRequest(values: IFormValues): ILaunchRequest {
     // The server refuses a sync interval for anything but an S3 log directory.
     sync_interval: isS3(values.logdir)
       ? numberField(values.sync_interval)
-      : null
+      : null,
+    memory_limit: sizeField(values.memory_limit)
   };
 }
 

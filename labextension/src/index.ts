@@ -101,6 +101,12 @@ const plugin: JupyterFrontEndPlugin<void> = {
           title: job.label
         }),
       kill: job => confirmKill(model, job),
+      relaunch: async (job, memoryLimit) => {
+        await app.commands.execute(CommandIDs.relaunch, {
+          id: job.id,
+          ...(memoryLimit === undefined ? {} : { memoryLimit })
+        });
+      },
       clear: () => clearEnded(model),
       waitSettled: id => waitSettled(api, id)
     });

@@ -24,6 +24,11 @@ export namespace CommandIDs {
   export const openJob = 'forgather-tb:open-job';
   /** Open a job's live output in a main-area tab: args `{ id, title }`. */
   export const showOutput = 'forgather-tb:show-output';
+  /**
+   * Launch a new job with an ended job's options: args `{ id, memoryLimit? }`, the
+   * memory limit in bytes or with a K, M, G or T suffix (default: the old job's).
+   */
+  export const relaunch = 'forgather-tb:relaunch';
 }
 
 /** A job's state, as the server names it. */
@@ -51,7 +56,14 @@ export interface ILaunchRequest {
   samples_per_plugin?: string | null;
   load_fast?: LoadFast | null;
   sync_interval?: number | string | null;
+  /** Bytes, or a size such as "2G" (binary multiples); absent: the server's default. */
+  memory_limit?: number | string;
   force_new?: boolean | null;
+}
+
+/** The body of `POST jobs/<id>/relaunch`: the old job's options, with these changed. */
+export interface IRelaunchRequest {
+  memory_limit?: number | string;
 }
 
 /** TensorBoard's loader: the Python one, the Rust data server, or the server's choice. */
@@ -117,6 +129,35 @@ export interface IJob {
   mirror: IMirrorStatus | null;
   /** The loader its process reported before serving; null until then. */
   loader: ILoader | null;
+  /** The resource limits the job runs under. */
+  limits: ILimits;
+  /** What the job's processes use, sampled while it runs; null otherwise. */
+  usage: IUsage | null;
+  /** Why a queued job waits, such as "waiting for memory: 3.5 of 4 GiB in use". */
+  queue_reason: string | null;
+}
+
+/** How a job's limits are enforced: a control group (v2 or v1), or a watchdog. */
+export type Enforcement = 'cgroup2' | 'cgroup1' | 'watchdog';
+
+/** A job's resource limits; null fields are not limited. */
+export interface ILimits {
+  /** The memory cap in bytes; null: no cap. */
+  memory_bytes: number | null;
+  cpu_nice: number | null;
+  /** The CPU cap, in cores. */
+  cpu_limit: number | null;
+  enforced_by: Enforcement | null;
+}
+
+/** A sample of what a running job's processes use. */
+export interface IUsage {
+  rss_bytes: number;
+  pss_bytes: number | null;
+  /** Percent of one core, so above 100 on several. */
+  cpu_percent: number;
+  peak_bytes: number;
+  sampled_at: string;
 }
 
 /** Which loader a job's TensorBoard got, and whether in a network of its own. */

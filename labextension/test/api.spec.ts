@@ -67,6 +67,40 @@ describe('TensorBoardAPI', () => {
     ]);
   });
 
+  it('relaunches a job with an optional new memory limit', async () => {
+    const { api, requests } = client(() => json({ id: 'j2' }, 201));
+    expect(await api.relaunch('a/b')).toEqual({ id: 'j2' });
+    await api.relaunch('j1', { memory_limit: '2G' });
+    await api.relaunch('j1', { memory_limit: 2 ** 31 });
+    expect(requests).toEqual([
+      {
+        url: 'http://lab.test/user/a%40b/forgather-tb/api/jobs/a%2Fb/relaunch',
+        method: 'POST',
+        body: '{}'
+      },
+      {
+        url: 'http://lab.test/user/a%40b/forgather-tb/api/jobs/j1/relaunch',
+        method: 'POST',
+        body: '{"memory_limit":"2G"}'
+      },
+      {
+        url: 'http://lab.test/user/a%40b/forgather-tb/api/jobs/j1/relaunch',
+        method: 'POST',
+        body: '{"memory_limit":2147483648}'
+      }
+    ]);
+  });
+
+  it('gives the message of a refused relaunch', async () => {
+    const { api } = client(() =>
+      json({ message: 'job j1 is still running; kill it first' }, 409)
+    );
+    const error = await api.relaunch('j1').catch(e => e);
+    expect(error).toBeInstanceOf(ApiError);
+    expect(error.message).toBe('job j1 is still running; kill it first');
+    expect(error.response.status).toBe(409);
+  });
+
   it('turns an error answer into an ApiError with its field', async () => {
     const { api } = client(() =>
       json({ message: 'port: must be an integer', field: 'port' }, 400)

@@ -88,6 +88,28 @@ describe('toLaunchRequest', () => {
     expect(off.bind_all).toBe(true);
   });
 
+  it('leaves a blank memory limit out, sends bytes as a number and sizes as typed', () => {
+    const blank = toLaunchRequest({ ...EMPTY_VALUES, memory_limit: '  ' });
+    expect('memory_limit' in JSON.parse(JSON.stringify(blank))).toBe(false);
+    expect(toLaunchRequest(EMPTY_VALUES).memory_limit).toBeUndefined();
+    const bytes = toLaunchRequest({
+      ...EMPTY_VALUES,
+      memory_limit: ' 1073741824 '
+    });
+    expect(bytes.memory_limit).toBe(1073741824);
+    expect(
+      toLaunchRequest({ ...EMPTY_VALUES, memory_limit: ' 2G ' }).memory_limit
+    ).toBe('2G');
+    expect(
+      toLaunchRequest({ ...EMPTY_VALUES, memory_limit: '512 MiB' }).memory_limit
+    ).toBe('512 MiB');
+    // Too large to be a safe integer: the server reads it as typed and explains.
+    expect(
+      toLaunchRequest({ ...EMPTY_VALUES, memory_limit: '99999999999999999999' })
+        .memory_limit
+    ).toBe('99999999999999999999');
+  });
+
   it('keeps the title and samples, trimmed', () => {
     const request = toLaunchRequest({
       ...EMPTY_VALUES,
@@ -130,6 +152,21 @@ describe('settings and remembered values', () => {
     expect(valuesFromDefaults({})).toEqual(EMPTY_VALUES);
   });
 
+  it('takes the memory limit from settings, blank meaning the server default', () => {
+    expect(valuesFromDefaults({ memoryLimit: ' 4G ' }).memory_limit).toBe('4G');
+    expect(
+      valuesFromDefaults({ memoryLimit: '' }).memory_limit
+    ).toBeUndefined();
+    const restored = restoreValues(
+      { memory_limit: '512M' },
+      valuesFromDefaults({ memoryLimit: '4G' })
+    );
+    expect(restored.memory_limit).toBe('512M');
+    expect(
+      restoreValues({ memory_limit: 512 }, valuesFromDefaults({})).memory_limit
+    ).toBeUndefined();
+  });
+
   it('restores only known fields of the right type', () => {
     const base = valuesFromDefaults({ logdir: 'default' });
     const restored = restoreValues(
@@ -153,6 +190,7 @@ describe('settings and remembered values', () => {
 describe('display helpers', () => {
   it('maps only form fields', () => {
     expect(fieldOf('reload_interval')).toBe('reload_interval');
+    expect(fieldOf('memory_limit')).toBe('memory_limit');
     expect(fieldOf('body')).toBeNull();
     expect(fieldOf(null)).toBeNull();
   });

@@ -15,7 +15,10 @@ import {
 import * as React from 'react';
 
 import { age, loaderText, mirrorText, skippedText, statusText } from '../form';
+import { doubledMemoryLimit } from '../resources';
+import { formatBytes } from '../sizes';
 import { ENDED_STATUSES, IJob } from '../tokens';
+import { JobUsage } from './jobUsage';
 
 /** What the list needs from its surroundings. */
 export interface IJobListProps {
@@ -27,6 +30,8 @@ export interface IJobListProps {
   onOpen: (job: IJob) => void;
   onOutput: (job: IJob) => void;
   onKill: (job: IJob) => void;
+  /** Launch a new job with an ended job's options, optionally a new memory limit. */
+  onRelaunch: (job: IJob, memoryLimit?: number) => Promise<void>;
   onClear: () => void;
   onRefresh: () => void;
 }
@@ -78,6 +83,16 @@ function JobItem(props: IJobListProps & { job: IJob }): JSX.Element {
   const { job } = props;
   const live = !ENDED_STATUSES.has(job.status);
   const loader = job.loader && loaderText(job.loader);
+  const doubled = doubledMemoryLimit(job);
+  const [relaunching, setRelaunching] = React.useState(false);
+  const relaunch = async (memoryLimit?: number) => {
+    setRelaunching(true);
+    try {
+      await props.onRelaunch(job, memoryLimit);
+    } finally {
+      setRelaunching(false);
+    }
+  };
   return (
     <li
       className="jp-ForgatherTB-job"
@@ -104,6 +119,12 @@ function JobItem(props: IJobListProps & { job: IJob }): JSX.Element {
         </span>
         <span title={job.created}>{age(job.created)}</span>
       </div>
+      <JobUsage job={job} />
+      {job.status === 'queued' && job.queue_reason && (
+        <div className="jp-ForgatherTB-dim jp-ForgatherTB-queueReason">
+          {job.queue_reason}
+        </div>
+      )}
       {loader && (
         <div
           className={
@@ -190,6 +211,24 @@ function JobItem(props: IJobListProps & { job: IJob }): JSX.Element {
             onClick={() => props.onKill(job)}
           />
         )}
+        {!live && (
+          <Action
+            icon={refreshIcon}
+            label="Relaunch"
+            title="Launch a new TensorBoard with these options"
+            disabled={relaunching}
+            onClick={() => void relaunch()}
+          />
+        )}
+        {doubled !== null && (
+          <Action
+            icon={refreshIcon}
+            label="Relaunch with 2× memory"
+            title={`Launch a new TensorBoard with these options and a memory limit of ${formatBytes(doubled)}`}
+            disabled={relaunching}
+            onClick={() => void relaunch(doubled)}
+          />
+        )}
       </div>
     </li>
   );
@@ -201,9 +240,16 @@ function Action(props: {
   label: string;
   title: string;
   onClick: () => void;
+  disabled?: boolean;
 }): JSX.Element {
   return (
-    <Button small minimal title={props.title} onClick={props.onClick}>
+    <Button
+      small
+      minimal
+      title={props.title}
+      onClick={props.onClick}
+      disabled={props.disabled}
+    >
       <props.icon.react tag="span" className="jp-ForgatherTB-buttonIcon" />
       {props.label}
     </Button>

@@ -67,7 +67,7 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
   };
   const field = (name: TextFieldName) => ({
     name,
-    value: values[name],
+    value: values[name] ?? '',
     error: errors[name],
     onChange: (value: string) => set(name, value)
   });
@@ -300,6 +300,12 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
             isS3(values.logdir) ? 'default (5)' : 's3:// log directories only'
           }
           disabled={!isS3(values.logdir)}
+        />
+        <TextField
+          label="Memory limit"
+          {...field('memory_limit')}
+          placeholder="server default"
+          title="Bytes, or with a K, M, G or T suffix (binary: 2G is 2 GiB)"
         />
         <TextField
           label="Host"

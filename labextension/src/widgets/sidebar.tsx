@@ -25,6 +25,8 @@ export interface ISidebarOptions {
   open: (job: IJob) => void;
   showOutput: (job: IJob) => void;
   kill: (job: IJob) => Promise<void>;
+  /** Launch a new job with an ended one's options, optionally a new memory limit. */
+  relaunch: (job: IJob, memoryLimit?: number) => Promise<void>;
   clear: () => Promise<void>;
   waitSettled: (id: string) => Promise<IJob>;
 }
@@ -81,6 +83,7 @@ export class TensorBoardSidebar extends ReactWidget {
               onOpen={this._options.open}
               onOutput={this._options.showOutput}
               onKill={job => void this._options.kill(job)}
+              onRelaunch={this._options.relaunch}
               onClear={() => void this._options.clear()}
               onRefresh={() => void model.refresh()}
             />
