@@ -91,6 +91,12 @@ class Job:
     # An s3:// job's last mirror status, kept when it ends.
     mirror_status: dict[str, Any] | None = None
     loader: dict[str, Any] | None = None  # what its runner reported: {"name", "private_network"}
+    memory_limit: int | None = None  # its memory cap in bytes (None: no cap)
+    cpu_nice: int | None = None
+    cpu_limit: float | None = None  # cores, where the machine enforces it
+    enforced_by: str | None = None  # "cgroup2", "cgroup1" or "watchdog" once started
+    usage: dict[str, Any] | None = None  # the last usage sample while it runs
+    queue_reason: str | None = None  # why a queued job waits
 
     @property
     def label(self) -> str:
