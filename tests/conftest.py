@@ -290,6 +290,19 @@ def s3(moto_endpoint, aws_env, tb_config, tmp_path):
     return Bucket(client, new_bucket(client), moto_endpoint)
 
 
+@pytest.fixture
+def dead_endpoint(aws_env, tb_config, tmp_path):
+    """An S3 endpoint on a loopback port where nothing listens.
+
+    An s3:// job's first sync then fails and is retried until the startup timeout.
+    Request it before ``api``.
+    """
+    server, endpoint = start_moto()
+    server.stop()
+    tb_config.update(s3_endpoint_url=endpoint, s3_cache_dir=str(tmp_path / "cache"))
+    return endpoint
+
+
 @dataclass
 class Bucket:
     """A fresh bucket on moto, and the client that made it."""

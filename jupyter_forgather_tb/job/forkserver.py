@@ -42,7 +42,8 @@ def _warm_up():
     from . import runner
 
     default.get_plugins()
-    runner._make_unix_server_class()
+    runner.make_unix_server_class()
+    runner.make_tcp_server_class()
     with assets.get_default_assets_zip_provider()() as packed, zipfile.ZipFile(packed) as source:
         contents = {name: source.read(name) for name in source.namelist()}
     stored = io.BytesIO()

@@ -12,7 +12,9 @@ from tornado.escape import url_escape
 from tornado.httpclient import HTTPClientError
 from tornado.iostream import StreamClosedError
 
+from ..common.addresses import url_host
 from .auth import AUTH_RESOURCE
+from .backends import backend_ip
 from .jobs import JobStatus
 from .manager import JobNotFound
 
@@ -41,6 +43,15 @@ _HOP_BY_HOP = frozenset(
 # sends them: tornado then adds an ETag and answers a matching If-None-Match with 304.
 # Larger ones (TensorBoard's 6 MB script) and those of unknown length stream through.
 STREAM_ABOVE = 256 * 1024
+
+
+def _job_address_only(handler: TensorBoardProxyHandler, host: str) -> bool:
+    """jupyter-server-proxy's host check (websockets): only the job's own, as ``prepare`` chose.
+
+    That is ``localhost`` for a job on a Unix socket, or the address a TCP job was
+    proved to listen on.
+    """
+    return host == getattr(handler, "backend_host", None)
 
 
 def _strip_token(query: str) -> str:
@@ -108,6 +119,7 @@ class TensorBoardProxyHandler(LocalProxyHandler):
         self.proxy_base = f"tb/{job.id}"
         self.unix_socket = job.unix_socket
         self._backend_port = 80 if job.unix_socket else job.port
+        self.backend_host = "localhost" if job.unix_socket else url_host(backend_ip(job))
         self.request.query = _strip_token(self.request.query)
 
     def proxy_request_headers(self):
@@ -215,7 +227,7 @@ class TensorBoardProxyHandler(LocalProxyHandler):
         return await self.proxy(self._backend_port, proxied_path)
 
     async def open(self, job_id, proxied_path):
-        return await self.proxy_open("localhost", self._backend_port, proxied_path)
+        return await self.proxy_open(self.backend_host, self._backend_port, proxied_path)
 
     @web.authenticated
     def post(self, job_id, proxied_path):
@@ -258,5 +270,9 @@ def proxy_handlers() -> list[tuple]:
     """Routes of the proxy, relative to the server's base_url."""
     return [
         (r"/tb/([^/]+)", AddSlashHandler),
-        (r"/tb/([^/]+)(/.*)", TensorBoardProxyHandler, {"absolute_url": True}),
+        (
+            r"/tb/([^/]+)(/.*)",
+            TensorBoardProxyHandler,
+            {"absolute_url": True, "host_allowlist": _job_address_only},
+        ),
     ]

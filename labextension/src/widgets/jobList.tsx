@@ -14,7 +14,13 @@ import {
 } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { age, loaderText, mirrorText, statusText } from '../form';
+import {
+  age,
+  exposureWarning,
+  loaderText,
+  mirrorText,
+  statusText
+} from '../form';
 import { ENDED_STATUSES, IJob } from '../tokens';
 
 /** What the list needs from its surroundings. */
@@ -78,6 +84,7 @@ function JobItem(props: IJobListProps & { job: IJob }): JSX.Element {
   const { job } = props;
   const live = !ENDED_STATUSES.has(job.status);
   const loader = job.loader && loaderText(job.loader);
+  const exposure = exposureWarning(job);
   return (
     <li
       className="jp-ForgatherTB-job"
@@ -126,12 +133,7 @@ function JobItem(props: IJobListProps & { job: IJob }): JSX.Element {
           {job.mirror.last_error}
         </div>
       )}
-      {job.network_exposed && (
-        <div className="jp-ForgatherTB-warning">
-          Listening on all interfaces{job.port ? ` (port ${job.port})` : ''}:
-          reachable without Jupyter's login.
-        </div>
-      )}
+      {exposure && <div className="jp-ForgatherTB-warning">{exposure}</div>}
       {job.error && job.status !== 'failed' && (
         <div className="jp-ForgatherTB-dim">{job.error}</div>
       )}
