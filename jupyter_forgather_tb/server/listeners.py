@@ -16,6 +16,8 @@ import sys
 from dataclasses import dataclass
 from typing import Union
 
+from .transport import port_is_free
+
 _LISTEN = "0A"
 _TABLES = ("tcp", "tcp6")
 
@@ -124,8 +126,12 @@ class PortCheck:
 def check_port(pgid: int | None, ip: str, port: int) -> PortCheck:
     """Whether the job (process group ``pgid``) listens on exactly ``ip:port``, and who else does.
 
-    Blocking (reads ``/proc``): run it in a thread.
+    Blocking: run it in a thread. Reading the kernel's tables costs milliseconds per
+    thousand sockets on the machine, so they are read only when a trial bind says
+    someone listens there (a bind that neither listens nor hinders the job's own).
     """
+    if port_is_free(port, ip):
+        return PortCheck(ours=False, foreign=None)
     found = listeners_on(ip, port)
     if not found:
         return PortCheck(ours=False, foreign=None)

@@ -565,6 +565,9 @@ class JobManager:
         """
         deadline = time.monotonic() + self.settings.startup_timeout
         delay = 0.02  # a warm (forked) job answers within about 0.1 s
+        # A TCP job's poll reads its report and makes a trial bind until it serves: cheap
+        # enough to keep at the first step, where a longer one would only add latency.
+        longest = 0.02 if job.options.uses_tcp else 0.1
         while not exited.done() and not job.kill_requested:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -575,7 +578,7 @@ class JobManager:
             if job.error:
                 return False
             await asyncio.wait({exited}, timeout=min(delay, max(0.0, remaining)))
-            delay = min(delay * 1.5, 0.1)  # a 0.5 s step cost plain starts up to 0.3 s
+            delay = min(delay * 1.5, longest)  # a 0.5 s step cost plain starts up to 0.3 s
         return False
 
     async def _probe(self, job: Job, timeout: float) -> int | None:
