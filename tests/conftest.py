@@ -194,6 +194,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+#: Marks a test that needs ``::1`` (a kernel or container without IPv6 has none).
+needs_ipv6 = pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback (::1)")
+
+
 class JupyterServerProcess:
     """A real ``jupyter server`` in its own process (one that can be killed outright)."""
 

@@ -17,7 +17,7 @@ import sys
 import time
 
 import pytest
-from conftest import free_port, group_pids, write_scalars
+from conftest import free_port, group_pids, needs_ipv6, write_scalars
 from test_cli import clean_env, cli
 
 from jupyter_forgather_tb.common.options import LaunchOptions, build_argv
@@ -109,6 +109,7 @@ def _listening_ips(port: int) -> set[str]:
     return {str(entry.ip) for entry in listeners_on("::", port)}
 
 
+@needs_ipv6
 async def test_impostor_on_ipv4_never_gets_a_request_while_the_job_serves_on_ipv6(
     api, logdir, impostors
 ):
@@ -146,6 +147,7 @@ async def test_impostor_that_takes_the_port_during_a_slow_start_fails_the_job(
     assert job["error"] == (
         f"port {port} on 127.0.0.1 is taken by another process of user nobody (uid {NOBODY})"
     )
+    assert group_pids(job["pid"]) == []  # the job's runner was stopped
     assert impostor.stop() == []
 
 
@@ -195,6 +197,7 @@ def port_orphan(tb_config, jp_root_dir, jp_base_url, tmp_path, impostors):
     proc.wait()
 
 
+@needs_ipv6
 async def test_a_restarted_server_re_adopts_a_port_job_on_its_own_address_only(port_orphan, api):
     record, impostor = port_orphan
     job = await api.wait_status(record["id"], "running", "lost", timeout=30)
@@ -268,6 +271,7 @@ async def test_the_cli_warns_that_a_port_job_is_open_to_local_users(
     assert f"warning: {job['id']} {warning}" in err
 
 
+@needs_ipv6
 def test_the_owner_of_a_listener_is_told_apart_by_its_socket():
     port = free_port()
     with socket.socket(socket.AF_INET6) as mine:
