@@ -194,6 +194,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def _has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        return False
+    return True
+
+
+#: Marks a test that needs ``::1`` (a kernel or container without IPv6 has none).
+needs_ipv6 = pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback (::1)")
+
+
 class JupyterServerProcess:
     """A real ``jupyter server`` in its own process (one that can be killed outright)."""
 
@@ -292,6 +305,19 @@ def s3(moto_endpoint, aws_env, tb_config, tmp_path):
 
     client = make_client(moto_endpoint)
     return Bucket(client, new_bucket(client), moto_endpoint)
+
+
+@pytest.fixture
+def dead_endpoint(aws_env, tb_config, tmp_path):
+    """An S3 endpoint on a loopback port where nothing listens.
+
+    An s3:// job's first sync then fails and is retried until the startup timeout.
+    Request it before ``api``.
+    """
+    server, endpoint = start_moto()
+    server.stop()
+    tb_config.update(s3_endpoint_url=endpoint, s3_cache_dir=str(tmp_path / "cache"))
+    return endpoint
 
 
 @dataclass

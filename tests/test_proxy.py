@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from conftest import free_port, needs_ipv6
 from test_load import open_fds, rss_mib
 from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.simple_httpclient import SimpleAsyncHTTPClient
@@ -173,6 +174,15 @@ async def test_websockets_are_proxied_to_the_job(echo_backend, jp_ws_fetch, api,
     connection = await jp_ws_fetch("tb", job["id"], "echo")
     await connection.write_message("hello")
     assert await connection.read_message() == "echo: hello"
+    connection.close()
+
+
+@needs_ipv6
+async def test_websockets_reach_a_job_on_its_own_ipv6_port(echo_backend, jp_ws_fetch, api, logdir):
+    job = await running_job(api, port=free_port(), host="::1")
+    connection = await jp_ws_fetch("tb", job["id"], "echo")
+    await connection.write_message("over [::1]")
+    assert await connection.read_message() == "echo: over [::1]"
     connection.close()
 
 

@@ -566,15 +566,6 @@ async def test_the_cli_launches_an_s3_logdir_on_a_discovered_server(s3, api, jp_
     assert await scalars(api, job["id"], "r") == [(0, 4.0)]
 
 
-@pytest.fixture
-def dead_endpoint(aws_env, tb_config, tmp_path):
-    """An S3 endpoint on a loopback port where nothing listens."""
-    server, endpoint = start_moto()
-    server.stop()
-    tb_config.update(s3_endpoint_url=endpoint, s3_cache_dir=str(tmp_path / "cache"))
-    return endpoint
-
-
 @pytest.mark.tb_config(startup_timeout=4.0)
 async def test_an_unreachable_endpoint_at_start_says_why_the_job_timed_out(dead_endpoint, api):
     job = await api.launch(logdir="s3://some-bucket/runs")

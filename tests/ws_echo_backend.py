@@ -2,8 +2,9 @@
 
 TensorBoard serves no websocket, does not reveal the headers it received, and cannot
 be made to send a body over 100 MB, hold a response half-sent or break one off.
-This backend takes the runner's command line, answers 200 at the path prefix
-(so the job becomes running), echoes websocket messages at ``<prefix>/echo``,
+This backend takes the runner's command line, listens on its Unix socket or
+TCP port (reporting the address it bound, as the runner does), answers 200 at the
+path prefix (so the job becomes running), echoes websocket messages at ``<prefix>/echo``,
 shows the request it got at ``<prefix>/seen``, and serves the bodies the
 streaming tests need (``big``, ``drip`` and ``release``, ``broken``).
 """
@@ -11,6 +12,7 @@ streaming tests need (``big``, ``drip`` and ``release``, ``broken``).
 import argparse
 import asyncio
 import hashlib
+import json
 import os
 import re
 import sys
@@ -87,7 +89,10 @@ class Echo(websocket.WebSocketHandler):
 async def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("-m")
-    parser.add_argument("--unix-socket", required=True)
+    parser.add_argument("--unix-socket")
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--host")
+    parser.add_argument("--report-file")
     parser.add_argument("--path_prefix", required=True)
     args, _ = parser.parse_known_args([a for a in sys.argv[1:] if a != "--"])
     # Unlike werkzeug, tornado routes on the raw path, as quoted by the proxy.
@@ -104,8 +109,17 @@ async def main():
         ]
     )
     server = httpserver.HTTPServer(app)
-    server.add_socket(netutil.bind_unix_socket(args.unix_socket, mode=0o600))
-    print(f"echo backend on {args.unix_socket}", flush=True)
+    if args.unix_socket:
+        server.add_socket(netutil.bind_unix_socket(args.unix_socket, mode=0o600))
+        print(f"echo backend on {args.unix_socket}", flush=True)
+    else:  # a TCP port: say where it listens, as the runner does
+        (listener,) = netutil.bind_sockets(args.port, args.host)
+        server.add_socket(listener)
+        address = {"host": listener.getsockname()[0], "port": args.port}
+        report = {"name": "python", "private_network": False, "address": address}
+        with open(args.report_file, "w") as report_file:
+            json.dump(report, report_file)
+        print(f"echo backend on {args.host} port {args.port}", flush=True)
     await asyncio.Event().wait()
 
 

@@ -181,6 +181,25 @@ def _loader_text(loader: dict[str, Any]) -> str:
     return "Rust data server; its loopback port is open to local users"
 
 
+def _exposure_warning(job: dict[str, Any]) -> str | None:
+    """Who can open a job without Jupyter's login, when others can (None otherwise).
+
+    A Rust data server open to local users is said on the loader line instead.
+    """
+    port = f"port {job['port']}" if job.get("port") else "a port"
+    if job.get("exposure") == "network":
+        return (
+            f"listens on {port} of all interfaces: anyone who can reach this machine "
+            "can open it without Jupyter's login"
+        )
+    if job.get("exposure") == "local" and job.get("transport") == "tcp":
+        return (
+            f"listens on {port} of {job['options']['host']}: every user of this machine "
+            "can open it without Jupyter's login"
+        )
+    return None
+
+
 def _describe(job: dict[str, Any], server: ServerInfo) -> str:
     queued = f" (position {job['queue_position']})" if job.get("queue_position") else ""
     options = ", ".join(
@@ -206,8 +225,9 @@ def _describe(job: dict[str, Any], server: ServerInfo) -> str:
         lines.append(f"usage:    {usage}")
     if job.get("loader"):
         lines.append(f"loader:   {_loader_text(job['loader'])}")
-    if job.get("network_exposed"):
-        lines.append("warning:  listens on all interfaces, without Jupyter's login")
+    warning = _exposure_warning(job)
+    if warning:
+        lines.append(f"warning:  {warning}")
     if job.get("error"):
         lines.append(f"error:    {job['error']}")
     doubled = doubled_memory_limit(job)
@@ -267,6 +287,9 @@ def _started(client: Client, args: argparse.Namespace, job: dict[str, Any], reus
     else:
         note = ", reused a live job" if reused else ""
         print(f"TensorBoard {job['label']}: {job['status']}{note}", file=sys.stderr)
+        warning = _exposure_warning(job)
+        if warning:
+            print(f"warning: TensorBoard {job['label']} {warning}", file=sys.stderr)
         print(url)
     if job["status"] in ENDED:
         return 1
@@ -307,6 +330,10 @@ def _list(client: Client, args: argparse.Namespace) -> int:
         print("No TensorBoard jobs.")
     else:
         print(_jobs_table(jobs))
+        for job in jobs:
+            warning = _exposure_warning(job)
+            if warning and job["status"] not in ENDED:
+                print(f"warning: {job['id']} {warning}", file=sys.stderr)
     return 0
 
 

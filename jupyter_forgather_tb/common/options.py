@@ -303,6 +303,22 @@ def check_nice(nice: Any) -> int:
     return nice
 
 
+def refuse_tcp(options: LaunchOptions) -> None:
+    """Refuse options that ask for a TCP port, where the administrator has turned them off."""
+    if options.port is not None:
+        raise OptionError(
+            "port",
+            "the administrator has disabled TCP ports on this server (allow_port); leave it "
+            "empty: the TensorBoard is then served through Jupyter only",
+        )
+    if options.bind_all:
+        raise OptionError(
+            "bind_all",
+            "the administrator has disabled TCP ports on this server (allow_port), and "
+            "bind_all needs one; leave it off",
+        )
+
+
 def build_argv(
     options: LaunchOptions,
     *,

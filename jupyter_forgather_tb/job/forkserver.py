@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from ..common.processes import FORK_MESSAGE_MAX
 
 if TYPE_CHECKING:
-    from .runner import AssetsZipProvider
+    from .servers import AssetsZipProvider
 
 # -- the fork server process ----------------------------------------------------------------
 
@@ -43,10 +43,11 @@ def _warm_up() -> AssetsZipProvider:
     from tensorboard import assets, default
     from tensorboard.plugins.core import core_plugin
 
-    from . import runner
+    from . import servers
 
     default.get_plugins()
-    runner._make_unix_server_class()
+    servers.make_unix_server_class()
+    servers.make_tcp_server_class()
     with assets.get_default_assets_zip_provider()() as packed, zipfile.ZipFile(packed) as source:
         contents = {name: source.read(name) for name in source.namelist()}
     stored = io.BytesIO()

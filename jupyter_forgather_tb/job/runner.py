@@ -1,7 +1,8 @@
 """The process a TensorBoard job runs in: TensorBoard served on a Unix socket or a TCP port.
 
 Run as ``python -m jupyter_forgather_tb.runner [--unix-socket PATH] -- <tensorboard flags>``.
-This is the only module that imports tensorboard; the Jupyter server never does.
+Only a job's processes import tensorboard (here, in ``servers.py`` and in the fork
+server); the Jupyter server never does.
 The runner exits when its standard input closes, so a job never outlives the
 server that started it, even if that server is killed outright.
 """
@@ -9,63 +10,27 @@ server that started it, even if that server is killed outright.
 from __future__ import annotations
 
 import argparse
-import functools
 import logging
 import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
-from typing import IO, TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import WSGIApplication
 
 from ..common.jsonfile import write_json
 from ..common.options import check_nice
 from ..common.processes import RUNNER_MODULE
 from .limits import LimitError, join_cgroups, set_nice
 from .loader import load_fast_flag, rust_loader_installed
-
-if TYPE_CHECKING:
-    from _typeshed.wsgi import WSGIApplication
-    from tensorboard.program import TensorBoardServer
-
-#: TensorBoard's ``assets_zip_provider``: a function that opens its frontend's zip.
-AssetsZipProvider = Callable[[], IO[bytes]]
-
-
-def _make_unix_server_class() -> Callable[..., TensorBoardServer]:
-    from tensorboard import program
-    from werkzeug import serving
-
-    class _Handler(serving.WSGIRequestHandler):
-        # HTTP/1.1 keeps connections open between requests, as TensorBoard's own server does.
-        protocol_version = "HTTP/1.1"
-
-        def address_string(self) -> str:
-            return "unix"
-
-    class UnixSocketServer(serving.ThreadedWSGIServer, program.TensorBoardServer):
-        """TensorBoard's WSGI app served on a Unix domain socket readable only by us."""
-
-        daemon_threads = True
-
-        def __init__(
-            self, wsgi_app: WSGIApplication, flags: argparse.Namespace, socket_path: str
-        ) -> None:
-            self._flags = flags
-            self._socket_path = socket_path
-            if os.path.exists(socket_path):
-                os.unlink(socket_path)
-            old_umask = os.umask(0o177)
-            try:
-                super().__init__(f"unix://{socket_path}", 0, wsgi_app, _Handler)
-            finally:
-                os.umask(old_umask)
-            os.chmod(socket_path, 0o600)
-
-        def get_url(self) -> str:
-            return f"unix://{self._socket_path}{self._flags.path_prefix.rstrip('/')}/"
-
-    return UnixSocketServer
+from .servers import (
+    AssetsZipProvider,
+    listen_tcp,
+    make_tcp_server_class,
+    make_unix_server_class,
+)
 
 
 def _exit_when_stdin_closes() -> None:
@@ -173,7 +138,9 @@ def main(
         "is private; TensorBoard must listen on --unix-socket",
     )
     parser.add_argument(
-        "--report-file", help="write the loader and network this job got here, as JSON"
+        "--report-file",
+        help="write the loader and network this job got here, as JSON, and once serving "
+        "on TCP, the address it bound",
     )
     parser.add_argument("--s3-mirror", metavar="URL", help="mirror this s3:// prefix first")
     parser.add_argument("--cache-dir", help="the job's private directory for the mirror")
@@ -209,19 +176,22 @@ def main(
     rust = "--load_fast=true" in tb_args
     if rust and not private:
         sys.stderr.write("Note: the Rust data server's loopback port is open to local users\n")
-    if args.report_file:
-        report = {"name": "rust" if rust else "python", "private_network": private}
-        write_json(args.report_file, report)
+    report = {"name": "rust" if rust else "python", "private_network": private}
+    # Said before serving, so a job that fails to start has said it too.
+    _report(args.report_file, report)
 
     from tensorboard import default, program
 
-    server_class = None
-    if args.unix_socket:
-        server_class = functools.partial(_make_unix_server_class(), socket_path=args.unix_socket)
+    servers: list[Any] = []
+
+    def make_server(wsgi_app: WSGIApplication, flags: argparse.Namespace) -> Any:
+        servers.append(_server(wsgi_app, flags, args))
+        return servers[-1]
+
     board = program.TensorBoard(
         plugins=default.get_plugins(),
         assets_zip_provider=assets_zip_provider,
-        server_class=server_class,
+        server_class=make_server,
     )
     board.configure(argv=["tensorboard", *tb_args])
     # One log line per request would flood the job's output buffer.
@@ -231,6 +201,10 @@ def main(
     except program.TensorBoardServerException as error:
         sys.stderr.write(f"ERROR: {error.msg}\n")
         return 1
+    if not args.unix_socket:
+        # Where it listens, as bound: the server checks that listener is ours, then probes it.
+        ip, port = servers[0].address
+        _report(args.report_file, {**report, "address": {"host": ip, "port": port}})
     sys.stderr.write(f"TensorBoard serving at {url}\n")
     sys.stderr.flush()
     # Exit at once: TensorBoard keeps nothing to flush, and a normal interpreter
@@ -240,3 +214,24 @@ def main(
     watcher.start()
     signal.pause() if hasattr(signal, "pause") else watcher.join()
     return 0
+
+
+def _report(path: str | None, report: dict[str, Any]) -> None:
+    if path:
+        write_json(path, report)
+
+
+def _server(wsgi_app: WSGIApplication, flags: argparse.Namespace, args: argparse.Namespace) -> Any:
+    """TensorBoard's server for this job: on its Unix socket, or on exactly its TCP address."""
+    from tensorboard import program
+
+    if args.unix_socket:
+        return make_unix_server_class()(wsgi_app, flags, args.unix_socket)
+    try:
+        listener = listen_tcp(flags.host, flags.port, flags.bind_all)
+    except OSError as error:
+        where = "every interface" if flags.bind_all else flags.host
+        raise program.TensorBoardServerException(
+            f"could not listen on port {flags.port} of {where}: {error.strerror}"
+        ) from None
+    return make_tcp_server_class()(wsgi_app, flags, listener)

@@ -177,6 +177,15 @@ class ForgatherTB(ExtensionApp):
         "(no TCP port).",
     ).tag(config=True)
 
+    allow_port = Bool(
+        True,
+        help="Let a launch ask for a TCP port (port or bind_all). TensorBoard on a loopback "
+        "port can be read by every user of this machine without Jupyter's login (with "
+        "bind_all, by anyone who can reach it); such jobs say so in their JSON, the sidebar "
+        "and the CLI. False refuses those launches with HTTP 400, so every job is reached "
+        "only through Jupyter: recommended on shared machines and JupyterHub.",
+    ).tag(config=True)
+
     fork_server = Bool(
         True,
         help="Start TensorBoard jobs warm: on the first launch, start a process (with "

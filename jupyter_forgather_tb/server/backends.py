@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import socket
 import sys
+from typing import Optional
 
 from jupyter_server_proxy.unixsock import UnixResolver
 from tornado.netutil import Resolver
 from tornado.simple_httpclient import SimpleAsyncHTTPClient
 
+from ..common.addresses import connect_ip
 from .jobs import Job
 
 # Concurrent requests to one job; more wait in the client's queue (up to the connect
@@ -16,22 +18,41 @@ from .jobs import Job
 MAX_CONCURRENT = 128
 
 
-class LoopbackResolver(Resolver):
-    """Every name resolves to ``127.0.0.1``, where a job with a TCP port listens.
+class JobResolver(Resolver):
+    """Every name resolves to the address where a job with a TCP port listens.
 
-    The TCP counterpart of jupyter-server-proxy's ``UnixResolver``: tornado's default
-    resolver would run getaddrinfo("localhost") on a thread for every request, and could
-    pick ``::1``, where the job does not listen (the manager probes ``127.0.0.1`` too).
+    The TCP counterpart of jupyter-server-proxy's ``UnixResolver``: the proxy asks for
+    ``localhost``, for which tornado's default resolver would run getaddrinfo on a thread
+    for every request and might answer ``::1`` for a job on ``127.0.0.1`` or the other
+    way round; this answers the very address the manager proved to be the job's.
     """
+
+    def initialize(self, ip: str) -> None:
+        self.ip = ip
 
     async def resolve(
         self, host: str, port: int, family: socket.AddressFamily = socket.AF_UNSPEC
     ) -> list[tuple[int, tuple[str, int]]]:
-        return [(socket.AF_INET, ("127.0.0.1", port))]
+        family = socket.AF_INET6 if ":" in self.ip else socket.AF_INET
+        return [(family, (self.ip, port))]
 
 
-def _transport(job: Job) -> tuple[str | None, int | None]:
-    return job.unix_socket, None if job.unix_socket else job.port
+#: How the proxy reaches a job: ``(unix socket, ip, port)``, one of the first two set.
+_Transport = tuple[Optional[str], Optional[str], Optional[int]]
+
+
+def _transport(job: Job) -> _Transport:
+    if job.unix_socket:
+        return job.unix_socket, None, None
+    return None, backend_ip(job), job.port
+
+
+def backend_ip(job: Job) -> str:
+    """The address the proxy connects to for a running job with a TCP port.
+
+    ``job.host`` is set before such a job is marked running (see ``JobManager._probe``).
+    """
+    return connect_ip(job.host or "")
 
 
 class BackendClients:
@@ -44,7 +65,7 @@ class BackendClients:
     """
 
     def __init__(self) -> None:
-        self._clients: dict[str, tuple[tuple[str | None, int | None], SimpleAsyncHTTPClient]] = {}
+        self._clients: dict[str, tuple[_Transport, SimpleAsyncHTTPClient]] = {}
 
     def __len__(self) -> int:
         return len(self._clients)
@@ -56,10 +77,10 @@ class BackendClients:
         if entry is not None and entry[0] == transport:
             return entry[1]
         self.close(job.id)
-        unix_socket, _ = transport
+        unix_socket, ip, _ = transport
         client = SimpleAsyncHTTPClient(
             force_instance=True,
-            resolver=UnixResolver(unix_socket) if unix_socket else LoopbackResolver(),
+            resolver=UnixResolver(unix_socket) if unix_socket else JobResolver(ip),
             max_clients=MAX_CONCURRENT,
             max_body_size=sys.maxsize,
         )

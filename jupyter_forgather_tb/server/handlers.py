@@ -14,7 +14,7 @@ from jupyter_server.base.handlers import APIHandler
 from tornado import web
 from tornado.iostream import StreamClosedError
 
-from ..common.options import OptionError, parse_launch
+from ..common.options import OptionError, parse_launch, refuse_tcp
 from .auth import AUTH_RESOURCE
 from .jobs import Job
 from .logdirs import find_logdirs, resolve_logdir
@@ -92,6 +92,8 @@ class JobsHandler(ForgatherTBHandler):
             return
         try:
             options, force_new = parse_launch(body)
+            if not self.tb_config.allow_port:
+                refuse_tcp(options)
             real = await asyncio.get_running_loop().run_in_executor(
                 None,
                 resolve_logdir,

@@ -78,6 +78,7 @@ class Job:
     exit_code: int | None = None
     error: str | None = None
     port: int | None = None
+    host: str | None = None  # the IP its TCP listener bound, once proved to be the job's own
     unix_socket: str | None = None
     report_file: str | None = None  # where its runner says which loader it got
     log_file: str | None = None
@@ -104,9 +105,21 @@ class Job:
         return self.options.window_title or f"tensorboard:{self.port}"
 
     @property
+    def exposure(self) -> str:
+        """Who can read the job without Jupyter's login: ``none``, ``local`` users, ``network``.
+
+        ``local``: TensorBoard listens on a loopback TCP port, or its Rust data server does
+        outside a private network; any user of this machine can connect to either.
+        """
+        if self.options.bind_all:
+            return "network"
+        rust_shared = self.loader == {"name": "rust", "private_network": False}
+        return "local" if self.options.uses_tcp or rust_shared else "none"
+
+    @property
     def network_exposed(self) -> bool:
-        """True when TensorBoard listens beyond loopback, bypassing Jupyter's login."""
-        return self.options.bind_all
+        """True when TensorBoard listens beyond loopback (``bind_all``): see :attr:`exposure`."""
+        return self.exposure == "network"
 
     def to_record(self) -> dict[str, Any]:
         """Everything needed to recognise this job after a server restart."""
@@ -123,6 +136,7 @@ class Job:
             "exit_code": self.exit_code,
             "error": self.error,
             "port": self.port,
+            "host": self.host,
             "unix_socket": self.unix_socket,
             "report_file": self.report_file,
             "log_file": self.log_file,
@@ -143,6 +157,7 @@ class Job:
             "port": self.port,
             "transport": "tcp" if self.options.uses_tcp else "unix",
             "network_exposed": self.network_exposed,
+            "exposure": self.exposure,
             "loader": self.loader,
             "created": _iso(self.created),
             "started": _iso(self.started),

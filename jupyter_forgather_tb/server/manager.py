@@ -18,6 +18,7 @@ from typing import Any
 
 from tornado.ioloop import IOLoop
 
+from ..common.addresses import bind_ip, connect_ip
 from ..common.jsonfile import read_json
 from ..common.options import DEFAULT_SYNC_INTERVAL, LaunchOptions, build_argv
 from ..common.processes import FORKSERVER_MODULE
@@ -25,6 +26,7 @@ from ..common.s3paths import is_s3_url, url_scheme
 from ..common.s3status import STATUS_FILE, read_status
 from .forkclient import ForkServer, JobProcess
 from .jobs import Job, JobStatus
+from .listeners import Listener, PortCheck, check_port
 from .output import OutputBuffer
 from .procfs import leads_its_group, listens_on, process_identity
 from .records import RUN_DIR_PREFIX, OwnDirs, RecordError, loader_report, lost_job, restore_job
@@ -79,6 +81,25 @@ class ManagerSettings:
 
 def _now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def _reported_address(report: Any) -> tuple[str, int] | None:
+    """The ``(ip, port)`` a TCP job's runner says it bound, if its report says so validly."""
+    address = report.get("address") if isinstance(report, dict) else None
+    if not isinstance(address, dict):
+        return None
+    host, port = address.get("host"), address.get("port")
+    if not isinstance(host, str) or not isinstance(port, int) or isinstance(port, bool):
+        return None
+    try:
+        return bind_ip(host, False), port
+    except ValueError:
+        return None
+
+
+def _taken(port: int | None, listener: Listener) -> str:
+    """Why a job cannot have its port, in words."""
+    return f"port {port} on {listener.ip} is taken by another process of {listener.user}"
 
 
 def _signal_group(pgid: int, sig: int) -> None:
@@ -281,8 +302,7 @@ class JobManager:
     async def _watch_adopted(self, job: Job) -> None:
         """Confirm a re-adopted job answers, then watch it until it ends."""
         assert job.pid is not None  # adopted only if _is_ours(job): its pid still runs
-        path = f"{self.settings.base_url}tb/{job.id}/"
-        status = await http_status(path, unix_socket=job.unix_socket, port=job.port)
+        status = await self._probe(job, timeout=2.0)
         if status == 200:
             job.status = JobStatus.RUNNING
             job.running_since = _now()
@@ -302,7 +322,8 @@ class JobManager:
         if job.kill_requested:
             self._finish(job, JobStatus.KILLED, job.stop_reason)
         elif status != 200:
-            self._finish(job, JobStatus.LOST, "re-adopted after a restart but did not answer")
+            why = job.error or "did not answer"
+            self._finish(job, JobStatus.LOST, f"re-adopted after a restart but {why}")
         else:
             self._finish(job, JobStatus.FAILED, "TensorBoard ended; its exit code is unknown")
         self._schedule()
@@ -462,9 +483,7 @@ class JobManager:
                 raise PortInUse(
                     f"port {options.port} is already used by TensorBoard job {other.id}"
                 )
-        host = "0.0.0.0" if options.bind_all else (options.host or "127.0.0.1")
-        if host == "localhost":
-            host = "127.0.0.1"
+        host = "0.0.0.0" if options.bind_all else bind_ip(options.host, False)
         if not port_is_free(options.port, host):
             raise PortInUse(f"port {options.port} is already in use on this machine")
 
@@ -574,6 +593,9 @@ class JobManager:
                 self._take_report(job)
                 self._save()
                 self.log.info("TensorBoard job %s is running (pid %s)", job.id, proc.pid)
+            elif job.error:  # its port is taken
+                self.log.warning("TensorBoard job %s: %s", job.id, job.error)
+                self._signal(job, signal.SIGKILL)
             elif not exited.done() and not job.kill_requested:
                 self.log.warning("TensorBoard job %s did not answer in time", job.id)
                 job.error = f"TensorBoard did not answer within {self.settings.startup_timeout:g} s"
@@ -588,9 +610,14 @@ class JobManager:
             await reader
             self._procs.pop(job.id, None)
         job.exit_code = code
+        if code != 0 and job.options.uses_tcp and not job.error and not job.kill_requested:
+            # Failed to listen, most likely: say who holds the port.
+            foreign = (await self._check_listener(job, None, self._intended_ip(job))).foreign
+            if foreign is not None:
+                job.error = _taken(job.port, foreign)
         if job.kill_requested:
             self._finish(job, JobStatus.KILLED, job.stop_reason)
-        elif job.error:  # startup timeout
+        elif job.error:  # startup timeout, or its port is taken
             self._finish(job, JobStatus.FAILED, job.error)
         elif code == 0:
             self._finish(job, JobStatus.EXITED, None)
@@ -614,22 +641,72 @@ class JobManager:
         )
 
     async def _wait_ready(self, job: Job, exited: asyncio.Future[int]) -> bool:
-        """Poll TensorBoard's index until it answers 200, it exits, or the startup timeout."""
+        """Probe the job until it answers 200, it exits, its port is taken, or the timeout.
+
+        False with ``job.error`` set when another process holds its port.
+        """
         deadline = time.monotonic() + self.settings.startup_timeout
-        path = f"{self.settings.base_url}tb/{job.id}/"
         delay = 0.02  # a warm (forked) job answers within about 0.1 s
+        # A TCP job's poll reads its report and makes a trial bind until it serves: cheap
+        # enough to keep at the first step, where a longer one would only add latency.
+        longest = 0.02 if job.options.uses_tcp else 0.1
         while not exited.done() and not job.kill_requested:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
-            status = await http_status(
-                path, unix_socket=job.unix_socket, port=job.port, timeout=min(2.0, remaining)
-            )
+            status = await self._probe(job, timeout=min(2.0, remaining))
             if status == 200:
                 return True
+            if job.error:
+                return False
             await asyncio.wait({exited}, timeout=min(delay, max(0.0, remaining)))
-            delay = min(delay * 1.5, 0.1)  # a 0.5 s step cost plain starts up to 0.3 s
+            delay = min(delay * 1.5, longest)  # a 0.5 s step cost plain starts up to 0.3 s
         return False
+
+    async def _probe(self, job: Job, timeout: float) -> int | None:
+        """The status of the job's index page, asked of the job's own listener only.
+
+        A Unix socket in our private directory can only be the job's. A TCP port is
+        asked only once the runner has said which address it bound and that address's
+        listening socket is proved to be held by the job's processes; any other listener
+        on the job's address (before or after it bound) sets ``job.error`` and gets
+        nothing. None: not (yet) answering.
+        """
+        path = f"{self.settings.base_url}tb/{job.id}/"
+        if not job.options.uses_tcp:
+            return await http_status(path, unix_socket=job.unix_socket, timeout=timeout)
+        bound = job.host or self._bound_ip(job)
+        check = await self._check_listener(job, job.pid, bound or self._intended_ip(job))
+        if bound and check.ours and check.foreign is None:
+            status = await http_status(path, host=connect_ip(bound), port=job.port, timeout=timeout)
+            if status != 200:
+                return status
+            # Still its own after answering: it did not end and leave the port to another.
+            check = await self._check_listener(job, job.pid, bound)
+            if check.ours and check.foreign is None:
+                job.host = bound
+                return 200
+        if check.foreign is not None:
+            job.error = _taken(job.port, check.foreign)
+        return None
+
+    def _bound_ip(self, job: Job) -> str | None:
+        """The IP the job's runner says it bound on the job's port, once it serves."""
+        if job.report_file is None:
+            return None
+        address = _reported_address(read_json(job.report_file))
+        return address[0] if address and address[1] == job.port else None
+
+    @staticmethod
+    def _intended_ip(job: Job) -> str:
+        """The IP a TCP job binds, as its options ask."""
+        return bind_ip(job.options.host, job.options.bind_all)
+
+    async def _check_listener(self, job: Job, pgid: int | None, ip: str) -> PortCheck:
+        """Who listens on ``ip`` at the job's port (a thread reads ``/proc``)."""
+        assert job.port is not None  # only jobs with a TCP port are checked
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, check_port, pgid, ip, job.port)
 
     async def _pump_output(self, job: Job, proc: JobProcess) -> None:
         assert proc.stdout is not None

@@ -14,8 +14,9 @@ from tornado.escape import url_escape
 from tornado.httpclient import HTTPClientError
 from tornado.iostream import StreamClosedError
 
+from ..common.addresses import url_host
 from .auth import AUTH_RESOURCE
-from .backends import BackendClients
+from .backends import BackendClients, backend_ip
 from .jobs import JobStatus
 from .manager import JobManager, JobNotFound
 
@@ -44,6 +45,15 @@ _HOP_BY_HOP = frozenset(
 # sends them: tornado then adds an ETag and answers a matching If-None-Match with 304.
 # Larger ones (TensorBoard's 6 MB script) and those of unknown length stream through.
 STREAM_ABOVE = 256 * 1024
+
+
+def _job_address_only(handler: TensorBoardProxyHandler, host: str) -> bool:
+    """jupyter-server-proxy's host check (websockets): only the job's own, as ``prepare`` chose.
+
+    That is ``localhost`` for a job on a Unix socket, or the address a TCP job was
+    proved to listen on.
+    """
+    return host == getattr(handler, "backend_host", None)
 
 
 def _strip_token(query: str) -> str:
@@ -113,6 +123,7 @@ class TensorBoardProxyHandler(LocalProxyHandler):
         port = 80 if job.unix_socket else job.port
         assert port is not None  # a running job listens on its Unix socket or its port
         self._backend_port = port
+        self.backend_host = "localhost" if job.unix_socket else url_host(backend_ip(job))
         self.request.query = _strip_token(self.request.query)
 
     def proxy_request_headers(self) -> httputil.HTTPHeaders:
@@ -220,7 +231,7 @@ class TensorBoardProxyHandler(LocalProxyHandler):
         return await self.proxy(self._backend_port, proxied_path)
 
     async def open(self, job_id: str, proxied_path: str) -> None:
-        await self.proxy_open("localhost", self._backend_port, proxied_path)
+        await self.proxy_open(self.backend_host, self._backend_port, proxied_path)
 
     @web.authenticated
     def post(self, job_id: str, proxied_path: str) -> Awaitable[None]:
@@ -265,5 +276,9 @@ def proxy_handlers() -> list[
     """Routes of the proxy, relative to the server's base_url."""
     return [
         (r"/tb/([^/]+)", AddSlashHandler),
-        (r"/tb/([^/]+)(/.*)", TensorBoardProxyHandler, {"absolute_url": True}),
+        (
+            r"/tb/([^/]+)(/.*)",
+            TensorBoardProxyHandler,
+            {"absolute_url": True, "host_allowlist": _job_address_only},
+        ),
     ]

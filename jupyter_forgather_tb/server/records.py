@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from ..common.addresses import bind_ip
 from ..common.options import CONTROL_FIELDS, LaunchOptions, OptionError, parse_launch
 from ..common.s3paths import is_s3_url, url_scheme
 from .jobs import Job, JobStatus, is_job_id, new_job_id
@@ -155,6 +156,13 @@ def restore_job(record: Any, dirs: OwnDirs, output: OutputBuffer) -> Job:
         raise RecordError("it names a TCP port for a job on a Unix socket")
     if port is not None and options.port is not None and port != options.port:
         raise RecordError(f"its port {port} is not the one its options ask for")
+    host = record.get("host")
+    # bind_all listens on "::", or on 0.0.0.0 where the machine has no IPv6.
+    allowed = {bind_ip(options.host, options.bind_all)} | (
+        {"0.0.0.0"} if options.bind_all else set()
+    )
+    if host is not None and (port is None or host not in allowed):
+        raise RecordError(f"its address {_show(host)} is not the one its options ask for")
     if unix_socket is not None:
         unix_socket = _in_run_dir(unix_socket, dirs, f"{job_id}.sock", "socket")
     # Versions before report_file was saved put it beside the socket.
@@ -182,6 +190,7 @@ def restore_job(record: Any, dirs: OwnDirs, output: OutputBuffer) -> Job:
         exit_code=_integer(record, "exit_code", -128, 255),
         error=error,
         port=port,
+        host=host,
         unix_socket=unix_socket,
         report_file=report_file,
         log_file=log_file,

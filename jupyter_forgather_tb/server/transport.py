@@ -32,9 +32,14 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 async def http_status(
-    path: str, *, unix_socket: str | None = None, port: int | None = None, timeout: float = 2.0
+    path: str,
+    *,
+    unix_socket: str | None = None,
+    host: str | None = None,
+    port: int | None = None,
+    timeout: float = 2.0,
 ) -> int | None:
-    """Status code of ``GET path`` on a Unix socket or loopback port, or None if unreachable.
+    """Status code of ``GET path`` on a Unix socket or ``host:port``, or None if unreachable.
 
     Hand-written on asyncio streams because tornado's HTTP client cannot reach a
     Unix socket without a custom resolver, and this probe needs only the status line.
@@ -43,7 +48,7 @@ async def http_status(
         if unix_socket:
             opening = asyncio.open_unix_connection(unix_socket)
         else:
-            opening = asyncio.open_connection("127.0.0.1", port)
+            opening = asyncio.open_connection(host, port)
         reader, writer = await asyncio.wait_for(opening, timeout)
     except (OSError, asyncio.TimeoutError):
         return None

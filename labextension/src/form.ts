@@ -221,6 +221,23 @@ export function loaderText(loader: ILoader): { text: string; warn: boolean } {
   };
 }
 
+/**
+ * The warning a job's card shows when others can open its TensorBoard without
+ * Jupyter's login; null when they cannot, or when the loader's line says it already.
+ */
+export function exposureWarning(
+  job: Pick<IJob, 'exposure' | 'transport' | 'port' | 'options'>
+): string | null {
+  const port = job.port ? `port ${job.port}` : 'a port';
+  if (job.exposure === 'network') {
+    return `Listening on ${port} of all interfaces: anyone who can reach this machine can open it without Jupyter's login.`;
+  }
+  if (job.exposure === 'local' && job.transport === 'tcp') {
+    return `Listening on ${port} of ${job.options.host}: every user of this machine can open it without Jupyter's login.`;
+  }
+  return null;
+}
+
 /** A byte count for people: "812 B", "3.4 MB". */
 export function size(bytes: number): string {
   const units = ['B', 'kB', 'MB', 'GB', 'TB'];

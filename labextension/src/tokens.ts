@@ -114,7 +114,14 @@ export interface IJob {
   pid: number | null;
   port: number | null;
   transport: 'unix' | 'tcp';
+  /** True with `bind_all`: reachable from other machines without Jupyter's login. */
   network_exposed: boolean;
+  /**
+   * Who can read it without Jupyter's login: nobody else (`none`), every user of this
+   * machine (`local`: a loopback TCP port, or a Rust loader outside a private network),
+   * or anyone who can reach the machine (`network`: `bind_all`).
+   */
+  exposure: 'none' | 'local' | 'network';
   created: string;
   started: string | null;
   ended: string | null;

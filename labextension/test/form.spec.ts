@@ -4,6 +4,7 @@ import {
   age,
   defaultTitle,
   EMPTY_VALUES,
+  exposureWarning,
   fieldOf,
   isS3,
   loaderText,
@@ -15,6 +16,7 @@ import {
   toLaunchRequest,
   valuesFromDefaults
 } from '../src/form';
+import { IJob } from '../src/tokens';
 
 describe('toLaunchRequest', () => {
   it('sends blanks as "not given" and numbers as numbers', () => {
@@ -262,6 +264,40 @@ describe('display helpers', () => {
     expect(loaderText({ name: 'rust', private_network: false }).warn).toBe(
       true
     );
+  });
+
+  it('warns when others can open a job without logging in to Jupyter', () => {
+    const options = { host: '127.0.0.1' } as IJob['options'];
+    const job = { port: 6006, transport: 'tcp' as const, options };
+    expect(exposureWarning({ ...job, exposure: 'local' })).toBe(
+      "Listening on port 6006 of 127.0.0.1: every user of this machine can open it without Jupyter's login."
+    );
+    expect(
+      exposureWarning({
+        ...job,
+        exposure: 'network',
+        options: { ...options, host: null }
+      })
+    ).toBe(
+      "Listening on port 6006 of all interfaces: anyone who can reach this machine can open it without Jupyter's login."
+    );
+    // A socket job: nobody else; or its Rust loader's port, which the loader line shows.
+    expect(
+      exposureWarning({
+        ...job,
+        transport: 'unix',
+        port: null,
+        exposure: 'none'
+      })
+    ).toBeNull();
+    expect(
+      exposureWarning({
+        ...job,
+        transport: 'unix',
+        port: null,
+        exposure: 'local'
+      })
+    ).toBeNull();
   });
 
   it('says ages shortly', () => {

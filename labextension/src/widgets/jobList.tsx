@@ -14,7 +14,14 @@ import {
 } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { age, loaderText, mirrorText, skippedText, statusText } from '../form';
+import {
+  age,
+  exposureWarning,
+  loaderText,
+  mirrorText,
+  skippedText,
+  statusText
+} from '../form';
 import { doubledMemoryLimit } from '../resources';
 import { formatBytes } from '../sizes';
 import { ENDED_STATUSES, IJob } from '../tokens';
@@ -93,6 +100,7 @@ function JobItem(props: IJobListProps & { job: IJob }): JSX.Element {
       setRelaunching(false);
     }
   };
+  const exposure = exposureWarning(job);
   return (
     <li
       className="jp-ForgatherTB-job"
@@ -150,12 +158,7 @@ function JobItem(props: IJobListProps & { job: IJob }): JSX.Element {
           {job.mirror.last_error}
         </div>
       )}
-      {job.network_exposed && (
-        <div className="jp-ForgatherTB-warning">
-          Listening on all interfaces{job.port ? ` (port ${job.port})` : ''}:
-          reachable without Jupyter's login.
-        </div>
-      )}
+      {exposure && <div className="jp-ForgatherTB-warning">{exposure}</div>}
       {job.error && job.status !== 'failed' && (
         <div className="jp-ForgatherTB-dim">{job.error}</div>
       )}
