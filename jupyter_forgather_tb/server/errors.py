@@ -1,0 +1,17 @@
+"""The job manager's errors: what a caller should show the user (handlers map them to HTTP)."""
+
+
+class ManagerError(Exception):
+    """Base of the errors a caller should show to the user."""
+
+
+class JobNotFound(ManagerError):
+    """No job has this id."""
+
+
+class PortInUse(ManagerError):
+    """The requested TCP port is taken."""
+
+
+class QueueFull(ManagerError):
+    """Too many jobs are waiting already; the caller should retry later."""

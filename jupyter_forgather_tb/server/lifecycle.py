@@ -1,0 +1,361 @@
+"""Starting, watching and stopping a job's processes, and deciding which queued job starts."""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import os
+import shutil
+import signal
+import time
+from typing import Any
+
+from ..common.addresses import bind_ip, connect_ip
+from ..common.jsonfile import read_json
+from ..common.options import LaunchOptions, build_argv
+from .errors import PortInUse
+from .forkclient import JobProcess
+from .jobs import Job, JobStatus
+from .listeners import Listener, PortCheck, check_port
+from .procfs import process_identity
+from .registry import JobRegistry, now
+from .transport import free_port, http_status, port_is_free
+
+# Variables a TensorBoard child must not inherit: Jupyter's own credentials.
+_ENV_DENYLIST = ("JUPYTER_TOKEN", "JPY_API_TOKEN", "JUPYTERHUB_API_TOKEN", "JPY_SESSION_NAME")
+
+
+def _reported_address(report: Any) -> tuple[str, int] | None:
+    """The ``(ip, port)`` a TCP job's runner says it bound, if its report says so validly."""
+    address = report.get("address") if isinstance(report, dict) else None
+    if not isinstance(address, dict):
+        return None
+    host, port = address.get("host"), address.get("port")
+    if not isinstance(host, str) or not isinstance(port, int) or isinstance(port, bool):
+        return None
+    try:
+        return bind_ip(host, False), port
+    except ValueError:
+        return None
+
+
+def _taken(port: int | None, listener: Listener) -> str:
+    """Why a job cannot have its port, in words."""
+    return f"port {port} on {listener.ip} is taken by another process of {listener.user}"
+
+
+def _describe_exit(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by signal {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with code {code}"
+
+
+class ProcessLifecycle(JobRegistry):
+    """Runs queued jobs as processes: start, readiness, output, exit, kill, idle culling."""
+
+    _culler: asyncio.Task[None] | None
+    _stopping: set[asyncio.Future[Job]]  # idle stops under way (kept referenced)
+
+    def _check_port(self, options: LaunchOptions, job: Job | None = None) -> None:
+        if options.port is None:
+            return
+        for other in self._jobs.values():
+            if other is not job and other.status.is_live and other.port == options.port:
+                raise PortInUse(
+                    f"port {options.port} is already used by TensorBoard job {other.id}"
+                )
+        host = "0.0.0.0" if options.bind_all else bind_ip(options.host, False)
+        if not port_is_free(options.port, host):
+            raise PortInUse(f"port {options.port} is already in use on this machine")
+
+    def _schedule(self) -> None:
+        if self.settings.idle_timeout > 0 and self._culler is None:
+            self._culler = asyncio.ensure_future(self._cull_idle())
+        active = sum(
+            1
+            for job in self._jobs.values()
+            if job.status in (JobStatus.STARTING, JobStatus.RUNNING)
+        )
+        for job in self.queue()[: max(0, self.settings.max_running - active)]:
+            job.status = JobStatus.STARTING
+            self._tasks[job.id] = asyncio.ensure_future(self._run(job))
+
+    def _argv(self, job: Job) -> builtins.list[str]:
+        """Give a job its socket (or port), report file and S3 cache; its command line."""
+        if job.options.uses_tcp:
+            if job.port is None:
+                job.port = free_port()
+        else:
+            job.unix_socket = os.path.join(self._socket_dir, f"{job.id}.sock")
+        job.report_file = os.path.join(self._socket_dir, f"{job.id}.json")
+        self.s3.make_cache(job)
+        return self._build_argv(job)
+
+    def _build_argv(self, job: Job) -> builtins.list[str]:
+        """The command line this server runs for a job, from its options and its own paths."""
+        where = {"port": job.port} if job.options.uses_tcp else {"unix_socket": job.unix_socket}
+        return build_argv(
+            job.options,
+            python=self.settings.python,
+            path_prefix=f"{self.settings.base_url}tb/{job.id}",
+            **where,
+            **self.s3.mirror_argv(job),
+            fast_loader_above=self.settings.load_fast_auto_bytes,
+            private_network=self.settings.private_network,
+            report_file=job.report_file,
+        )
+
+    @staticmethod
+    def _child_env() -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if k not in _ENV_DENYLIST}
+        env["CUDA_VISIBLE_DEVICES"] = ""  # TensorBoard never needs a GPU
+        env["PYTHONUNBUFFERED"] = "1"
+        return env
+
+    async def _run(self, job: Job) -> None:
+        """Start a job's process, wait for it to answer, then watch it until it ends."""
+        try:
+            await self._run_process(job)
+        except Exception as error:  # a bug here must not leave a job stuck in "starting"
+            self.log.exception("TensorBoard job %s crashed the manager", job.id)
+            self._finish(job, JobStatus.FAILED, f"internal error: {error}")
+        finally:
+            self._tasks.pop(job.id, None)
+            self._schedule()
+
+    async def _run_process(self, job: Job) -> None:
+        argv = self._argv(job)
+        if job.options.port is not None and not job.kill_requested:
+            try:
+                self._check_port(job.options, job)
+            except PortInUse as error:
+                self._finish(job, JobStatus.FAILED, str(error))
+                return
+        if job.kill_requested:
+            self._finish(job, JobStatus.KILLED, "cancelled before it started")
+            return
+        self.log.info("Starting TensorBoard job %s: %s", job.id, argv)
+        try:
+            proc = await self._start_process(argv)
+        except OSError as error:
+            self._finish(job, JobStatus.FAILED, f"could not start TensorBoard: {error}")
+            return
+        self._procs[job.id] = proc
+        job.pid = proc.pid
+        job.started = now()
+        identity = process_identity(proc.pid)
+        job.proc_start_time = identity[0] if identity else None
+        # What /proc shows, which re-adoption compares: a forked job shows the fork server's.
+        job.argv = identity[1] if identity else argv
+        self._save()
+        reader = asyncio.ensure_future(self._pump_output(job, proc))
+        exited = asyncio.ensure_future(proc.wait())
+        try:
+            if job.kill_requested:
+                self._signal(job, signal.SIGTERM)
+            ready = await self._wait_ready(job, exited)
+            if ready:
+                job.status = JobStatus.RUNNING
+                job.running_since = now()
+                self._take_report(job)
+                self._save()
+                self.log.info("TensorBoard job %s is running (pid %s)", job.id, proc.pid)
+            elif job.error:  # its port is taken
+                self.log.warning("TensorBoard job %s: %s", job.id, job.error)
+                self._signal(job, signal.SIGKILL)
+            elif not exited.done() and not job.kill_requested:
+                self.log.warning("TensorBoard job %s did not answer in time", job.id)
+                job.error = f"TensorBoard did not answer within {self.settings.startup_timeout:g} s"
+                last_error = (self.s3.mirror_status(job) or {}).get("last_error")
+                if last_error:
+                    job.error += f" (the S3 mirror's initial sync failed: {last_error})"
+                self._signal(job, signal.SIGKILL)
+            code = await exited
+        finally:
+            # The group may still hold TensorBoard's data-server child: end it too.
+            self._signal(job, signal.SIGKILL)
+            await reader
+            self._procs.pop(job.id, None)
+        job.exit_code = code
+        if code != 0 and job.options.uses_tcp and not job.error and not job.kill_requested:
+            # Failed to listen, most likely: say who holds the port.
+            foreign = (await self._check_listener(job, None, self._intended_ip(job))).foreign
+            if foreign is not None:
+                job.error = _taken(job.port, foreign)
+        if job.kill_requested:
+            self._finish(job, JobStatus.KILLED, job.stop_reason)
+        elif job.error:  # startup timeout, or its port is taken
+            self._finish(job, JobStatus.FAILED, job.error)
+        elif code == 0:
+            self._finish(job, JobStatus.EXITED, None)
+        else:
+            self._finish(
+                job,
+                JobStatus.FAILED,
+                self.s3.fatal_error(job) or f"TensorBoard {_describe_exit(code)}",
+            )
+
+    async def _start_process(self, argv: builtins.list[str]) -> JobProcess:
+        """A job's process: forked by the warm fork server when it can, else a plain subprocess."""
+        env = self._child_env()
+        if self.fork_server is not None:
+            proc = await self.fork_server.spawn(argv, env)
+            if proc is not None:
+                return proc
+        return await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+            env=env,
+        )
+
+    async def _wait_ready(self, job: Job, exited: asyncio.Future[int]) -> bool:
+        """Probe the job until it answers 200, it exits, its port is taken, or the timeout.
+
+        False with ``job.error`` set when another process holds its port.
+        """
+        deadline = time.monotonic() + self.settings.startup_timeout
+        delay = 0.02  # a warm (forked) job answers within about 0.1 s
+        # A TCP job's poll reads its report and makes a trial bind until it serves: cheap
+        # enough to keep at the first step, where a longer one would only add latency.
+        longest = 0.02 if job.options.uses_tcp else 0.1
+        while not exited.done() and not job.kill_requested:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return False
+            status = await self._probe(job, timeout=min(2.0, remaining))
+            if status == 200:
+                return True
+            if job.error:
+                return False
+            await asyncio.wait({exited}, timeout=min(delay, max(0.0, remaining)))
+            delay = min(delay * 1.5, longest)  # a 0.5 s step cost plain starts up to 0.3 s
+        return False
+
+    async def _probe(self, job: Job, timeout: float) -> int | None:
+        """The status of the job's index page, asked of the job's own listener only.
+
+        A Unix socket in our private directory can only be the job's. A TCP port is
+        asked only once the runner has said which address it bound and that address's
+        listening socket is proved to be held by the job's processes; any other listener
+        on the job's address (before or after it bound) sets ``job.error`` and gets
+        nothing. None: not (yet) answering.
+        """
+        path = f"{self.settings.base_url}tb/{job.id}/"
+        if not job.options.uses_tcp:
+            return await http_status(path, unix_socket=job.unix_socket, timeout=timeout)
+        bound = job.host or self._bound_ip(job)
+        check = await self._check_listener(job, job.pid, bound or self._intended_ip(job))
+        if bound and check.ours and check.foreign is None:
+            status = await http_status(path, host=connect_ip(bound), port=job.port, timeout=timeout)
+            if status != 200:
+                return status
+            # Still its own after answering: it did not end and leave the port to another.
+            check = await self._check_listener(job, job.pid, bound)
+            if check.ours and check.foreign is None:
+                job.host = bound
+                return 200
+        if check.foreign is not None:
+            job.error = _taken(job.port, check.foreign)
+        return None
+
+    def _bound_ip(self, job: Job) -> str | None:
+        """The IP the job's runner says it bound on the job's port, once it serves."""
+        if job.report_file is None:
+            return None
+        address = _reported_address(read_json(job.report_file))
+        return address[0] if address and address[1] == job.port else None
+
+    @staticmethod
+    def _intended_ip(job: Job) -> str:
+        """The IP a TCP job binds, as its options ask."""
+        return bind_ip(job.options.host, job.options.bind_all)
+
+    async def _check_listener(self, job: Job, pgid: int | None, ip: str) -> PortCheck:
+        """Who listens on ``ip`` at the job's port (a thread reads ``/proc``)."""
+        assert job.port is not None  # only jobs with a TCP port are checked
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(None, check_port, pgid, ip, job.port)
+
+    async def _pump_output(self, job: Job, proc: JobProcess) -> None:
+        assert proc.stdout is not None
+        assert job.log_file is not None  # set at launch, and kept in the job table
+        with open(job.log_file, "ab") as log_file:
+            while True:
+                chunk = await proc.stdout.read(65536)
+                if not chunk:
+                    break
+                job.output.append(chunk)
+                # Small appends to a local file; not worth a thread per chunk.
+                log_file.write(chunk)
+                log_file.flush()
+
+    async def _cull_idle(self) -> None:
+        """Stop running jobs that no proxied request has reached for ``idle_timeout``."""
+        timeout = self.settings.idle_timeout
+        while True:
+            await asyncio.sleep(max(0.2, min(timeout / 4, 30.0)))
+            current = now()
+            for job in self.list():
+                if job.status != JobStatus.RUNNING or job.kill_requested:
+                    continue
+                since = max(filter(None, (job.last_activity, job.running_since)), default=None)
+                if since and (current - since).total_seconds() >= timeout:
+                    self.log.info("Stopping idle TensorBoard job %s", job.id)
+                    stopping = asyncio.ensure_future(
+                        self.kill(job.id, f"stopped after {timeout:g} s without requests")
+                    )
+                    self._stopping.add(stopping)
+                    stopping.add_done_callback(self._stopping.discard)
+
+    async def kill(self, job_id: str, reason: str | None = None) -> Job:
+        """Stop a job (SIGTERM, then SIGKILL after the grace period) or cancel it if queued.
+
+        Idempotent: killing an ended job changes nothing. ``reason`` is kept as
+        the job's error text when the stop was not asked for by a user.
+        """
+        job = self.get(job_id)
+        if not job.status.is_live:
+            return job
+        if job.status == JobStatus.QUEUED:
+            job.kill_requested = True
+            self._finish(job, JobStatus.KILLED, reason or "cancelled before it started")
+            return job
+        first = not job.kill_requested
+        job.kill_requested = True
+        job.stop_reason = job.stop_reason or reason
+        task = self._tasks.get(job.id)
+        if first:
+            self._signal(job, signal.SIGTERM)
+            self._signal(job, signal.SIGCONT)  # a stopped process only sees SIGTERM once continued
+        if task is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(task), self.settings.kill_grace)
+            except asyncio.TimeoutError:
+                self.log.warning("TensorBoard job %s ignored SIGTERM; sending SIGKILL", job.id)
+                self._signal(job, signal.SIGKILL)
+                await asyncio.shield(task)
+        return job
+
+    async def shutdown(self) -> None:
+        """Stop every job; called when the Jupyter server stops."""
+        live = [job for job in self._jobs.values() if job.status.is_live]
+        if live:
+            self.log.info("Stopping %d TensorBoard job(s)", len(live))
+        if self._culler is not None:
+            self._culler.cancel()
+        await asyncio.gather(
+            *(self.kill(job.id, "the Jupyter server stopped") for job in live),
+            return_exceptions=True,
+        )
+        await self.s3.wait_for_cleanups()
+        if self.fork_server is not None:
+            await self.fork_server.close()
+        shutil.rmtree(self._socket_dir, ignore_errors=True)
+        if self._state is not None:
+            self._state.close()

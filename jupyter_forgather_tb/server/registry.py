@@ -1,0 +1,170 @@
+"""The job list itself: lookups, the job table on disk, and what happens when a job ends."""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from ..common.jsonfile import read_json
+from .errors import JobNotFound
+from .forkclient import ForkServer, JobProcess
+from .jobs import Job, JobStatus
+from .procfs import process_identity
+from .records import OwnDirs, loader_report
+from .s3jobs import S3Caches
+from .scheduling import queue_order
+from .state import StateFile
+
+
+@dataclass
+class ManagerSettings:
+    """What the manager needs from configuration: built from ``app.ForgatherTB``'s traits.
+
+    No defaults here: the traits (with their help text) are the one place they live.
+    """
+
+    base_url: str
+    python: str
+    max_running: int
+    max_queued: int
+    startup_timeout: float
+    kill_grace: float
+    idle_timeout: float
+    output_buffer_size: int
+    max_finished: int
+    log_dir: str
+    socket_dir: str | None
+    state_file: str | None
+    s3_cache_dir: str  # "" for "s3-cache" next to log_dir
+    s3_cache_max_bytes: int
+    s3_cache_max_objects: int
+    s3_keep_cache: bool
+    s3_endpoint_url: str | None
+    load_fast_auto_bytes: int
+    private_network: bool
+    fork_server: bool
+
+
+def now() -> datetime:
+    """The current time, in UTC (job timestamps)."""
+    return datetime.now(timezone.utc)
+
+
+def signal_group(pgid: int, sig: int) -> None:
+    """Send a signal to a process group that may be gone already."""
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, sig)
+
+
+class JobRegistry:
+    """Every job of one Jupyter server by id, and their shared bookkeeping."""
+
+    settings: ManagerSettings
+    log: logging.Logger
+    s3: S3Caches
+    fork_server: ForkServer | None
+    _jobs: dict[str, Job]
+    _procs: dict[str, JobProcess]
+    _tasks: dict[str, asyncio.Task[None]]
+    _seq: int
+    _end_listeners: list[Callable[[Job], None]]
+    _own_dirs: OwnDirs
+    _state: StateFile | None
+    _socket_dir: str
+
+    def get(self, job_id: str) -> Job:
+        """The job with this id, or :class:`JobNotFound`."""
+        try:
+            return self._jobs[job_id]
+        except KeyError:
+            raise JobNotFound(f"no TensorBoard job with id {job_id!r}") from None
+
+    def list(self) -> list[Job]:
+        """All jobs, oldest first."""
+        return sorted(self._jobs.values(), key=lambda job: job.seq)
+
+    def queue(self) -> builtins.list[Job]:
+        """Queued jobs in the order they will start: highest priority, then oldest."""
+        return queue_order(self._jobs.values())
+
+    def queue_position(self, job: Job) -> int | None:
+        """1-based place of a queued job in the queue, else None."""
+        if job.status != JobStatus.QUEUED:
+            return None
+        return self.queue().index(job) + 1
+
+    def touch(self, job: Job) -> None:
+        """Record that a request reached this job through the proxy."""
+        job.last_activity = now()
+
+    def on_job_end(self, listener: Callable[[Job], None]) -> None:
+        """Call ``listener(job)`` whenever a job ends (the proxy closes its client then)."""
+        self._end_listeners.append(listener)
+
+    def _finish(self, job: Job, status: JobStatus, error: str | None) -> None:
+        job.status = status
+        job.error = error
+        job.ended = now()
+        job.output.close()
+        job.mirror_status = self.s3.mirror_json(job)  # kept: the cache goes now
+        self.s3.remove_cache(job)
+        self._take_report(job)  # a job that failed at start may have said it too
+        if job.unix_socket:
+            with contextlib.suppress(OSError):
+                os.unlink(job.unix_socket)
+        self.log.info(
+            "TensorBoard job %s %s%s", job.id, status.value, f": {error}" if error else ""
+        )
+        for listener in self._end_listeners:
+            listener(job)
+        self._prune_finished()
+        self._save()
+
+    def forget_ended(self) -> builtins.list[str]:
+        """Drop every ended job from the list (their log files stay); the ids dropped."""
+        ended = [job.id for job in self.list() if not job.status.is_live]
+        for job_id in ended:
+            del self._jobs[job_id]
+        if ended:
+            self._save()
+        return ended
+
+    def _prune_finished(self) -> None:
+        finished = [job for job in self.list() if not job.status.is_live]
+        for job in finished[: max(0, len(finished) - self.settings.max_finished)]:
+            del self._jobs[job.id]
+
+    def _save(self) -> None:
+        if self._state is not None:
+            try:
+                self._state.save([job.to_record() for job in self.list()])
+            except OSError as error:
+                self.log.warning("Could not save the TensorBoard job table: %s", error)
+
+    def _take_report(self, job: Job) -> None:
+        """Read the runner's report into ``job.loader`` (once; it says it before serving)."""
+        if job.report_file is None:
+            return
+        if job.loader is None:
+            job.loader = loader_report(read_json(job.report_file))
+        with contextlib.suppress(OSError):
+            os.unlink(job.report_file)
+
+    def _is_ours(self, job: Job) -> bool:
+        """True if the job's pid is still the very process we started (not a reused pid)."""
+        if not job.pid or job.proc_start_time is None or not job.argv:
+            return False
+        return process_identity(job.pid) == (job.proc_start_time, job.argv)
+
+    def _signal(self, job: Job, sig: int) -> None:
+        proc = self._procs.get(job.id)
+        if proc is not None:
+            signal_group(proc.pid, sig)
+        elif job.adopted and job.pid is not None and self._is_ours(job):
+            signal_group(job.pid, sig)

@@ -1,0 +1,182 @@
+"""Restart survival: the job table a previous server left, re-adopting what still runs."""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import os
+import signal
+from typing import Any
+
+from tornado.ioloop import IOLoop
+
+from ..common.processes import FORKSERVER_MODULE
+from .jobs import Job, JobStatus
+from .lifecycle import ProcessLifecycle
+from .output import OutputBuffer
+from .procfs import leads_its_group, listens_on, process_identity
+from .records import RecordError, lost_job, restore_job
+from .registry import now, signal_group
+from .state import StateFile, StateInUse, StateRefused
+
+
+class RestartSurvival(ProcessLifecycle):
+    """Loads, checks and re-adopts the jobs a previous server saved in its state file."""
+
+    def _open_state(self) -> StateFile | None:
+        """The state file, locked; None (and a warning saying why) if this server may not use it."""
+        path = self.settings.state_file
+        if not path:
+            return None
+        try:
+            return StateFile(path)
+        except StateInUse as error:
+            self.log.warning(
+                "Not using the TensorBoard job table %s: %s. This server keeps its job table "
+                "in memory only and re-adopts nothing, so it never touches that server's jobs.",
+                path,
+                error,
+            )
+        except StateRefused as error:
+            self.log.warning(
+                "Refusing the TensorBoard job table %s: %s. This server starts with an empty "
+                "job table, kept in memory only, and leaves the file as it is.",
+                path,
+                error,
+            )
+        return None
+
+    def _restore(self) -> None:
+        """Reload the job table a previous server left, re-adopting what still runs."""
+        if self._state is None:
+            return
+        adopt = []
+        for record in self._state.load():
+            job = self._restored_job(record)
+            self._seq = max(self._seq, job.seq)
+            if job.status in (JobStatus.STARTING, JobStatus.RUNNING) and self._re_adopt(job):
+                adopt.append(job)
+            self._jobs[job.id] = job
+        self._save()
+        if adopt or self.queue():
+            # The event loop may not run yet while the server initializes.
+            IOLoop.current().add_callback(self._resume, adopt)
+
+    def _restored_job(self, record: Any) -> Job:
+        """The job a saved record describes, or a lost placeholder if it fails validation."""
+        output = OutputBuffer(self.settings.output_buffer_size)
+        try:
+            job = restore_job(record, self._own_dirs, output)
+            if job.id in self._jobs:
+                raise RecordError("its id repeats an earlier record's")
+        except RecordError as error:
+            job = lost_job(record, str(error), self._own_dirs, output, self._jobs)
+            self.log.warning(
+                "TensorBoard job table %s: a record failed validation (%s); "
+                "it is listed as lost job %s and nothing is done with it",
+                self.settings.state_file,
+                error,
+                job.id,
+            )
+        return job
+
+    def _re_adopt(self, job: Job) -> bool:
+        """Adopt a job saved as live if its process is provably ours; else mark it lost."""
+        identity = process_identity(job.pid) if job.pid else None
+        if identity is None or identity[0] != job.proc_start_time:
+            self._mark_lost(job, "the Jupyter server stopped while this job was live")
+            self._remove_stale_files(job)
+            return False
+        why = self._not_ours_because(job, identity[1])
+        if why:
+            self.log.warning("TensorBoard job %s not re-adopted: %s", job.id, why)
+            self._mark_lost(job, f"not re-adopted: {why}")
+            return False
+        job.argv = identity[1]
+        job.status = JobStatus.STARTING  # until it answers again
+        job.adopted = True
+        return True
+
+    @staticmethod
+    def _mark_lost(job: Job, error: str) -> None:
+        job.status = JobStatus.LOST
+        job.error = error
+        job.ended = job.ended or now()
+
+    def _not_ours_because(self, job: Job, argv: builtins.list[str]) -> str | None:
+        """Why the live process with the job's pid and start time is not the job, or None.
+
+        It must run the command line this server builds for the job's options
+        (or be a child of the fork server, which shows the fork server's), lead
+        its own process group, and itself listen on the job's socket or port.
+        """
+        if job.pid is None:
+            return "its record names no process"
+        process = f"its process (pid {job.pid})"
+        if (job.unix_socket is None) == (job.port is None):
+            return "its record names no socket or port to reach it"
+        forked = argv[:3] == [self.settings.python, "-m", FORKSERVER_MODULE] and (
+            len(argv) == 4 and argv[3].isdigit()
+        )
+        if not forked and argv != self._build_argv(job):
+            return f"{process} does not run the command line this server would start for it"
+        if not leads_its_group(job.pid):
+            return f"{process} does not lead its own process group"
+        if not listens_on(job.pid, unix_socket=job.unix_socket, port=job.port):
+            where = job.unix_socket or f"port {job.port}"
+            return f"{process} does not listen on {where}"
+        return None
+
+    def _remove_stale_files(self, job: Job) -> None:
+        """Remove a dead job's socket, report and S3 cache, and its run directory once empty."""
+        for path in (job.unix_socket, job.report_file):
+            if path:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+        if job.unix_socket:
+            with contextlib.suppress(OSError):
+                os.rmdir(os.path.dirname(job.unix_socket))
+        self.s3.remove_cache(job)
+
+    async def _resume(self, adopt: list[Job]) -> None:
+        for job in adopt:
+            self._seed_output(job)
+            self._tasks[job.id] = asyncio.ensure_future(self._watch_adopted(job))
+        self._schedule()
+
+    def _seed_output(self, job: Job) -> None:
+        if job.log_file:
+            with contextlib.suppress(OSError), open(job.log_file, "rb") as log_file:
+                log_file.seek(0, os.SEEK_END)
+                log_file.seek(max(0, log_file.tell() - self.settings.output_buffer_size))
+                job.output.append(log_file.read())
+
+    async def _watch_adopted(self, job: Job) -> None:
+        """Confirm a re-adopted job answers, then watch it until it ends."""
+        assert job.pid is not None  # adopted only if _is_ours(job): its pid still runs
+        status = await self._probe(job, timeout=2.0)
+        if status == 200:
+            job.status = JobStatus.RUNNING
+            job.running_since = now()
+            self.log.info("Re-adopted TensorBoard job %s (pid %s)", job.id, job.pid)
+        else:
+            self.log.warning(
+                "TensorBoard job %s still runs but does not answer: stopping it", job.id
+            )
+            signal_group(job.pid, signal.SIGKILL)
+        self._save()
+        try:
+            while self._is_ours(job):
+                await asyncio.sleep(0.25)
+        finally:
+            self._tasks.pop(job.id, None)
+        signal_group(job.pid, signal.SIGKILL)
+        if job.kill_requested:
+            self._finish(job, JobStatus.KILLED, job.stop_reason)
+        elif status != 200:
+            why = job.error or "did not answer"
+            self._finish(job, JobStatus.LOST, f"re-adopted after a restart but {why}")
+        else:
+            self._finish(job, JobStatus.FAILED, "TensorBoard ended; its exit code is unknown")
+        self._schedule()
