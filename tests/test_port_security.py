@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 
 import pytest
@@ -23,7 +25,8 @@ from test_cli import clean_env, cli
 from jupyter_forgather_tb.common.options import LaunchOptions, build_argv
 from jupyter_forgather_tb.server.jobs import new_job_id
 from jupyter_forgather_tb.server.listeners import PortCheck, check_port, listeners_on
-from jupyter_forgather_tb.server.state import process_identity, save_state
+from jupyter_forgather_tb.server.procfs import process_identity
+from jupyter_forgather_tb.server.state import save_state
 
 NOBODY = 65534
 
@@ -161,8 +164,16 @@ def port_orphan(tb_config, jp_root_dir, jp_base_url, tmp_path, impostors):
     logdir = write_scalars(jp_root_dir / "logs" / "run1", "loss", [3.0, 2.0]).parent
     job_id, port = new_job_id(), free_port()
     options = LaunchOptions(logdir=str(logdir), window_title="logs", port=port, host="::1")
+    # As a server with default settings builds it, with its report file in a run directory.
+    run_dir = tempfile.mkdtemp(prefix="forgather-tb-")
+    report_file = os.path.join(run_dir, f"{job_id}.json")
     argv = build_argv(
-        options, python=sys.executable, path_prefix=f"{jp_base_url}tb/{job_id}", port=port
+        options,
+        python=sys.executable,
+        path_prefix=f"{jp_base_url}tb/{job_id}",
+        port=port,
+        private_network=True,
+        report_file=report_file,
     )
     proc = subprocess.Popen(
         argv,
@@ -186,6 +197,7 @@ def port_orphan(tb_config, jp_root_dir, jp_base_url, tmp_path, impostors):
         "port": port,
         "host": "::1",
         "argv": argv,
+        "report_file": report_file,
         "proc_start_time": process_identity(proc.pid)[0],
     }
     state_file = tmp_path / "state" / "jobs.json"
@@ -195,6 +207,7 @@ def port_orphan(tb_config, jp_root_dir, jp_base_url, tmp_path, impostors):
     if proc.poll() is None:
         proc.kill()
     proc.wait()
+    shutil.rmtree(run_dir, ignore_errors=True)
 
 
 @needs_ipv6

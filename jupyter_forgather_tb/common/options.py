@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .processes import RUNNER_MODULE
 from .s3paths import REMOTE_SCHEMES, is_s3_url, normalize_bucket_url, url_scheme
+from .sizes import parse_size
 
 if TYPE_CHECKING:
     from typing import TypeGuard  # Python 3.10+; annotations only
@@ -75,6 +76,7 @@ class LaunchOptions:
     samples_per_plugin: str | None = None
     sync_interval: float | None = None  # s3:// log directories only
     load_fast: str = "auto"
+    memory_limit: int | None = None  # bytes; None: the server's default
 
     @property
     def uses_tcp(self) -> bool:
@@ -291,9 +293,24 @@ def parse_launch(body: Any) -> tuple[LaunchOptions, bool]:
         samples_per_plugin=_samples_per_plugin(body.get("samples_per_plugin")),
         sync_interval=_sync_interval(body.get("sync_interval"), logdir),
         load_fast=_load_fast(body.get("load_fast"), logdir),
+        memory_limit=memory_limit(body.get("memory_limit")),
     )
     force_new = _optional_bool(body, "force_new") or False
     return options, force_new
+
+
+def memory_limit(value: Any) -> int | None:
+    """A requested memory cap in bytes (None when not given), or :class:`OptionError`.
+
+    Bytes or a size such as "2G" (binary multiples); 0 asks for no cap. Whether
+    the server allows that much is the manager's to say.
+    """
+    if value is None:
+        return None
+    try:
+        return parse_size(value)
+    except ValueError as error:
+        raise OptionError("memory_limit", str(error)) from None
 
 
 def check_nice(nice: Any) -> int:

@@ -9,8 +9,22 @@ from concurrent.futures import ThreadPoolExecutor
 
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.serverapp import ServerApp
-from traitlets import Bool, Float, Integer, List, Unicode, default
+from traitlets import (
+    Bool,
+    Bunch,
+    Enum,
+    Float,
+    Integer,
+    List,
+    TraitError,
+    Unicode,
+    Union,
+    default,
+    validate,
+)
 
+from ..common.options import check_nice
+from ..common.sizes import parse_size
 from .backends import BackendClients
 from .handlers import api_handlers
 from .logdirs import MAX_SCAN_ENTRIES
@@ -195,6 +209,72 @@ class ForgatherTB(ExtensionApp):
         "start as plain subprocesses. False starts every job as a plain subprocess.",
     ).tag(config=True)
 
+    memory_limit = Union(
+        [Integer(), Unicode()],
+        default_value="2G",
+        help="The memory cap of a job that does not ask for one: bytes, or a size with a K, "
+        "M, G or T suffix (binary multiples, as JupyterHub's mem_limit). A job over its cap "
+        "ends 'failed' with the reason. 2G is about 20 times what a job on a small log "
+        "directory uses (about 100 MiB) and 10 times one holding 300,000 scalar points, and "
+        "still stops a runaway TensorBoard long before it takes a shared machine. 0: no cap.",
+    ).tag(config=True)
+
+    max_memory_limit = Union(
+        [Integer(), Unicode()],
+        help="The largest memory_limit one launch may ask for (a size as for memory_limit). "
+        "Default: half of this machine's memory. 0: no maximum.",
+    ).tag(config=True)
+
+    total_memory_limit = Union(
+        [Integer(), Unicode()],
+        default_value=0,
+        help="A memory budget for all starting and running jobs together: the sum of their "
+        "caps. A launch that does not fit waits in the queue, in priority order, saying so "
+        "in its queue_reason, and starts when memory is freed. Every job then needs a cap. "
+        "0: no budget.",
+    ).tag(config=True)
+
+    cpu_nice = Integer(
+        10,
+        help="The niceness of every job's processes (-20 to 19; 10 by default, so TensorBoard "
+        "never outcompetes training for the CPU). Set on the job's session as well, which "
+        "is what counts where the kernel groups processes by session (autogroup).",
+    ).tag(config=True)
+
+    cpu_limit = Float(
+        0.0,
+        help="The most CPU one job may use, in cores (fractions allowed), where the machine "
+        "can enforce it (a cgroup CPU controller). 0: no limit.",
+    ).tag(config=True)
+
+    limit_mechanism = Enum(
+        ["auto", "cgroup2", "cgroup1", "watchdog"],
+        default_value="auto",
+        help="How job limits are enforced. 'auto' takes the strongest the machine allows: "
+        "cgroup v2 where the server's cgroup is delegated to it, else cgroup v1 where its "
+        "memory controller is writable, else a watchdog that samples each job's memory "
+        "about once a second and ends it above its cap. Naming one that cannot be used "
+        "falls back to the watchdog.",
+    ).tag(config=True)
+
+    @validate("memory_limit", "max_memory_limit", "total_memory_limit")
+    def _valid_size(self, proposal: Bunch) -> int:
+        try:
+            return parse_size(proposal["value"])
+        except ValueError as error:
+            raise TraitError(f"c.ForgatherTB.{proposal['trait'].name}: {error}") from None
+
+    @validate("cpu_nice")
+    def _valid_nice(self, proposal: Bunch) -> int:
+        try:
+            return check_nice(proposal["value"])
+        except ValueError as error:
+            raise TraitError(f"c.ForgatherTB.cpu_nice: {error}") from None
+
+    @default("max_memory_limit")
+    def _default_max_memory_limit(self) -> int:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 2
+
     @default("state_file")
     def _default_state_file(self) -> str:
         key = hashlib.sha256(
@@ -246,6 +326,13 @@ class ForgatherTB(ExtensionApp):
             load_fast_auto_bytes=self.load_fast_auto_bytes,
             private_network=self.private_network,
             fork_server=self.fork_server,
+            # parse_size again: traitlets does not validate static default values.
+            memory_limit=parse_size(self.memory_limit),
+            max_memory_limit=parse_size(self.max_memory_limit),
+            total_memory_limit=parse_size(self.total_memory_limit),
+            cpu_nice=self.cpu_nice,
+            cpu_limit=self.cpu_limit,
+            limit_mechanism=self.limit_mechanism,
         )
         self.manager = JobManager(settings, log=self.log)
         self.backends = BackendClients()

@@ -15,3 +15,7 @@ class PortInUse(ManagerError):
 
 class QueueFull(ManagerError):
     """Too many jobs are waiting already; the caller should retry later."""
+
+
+class JobStillLive(ManagerError):
+    """The job has not ended, so it cannot be relaunched."""

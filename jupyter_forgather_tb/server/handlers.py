@@ -14,18 +14,18 @@ from jupyter_server.base.handlers import APIHandler
 from tornado import web
 from tornado.iostream import StreamClosedError
 
-from ..common.options import OptionError, parse_launch, refuse_tcp
+from ..common.options import OptionError, memory_limit, parse_launch, refuse_tcp
 from .auth import AUTH_RESOURCE
 from .jobs import Job
 from .logdirs import find_logdirs, resolve_logdir
-from .manager import JobManager, JobNotFound, ManagerError, PortInUse, QueueFull
+from .manager import JobManager, JobNotFound, JobStillLive, ManagerError, PortInUse, QueueFull
 
 if TYPE_CHECKING:
     from .app import ForgatherTB
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_OUTPUT_CHUNK = 256 * 1024
-_ERROR_STATUS = {JobNotFound: 404, PortInUse: 409, QueueFull: 429}
+_ERROR_STATUS = {JobNotFound: 404, PortInUse: 409, JobStillLive: 409, QueueFull: 429}
 RETRY_AFTER_SECONDS = 5
 
 
@@ -54,13 +54,25 @@ class ForgatherTBHandler(APIHandler):
         self.set_header("Content-Type", "application/json")
         self.finish(json.dumps({"message": message, **extra}))
 
-    def send_manager_error(self, error: ManagerError) -> None:
-        if isinstance(error, QueueFull):
-            self.set_header("Retry-After", str(RETRY_AFTER_SECONDS))
-        self.send_error_json(_ERROR_STATUS.get(type(error), 400), str(error))
+    # The one place where the manager's and the options' errors become HTTP answers:
+    # handlers let them propagate, and tornado hands them to these two methods.
 
-    def send_option_error(self, error: OptionError) -> None:
-        self.send_error_json(400, str(error), field=error.field)
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        """Log server faults only: our own errors are answers for the user."""
+        if not isinstance(value, (ManagerError, OptionError)):
+            super().log_exception(typ, value, tb)
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Answer an :class:`OptionError` or :class:`ManagerError` with its 4xx and message."""
+        error = kwargs["exc_info"][1] if "exc_info" in kwargs else None
+        if isinstance(error, OptionError):
+            self.send_error_json(400, str(error), field=error.field)
+        elif isinstance(error, ManagerError):
+            if isinstance(error, QueueFull):
+                self.set_header("Retry-After", str(RETRY_AFTER_SECONDS))
+            self.send_error_json(_ERROR_STATUS.get(type(error), 400), str(error))
+        else:
+            super().write_error(status_code, **kwargs)
 
     def read_json_body(self) -> Any:
         """The request body as JSON, or None after answering 400/413 itself."""
@@ -90,23 +102,13 @@ class JobsHandler(ForgatherTBHandler):
         body = self.read_json_body()
         if body is None:
             return
-        try:
-            options, force_new = parse_launch(body)
-            if not self.tb_config.allow_port:
-                refuse_tcp(options)
-            real = await asyncio.get_running_loop().run_in_executor(
-                None,
-                resolve_logdir,
-                options.logdir,
-                self.tb_config.root_dir,
-                self.tb_config.roots,
-            )
-            options = options.resolved(real)
-            job, reused = self.manager.launch(options, force_new=force_new)
-        except OptionError as error:
-            return self.send_option_error(error)
-        except ManagerError as error:
-            return self.send_manager_error(error)
+        options, force_new = parse_launch(body)
+        if not self.tb_config.allow_port:
+            refuse_tcp(options)
+        real = await asyncio.get_running_loop().run_in_executor(
+            None, resolve_logdir, options.logdir, self.tb_config.root_dir, self.tb_config.roots
+        )
+        job, reused = self.manager.launch(options.resolved(real), force_new=force_new)
         self.set_status(200 if reused else 201)
         self.set_header("Location", job.url)
         self.finish(json.dumps({**self.manager.job_json(job), "reused": reused}))
@@ -123,19 +125,39 @@ class JobHandler(ForgatherTBHandler):
     @web.authenticated
     @authorized
     def get(self, job_id: str) -> None:
-        try:
-            job = self.manager.get(job_id)
-        except ManagerError as error:
-            return self.send_manager_error(error)
+        job = self.manager.get(job_id)
         self.finish(json.dumps(self.manager.job_json(job)))
 
     @web.authenticated
     @authorized
     async def delete(self, job_id: str) -> None:
-        try:
-            job = await self.manager.kill(job_id)
-        except ManagerError as error:
-            return self.send_manager_error(error)
+        job = await self.manager.kill(job_id)
+        self.finish(json.dumps(self.manager.job_json(job)))
+
+
+class RelaunchHandler(ForgatherTBHandler):
+    """``POST jobs/<id>/relaunch``: a new job with an ended job's options.
+
+    The body may give a new ``memory_limit``; it may be empty.
+    """
+
+    @web.authenticated
+    @authorized
+    def post(self, job_id: str) -> None:
+        body = self.read_json_body() if self.request.body else {}
+        if body is None:
+            return
+        if not isinstance(body, dict):
+            raise OptionError("body", "must be a JSON object")
+        unknown = sorted(set(body) - {"memory_limit"})
+        if unknown:
+            raise OptionError(unknown[0], "unknown field (accepted: memory_limit)")
+        old = self.manager.get(job_id)
+        if not self.tb_config.allow_port:
+            refuse_tcp(old.options)
+        job = self.manager.relaunch(job_id, memory_limit(body.get("memory_limit")))
+        self.set_status(201)
+        self.set_header("Location", job.url)
         self.finish(json.dumps(self.manager.job_json(job)))
 
 
@@ -168,10 +190,7 @@ class OutputHandler(ForgatherTBHandler):
         offset = _offset_arg(self)
         if offset is None:
             return
-        try:
-            job = self.manager.get(job_id)
-        except ManagerError as error:
-            return self.send_manager_error(error)
+        job = self.manager.get(job_id)
         begin, data = job.output.read(offset, MAX_OUTPUT_CHUNK)
         self.finish(json.dumps(_output_json(job, begin, data, offset)))
 
@@ -195,10 +214,7 @@ class OutputStreamHandler(ForgatherTBHandler):
         offset = _offset_arg(self)
         if offset is None:
             return
-        try:
-            job = self.manager.get(job_id)
-        except ManagerError as error:
-            return self.send_manager_error(error)
+        job = self.manager.get(job_id)
         self.set_header("Content-Type", "text/event-stream")
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")
@@ -232,17 +248,9 @@ class LogdirsHandler(ForgatherTBHandler):
         path = self.get_query_argument("path", "")
         config = self.tb_config
         loop = asyncio.get_running_loop()
-        try:
-            top = await loop.run_in_executor(
-                self.scan_executor,
-                resolve_logdir,
-                path or ".",
-                config.root_dir,
-                config.roots,
-                "path",
-            )
-        except OptionError as error:
-            return self.send_option_error(error)
+        top = await loop.run_in_executor(
+            self.scan_executor, resolve_logdir, path or ".", config.root_dir, config.roots, "path"
+        )
         entries, truncated = await loop.run_in_executor(
             self.scan_executor,
             find_logdirs,
@@ -285,6 +293,7 @@ def api_handlers(prefix: str) -> list[tuple[str, type[ForgatherTBHandler]]]:
     return [
         (rf"{prefix}/jobs", JobsHandler),
         (rf"{prefix}/jobs/{job_id}", JobHandler),
+        (rf"{prefix}/jobs/{job_id}/relaunch", RelaunchHandler),
         (rf"{prefix}/jobs/{job_id}/output", OutputHandler),
         (rf"{prefix}/jobs/{job_id}/output/stream", OutputStreamHandler),
         (rf"{prefix}/logdirs", LogdirsHandler),

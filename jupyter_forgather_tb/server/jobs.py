@@ -98,6 +98,7 @@ class Job:
     enforced_by: str | None = None  # "cgroup2", "cgroup1" or "watchdog" once started
     usage: dict[str, Any] | None = None  # the last usage sample while it runs
     queue_reason: str | None = None  # why a queued job waits
+    cgroup_files: list[str] | None = None  # the cgroup.procs files its runner joins
 
     @property
     def label(self) -> str:
@@ -143,6 +144,11 @@ class Job:
             "argv": self.argv,
             "proc_start_time": self.proc_start_time,
             "loader": self.loader,
+            "memory_limit": self.memory_limit,
+            "cpu_nice": self.cpu_nice,
+            "cpu_limit": self.cpu_limit,
+            "enforced_by": self.enforced_by,
+            "cgroup_files": self.cgroup_files,
         }
 
     def to_json(self, queue_position: int | None = None) -> dict[str, Any]:
@@ -168,4 +174,12 @@ class Job:
             "queue_position": queue_position,
             "last_activity": _iso(self.last_activity),
             "adopted": self.adopted,
+            "limits": {
+                "memory_bytes": self.memory_limit,
+                "cpu_nice": self.cpu_nice,
+                "cpu_limit": self.cpu_limit,
+                "enforced_by": self.enforced_by,
+            },
+            "usage": self.usage if self.status == JobStatus.RUNNING else None,
+            "queue_reason": self.queue_reason if self.status == JobStatus.QUEUED else None,
         }

@@ -18,8 +18,12 @@ from .forkclient import JobProcess
 from .jobs import Job, JobStatus
 from .listeners import Listener, PortCheck, check_port
 from .procfs import process_identity
-from .registry import JobRegistry, now
+from .registry import JobRegistry, now, signal_group
+from .scheduling import plan
 from .transport import free_port, http_status, port_is_free
+
+#: Seconds between two samples of the jobs' memory and CPU (the watchdog's period).
+USAGE_INTERVAL = 1.0
 
 # Variables a TensorBoard child must not inherit: Jupyter's own credentials.
 _ENV_DENYLIST = ("JUPYTER_TOKEN", "JPY_API_TOKEN", "JUPYTERHUB_API_TOKEN", "JPY_SESSION_NAME")
@@ -57,6 +61,7 @@ class ProcessLifecycle(JobRegistry):
     """Runs queued jobs as processes: start, readiness, output, exit, kill, idle culling."""
 
     _culler: asyncio.Task[None] | None
+    _usage_task: asyncio.Task[None] | None
     _stopping: set[asyncio.Future[Job]]  # idle stops under way (kept referenced)
 
     def _check_port(self, options: LaunchOptions, job: Job | None = None) -> None:
@@ -74,14 +79,38 @@ class ProcessLifecycle(JobRegistry):
     def _schedule(self) -> None:
         if self.settings.idle_timeout > 0 and self._culler is None:
             self._culler = asyncio.ensure_future(self._cull_idle())
-        active = sum(
-            1
-            for job in self._jobs.values()
-            if job.status in (JobStatus.STARTING, JobStatus.RUNNING)
+        if self._usage_task is None:
+            self._usage_task = asyncio.ensure_future(self._watch_usage())
+        decided = plan(
+            self._jobs.values(), self.settings.max_running, self.settings.total_memory_limit
         )
-        for job in self.queue()[: max(0, self.settings.max_running - active)]:
+        for job in self.queue():
+            job.queue_reason = decided.waiting.get(job.id)
+        for job in decided.start:
             job.status = JobStatus.STARTING
             self._tasks[job.id] = asyncio.ensure_future(self._run(job))
+
+    async def _watch_usage(self) -> None:
+        """Sample live jobs' usage about once a second; end those over their memory cap."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(USAGE_INTERVAL)
+            live = [
+                job
+                for job in self._jobs.values()
+                if job.status in (JobStatus.STARTING, JobStatus.RUNNING) and job.pid
+            ]
+            if not live:
+                continue
+            try:
+                over = await loop.run_in_executor(self.limits.executor, self.limits.sample, live)
+            except Exception:  # a bad reading must not stop the watch
+                self.log.exception("Sampling TensorBoard jobs' usage failed")
+                continue
+            for job, why in over:
+                self.log.warning("TensorBoard job %s: %s; ending it", job.id, why)
+                if job.pid:
+                    signal_group(job.pid, signal.SIGKILL)
 
     def _argv(self, job: Job) -> builtins.list[str]:
         """Give a job its socket (or port), report file and S3 cache; its command line."""
@@ -92,6 +121,7 @@ class ProcessLifecycle(JobRegistry):
             job.unix_socket = os.path.join(self._socket_dir, f"{job.id}.sock")
         job.report_file = os.path.join(self._socket_dir, f"{job.id}.json")
         self.s3.make_cache(job)
+        self.limits.prepare(job)
         return self._build_argv(job)
 
     def _build_argv(self, job: Job) -> builtins.list[str]:
@@ -106,6 +136,7 @@ class ProcessLifecycle(JobRegistry):
             fast_loader_above=self.settings.load_fast_auto_bytes,
             private_network=self.settings.private_network,
             report_file=job.report_file,
+            **self.limits.argv(job),
         )
 
     @staticmethod
@@ -180,6 +211,7 @@ class ProcessLifecycle(JobRegistry):
             await reader
             self._procs.pop(job.id, None)
         job.exit_code = code
+        over_memory = self.limits.ended(job)
         if code != 0 and job.options.uses_tcp and not job.error and not job.kill_requested:
             # Failed to listen, most likely: say who holds the port.
             foreign = (await self._check_listener(job, None, self._intended_ip(job))).foreign
@@ -187,6 +219,8 @@ class ProcessLifecycle(JobRegistry):
                 job.error = _taken(job.port, foreign)
         if job.kill_requested:
             self._finish(job, JobStatus.KILLED, job.stop_reason)
+        elif over_memory:
+            self._finish(job, JobStatus.FAILED, over_memory)
         elif job.error:  # startup timeout, or its port is taken
             self._finish(job, JobStatus.FAILED, job.error)
         elif code == 0:
@@ -349,11 +383,14 @@ class ProcessLifecycle(JobRegistry):
             self.log.info("Stopping %d TensorBoard job(s)", len(live))
         if self._culler is not None:
             self._culler.cancel()
+        if self._usage_task is not None:
+            self._usage_task.cancel()
         await asyncio.gather(
             *(self.kill(job.id, "the Jupyter server stopped") for job in live),
             return_exceptions=True,
         )
         await self.s3.wait_for_cleanups()
+        self.limits.close()
         if self.fork_server is not None:
             await self.fork_server.close()
         shutil.rmtree(self._socket_dir, ignore_errors=True)

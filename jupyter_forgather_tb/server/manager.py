@@ -11,20 +11,31 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from dataclasses import replace
 from typing import Any
 
-from ..common.options import LaunchOptions
+from ..common.options import LaunchOptions, OptionError
 from ..common.s3paths import url_scheme
-from .errors import JobNotFound, ManagerError, PortInUse, QueueFull
+from ..common.sizes import format_size
+from .errors import JobNotFound, JobStillLive, ManagerError, PortInUse, QueueFull
 from .forkclient import ForkServer
 from .jobs import Job
+from .limits import JobLimits
 from .output import OutputBuffer
 from .records import RUN_DIR_PREFIX, OwnDirs
 from .registry import ManagerSettings
 from .restore import RestartSurvival
 from .s3jobs import S3Caches
 
-__all__ = ["JobManager", "JobNotFound", "ManagerError", "ManagerSettings", "PortInUse", "QueueFull"]
+__all__ = [
+    "JobManager",
+    "JobNotFound",
+    "JobStillLive",
+    "ManagerError",
+    "ManagerSettings",
+    "PortInUse",
+    "QueueFull",
+]
 
 
 class JobManager(RestartSurvival):
@@ -38,6 +49,7 @@ class JobManager(RestartSurvival):
         self._tasks = {}
         self._seq = 0
         self._culler = None
+        self._usage_task = None
         self._stopping = set()
         self._end_listeners = []
         self.s3 = S3Caches(
@@ -63,6 +75,7 @@ class JobManager(RestartSurvival):
             if settings.fork_server
             else None
         )
+        self.limits = JobLimits(settings.limit_mechanism, self.log)
         self._restore()
         # Sockets live in a private directory: only this user can connect, so
         # nobody can reach a TensorBoard without going through Jupyter's login.
@@ -104,6 +117,7 @@ class JobManager(RestartSurvival):
             )
         if options.port is not None:
             self._check_port(options)
+        memory_cap = self._memory_cap(options)
         self._seq += 1
         job = Job(
             options=options,
@@ -114,6 +128,9 @@ class JobManager(RestartSurvival):
         job.url = f"{self.settings.base_url}tb/{job.id}/"
         job.port = options.port
         job.log_file = os.path.join(self.settings.log_dir, f"{job.id}.log")
+        job.memory_limit = memory_cap
+        job.cpu_nice = self.settings.cpu_nice
+        job.cpu_limit = self.settings.cpu_limit or None
         self._jobs[job.id] = job
         self.log.info("TensorBoard job %s queued for %s", job.id, options.logdir)
         if options.bind_all:
@@ -125,3 +142,48 @@ class JobManager(RestartSurvival):
         self._schedule()
         self._save()
         return job, False
+
+    def _memory_cap(self, options: LaunchOptions) -> int | None:
+        """The memory cap a launch gets (None: none), or :class:`OptionError` if not allowed."""
+        settings = self.settings
+        asked = options.memory_limit
+        cap = settings.memory_limit if asked is None else asked
+        if asked and settings.max_memory_limit and asked > settings.max_memory_limit:
+            raise OptionError(
+                "memory_limit",
+                f"{format_size(asked)} is more than the {format_size(settings.max_memory_limit)} "
+                "one job may ask for on this server (max_memory_limit)",
+            )
+        if settings.total_memory_limit:
+            if not cap:
+                raise OptionError(
+                    "memory_limit",
+                    "this server shares a memory budget between jobs (total_memory_limit): "
+                    "every job needs a memory limit",
+                )
+            if cap > settings.total_memory_limit:
+                raise OptionError(
+                    "memory_limit",
+                    f"{format_size(cap)} is more than the memory budget of all jobs together "
+                    f"({format_size(settings.total_memory_limit)}, total_memory_limit)",
+                )
+        return cap or None
+
+    def relaunch(self, job_id: str, memory_limit: int | None = None) -> Job:
+        """Start a new job with an ended job's options (and a new memory limit, if given)."""
+        old = self.get(job_id)
+        if old.status.is_live:
+            raise JobStillLive(
+                f"TensorBoard job {job_id} is {old.status.value}: only an ended job can be "
+                "relaunched (kill it first)"
+            )
+        if not old.options.logdir:
+            raise ManagerError(
+                f"the options of TensorBoard job {job_id} are unknown (its saved record could "
+                "not be read): launch it anew"
+            )
+        options = old.options
+        if memory_limit is not None:
+            options = replace(options, memory_limit=memory_limit)
+        job, _ = self.launch(options, force_new=True)
+        return job

@@ -22,6 +22,7 @@ from typing import Any
 from ..common.addresses import bind_ip
 from ..common.options import CONTROL_FIELDS, LaunchOptions, OptionError, parse_launch
 from ..common.s3paths import is_s3_url, url_scheme
+from .cgroups import JOB_PREFIX, MECHANISMS
 from .jobs import Job, JobStatus, is_job_id, new_job_id
 from .output import OutputBuffer
 from .state import unsafe_reason
@@ -176,6 +177,15 @@ def restore_job(record: Any, dirs: OwnDirs, output: OutputBuffer) -> Job:
         log_file = _inside(log_file, dirs.log_dir, f"{job_id}.log", "log file")
     if is_s3_url(options.logdir):
         _own_dir(os.path.join(dirs.cache_root, job_id), "S3 cache")
+    cgroup_files = _cgroup_files(record.get("cgroup_files"), job_id)
+    cpu_limit = record.get("cpu_limit")
+    if cpu_limit is not None and (
+        isinstance(cpu_limit, bool) or not isinstance(cpu_limit, (int, float)) or cpu_limit <= 0
+    ):
+        raise RecordError(f"its cpu_limit {_show(cpu_limit)} is not a number of cores")
+    enforced_by = record.get("enforced_by")
+    if enforced_by not in (None, *MECHANISMS):
+        raise RecordError(f"its enforced_by {_show(enforced_by)} is not a mechanism")
     return Job(
         options=options,
         url=f"{dirs.base_url}tb/{job_id}/",
@@ -196,7 +206,30 @@ def restore_job(record: Any, dirs: OwnDirs, output: OutputBuffer) -> Job:
         log_file=log_file,
         proc_start_time=_integer(record, "proc_start_time", 0),
         loader=loader_report(record.get("loader")),
+        memory_limit=_integer(record, "memory_limit", 1),
+        cpu_nice=_integer(record, "cpu_nice", -20, 19),
+        cpu_limit=float(cpu_limit) if cpu_limit is not None else None,
+        enforced_by=enforced_by,
+        cgroup_files=cgroup_files,
     )
+
+
+# Where cgroup hierarchies are mounted on every distribution we know of; a record naming
+# groups elsewhere is not re-adopted (reported lost), which is safe.
+_CGROUP_ROOT = "/sys/fs/cgroup/"
+
+
+def _cgroup_files(value: Any, job_id: str) -> list[str] | None:
+    """The cgroup.procs files a record says its job joined: only a job group of ours."""
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(path, str) for path in value):
+        raise RecordError("its cgroup_files are not a list of paths")
+    suffix = f"/{JOB_PREFIX}{job_id}/cgroup.procs"
+    for path in value:
+        if not path.startswith(_CGROUP_ROOT) or not path.endswith(suffix) or ".." in path:
+            raise RecordError(f"its cgroup file {_show(path)} is not a job group of ours")
+    return list(value)
 
 
 def lost_job(

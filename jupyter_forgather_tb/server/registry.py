@@ -15,6 +15,7 @@ from ..common.jsonfile import read_json
 from .errors import JobNotFound
 from .forkclient import ForkServer, JobProcess
 from .jobs import Job, JobStatus
+from .limits import JobLimits
 from .procfs import process_identity
 from .records import OwnDirs, loader_report
 from .s3jobs import S3Caches
@@ -49,6 +50,12 @@ class ManagerSettings:
     load_fast_auto_bytes: int
     private_network: bool
     fork_server: bool
+    memory_limit: int  # 0: no cap
+    max_memory_limit: int  # 0: no maximum
+    total_memory_limit: int  # 0: no budget
+    cpu_nice: int
+    cpu_limit: float  # 0: no limit
+    limit_mechanism: str
 
 
 def now() -> datetime:
@@ -68,6 +75,7 @@ class JobRegistry:
     settings: ManagerSettings
     log: logging.Logger
     s3: S3Caches
+    limits: JobLimits
     fork_server: ForkServer | None
     _jobs: dict[str, Job]
     _procs: dict[str, JobProcess]

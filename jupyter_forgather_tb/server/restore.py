@@ -141,6 +141,7 @@ class RestartSurvival(ProcessLifecycle):
 
     async def _resume(self, adopt: list[Job]) -> None:
         for job in adopt:
+            self.limits.adopt(job)
             self._seed_output(job)
             self._tasks[job.id] = asyncio.ensure_future(self._watch_adopted(job))
         self._schedule()
@@ -172,8 +173,11 @@ class RestartSurvival(ProcessLifecycle):
         finally:
             self._tasks.pop(job.id, None)
         signal_group(job.pid, signal.SIGKILL)
+        over_memory = self.limits.ended(job)
         if job.kill_requested:
             self._finish(job, JobStatus.KILLED, job.stop_reason)
+        elif over_memory:
+            self._finish(job, JobStatus.FAILED, over_memory)
         elif status != 200:
             why = job.error or "did not answer"
             self._finish(job, JobStatus.LOST, f"re-adopted after a restart but {why}")

@@ -1,0 +1,152 @@
+"""Per-job memory and CPU limits through the REST API, on real TensorBoard and the real kernel."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+
+import pytest
+from conftest import group_pids, write_scalars
+from test_cgroups import _scalars_logdir, needs_cgroup1
+
+MiB = 1 << 20
+GiB = 1 << 30
+
+
+def _stat_fields(pid: int) -> list[str]:
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()
+
+
+def _session_pids(sid: int) -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                fields = _stat_fields(int(entry))
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+            if int(fields[3]) == sid and fields[0] != "Z":
+                pids.append(int(entry))
+    return pids
+
+
+def _rss(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+@pytest.fixture
+def big_logdir(jp_root_dir) -> Path:
+    """300,000 scalar points: a job with the Rust loader needs about 200 MiB for them."""
+    return _scalars_logdir(jp_root_dir / "big", 300, 1000)
+
+
+async def _over_its_cap(api, big_logdir) -> dict:
+    job = await api.launch(logdir="big", memory_limit="150M", load_fast="true")
+    assert job["limits"]["memory_bytes"] == 150 * MiB
+    job = await api.wait_status(job["id"], "failed", "exited", "killed", timeout=180)
+    assert job["status"] == "failed", job
+    assert job["error"].startswith("memory limit 150 MiB exceeded"), job["error"]
+    assert group_pids(job["pid"]) == []
+    return job
+
+
+@needs_cgroup1
+@pytest.mark.timeout(300)
+async def test_a_job_over_its_cap_fails_with_the_reason_under_cgroup_v1(api, big_logdir):
+    job = await _over_its_cap(api, big_logdir)
+    assert job["limits"]["enforced_by"] == "cgroup1"
+    assert "peak" in job["error"]
+
+
+@pytest.mark.tb_config(limit_mechanism="watchdog")
+@pytest.mark.timeout(300)
+async def test_a_job_over_its_cap_fails_with_the_reason_under_the_watchdog(api, big_logdir):
+    job = await _over_its_cap(api, big_logdir)
+    assert job["limits"]["enforced_by"] == "watchdog"
+
+
+async def test_a_job_under_its_cap_runs_and_reports_its_usage(api, logdir):
+    job = await api.launch(logdir="logs", memory_limit="1G")
+    job = await api.wait_status(job["id"], "running")
+    assert job["limits"]["memory_bytes"] == GiB and job["limits"]["cpu_nice"] == 10
+    for _ in range(100):
+        job = await api.json("GET", "jobs", job["id"])
+        if job["usage"] and job["usage"]["cpu_percent"] is not None:
+            break
+        await asyncio.sleep(0.2)
+    usage = job["usage"]
+    assert usage is not None and usage["rss_bytes"] > 20 * MiB
+    assert usage["peak_bytes"] >= usage["rss_bytes"]
+    # Within 10 % of what /proc says for every process of the job, read now.
+    measured = sum(_rss(pid) for pid in _session_pids(job["pid"]))
+    assert abs(usage["rss_bytes"] - measured) <= 0.1 * measured
+
+
+async def test_the_job_and_its_data_server_run_at_the_configured_niceness(api, logdir):
+    job = await api.launch(logdir="logs", load_fast="true")
+    job = await api.wait_status(job["id"], "running")
+    pids = _session_pids(job["pid"])
+    assert len(pids) >= 2  # the runner and TensorBoard's Rust data server
+    assert {int(_stat_fields(pid)[16]) for pid in pids} == {10}
+
+
+@pytest.mark.tb_config(total_memory_limit="1G", max_memory_limit="1G")
+async def test_the_memory_budget_queues_a_job_until_memory_is_freed(api, logdir):
+    first = await api.launch(logdir="logs", memory_limit="600M")
+    second = await api.launch(logdir="logs/run1", memory_limit="600M")
+    assert second["status"] == "queued"
+    assert second["queue_reason"].startswith("waiting for memory: 600 MiB of 1 GiB in use")
+    await api.wait_status(first["id"], "running")
+    assert (await api.json("GET", "jobs", second["id"]))["status"] == "queued"
+    await api.kill(first["id"])
+    second = await api.wait_status(second["id"], "running")
+    assert second["queue_reason"] is None
+
+
+@pytest.mark.tb_config(total_memory_limit="1G")
+async def test_a_budget_needs_a_cap_and_one_that_fits(api, logdir):
+    for limit, words in ((0, "every job needs a memory limit"), ("2G", "more than the memory")):
+        response = await api.call("POST", "jobs", body={"logdir": "logs", "memory_limit": limit})
+        error = json.loads(response.body)
+        assert response.code == 400 and error["field"] == "memory_limit"
+        assert words in error["message"]
+
+
+@pytest.mark.tb_config(max_memory_limit="1G")
+@pytest.mark.parametrize("limit", [-1, "-1G", "12X", "lots", "5P", True, "2G", [1]])
+async def test_a_bad_memory_limit_is_a_400_naming_the_field(api, logdir, limit):
+    response = await api.call("POST", "jobs", body={"logdir": "logs", "memory_limit": limit})
+    assert response.code == 400, response.body
+    assert json.loads(response.body)["field"] == "memory_limit"
+    assert await api.json("GET", "jobs") == []
+
+
+async def test_relaunch_refuses_a_live_job_and_restarts_an_ended_one(api, logdir):
+    job = await api.launch(logdir="logs", window_title="mine", memory_limit="512M")
+    await api.wait_status(job["id"], "running")
+    refused = await api.call("POST", "jobs", job["id"], "relaunch", body={})
+    assert refused.code == 409 and "kill it first" in json.loads(refused.body)["message"]
+    await api.kill(job["id"])
+    again = await api.json("POST", "jobs", job["id"], "relaunch", body={"memory_limit": "1G"})
+    assert again["id"] != job["id"] and again["limits"]["memory_bytes"] == GiB
+    assert again["options"]["logdir"] == job["options"]["logdir"]
+    assert again["options"]["window_title"] == "mine"
+    assert (await api.wait_status(again["id"], "running"))["status"] == "running"
+    missing = await api.call("POST", "jobs", "nope", "relaunch", body={})
+    assert missing.code == 404
+    bad = await api.call("POST", "jobs", job["id"], "relaunch", body={"memory_limit": "12X"})
+    assert bad.code == 400 and json.loads(bad.body)["field"] == "memory_limit"
+
+
+async def test_a_small_log_directory_fits_the_default_cap(api, jp_root_dir):
+    write_scalars(jp_root_dir / "tiny" / "run", "loss", [1.0, 0.5])
+    job = await api.launch(logdir="tiny")
+    assert job["limits"]["memory_bytes"] == 2 * GiB
+    assert (await api.wait_status(job["id"], "running"))["status"] == "running"
