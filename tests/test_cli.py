@@ -172,7 +172,9 @@ async def test_memory_limit_usage_columns_and_relaunch_from_the_command_line(
     (job,) = await api.json("GET", "jobs")
     assert job["limits"]["memory_bytes"] == 2**30
     code, out, _ = await cli("show", job["id"], env=server_env)
-    assert code == 0 and re.search(r"^limits:   memory 1 GiB, enforced by \S", out, re.M)
+    assert code == 0 and re.search(
+        r"^limits:   memory 1 GiB, CPU nice 10, enforced by \S", out, re.M
+    )
 
     deadline = asyncio.get_running_loop().time() + 60
     while (await api.job(job["id"]))["usage"] is None:  # until the first sample

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from conftest import JupyterServerProcess, pid_alive, write_scalars
 from s3_helpers import TEST_ENV, UNSET_ENV, event_key, new_bucket, scalar_records
+from test_cgroups import _scalars_logdir
 
 CHROMIUM = os.environ.get("FORGATHER_TB_CHROMIUM") or shutil.which("chromium") or ""
 # `make screenshots` sets this to docs/ to refresh the README's pictures.
@@ -365,18 +366,21 @@ def test_memory_limit_field_meter_and_relaunch(lab, page):
 
 def test_a_job_over_its_memory_limit_offers_a_relaunch_with_twice_the_memory(lab, page):
     open_sidebar(page)
-    # TensorBoard needs far more than 64 MiB: the limit stops it for real.
-    job = lab.call("POST", "jobs", {"logdir": "logs", "memory_limit": "64M"})
-    job = lab.wait_status(job["id"], "failed")
-    assert "memory limit 64 MiB exceeded" in job["error"]
+    # 300,000 points: TensorBoard's Rust loader needs about 200 MiB for them, so the
+    # limit stops it for real.
+    _scalars_logdir(Path(lab.root) / "big", 300, 1000)
+    body = {"logdir": "big", "memory_limit": "150M", "load_fast": "true"}
+    job = lab.call("POST", "jobs", body)
+    job = lab.wait_status(job["id"], "failed", timeout=180)
+    assert "memory limit 150 MiB exceeded" in job["error"]
     item = job_item(page, job["id"])
-    item.locator(".jp-ForgatherTB-failure", has_text="memory limit 64 MiB exceeded").wait_for()
+    item.locator(".jp-ForgatherTB-failure", has_text="memory limit 150 MiB exceeded").wait_for()
     double = item.get_by_role("button", name=DOUBLE_MEMORY)
-    assert "128 MiB" in double.get_attribute("title")
+    assert "300 MiB" in double.get_attribute("title")
     double.click()
     page.locator(".Toastify__toast", has_text="Relaunched").wait_for()
     (new,) = [j for j in lab.call("GET", "jobs") if j["id"] != job["id"]]
-    assert new["limits"]["memory_bytes"] == 128 * 2**20
+    assert new["limits"]["memory_bytes"] == 300 * 2**20
 
 
 def test_job_list_polls_only_while_the_sidebar_is_shown(lab, page):
