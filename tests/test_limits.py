@@ -120,7 +120,7 @@ async def test_a_budget_needs_a_cap_and_one_that_fits(api, logdir):
 
 
 @pytest.mark.tb_config(max_memory_limit="1G")
-@pytest.mark.parametrize("limit", [-1, "-1G", "12X", "lots", "5P", True, "2G", [1]])
+@pytest.mark.parametrize("limit", [-1, "-1G", "12X", "lots", "5P", True, "2G", [1], 185, "1M"])
 async def test_a_bad_memory_limit_is_a_400_naming_the_field(api, logdir, limit):
     response = await api.call("POST", "jobs", body={"logdir": "logs", "memory_limit": limit})
     assert response.code == 400, response.body

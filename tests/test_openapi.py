@@ -54,6 +54,7 @@ async def test_served_document_is_the_packaged_one(api):
         "DELETE /jobs",
         "GET /jobs/{job_id}",
         "DELETE /jobs/{job_id}",
+        "POST /jobs/{job_id}/relaunch",
         "GET /jobs/{job_id}/output",
         "GET /jobs/{job_id}/output/stream",
         "GET /logdirs",

@@ -86,6 +86,7 @@ def test_to_json_lists_every_option():
         "samples_per_plugin": "images=1",
         "sync_interval": None,
         "load_fast": "auto",
+        "memory_limit": None,
     }
 
 

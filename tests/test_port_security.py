@@ -280,7 +280,15 @@ async def test_the_cli_warns_that_a_port_job_is_open_to_local_users(
     code, out, _ = await cli("show", job["id"], env=env)
     assert code == 0 and f"warning:  {warning}" in out
     code, out, err = await cli("list", env=env)
-    assert code == 0 and out.splitlines()[0].split() == ["ID", "STATUS", "AGE", "LABEL", "LOGDIR"]
+    assert code == 0 and out.splitlines()[0].split() == [
+        "ID",
+        "STATUS",
+        "AGE",
+        "MEM",
+        "CPU",
+        "LABEL",
+        "LOGDIR",
+    ]
     assert f"warning: {job['id']} {warning}" in err
 
 

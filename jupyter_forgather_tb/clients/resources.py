@@ -56,7 +56,9 @@ def memory_column(job: dict[str, Any]) -> str:
 def cpu_column(job: dict[str, Any]) -> str:
     """A running job's CPU use in percent of one core, ``4%``; else ``-``."""
     usage = _running_usage(job)
-    return f"{round(usage['cpu_percent'])}%" if usage else "-"
+    if not usage or usage.get("cpu_percent") is None:  # none yet on a job's first sample
+        return "-"
+    return f"{round(usage['cpu_percent'])}%"
 
 
 def limits_text(limits: dict[str, Any] | None) -> str:
@@ -91,7 +93,10 @@ def usage_text(job: dict[str, Any]) -> str | None:
     if usage.get("pss_bytes") is not None:
         details.append(f"proportional {size_text(usage['pss_bytes'])}")
     details.append(f"peak {size_text(usage['peak_bytes'])}")
-    return f"{memory} resident ({', '.join(details)}), CPU {round(usage['cpu_percent'])} %"
+    text = f"{memory} resident ({', '.join(details)})"
+    if usage.get("cpu_percent") is not None:  # none yet on a job's first sample
+        text += f", CPU {round(usage['cpu_percent'])} %"
+    return text
 
 
 def size_argument(count: int) -> str:

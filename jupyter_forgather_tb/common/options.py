@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .processes import RUNNER_MODULE
 from .s3paths import REMOTE_SCHEMES, is_s3_url, normalize_bucket_url, url_scheme
-from .sizes import parse_size
+from .sizes import format_size, parse_size
 
 if TYPE_CHECKING:
     from typing import TypeGuard  # Python 3.10+; annotations only
@@ -28,6 +28,9 @@ MAX_PRIORITY = 1_000_000
 DEFAULT_SYNC_INTERVAL = 5.0
 MIN_SYNC_INTERVAL = 0.5
 DEFAULT_HOST = "127.0.0.1"
+# The smallest memory cap a launch may ask for: a forked job is charged about 21 MiB
+# before it loads anything (docs/limits.md).
+MIN_MEMORY_LIMIT = 32 << 20
 #: TensorBoard's loaders: ``false`` the Python one, ``true`` the Rust data server,
 #: ``auto`` the server's choice by the log directory's size (see ``loader.py``).
 LOAD_FAST_VALUES = ("auto", "true", "false")
@@ -308,9 +311,16 @@ def memory_limit(value: Any) -> int | None:
     if value is None:
         return None
     try:
-        return parse_size(value)
+        size = parse_size(value)
     except ValueError as error:
         raise OptionError("memory_limit", str(error)) from None
+    if 0 < size < MIN_MEMORY_LIMIT:
+        raise OptionError(
+            "memory_limit",
+            f"must be 0 (no cap) or at least {format_size(MIN_MEMORY_LIMIT)}: "
+            "TensorBoard cannot even start in less",
+        )
+    return size
 
 
 def check_nice(nice: Any) -> int:

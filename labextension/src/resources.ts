@@ -68,7 +68,11 @@ export function memoryMeter(
 
 /** A running job's CPU use: "4 %", or null before the first sample. */
 export function cpuText(job: Pick<IJob, 'status' | 'usage'>): string | null {
-  if (job.status !== 'running' || !job.usage) {
+  if (
+    job.status !== 'running' ||
+    !job.usage ||
+    job.usage.cpu_percent === null
+  ) {
     return null;
   }
   return `${Math.round(job.usage.cpu_percent)} %`;

@@ -162,9 +162,10 @@ export interface IUsage {
   rss_bytes: number;
   pss_bytes: number | null;
   /** Percent of one core, so above 100 on several. */
-  cpu_percent: number;
+  cpu_percent: number | null;
   peak_bytes: number;
-  sampled_at: string;
+  /** Seconds since the epoch. */
+  sampled_at: number;
 }
 
 /** Which loader a job's TensorBoard got, and whether in a network of its own. */

@@ -22,7 +22,7 @@ function job(fields: Partial<IJob>): IJob {
       pss_bytes: 300 * MiB,
       cpu_percent: 4,
       peak_bytes: 400 * MiB,
-      sampled_at: '2026-01-01T12:00:00Z'
+      sampled_at: 1767268800
     },
     ...fields
   } as IJob;

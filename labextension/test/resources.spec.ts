@@ -23,7 +23,7 @@ const usage: IUsage = {
   pss_bytes: 280 * MiB,
   cpu_percent: 4.4,
   peak_bytes: 400 * MiB,
-  sampled_at: '2026-01-01T12:00:00Z'
+  sampled_at: 1767268800
 };
 
 describe('memoryMeter', () => {
