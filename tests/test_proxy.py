@@ -492,7 +492,8 @@ async def test_a_websocket_handshake_carries_no_credentials_to_the_job(echo_back
 
 
 def _framing(response) -> list[str]:
-    return [p for p in response.headers.get_list("Content-Security-Policy") if "frame-ancestors" in p]
+    policies = response.headers.get_list("Content-Security-Policy")
+    return [policy for policy in policies if "frame-ancestors" in policy]
 
 
 async def test_tensorboard_pages_may_be_framed_only_where_jupyters_may(api, logdir, jp_base_url):

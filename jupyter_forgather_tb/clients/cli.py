@@ -30,6 +30,7 @@ from .client import (
     running_servers,
 )
 from .launch_args import add_launch_arguments, launch_body
+from .terminal import printable
 
 DESCRIPTION = """\
 Launch and manage TensorBoard jobs served through a Jupyter server, at <base_url>tb/<id>/
@@ -147,6 +148,7 @@ def _age(iso: str | None) -> str:
 
 
 def _table(rows: list[list[str]]) -> str:
+    rows = [[printable(cell) for cell in row] for row in rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)
 
@@ -183,7 +185,7 @@ def _describe(job: dict, server: ServerInfo) -> str:
     if job.get("error"):
         lines.append(f"error:    {job['error']}")
     lines += [f"  | {line}" for line in job.get("output_tail") or []]
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)
 
 
 def _wait(client: Client, job: dict) -> dict:
@@ -199,11 +201,13 @@ def _wait(client: Client, job: dict) -> dict:
         status = current["status"]
         if current.get("queue_position"):
             status += f", position {current['queue_position']} in the queue"
+        status = printable(status)
+        label = printable(current["label"])
         if tty:
-            sys.stderr.write(f"\r\033[K{next(spinner)} TensorBoard {current['label']}: {status}")
+            sys.stderr.write(f"\r\033[K{next(spinner)} TensorBoard {label}: {status}")
             sys.stderr.flush()
         elif status != last:
-            print(f"TensorBoard {current['label']}: {status}", file=sys.stderr)
+            print(f"TensorBoard {label}: {status}", file=sys.stderr)
         last = status
 
     try:
@@ -225,8 +229,9 @@ def _launch(client: Client, args: argparse.Namespace) -> int:
         print(_describe(job, client.server), file=sys.stderr)
     else:
         note = ", reused a live job" if reused else ""
-        print(f"TensorBoard {job['label']}: {job['status']}{note}", file=sys.stderr)
-        print(url)
+        label, status = printable(job["label"]), printable(job["status"])
+        print(f"TensorBoard {label}: {status}{note}", file=sys.stderr)
+        print(printable(url))
     if job["status"] in ENDED:
         return 1
     if args.open:
@@ -271,9 +276,9 @@ def _servers(args: argparse.Namespace) -> int:
     else:
         print("No running Jupyter servers in Jupyter's runtime directory.")
     if chosen is None:
-        print(problem, file=sys.stderr)
+        print(printable(problem, multiline=True), file=sys.stderr)
         return 1
-    print(f"Using {chosen.url} ({chosen.source}).")
+    print(printable(f"Using {chosen.url} ({chosen.source})."))
     return 0
 
 
@@ -290,7 +295,7 @@ def _upload(args: argparse.Namespace) -> int:
     except ValueError as error:
         args.usage_error(f"{args.url}: {error}")
     except S3Error as error:  # boto3 missing
-        print(f"error: {error.message}", file=sys.stderr)
+        print(f"error: {printable(error.message, multiline=True)}", file=sys.stderr)
         return 1
     stop = threading.Event()
     if args.follow:
@@ -309,7 +314,7 @@ def _upload(args: argparse.Namespace) -> int:
     try:
         uploader.follow(args.interval, stop)
     except S3Error as error:
-        print(f"error: {args.url}: {error.message}", file=sys.stderr)
+        print(printable(f"error: {args.url}: {error.message}", multiline=True), file=sys.stderr)
         return 1
     total = uploader.total
     print(
@@ -336,10 +341,10 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "kill":
         job = client.kill(args.id)
-        print(f"TensorBoard {job['label']} ({job['id']}): {job['status']}")
+        print(printable(f"TensorBoard {job['label']} ({job['id']}): {job['status']}"))
         return 0
     for text in client.output_text(args.id, follow=args.follow):
-        sys.stdout.write(text)
+        sys.stdout.write(printable(text, multiline=True))
         sys.stdout.flush()
     return 0
 
@@ -353,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
     except OptionError as error:
         args.usage_error(str(error))  # exits 2, like any other usage error
     except ClientError as error:
-        print(f"error: {error.message}", file=sys.stderr)
+        print(f"error: {printable(error.message, multiline=True)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

@@ -18,6 +18,7 @@ from IPython.display import IFrame, display
 from ..common.options import OptionError
 from .client import LIVE, Client, ClientError, find_server
 from .launch_args import add_launch_arguments, launch_body
+from .terminal import printable
 
 USAGE = """\
 %forgather_tb --logdir DIR [--title T] [--port P] [--reload_interval S]
@@ -64,7 +65,7 @@ def _bundle(text: str, markup: str | None = None) -> dict:
 def _progress(job: dict, reused: bool) -> str:
     where = f", position {job['queue_position']} in the queue" if job.get("queue_position") else ""
     note = " (reusing a live job)" if reused else ""
-    return f"TensorBoard {job['label']}{note}: {job['status']}{where}…"
+    return printable(f"TensorBoard {job['label']}{note}: {job['status']}{where}…")
 
 
 def _failure(job: dict) -> dict:
@@ -75,7 +76,7 @@ def _failure(job: dict) -> dict:
     )
     if tail:
         markup += f"<pre>{html.escape(tail)}</pre>"
-    return _bundle(f"{head}\n{tail}".rstrip(), markup)
+    return _bundle(printable(f"{head}\n{tail}".rstrip(), multiline=True), markup)
 
 
 def _view(job: dict, client: Client, height: int, reused: bool) -> dict:
@@ -89,16 +90,17 @@ def _view(job: dict, client: Client, height: int, reused: bool) -> dict:
         f"Open TensorBoard {html.escape(job['label'])} in a new tab</a>{note}</p>"
     )
     text = f"TensorBoard {job['label']} is running at {client.server.browser_url(url)}{note}"
-    return _bundle(text, markup)
+    return _bundle(printable(text), markup)
 
 
 def _jobs_table(jobs: list[dict]) -> dict:
     if not jobs:
         return _bundle("No TensorBoard jobs.")
     rows = [(j["id"], j["status"], j["label"], j["options"]["logdir"], j["url"]) for j in jobs]
-    width = [max(len(row[i]) for row in rows) for i in range(3)]
+    shown = [[printable(cell) for cell in row[:4]] for row in rows]
+    width = [max(len(row[i]) for row in shown) for i in range(3)]
     text = "\n".join(
-        f"{r[0]:<{width[0]}}  {r[1]:<{width[1]}}  {r[2]:<{width[2]}}  {r[3]}" for r in rows
+        f"{r[0]:<{width[0]}}  {r[1]:<{width[1]}}  {r[2]:<{width[2]}}  {r[3]}" for r in shown
     )
     cells = "".join(
         "<tr>"
@@ -141,16 +143,16 @@ class ForgatherTBMagics(Magics):
                 display(_jobs_table(client.jobs()), raw=True)
             elif command == "kill":
                 job = client.kill(args.id)
-                print(f"TensorBoard {job['label']} ({job['id']}) is {job['status']}.")
+                print(printable(f"TensorBoard {job['label']} ({job['id']}) is {job['status']}."))
             else:
                 for text in client.output_text(args.id):
-                    print(text, end="")
+                    print(printable(text, multiline=True), end="")
         except _HelpShown:
             pass
         except OptionError as error:
             raise UsageError(str(error)) from None
         except ClientError as error:
-            print(error.message, file=sys.stderr)
+            print(printable(error.message, multiline=True), file=sys.stderr)
 
     def _launch(self, client: Client, body: dict, height: int) -> None:
         job, reused = client.launch(body)
@@ -168,7 +170,7 @@ class ForgatherTBMagics(Magics):
             try:
                 job = client.wait(job, on_poll=on_poll)
             except KeyboardInterrupt:
-                text = (
+                text = printable(
                     f"Stopped waiting for TensorBoard {job['label']}; it goes on starting. "
                     f"%forgather_tb kill {job['id']} cancels it."
                 )
