@@ -74,17 +74,25 @@ def test_request_headers_for_backend_keep_only_end_to_end_non_credentials():
 @pytest.mark.parametrize(
     "policy, framing",
     [
-        (
+        (  # jupyter_server's default
             "frame-ancestors 'self'; report-uri /base/api/security/csp-report",
             "frame-ancestors 'self'; report-uri /base/api/security/csp-report",
         ),
-        (
-            "default-src 'none';  Frame-Ancestors 'self' https://hub.example ;report-uri /r",
-            "Frame-Ancestors 'self' https://hub.example; report-uri /r",
+        (  # JupyterHub's single-user default: Lab (same origin) must still frame TensorBoard
+            "frame-ancestors 'none';report-uri http://hub/hub/security/csp-report",
+            "frame-ancestors 'self'; report-uri http://hub/hub/security/csp-report",
+        ),
+        (  # an administrator's: a portal may embed Lab, so TensorBoard's tabs in it too
+            "default-src 'none';  Frame-Ancestors https://portal.example 'SELF' ;",
+            "frame-ancestors 'self' https://portal.example",
+        ),
+        (  # the first of a directive counts, as in browsers
+            "frame-ancestors https://a.test; frame-ancestors 'none'; report-uri /r; report-uri /s",
+            "frame-ancestors 'self' https://a.test; report-uri /r",
         ),
         ("default-src 'none'; report-uri /r", None),
         ("", None),
     ],
 )
-def test_framing_policy_keeps_only_jupyters_framing_rule(policy, framing):
+def test_framing_policy_is_jupyters_rule_plus_jupyter_itself(policy, framing):
     assert framing_policy(policy) == framing

@@ -26,8 +26,8 @@ _HOP_BY_HOP = frozenset(
         "upgrade",
     )
 )
-# The directives of Jupyter's Content-Security-Policy that proxied answers carry too.
-_FRAMING_DIRECTIVES = ("frame-ancestors", "report-uri")
+# CSP source keywords that framing_policy replaces with 'self'.
+_SELF_OR_NONE = ("'self'", "'none'")
 
 
 def without_token(query: str) -> str:
@@ -61,12 +61,21 @@ def request_headers_for_backend(headers: HTTPHeaders) -> HTTPHeaders:
 
 
 def framing_policy(policy: str) -> str | None:
-    """The framing part of a Content-Security-Policy (``frame-ancestors``, its report URI).
+    """The framing rule for TensorBoard's answers, from Jupyter's Content-Security-Policy.
 
-    None when the policy does not restrict framing.
+    Jupyter's ``frame-ancestors`` sources plus ``'self'``, since Jupyter's own pages
+    (Lab's tabs, a notebook's output) frame TensorBoard even where Jupyter's pages may
+    not be framed (JupyterHub's default is ``'none'``); with Jupyter's ``report-uri``.
+    None when Jupyter's policy does not restrict framing.
     """
-    directives = [d.split() for d in policy.split(";")]
-    kept = [words for words in directives if words and words[0].lower() in _FRAMING_DIRECTIVES]
-    if not any(words[0].lower() == "frame-ancestors" for words in kept):
+    directives = {}
+    for words in (d.split() for d in policy.split(";")):
+        if words:
+            directives.setdefault(words[0].lower(), words[1:])  # the first one counts
+    if "frame-ancestors" not in directives:
         return None
-    return "; ".join(" ".join(words) for words in kept)
+    others = [s for s in directives["frame-ancestors"] if s.lower() not in _SELF_OR_NONE]
+    parts = [" ".join(["frame-ancestors", "'self'", *others])]
+    if "report-uri" in directives:
+        parts.append(" ".join(["report-uri", *directives["report-uri"]]))
+    return "; ".join(parts)

@@ -154,7 +154,8 @@ class TensorBoardProxyHandler(LocalProxyHandler):
                 if name.lower() in dropped or (name == "Content-Length" and not keep_length):
                     continue
                 self.add_header(name, value)
-            # Jupyter's rule on who may frame its pages, which TensorBoard leaves open.
+            # Who may frame TensorBoard (its own policy does not say): as for Jupyter,
+            # and Jupyter itself.
             framing = framing_policy(self.content_security_policy)
             if framing:
                 self.add_header("Content-Security-Policy", framing)
