@@ -15,6 +15,7 @@ from conftest import JupyterServerProcess, write_scalars
 
 from jupyter_forgather_tb.clients.cli import _parser
 from jupyter_forgather_tb.clients.client import NO_SERVER_HELP
+from jupyter_forgather_tb.clients.terminal import printable
 
 
 def clean_env(**extra) -> dict:
@@ -251,3 +252,56 @@ async def test_discovery_picks_the_server_whose_root_holds_the_cwd(
     (job,) = await api.json("GET", "jobs")
     assert job["options"]["logdir"] == str(logdir / "run1")
     assert len(server.call("GET", "jobs")) == 1
+
+
+def test_printable_escapes_controls_and_bidi_and_nothing_else():
+    assert printable("red\x1b[31m\x07 \x9b2J \x7f\x00") == "red\\x1b[31m\\x07 \\x9b2J \\x7f\\x00"
+    assert printable("abc\u202etxt.exe \u2066x\u2069 \u200f") == (
+        "abc\\u202etxt.exe \\u2066x\\u2069 \\u200f"
+    )
+    assert printable("a\nb\tc\rd") == "a\\x0ab\\x09c\\x0dd"
+    assert printable("a\nb\tc\rd\x1b", multiline=True) == "a\nb\tc\\x0dd\\x1b"
+    plain = "Läufe/ 日本語 ✓ C:\\runs ~/logs"
+    assert printable(plain) == plain
+
+
+async def test_names_from_the_server_print_with_their_controls_escaped(
+    server_env, api, jp_root_dir
+):
+    # The API refuses control characters in a title, but a log directory's name may
+    # hold them, and a title may hold a bidi override.
+    name = "red\x1b[31m\x07"
+    write_scalars(jp_root_dir / name / "run", "loss", [1.0])
+    title = "abc\u202etxt"
+    code, out, err = await cli("launch", name, "--title", title, "--wait", env=server_env)
+    assert code == 0, err
+    (job,) = await api.json("GET", "jobs")
+    assert job["options"]["logdir"].endswith(name)  # the server keeps the real name
+    assert err.endswith("TensorBoard abc\\u202etxt: running\n") and "\u202e" not in err
+    for args in (("list",), ("show", job["id"])):
+        code, out, _ = await cli(*args, env=server_env)
+        assert code == 0
+        assert "red\\x1b[31m\\x07" in out and "abc\\u202etxt" in out, out
+        assert not set(out) & {"\x1b", "\x07", "\u202e"}
+    code, out, _ = await cli("kill", job["id"], env=server_env)
+    assert code == 0 and out == f"TensorBoard abc\\u202etxt ({job['id']}): killed\n"
+
+
+async def test_tensorboards_own_output_prints_with_its_controls_escaped(server_env, api, logdir):
+    # Real TensorBoard echoes an argument it does not know; this one holds escapes.
+    manager = api.serverapp.web_app.settings["forgather_tb_manager"]
+    script = logdir.parent / "broken-python"
+    script.write_bytes(
+        f'#!/bin/sh\nexec {sys.executable} "$@" "--no_such_flag=\x1b]0;pwned\x07"\n'.encode()
+    )
+    script.chmod(0o755)
+    manager.settings.python = str(script)
+    code, out, err = await cli("launch", "logs", "--wait", env=server_env)
+    assert code == 1 and out == ""
+    assert "--no_such_flag=\\x1b]0;pwned\\x07" in err and "\x1b" not in err
+    (job,) = await api.json("GET", "jobs")
+    for args in (("show", job["id"]), ("output", job["id"])):
+        code, out, _ = await cli(*args, env=server_env)
+        assert code == 0
+        assert "--no_such_flag=\\x1b]0;pwned\\x07" in out and "\x1b" not in out, out
+    assert "\n" in out  # output keeps its lines

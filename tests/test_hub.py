@@ -300,6 +300,23 @@ def test_tensorboards_own_post_works_same_origin_only_under_the_hub(hub, alice_b
     assert "runToSeries" not in refused.text
 
 
+def test_lab_may_frame_tensorboard_where_the_hub_forbids_framing_jupyter(
+    hub, alice_token, alice_job
+):
+    auth = {"Authorization": f"token {alice_token}"}
+    jupyter = requests.get(f"{hub.url}/user/alice/api/status", headers=auth, timeout=30)
+    assert "frame-ancestors 'none'" in jupyter.headers["Content-Security-Policy"]
+    page = requests.get(hub.url + alice_job["url"], headers=auth, timeout=30)
+    assert page.status_code == 200
+    # The Hub's proxy joins the two headers into one: a comma separates policies.
+    values = page.raw.headers.getlist("Content-Security-Policy")
+    policies = [policy.strip() for value in values for policy in value.split(",")]
+    framing = [policy for policy in policies if "frame-ancestors" in policy]
+    # Same origin only: Lab's tab, not another site, and not 'none' (no tab at all).
+    assert len(framing) == 1 and framing[0].startswith("frame-ancestors 'self'"), policies
+    assert "'none'" not in framing[0]
+
+
 def test_another_user_gets_nothing_of_alices(hub, alice_job, bob_token):
     bob = hub.login("bob")
     tb = hub.url + alice_job["url"] + SCALARS

@@ -7,11 +7,14 @@ Playwright with an explicit executable path. Without it these tests skip, except
 
 from __future__ import annotations
 
+import functools
+import http.server
 import json
 import os
 import re
 import shutil
 import signal
+import threading
 from pathlib import Path
 
 import pytest
@@ -414,3 +417,22 @@ def test_palette_and_view_menu_reach_the_sidebar(lab, page):
     page.locator(".lm-Menu-item", has_text="TensorBoard").hover()
     page.locator(".lm-Menu-item", has_text="Show jobs").click()
     assert page.locator(".jp-ForgatherTB-jobs").is_visible()
+
+
+def test_another_site_cannot_frame_tensorboard(lab, page, tmp_path):
+    # Lab frames it (same origin, above); a page from another origin gets Chromium's refusal.
+    job = lab.call("POST", "jobs", {"logdir": "logs"})
+    lab.wait_status(job["id"], "running")
+    url = f"http://127.0.0.1:{lab.port}{job['url']}?token={lab.token}"
+    (tmp_path / "index.html").write_text(f'<iframe src="{url}"></iframe>')
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    site = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=site.serve_forever, daemon=True).start()
+    try:
+        with page.expect_console_message(lambda m: "frame-ancestors" in m.text) as refused:
+            page.goto(f"http://127.0.0.1:{site.server_address[1]}/index.html")
+    finally:
+        site.shutdown()
+        site.server_close()
+    assert "violates" in refused.value.text and "frame-ancestors 'self'" in refused.value.text
+    assert page.frames[1].url != url

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shlex
 
 import pytest
+from conftest import write_scalars
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
@@ -153,3 +155,21 @@ async def test_no_server_found_says_how_to_fix_it(shell, monkeypatch, tmp_path):
     captured = await magic(shell, "list")
     assert captured.stderr.startswith("No running Jupyter server was found.")
     assert "--server URL --token TOKEN" in captured.stderr and captured.stdout == ""
+
+
+async def test_plain_text_shows_controls_in_names_escaped(shell, api, jp_root_dir, monkeypatch):
+    # A terminal IPython prints text/plain as it is: escapes in a directory's name or a
+    # bidi override in a title must not reach it raw.
+    name = "red\x1b[31m\x07"
+    write_scalars(jp_root_dir / name / "run", "loss", [1.0])
+    monkeypatch.chdir(jp_root_dir)
+    launched = await magic(shell, f"--logdir {shlex.quote(name)} --title 'abc\u202etxt'")
+    (job,) = await api.json("GET", "jobs")
+    assert job["status"] == "running"
+    plain = [output.data["text/plain"] for output in launched.outputs]
+    plain.append((await magic(shell, "list")).outputs[-1].data["text/plain"])
+    plain.append((await magic(shell, f"kill {job['id']}")).stdout)
+    assert plain[-1] == f"TensorBoard abc\\u202etxt ({job['id']}) is killed.\n"
+    assert "red\\x1b[31m\\x07" in plain[-2]
+    for text in plain:
+        assert "abc\\u202etxt" in text and not set(text) & {"\x1b", "\x07", "\u202e"}, text

@@ -370,3 +370,165 @@ async def test_each_job_has_one_client_which_closes_when_the_job_ends(echo_backe
         await client.fetch(_url(api, second, "seen"))
     assert (await api.proxied(first["id"], "seen")).code == 503
     assert (await api.proxied(second["id"], "seen")).code == 200
+
+
+async def _get(api, job, path, headers=None):
+    """GET ``path`` (a raw query kept as written) through the proxy, without following redirects."""
+    client = _backend_client()
+    try:
+        request = HTTPRequest(_url(api, job, path), headers=headers, follow_redirects=False)
+        return await client.fetch(request, raise_error=False)
+    finally:
+        client.close()
+
+
+async def test_every_spelling_of_the_token_that_logs_in_is_kept_from_the_job(
+    echo_backend, api, logdir
+):
+    job = await running_job(api)
+    token = api.serverapp.identity_provider.token
+    # Jupyter (tornado) decodes argument names before it looks for "token".
+    for query, rest in (
+        (f"token={token}", ""),
+        (f"tok%65n={token}", ""),
+        (f"%74oken={token}", ""),
+        (f"%74%6F%6B%65%6E={token}", ""),
+        (f"a=%2F1&tok%65n={token}&b=x+y&&token={token}&c", "a=%2F1&b=x+y&&c"),
+    ):
+        response = await _get(api, job, f"seen?{query}")
+        assert response.code == 200, query  # logged in with that spelling
+        seen = json.loads(response.body)
+        assert token not in json.dumps(seen), query
+        assert seen["query"] == rest
+    # The name is case-sensitive: "Token" does not log in, so it carries no credential.
+    assert (await _get(api, job, f"seen?Token={token}")).code == 302
+
+
+async def test_a_token_in_a_form_body_is_refused_before_the_job(echo_backend, api, logdir):
+    job = await running_job(api)
+    token = api.serverapp.identity_provider.token
+    urlencoded = ("application/x-www-form-urlencoded", f"keep=1&token={token}")
+    multipart = (
+        "multipart/form-data; boundary=B",
+        f'--B\r\nContent-Disposition: form-data; name="token"\r\n\r\n{token}\r\n--B--\r\n',
+    )
+    for auth in (NO_AUTH, {}):  # logging in with it, or sent beside the header
+        for content_type, body in (urlencoded, multipart):
+            response = await api.proxied(
+                job["id"],
+                "seen",
+                method="POST",
+                body=body,
+                headers={**auth, "Content-Type": content_type},
+            )
+            # The proxy's own answer: the job (which would echo the body) never got it.
+            assert response.code == 400, (content_type, response.body[:300])
+            assert b"not in the body" in response.body
+    plain = await api.proxied(
+        job["id"],
+        "seen",
+        method="POST",
+        body="keep=1",
+        headers={"Content-Type": urlencoded[0]},
+    )
+    assert plain.code == 200 and json.loads(plain.body)["body"] == "keep=1"
+
+
+async def test_referer_and_headers_named_in_connection_never_reach_the_job(
+    echo_backend, api, logdir
+):
+    job = await running_job(api)
+    token = api.serverapp.identity_provider.token
+    headers = {
+        **_auth(api),
+        "Referer": f"{_url(api, job, '')}?token={token}",
+        "Connection": "close, X-Secret",
+        "X-Secret": "1",
+        "X-Kept": "1",
+    }
+    response = await _get(api, job, "seen?keep=1", headers=headers)
+    assert response.code == 200
+    seen = json.loads(response.body)
+    names = {name.lower() for name in seen["headers"]}
+    assert "referer" not in names and "x-secret" not in names, seen
+    assert seen["headers"]["X-Kept"] == "1" and seen["query"] == "keep=1"
+    assert token not in json.dumps(seen)
+
+
+async def test_headers_the_jobs_answer_names_in_connection_stay_with_the_proxy(
+    echo_backend, api, logdir
+):
+    job = await running_job(api)
+    response = await api.proxied(job["id"], "hop")
+    assert response.code == 200 and response.body == b"ok"
+    assert "X-Hop" not in response.headers
+    assert response.headers["X-Kept"] == "1"
+
+
+async def _read_frame(reader: asyncio.StreamReader) -> bytes:
+    """One unmasked websocket frame's payload, as a server sends it."""
+    _, size = await reader.readexactly(2)
+    size &= 0x7F
+    if size >= 126:
+        size = int.from_bytes(await reader.readexactly(2 if size == 126 else 8), "big")
+    return await reader.readexactly(size)
+
+
+async def test_a_websocket_handshake_carries_no_credentials_to_the_job(echo_backend, api, logdir):
+    job = await running_job(api)
+    token = api.serverapp.identity_provider.token
+    host = f"127.0.0.1:{api.serverapp.port}"
+    # Written by hand: tornado's websocket client would replace the Connection header.
+    reader, writer = await asyncio.open_connection("127.0.0.1", api.serverapp.port)
+    writer.write(
+        (
+            f"GET {job['url']}ws-seen?tok%65n={token}&keep=1 HTTP/1.1\r\n"
+            f"Host: {host}\r\nOrigin: http://{host}\r\n"
+            "Upgrade: websocket\r\nConnection: Upgrade, X-Secret\r\nX-Secret: 1\r\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+            f"Cookie: session=abc\r\nReferer: http://{host}{job['url']}?token={token}\r\n\r\n"
+        ).encode()
+    )
+    try:
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 20)
+        assert head.startswith(b"HTTP/1.1 101 "), head
+        seen = json.loads(await asyncio.wait_for(_read_frame(reader), 20))
+    finally:
+        writer.close()
+    names = {name.lower() for name in seen["headers"]}
+    assert not names & {"cookie", "referer", "x-secret", "authorization"}, seen
+    assert token not in json.dumps(seen)
+    assert seen["query"] == "keep=1"
+
+
+def _framing(response) -> list[str]:
+    policies = response.headers.get_list("Content-Security-Policy")
+    return [policy for policy in policies if "frame-ancestors" in policy]
+
+
+async def test_tensorboard_pages_may_be_framed_only_where_jupyters_may(api, logdir, jp_base_url):
+    job = await running_job(api)
+    report = f"{jp_base_url}api/security/csp-report"
+    for path in ("", "data/environment"):
+        response = await api.proxied(job["id"], path)
+        assert response.code == 200
+        assert _framing(response) == [f"frame-ancestors 'self'; report-uri {report}"], path
+    page = await api.proxied(job["id"], "")
+    policies = page.headers.get_list("Content-Security-Policy")
+    assert any("script-src" in policy for policy in policies)  # TensorBoard's own, kept
+
+
+async def test_the_framing_rule_follows_jupyters_configured_policy(
+    echo_backend, api, logdir, monkeypatch
+):
+    # As JupyterHub's single-user server configures it, with a directive for Jupyter's
+    # own pages that TensorBoard's need not follow.
+    headers = api.serverapp.web_app.settings.setdefault("headers", {})
+    policy = "frame-ancestors 'self' https://hub.example; report-uri /hub/csp; default-src 'none'"
+    monkeypatch.setitem(headers, "Content-Security-Policy", policy)
+    job = await running_job(api)
+    answer = await api.proxied(job["id"], "seen")
+    assert answer.code == 200
+    assert answer.headers.get_list("Content-Security-Policy") == [
+        "frame-ancestors 'self' https://hub.example; report-uri /hub/csp"
+    ]

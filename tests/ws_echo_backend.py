@@ -5,8 +5,9 @@ be made to send a body over 100 MB, hold a response half-sent or break one off.
 This backend takes the runner's command line, listens on its Unix socket or
 TCP port (reporting the address it bound, as the runner does), answers 200 at the
 path prefix (so the job becomes running), echoes websocket messages at ``<prefix>/echo``,
-shows the request it got at ``<prefix>/seen``, and serves the bodies the
-streaming tests need (``big``, ``drip`` and ``release``, ``broken``).
+shows the request it got at ``<prefix>/seen`` (over a websocket: ``ws-seen``),
+answers with a header its Connection header lists at ``hop``, and serves the
+bodies the streaming tests need (``big``, ``drip`` and ``release``, ``broken``).
 """
 
 import argparse
@@ -26,11 +27,38 @@ class Index(web.RequestHandler):
         self.write("echo backend")
 
 
-class Seen(web.RequestHandler):
-    """Shows what reached the backend, so tests can check what the proxy forwards."""
+def seen(request) -> dict:
+    """What reached the backend, so tests can check what the proxy forwards."""
+    return {
+        "headers": dict(request.headers),
+        "query": request.query,
+        "body": request.body.decode("latin1"),
+    }
 
+
+class Seen(web.RequestHandler):
     def get(self):
-        self.write({"headers": dict(self.request.headers), "query": self.request.query})
+        self.write(seen(self.request))
+
+    post = get
+
+
+class WsSeen(websocket.WebSocketHandler):
+    def open(self):
+        self.write_message(json.dumps(seen(self.request)))
+
+
+class Hop(web.RequestHandler):
+    """An answer whose Connection header lists ``X-Hop``, written raw (tornado would
+    replace that Connection header)."""
+
+    async def get(self):
+        stream = self.detach()
+        await stream.write(
+            b"HTTP/1.1 200 OK\r\nConnection: close, X-Hop\r\nX-Hop: 1\r\nX-Kept: 1\r\n"
+            b"Content-Length: 2\r\n\r\nok"
+        )
+        stream.close()
 
 
 MIB = 1024 * 1024
@@ -102,6 +130,8 @@ async def main():
             (rf"{prefix}/", Index),
             (rf"{prefix}/echo", Echo),
             (rf"{prefix}/seen", Seen),
+            (rf"{prefix}/ws-seen", WsSeen),
+            (rf"{prefix}/hop", Hop),
             (rf"{prefix}/big", Big),
             (rf"{prefix}/drip", Drip),
             (rf"{prefix}/release", Release),

@@ -41,6 +41,7 @@ from .resources import (
     size_argument,
     usage_text,
 )
+from .terminal import printable
 
 DESCRIPTION = """\
 Launch and manage TensorBoard jobs served through a Jupyter server, at <base_url>tb/<id>/
@@ -169,6 +170,7 @@ def _age(iso: str | None) -> str:
 
 
 def _table(rows: list[list[str]]) -> str:
+    rows = [[printable(cell) for cell in row] for row in rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)
 
@@ -237,7 +239,7 @@ def _describe(job: dict[str, Any], server: ServerInfo) -> str:
             f"--memory_limit {size_argument(doubled)}"
         )
     lines += [f"  | {line}" for line in job.get("output_tail") or []]
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)
 
 
 def _wait(client: Client, job: dict[str, Any]) -> dict[str, Any]:
@@ -255,11 +257,13 @@ def _wait(client: Client, job: dict[str, Any]) -> dict[str, Any]:
             status += f", position {current['queue_position']} in the queue"
         if current.get("queue_reason"):
             status += f": {current['queue_reason']}"
+        status = printable(status)
+        label = printable(current["label"])
         if tty:
-            sys.stderr.write(f"\r\033[K{next(spinner)} TensorBoard {current['label']}: {status}")
+            sys.stderr.write(f"\r\033[K{next(spinner)} TensorBoard {label}: {status}")
             sys.stderr.flush()
         elif status != last:
-            print(f"TensorBoard {current['label']}: {status}", file=sys.stderr)
+            print(f"TensorBoard {label}: {status}", file=sys.stderr)
         last = status
 
     try:
@@ -286,11 +290,12 @@ def _started(client: Client, args: argparse.Namespace, job: dict[str, Any], reus
         print(_describe(job, client.server), file=sys.stderr)
     else:
         note = ", reused a live job" if reused else ""
-        print(f"TensorBoard {job['label']}: {job['status']}{note}", file=sys.stderr)
+        label, status = printable(job["label"]), printable(job["status"])
+        print(f"TensorBoard {label}: {status}{note}", file=sys.stderr)
         warning = _exposure_warning(job)
         if warning:
-            print(f"warning: TensorBoard {job['label']} {warning}", file=sys.stderr)
-        print(url)
+            print(f"warning: TensorBoard {label} {printable(warning)}", file=sys.stderr)
+        print(printable(url))
     if job["status"] in ENDED:
         return 1
     if args.open:
@@ -358,9 +363,9 @@ def _servers(args: argparse.Namespace) -> int:
     else:
         print("No running Jupyter servers in Jupyter's runtime directory.")
     if chosen is None:
-        print(problem, file=sys.stderr)
+        print(printable(problem, multiline=True), file=sys.stderr)
         return 1
-    print(f"Using {chosen.url} ({chosen.source}).")
+    print(printable(f"Using {chosen.url} ({chosen.source})."))
     return 0
 
 
@@ -377,7 +382,7 @@ def _upload(args: argparse.Namespace) -> int:
     except ValueError as error:
         args.usage_error(f"{args.url}: {error}")
     except S3Error as error:  # boto3 missing
-        print(f"error: {error.message}", file=sys.stderr)
+        print(f"error: {printable(error.message, multiline=True)}", file=sys.stderr)
         return 1
     stop = threading.Event()
     if args.follow:
@@ -396,7 +401,7 @@ def _upload(args: argparse.Namespace) -> int:
     try:
         uploader.follow(args.interval, stop)
     except S3Error as error:
-        print(f"error: {args.url}: {error.message}", file=sys.stderr)
+        print(printable(f"error: {args.url}: {error.message}", multiline=True), file=sys.stderr)
         return 1
     total = uploader.total
     print(
@@ -425,10 +430,10 @@ def _run(args: argparse.Namespace) -> int:
         return 0
     if args.command == "kill":
         job = client.kill(args.id)
-        print(f"TensorBoard {job['label']} ({job['id']}): {job['status']}")
+        print(printable(f"TensorBoard {job['label']} ({job['id']}): {job['status']}"))
         return 0
     for text in client.output_text(args.id, follow=args.follow):
-        sys.stdout.write(text)
+        sys.stdout.write(printable(text, multiline=True))
         sys.stdout.flush()
     return 0
 
@@ -443,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
         usage_error: Callable[[str], NoReturn] = args.usage_error  # argparse's error()
         usage_error(str(error))  # exits 2, like any other usage error
     except ClientError as error:
-        print(f"error: {error.message}", file=sys.stderr)
+        print(f"error: {printable(error.message, multiline=True)}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130

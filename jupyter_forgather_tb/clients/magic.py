@@ -20,6 +20,7 @@ from ..common.options import OptionError
 from .client import LIVE, Client, ClientError, find_server
 from .launch_args import add_launch_arguments, add_memory_limit_argument, launch_body
 from .resources import cpu_column, doubled_memory_limit, memory_column, size_argument
+from .terminal import printable
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
@@ -76,7 +77,7 @@ def _progress(job: dict[str, Any], reused: bool) -> str:
     if job.get("queue_reason"):
         where += f": {job['queue_reason']}"
     note = " (reusing a live job)" if reused else ""
-    return f"TensorBoard {job['label']}{note}: {job['status']}{where}…"
+    return printable(f"TensorBoard {job['label']}{note}: {job['status']}{where}…")
 
 
 def _failure(job: dict[str, Any]) -> dict[str, str]:
@@ -93,7 +94,7 @@ def _failure(job: dict[str, Any]) -> dict[str, str]:
         retry = f"%forgather_tb relaunch {job['id']} --memory_limit {size_argument(doubled)}"
         text += f"\nTo relaunch it with twice the memory: {retry}"
         markup += f"<p>To relaunch it with twice the memory: <code>{html.escape(retry)}</code></p>"
-    return _bundle(text, markup)
+    return _bundle(printable(text, multiline=True), markup)
 
 
 def _view(job: dict[str, Any], client: Client, height: int, reused: bool) -> dict[str, str]:
@@ -107,7 +108,7 @@ def _view(job: dict[str, Any], client: Client, height: int, reused: bool) -> dic
         f"Open TensorBoard {html.escape(job['label'])} in a new tab</a>{note}</p>"
     )
     text = f"TensorBoard {job['label']} is running at {client.server.browser_url(url)}{note}"
-    return _bundle(text, markup)
+    return _bundle(printable(text), markup)
 
 
 def _jobs_table(jobs: list[dict[str, Any]]) -> dict[str, str]:
@@ -117,9 +118,10 @@ def _jobs_table(jobs: list[dict[str, Any]]) -> dict[str, str]:
         (j["id"], j["status"], memory_column(j), cpu_column(j), j["label"], j["options"]["logdir"])
         for j in jobs
     ]
-    width = [max(len(row[i]) for row in rows) for i in range(5)]
+    shown = [[printable(cell) for cell in row] for row in rows]
+    width = [max(len(row[i]) for row in shown) for i in range(5)]
     text = "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(row, width)) + f"  {row[5]}" for row in rows
+        "  ".join(cell.ljust(w) for cell, w in zip(row, width)) + f"  {row[5]}" for row in shown
     )
     cells = "".join(
         "<tr>"
@@ -168,16 +170,16 @@ class ForgatherTBMagics(Magics):
                 display(_jobs_table(client.jobs()), raw=True)
             elif command == "kill":
                 job = client.kill(args.id)
-                print(f"TensorBoard {job['label']} ({job['id']}) is {job['status']}.")
+                print(printable(f"TensorBoard {job['label']} ({job['id']}) is {job['status']}."))
             else:
                 for text in client.output_text(args.id):
-                    print(text, end="")
+                    print(printable(text, multiline=True), end="")
         except _HelpShown:
             pass
         except OptionError as error:
             raise UsageError(str(error)) from None
         except ClientError as error:
-            print(error.message, file=sys.stderr)
+            print(printable(error.message, multiline=True), file=sys.stderr)
 
     def _show(self, client: Client, job: dict[str, Any], reused: bool, height: int) -> None:
         """Show a launched job's progress in place, then TensorBoard or its failure."""
@@ -195,7 +197,7 @@ class ForgatherTBMagics(Magics):
             try:
                 job = client.wait(job, on_poll=on_poll)
             except KeyboardInterrupt:
-                text = (
+                text = printable(
                     f"Stopped waiting for TensorBoard {job['label']}; it goes on starting. "
                     f"%forgather_tb kill {job['id']} cancels it."
                 )

@@ -17,30 +17,20 @@ from tornado.iostream import StreamClosedError
 from ..common.addresses import url_host
 from .auth import AUTH_RESOURCE
 from .backends import BackendClients, backend_ip
+from .forwarding import (
+    TOKEN_ARGUMENT,
+    framing_policy,
+    hop_by_hop,
+    request_headers_for_backend,
+    without_token,
+)
 from .jobs import JobStatus
 from .manager import JobManager, JobNotFound
 
-# Headers that carry the user's Jupyter credentials: TensorBoard must never see them.
-_CREDENTIAL_HEADERS = ("Authorization", "Cookie", "X-XSRFToken", "X-Xsrftoken")
 _SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 # The proxy handler is a websocket handler too, and jupyter_server maps websocket
 # access to a running process (kernels, terminals) to "execute"; so do we.
 _PROXY_ACTION = "execute"
-# Hop-by-hop headers (RFC 9110, 7.6.1), never forwarded either way; jupyter-server-proxy
-# drops the same ones from requests.
-_HOP_BY_HOP = frozenset(
-    (
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "proxy-connection",
-        "te",
-        "trailer",
-        "transfer-encoding",
-        "upgrade",
-    )
-)
 # Responses up to this size with a Content-Length are sent whole, as jupyter-server-proxy
 # sends them: tornado then adds an ETag and answers a matching If-None-Match with 304.
 # Larger ones (TensorBoard's 6 MB script) and those of unknown length stream through.
@@ -54,10 +44,6 @@ def _job_address_only(handler: TensorBoardProxyHandler, host: str) -> bool:
     proved to listen on.
     """
     return host == getattr(handler, "backend_host", None)
-
-
-def _strip_token(query: str) -> str:
-    return "&".join(part for part in query.split("&") if part and part.split("=", 1)[0] != "token")
 
 
 class TensorBoardProxyHandler(LocalProxyHandler):
@@ -98,6 +84,11 @@ class TensorBoardProxyHandler(LocalProxyHandler):
         # cross-site writes by their Origin instead.
         if self.request.method not in _SAFE_METHODS and not self.check_origin():
             raise web.HTTPError(403, "cross-origin request refused")
+        # Jupyter also takes its token from a form body, which goes to TensorBoard whole.
+        if TOKEN_ARGUMENT in self.request.body_arguments:
+            raise web.HTTPError(
+                400, "send Jupyter's token in the Authorization header, not in the body"
+            )
         job_id = self.path_args[0]
         try:
             job = self.manager.get(job_id)
@@ -124,14 +115,14 @@ class TensorBoardProxyHandler(LocalProxyHandler):
         assert port is not None  # a running job listens on its Unix socket or its port
         self._backend_port = port
         self.backend_host = "localhost" if job.unix_socket else url_host(backend_ip(job))
-        self.request.query = _strip_token(self.request.query)
+        self.request.query = without_token(self.request.query)
 
     def proxy_request_headers(self) -> httputil.HTTPHeaders:
-        """The request's headers minus Jupyter's credentials."""
-        headers: httputil.HTTPHeaders = super().proxy_request_headers()
-        for name in _CREDENTIAL_HEADERS:
-            headers.pop(name, None)
-        return headers
+        """The request's headers for TensorBoard, HTTP and websocket alike.
+
+        Without hop-by-hop headers, Jupyter's credentials, or Referer.
+        """
+        return request_headers_for_backend(super().proxy_request_headers())
 
     def proxy_request_options(self) -> dict[str, Any]:
         """Timeouts from our configuration instead of jupyter-server-proxy's five minutes."""
@@ -152,8 +143,6 @@ class TensorBoardProxyHandler(LocalProxyHandler):
         next chunk from TensorBoard until the browser has taken the last one.
         A silent or vanished TensorBoard is a 504 or 502.
         """
-        for name in [name for name in self.request.headers if name.lower() in _HOP_BY_HOP]:
-            del self.request.headers[name]
         self._record_activity()
         body = self.request.body or (b"" if self.request.method in ("POST", "PUT") else None)
         head, streaming = [], False
@@ -176,10 +165,16 @@ class TensorBoardProxyHandler(LocalProxyHandler):
             keep_length = streaming or self.request.method == "HEAD"
             self.set_status(start.code, start.reason)
             self._headers = httputil.HTTPHeaders()  # none of tornado's defaults
+            dropped = hop_by_hop(headers)
             for name, value in headers.get_all():
-                if name.lower() in _HOP_BY_HOP or (name == "Content-Length" and not keep_length):
+                if name.lower() in dropped or (name == "Content-Length" and not keep_length):
                     continue
                 self.add_header(name, value)
+            # Who may frame TensorBoard (its own policy does not say): as for Jupyter,
+            # and Jupyter itself.
+            framing = framing_policy(self.content_security_policy)
+            if framing:
+                self.add_header("Content-Security-Policy", framing)
 
         async def streaming_callback(chunk: bytes) -> None:
             self.write(chunk)

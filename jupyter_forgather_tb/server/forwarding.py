@@ -1,0 +1,81 @@
+"""What the proxy passes on to TensorBoard and back: pure rules on queries and headers."""
+
+from __future__ import annotations
+
+from urllib.parse import unquote_plus
+
+from tornado.httputil import HTTPHeaders
+
+# Jupyter reads its token from this query (or form) argument, by decoded name.
+TOKEN_ARGUMENT = "token"
+# Headers that carry the user's Jupyter credentials, and Referer, whose URL may hold
+# ``?token=``: TensorBoard reads none of them.
+_PRIVATE_REQUEST_HEADERS = ("Authorization", "Cookie", "X-XSRFToken", "Referer")
+# Hop-by-hop headers (RFC 9110, 7.6.1), never forwarded either way, beside those
+# that a message's own Connection header lists.
+_HOP_BY_HOP = frozenset(
+    (
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    )
+)
+# CSP source keywords that framing_policy replaces with 'self'.
+_SELF_OR_NONE = ("'self'", "'none'")
+
+
+def without_token(query: str) -> str:
+    """``query`` minus every field whose decoded name is Jupyter's token argument.
+
+    Names are decoded as tornado decodes them (``+`` and ``%XX``), so ``tok%65n=``
+    goes too; the other fields stay byte for byte, in order.
+    """
+    fields = query.split("&")
+    kept = [f for f in fields if unquote_plus(f.split("=", 1)[0], "latin1") != TOKEN_ARGUMENT]
+    return query if len(kept) == len(fields) else "&".join(kept)
+
+
+def hop_by_hop(headers: HTTPHeaders) -> frozenset[str]:
+    """Lower-case names of the hop-by-hop headers of a message, its Connection list included."""
+    listed = ",".join(headers.get_list("Connection")).split(",")
+    return _HOP_BY_HOP | {name.strip().lower() for name in listed if name.strip()}
+
+
+def request_headers_for_backend(headers: HTTPHeaders) -> HTTPHeaders:
+    """A copy of a browser's request headers fit for TensorBoard.
+
+    Without hop-by-hop headers, Jupyter's credentials, or Referer.
+    """
+    dropped = hop_by_hop(headers) | {name.lower() for name in _PRIVATE_REQUEST_HEADERS}
+    kept = HTTPHeaders()
+    for name, value in headers.get_all():
+        if name.lower() not in dropped:
+            kept.add(name, value)
+    return kept
+
+
+def framing_policy(policy: str) -> str | None:
+    """The framing rule for TensorBoard's answers, from Jupyter's Content-Security-Policy.
+
+    Jupyter's ``frame-ancestors`` sources plus ``'self'``, since Jupyter's own pages
+    (Lab's tabs, a notebook's output) frame TensorBoard even where Jupyter's pages may
+    not be framed (JupyterHub's default is ``'none'``); with Jupyter's ``report-uri``.
+    None when Jupyter's policy does not restrict framing.
+    """
+    directives: dict[str, list[str]] = {}
+    for words in (d.split() for d in policy.split(";")):
+        if words:
+            directives.setdefault(words[0].lower(), words[1:])  # the first one counts
+    if "frame-ancestors" not in directives:
+        return None
+    others = [s for s in directives["frame-ancestors"] if s.lower() not in _SELF_OR_NONE]
+    parts = [" ".join(["frame-ancestors", "'self'", *others])]
+    if "report-uri" in directives:
+        parts.append(" ".join(["report-uri", *directives["report-uri"]]))
+    return "; ".join(parts)
