@@ -239,7 +239,7 @@ def stop_group(proc):
     proc.wait(timeout=30)
 
 
-PARTS = ["start", "launch", "proxy", "memory", "scale"]
+PARTS = ["start", "launch", "proxy", "memory", "scale", "usage"]
 
 
 def main() -> None:
@@ -291,6 +291,8 @@ def main() -> None:
                 scale(server, logdir, results)
         finally:
             server.stop()  # and with it every job it started
+        if "usage" in args.only:
+            usage_cost(root, runtime, logdir, results)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(results, indent=2))
@@ -437,6 +439,43 @@ def scale(server: Jupyter, logdir: Path, results: dict) -> None:
     }
 
 
+USAGE_WINDOW_S = 20.0
+
+
+def usage_cost(root: Path, runtime: Path, logdir: Path, results: dict) -> None:
+    """6. Usage sampling: server CPU and job list time, 8 running jobs against 8 queued.
+
+    The baseline is a server with ``max_running=0``: the same 8 jobs in its list, none
+    running, so none sampled. Both servers are otherwise idle for the window.
+    """
+    for i in range(8):
+        (logdir / f"live{i}").mkdir(exist_ok=True)
+    figures = {}
+    for name, extra in (("queued", ("--ForgatherTB.max_running=0",)), ("running", ())):
+        server = Jupyter(root, runtime / name, extension=True, extra=extra)
+        try:
+            jobs = [server.api("POST", "jobs", {"logdir": f"logs/live{i}"}) for i in range(8)]
+            if name == "running":
+                for job in jobs:
+                    wait_http(f"{server.url}{job['url'].lstrip('/')}", headers=AUTH, timeout=120)
+                time.sleep(3.0)  # the first samples
+            before, started = cpu_seconds(server.proc.pid), time.monotonic()
+            time.sleep(USAGE_WINDOW_S)
+            cpu = (cpu_seconds(server.proc.pid) - before) / (time.monotonic() - started)
+            listing = []
+            for _ in range(50):
+                tick = time.perf_counter()
+                server.api("GET", "jobs")
+                listing.append(time.perf_counter() - tick)
+            figures[name] = {
+                "server_cpu_percent": cpu * 100,
+                "job_list_ms": {k: v * 1000 for k, v in summary(listing).items()},
+            }
+        finally:
+            server.stop()
+    results["usage_sampling"] = figures
+
+
 def _forked(pid: int) -> bool:
     with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
         return b"jupyter_forgather_tb.forkserver" in cmdline.read()
@@ -569,6 +608,16 @@ def _peer_scalars(server: Jupyter, peer: Jupyter, count: int) -> dict:
 def print_ratios(r: dict) -> None:
     """The headline figures, as ratios against the baselines measured in this run."""
     print("\nheadline (medians; ratio = ours / baseline):")
+    if "usage_sampling" in r:
+        u = r["usage_sampling"]
+        run, base = u["running"], u["queued"]
+        print(
+            f"  usage sampling, 8 running jobs vs 8 queued: server CPU "
+            f"{run['server_cpu_percent']:.2f} % vs {base['server_cpu_percent']:.2f} % of a core; "
+            f"job list p50 {run['job_list_ms']['median']:.2f} vs "
+            f"{base['job_list_ms']['median']:.2f} ms = "
+            f"{run['job_list_ms']['median'] / base['job_list_ms']['median']:.2f}x"
+        )
     if "launch_to_ready_s" in r:
         launch = r["launch_to_ready_s"]
         for name in ("ours_warm", "ours_plain", "peer_in_process"):
