@@ -1,6 +1,10 @@
 """jupyter-forgather-tb: TensorBoard from Jupyter, through Jupyter's own login."""
 
-__version__ = "0.1.0"
+import importlib.metadata
+
+# One version source: labextension/package.json, read by the build (hatch-nodejs-version)
+# into the package's metadata.
+__version__ = importlib.metadata.version("jupyter-forgather-tb")
 
 
 def _jupyter_labextension_paths():

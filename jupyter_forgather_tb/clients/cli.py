@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 import webbrowser
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from .. import __version__
 from ..common.options import OptionError
@@ -139,7 +139,7 @@ def _parser() -> argparse.ArgumentParser:
 def _age(iso: str | None) -> str:
     if not iso:
         return "-"
-    seconds = (datetime.now(timezone.utc) - datetime.fromisoformat(iso)).total_seconds()
+    seconds = (datetime.now(UTC) - datetime.fromisoformat(iso)).total_seconds()
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:
             return f"{int(seconds // size)}{unit}"
@@ -148,7 +148,9 @@ def _age(iso: str | None) -> str:
 
 def _table(rows: list[list[str]]) -> str:
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    )
 
 
 def _loader_text(loader: dict) -> str:

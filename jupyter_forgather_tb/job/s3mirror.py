@@ -15,9 +15,9 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Callable
+from datetime import UTC, datetime
 
 from ..common.jsonfile import write_json
 from ..common.s3client import S3Error, describe_error, list_tensorboard_objects
@@ -152,7 +152,7 @@ class S3Mirror:
 
 
 def _iso_now() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 class StatusFile:

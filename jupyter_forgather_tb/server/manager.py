@@ -12,7 +12,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from tornado.ioloop import IOLoop
 
@@ -72,7 +72,7 @@ class ManagerSettings:
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _read_report(path: str) -> dict | None:
@@ -648,7 +648,7 @@ class JobManager:
         if task is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(task), self.settings.kill_grace)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self.log.warning("TensorBoard job %s ignored SIGTERM; sending SIGKILL", job.id)
                 self._signal(job, signal.SIGKILL)
                 await asyncio.shield(task)
