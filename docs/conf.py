@@ -43,5 +43,6 @@ html_theme_options = {
     "secondary_sidebar_items": ["page-toc"],
     "show_toc_level": 2,
 }
-html_sidebars = {"**": ["sidebar-nav-bs"]}
+# Every page is at the top level (the navigation bar lists them): no left sidebar.
+html_sidebars = {"**": []}
 html_show_sourcelink = False
