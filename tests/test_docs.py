@@ -35,9 +35,10 @@ def checkout(tmp_path) -> Path:
 
 def build(checkout: Path) -> subprocess.CompletedProcess:
     """`make docs`'s command, on the copy."""
+    docs = checkout / "docs"
+    command = [sys.executable, "-m", "sphinx", "-E", "-W", "--keep-going", "-q", "-b", "html"]
     return subprocess.run(
-        [sys.executable, "-m", "sphinx", "-E", "-W", "--keep-going", "-q", "-b", "html"]
-        + [str(checkout / "docs"), str(checkout / "docs" / "_build" / "html")],
+        [*command, str(docs), str(docs / "_build" / "html")],
         capture_output=True,
         text=True,
         timeout=300,
