@@ -18,14 +18,14 @@ NODE_DIR := $(VENV)/node
 CHP := $(NODE_DIR)/node_modules/.bin/configurable-http-proxy
 CHP_VERSION ?= 5
 
-.PHONY: lab test lint bench bench-s3 bench-loaders screenshots install demo clean check-install
+.PHONY: lab test lint docs linkcheck test-lowest bench bench-s3 bench-loaders screenshots install demo clean check-install
 
 install: $(STAMP) $(LABEXT) $(CHP)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e ".[lab,test]"
+	$(PY) -m pip install -q -e ".[lab,test,docs]"
 	touch $@
 
 # npm install: quick when pip's build hook has already installed the same packages.
@@ -89,12 +89,39 @@ bench-loaders: $(STAMP)
 	$(PY) benchmarks/bench_loaders.py $(BENCH_ARGS)
 
 lint: $(STAMP) $(NPM_STAMP)
-	$(VENV)/bin/ruff check jupyter_forgather_tb tests examples benchmarks
-	$(VENV)/bin/ruff format --check jupyter_forgather_tb tests examples benchmarks
+	$(VENV)/bin/ruff check jupyter_forgather_tb tests examples benchmarks docs
+	$(VENV)/bin/ruff format --check jupyter_forgather_tb tests examples benchmarks docs
 	$(VENV)/bin/mypy jupyter_forgather_tb
 	$(VENV)/bin/lint-imports --no-logo
 	cd labextension && npm run lint --silent
 	$(VENV)/bin/hadolint Dockerfile
+
+# The documentation site, into docs/_build/html: from a fresh environment (-E), so warnings
+# are reported on every build, and with warnings as errors, which covers broken links
+# between pages and to headings (a few seconds). Uses the venv that make install (or make
+# test) made, with the docs extra.
+docs:
+	$(VENV)/bin/sphinx-build -E -W --keep-going -q -b html docs docs/_build/html
+
+# Links to other websites, which make docs does not check: needs internet.
+linkcheck:
+	$(VENV)/bin/sphinx-build -E -q -b linkcheck docs docs/_build/linkcheck
+
+# The server-side tests (no Chromium, no Hub) in a second venv with each direct dependency
+# at its lower bound in pyproject.toml (.ci/lowest-constraints pins them), made with uv
+# (seconds, where pip takes minutes). TensorBoard before 2.21 imports pkg_resources, which
+# setuptools 81 removed, hence setuptools<81 there. About 3 minutes on 2 cores.
+LOWEST := build/venv-lowest
+LOWEST_TESTS := tests/test_extension.py::test_extension_is_enabled_and_validates \
+	tests/test_jobs.py tests/test_proxy.py tests/test_loader.py tests/test_s3.py \
+	tests/test_forkserver.py
+test-lowest: $(LABEXT)
+	rm -rf $(LOWEST)
+	$(VENV)/bin/uv venv -q --python $(PYTHON) $(LOWEST)
+	$(PYTHON) .ci/lowest-constraints > build/lowest-constraints.txt
+	$(VENV)/bin/uv pip install -q --python $(LOWEST)/bin/python -c build/lowest-constraints.txt \
+		".[s3]" "setuptools<81" pytest "pytest-jupyter[server]" pytest-timeout requests "moto[server]"
+	$(LOWEST)/bin/python -m pytest -q -p no:cacheprovider $(LOWEST_TESTS)
 
 # The Dockerfile's install steps outside Docker: wheel, fresh venv, extensions enabled and
 # OK, a TensorBoard opened through the installed JupyterLab (3 to 5 minutes).
@@ -103,6 +130,7 @@ check-install: $(STAMP)
 
 clean:
 	rm -rf $(VENV) $(DEMO) build dist *.egg-info .pytest_cache .ruff_cache .hypothesis .mypy_cache .import_linter_cache
+	rm -rf docs/_build
 	rm -rf labextension/node_modules labextension/lib labextension/tsconfig.tsbuildinfo
 	rm -rf jupyter_forgather_tb/labextension
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

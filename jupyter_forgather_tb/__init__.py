@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from IPython.core.interactiveshell import InteractiveShell
 
-__version__ = "0.1.0"
+# One version source: labextension/package.json, read by the build (hatch-nodejs-version)
+# into the package's metadata.
+__version__ = importlib.metadata.version("jupyter-forgather-tb")
 
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:

@@ -18,7 +18,7 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
@@ -354,7 +354,7 @@ async def _execute(ws_url: str, token: str, code: str) -> list[dict]:
         "session": uuid.uuid4().hex,
         "username": "tests",
         "version": "5.3",
-        "date": datetime.now(timezone.utc).isoformat(),
+        "date": datetime.now(UTC).isoformat(),
     }
     content = {"code": code, "silent": False, "store_history": False, "allow_stdin": False}
     await connection.write_message(
@@ -446,7 +446,7 @@ def test_tensorboard_traffic_alone_keeps_the_server_active_for_the_hub(
     hub, alice_browser, alice_job
 ):
     quiet = settled_activity(hub, "alice")
-    before_traffic = datetime.now(timezone.utc)
+    before_traffic = datetime.now(UTC)
     for _ in range(3):
         assert alice_browser.get(hub.url + alice_job["url"] + SCALARS, timeout=30).ok
     seen = wait_activity(hub, "alice", quiet, 15)

@@ -372,7 +372,7 @@ async def test_api_stays_responsive_while_a_job_crashes_and_is_relaunched(api, l
     assert report["error_count"] == 0, report["errors"]
     assert report["api"]["count"] > 0 and report["proxied"]["count"] > 0
     # The one timing bound the hardening issue asks of a test, and a generous one: the
-    # job list answers in a few milliseconds when idle (see README, Performance); 250 ms
+    # job list answers in a few milliseconds when idle (see docs/performance.md); 250 ms
     # at the 99th percentile only fails if something stalls the event loop (a blocking
     # call in crash handling or launch) or the proxy starves the API.
     assert report["api"]["p99_ms"] < 250

@@ -14,7 +14,7 @@ import sys
 import threading
 import webbrowser
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from types import FrameType
 from typing import Any, NoReturn
 
@@ -162,7 +162,7 @@ def _parser() -> argparse.ArgumentParser:
 def _age(iso: str | None) -> str:
     if not iso:
         return "-"
-    seconds = (datetime.now(timezone.utc) - datetime.fromisoformat(iso)).total_seconds()
+    seconds = (datetime.now(UTC) - datetime.fromisoformat(iso)).total_seconds()
     for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
         if seconds >= size:
             return f"{int(seconds // size)}{unit}"
@@ -172,7 +172,9 @@ def _age(iso: str | None) -> str:
 def _table(rows: list[list[str]]) -> str:
     rows = [[printable(cell) for cell in row] for row in rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows)
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    )
 
 
 def _loader_text(loader: dict[str, Any]) -> str:
@@ -320,7 +322,7 @@ def _jobs_table(jobs: list[dict[str, Any]]) -> str:
     ]
     header, *lines = _table(rows).splitlines()
     out = [header]
-    for job, line in zip(jobs, lines):
+    for job, line in zip(jobs, lines, strict=True):
         out.append(line)
         if job["status"] == "queued" and job.get("queue_reason"):
             out.append(f"    {job['queue_reason']}")

@@ -9,7 +9,8 @@ checks it.
 from __future__ import annotations
 
 import argparse
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from ..common.options import parse_launch
 from .client import LOGDIR_HELP

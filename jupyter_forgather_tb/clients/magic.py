@@ -121,7 +121,8 @@ def _jobs_table(jobs: list[dict[str, Any]]) -> dict[str, str]:
     shown = [[printable(cell) for cell in row] for row in rows]
     width = [max(len(row[i]) for row in shown) for i in range(5)]
     text = "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(row, width)) + f"  {row[5]}" for row in shown
+        "  ".join(cell.ljust(w) for cell, w in zip(row[:5], width, strict=True)) + f"  {row[5]}"
+        for row in shown
     )
     cells = "".join(
         "<tr>"
@@ -132,7 +133,7 @@ def _jobs_table(jobs: list[dict[str, Any]]) -> dict[str, str]:
             else "<td></td>"
         )
         + "</tr>"
-        for job, row in zip(jobs, rows)
+        for job, row in zip(jobs, rows, strict=True)
     )
     head = (
         "<tr><th>id</th><th>status</th><th>memory</th><th>CPU</th><th>label</th><th>logdir</th>"

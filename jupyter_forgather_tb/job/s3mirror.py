@@ -16,9 +16,10 @@ import os
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from ..common.jsonfile import write_json
 from ..common.s3client import S3Client, S3Error, describe_error, list_tensorboard_objects
@@ -194,7 +195,7 @@ class S3Mirror:
 
 
 def _iso_now() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 class StatusFile:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import socket
 import sys
-from typing import Optional
 
 from jupyter_server_proxy.unixsock import UnixResolver
 from tornado.netutil import Resolver
@@ -38,7 +37,7 @@ class JobResolver(Resolver):
 
 
 #: How the proxy reaches a job: ``(unix socket, ip, port)``, one of the first two set.
-_Transport = tuple[Optional[str], Optional[str], Optional[int]]
+_Transport = tuple[str | None, str | None, int | None]
 
 
 def _transport(job: Job) -> _Transport:

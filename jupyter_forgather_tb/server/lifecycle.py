@@ -370,7 +370,7 @@ class ProcessLifecycle(JobRegistry):
         if task is not None:
             try:
                 await asyncio.wait_for(asyncio.shield(task), self.settings.kill_grace)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 self.log.warning("TensorBoard job %s ignored SIGTERM; sending SIGKILL", job.id)
                 self._signal(job, signal.SIGKILL)
                 await asyncio.shield(task)

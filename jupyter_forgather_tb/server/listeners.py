@@ -14,14 +14,13 @@ import os
 import pwd
 import sys
 from dataclasses import dataclass
-from typing import Union
 
 from .transport import port_is_free
 
 _LISTEN = "0A"
 _TABLES = ("tcp", "tcp6")
 
-Address = Union[ipaddress.IPv4Address, ipaddress.IPv6Address]
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
 @dataclass(frozen=True)

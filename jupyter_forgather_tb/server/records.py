@@ -16,7 +16,7 @@ import re
 import stat
 from collections.abc import Container
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from ..common.addresses import bind_ip
@@ -143,7 +143,7 @@ def restore_job(record: Any, dirs: OwnDirs, output: OutputBuffer) -> Job:
     job_id = _job_id(record.get("id"))
     options = _options(record.get("options"))
     try:
-        status = JobStatus(record.get("status"))
+        status = JobStatus(str(record.get("status")))
     except ValueError:
         raise RecordError(f"its status {_show(record.get('status'))} is not a job state") from None
     error = record.get("error")
@@ -193,7 +193,7 @@ def restore_job(record: Any, dirs: OwnDirs, output: OutputBuffer) -> Job:
         id=job_id,
         status=status,
         seq=_integer(record, "seq", 0) or 0,
-        created=_when(record, "created") or datetime.now(timezone.utc),
+        created=_when(record, "created") or datetime.now(UTC),
         started=_when(record, "started"),
         ended=_when(record, "ended"),
         pid=_integer(record, "pid", 1),
@@ -253,7 +253,7 @@ def lost_job(
         created = _when(fields, "created")
     except RecordError:
         seq, created = 0, None
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     return Job(
         options=options,
         url=f"{dirs.base_url}tb/{job_id}/",

@@ -9,7 +9,7 @@ import logging
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from ..common.jsonfile import read_json
 from .errors import JobNotFound
@@ -60,7 +60,7 @@ class ManagerSettings:
 
 def now() -> datetime:
     """The current time, in UTC (job timestamps)."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def signal_group(pgid: int, sig: int) -> None:

@@ -50,7 +50,7 @@ async def http_status(
         else:
             opening = asyncio.open_connection(host, port)
         reader, writer = await asyncio.wait_for(opening, timeout)
-    except (OSError, asyncio.TimeoutError):
+    except (TimeoutError, OSError):
         return None
     try:
         writer.write(
@@ -60,7 +60,7 @@ async def http_status(
         line = await asyncio.wait_for(reader.readline(), timeout)
         parts = line.split()
         return int(parts[1]) if len(parts) >= 2 and parts[1].isdigit() else None
-    except (OSError, asyncio.TimeoutError, ValueError):
+    except (TimeoutError, OSError, ValueError):
         return None
     finally:
         writer.close()

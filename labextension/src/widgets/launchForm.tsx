@@ -277,7 +277,7 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
         />
         <Field label="Loader" name="load_fast" error={errors.load_fast}>
           {/* Automatic: Rust in the job's private network where the machine allows
-              one, else Python (see README, "Which loader"). */}
+              one, else Python (see docs/performance.md, "Which loader"). */}
           <select
             className="jp-mod-styled"
             name="load_fast"
