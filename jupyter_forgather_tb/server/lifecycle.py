@@ -7,45 +7,22 @@ import builtins
 import os
 import shutil
 import signal
-import time
-from typing import Any
 
-from ..common.addresses import bind_ip, connect_ip
-from ..common.jsonfile import read_json
-from ..common.options import LaunchOptions, build_argv
+from ..common.options import build_argv
 from .errors import PortInUse
 from .forkclient import JobProcess
 from .jobs import Job, JobStatus
-from .listeners import Listener, PortCheck, check_port
 from .procfs import process_identity
-from .registry import JobRegistry, now, signal_group
+from .readiness import Readiness, taken
+from .registry import now, signal_group
 from .scheduling import plan
-from .transport import free_port, http_status, port_is_free
+from .transport import free_port
 
 #: Seconds between two samples of the jobs' memory and CPU (the watchdog's period).
 USAGE_INTERVAL = 1.0
 
 # Variables a TensorBoard child must not inherit: Jupyter's own credentials.
 _ENV_DENYLIST = ("JUPYTER_TOKEN", "JPY_API_TOKEN", "JUPYTERHUB_API_TOKEN", "JPY_SESSION_NAME")
-
-
-def _reported_address(report: Any) -> tuple[str, int] | None:
-    """The ``(ip, port)`` a TCP job's runner says it bound, if its report says so validly."""
-    address = report.get("address") if isinstance(report, dict) else None
-    if not isinstance(address, dict):
-        return None
-    host, port = address.get("host"), address.get("port")
-    if not isinstance(host, str) or not isinstance(port, int) or isinstance(port, bool):
-        return None
-    try:
-        return bind_ip(host, False), port
-    except ValueError:
-        return None
-
-
-def _taken(port: int | None, listener: Listener) -> str:
-    """Why a job cannot have its port, in words."""
-    return f"port {port} on {listener.ip} is taken by another process of {listener.user}"
 
 
 def _describe_exit(code: int) -> str:
@@ -57,24 +34,12 @@ def _describe_exit(code: int) -> str:
     return f"exited with code {code}"
 
 
-class ProcessLifecycle(JobRegistry):
+class ProcessLifecycle(Readiness):
     """Runs queued jobs as processes: start, readiness, output, exit, kill, idle culling."""
 
     _culler: asyncio.Task[None] | None
     _usage_task: asyncio.Task[None] | None
     _stopping: set[asyncio.Future[Job]]  # idle stops under way (kept referenced)
-
-    def _check_port(self, options: LaunchOptions, job: Job | None = None) -> None:
-        if options.port is None:
-            return
-        for other in self._jobs.values():
-            if other is not job and other.status.is_live and other.port == options.port:
-                raise PortInUse(
-                    f"port {options.port} is already used by TensorBoard job {other.id}"
-                )
-        host = "0.0.0.0" if options.bind_all else bind_ip(options.host, False)
-        if not port_is_free(options.port, host):
-            raise PortInUse(f"port {options.port} is already in use on this machine")
 
     def _schedule(self) -> None:
         if self.settings.idle_timeout > 0 and self._culler is None:
@@ -216,7 +181,7 @@ class ProcessLifecycle(JobRegistry):
             # Failed to listen, most likely: say who holds the port.
             foreign = (await self._check_listener(job, None, self._intended_ip(job))).foreign
             if foreign is not None:
-                job.error = _taken(job.port, foreign)
+                job.error = taken(job.port, foreign)
         if job.kill_requested:
             self._finish(job, JobStatus.KILLED, job.stop_reason)
         elif over_memory:
@@ -247,74 +212,6 @@ class ProcessLifecycle(JobRegistry):
             start_new_session=True,
             env=env,
         )
-
-    async def _wait_ready(self, job: Job, exited: asyncio.Future[int]) -> bool:
-        """Probe the job until it answers 200, it exits, its port is taken, or the timeout.
-
-        False with ``job.error`` set when another process holds its port.
-        """
-        deadline = time.monotonic() + self.settings.startup_timeout
-        delay = 0.02  # a warm (forked) job answers within about 0.1 s
-        # A TCP job's poll reads its report and makes a trial bind until it serves: cheap
-        # enough to keep at the first step, where a longer one would only add latency.
-        longest = 0.02 if job.options.uses_tcp else 0.1
-        while not exited.done() and not job.kill_requested:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                return False
-            status = await self._probe(job, timeout=min(2.0, remaining))
-            if status == 200:
-                return True
-            if job.error:
-                return False
-            await asyncio.wait({exited}, timeout=min(delay, max(0.0, remaining)))
-            delay = min(delay * 1.5, longest)  # a 0.5 s step cost plain starts up to 0.3 s
-        return False
-
-    async def _probe(self, job: Job, timeout: float) -> int | None:
-        """The status of the job's index page, asked of the job's own listener only.
-
-        A Unix socket in our private directory can only be the job's. A TCP port is
-        asked only once the runner has said which address it bound and that address's
-        listening socket is proved to be held by the job's processes; any other listener
-        on the job's address (before or after it bound) sets ``job.error`` and gets
-        nothing. None: not (yet) answering.
-        """
-        path = f"{self.settings.base_url}tb/{job.id}/"
-        if not job.options.uses_tcp:
-            return await http_status(path, unix_socket=job.unix_socket, timeout=timeout)
-        bound = job.host or self._bound_ip(job)
-        check = await self._check_listener(job, job.pid, bound or self._intended_ip(job))
-        if bound and check.ours and check.foreign is None:
-            status = await http_status(path, host=connect_ip(bound), port=job.port, timeout=timeout)
-            if status != 200:
-                return status
-            # Still its own after answering: it did not end and leave the port to another.
-            check = await self._check_listener(job, job.pid, bound)
-            if check.ours and check.foreign is None:
-                job.host = bound
-                return 200
-        if check.foreign is not None:
-            job.error = _taken(job.port, check.foreign)
-        return None
-
-    def _bound_ip(self, job: Job) -> str | None:
-        """The IP the job's runner says it bound on the job's port, once it serves."""
-        if job.report_file is None:
-            return None
-        address = _reported_address(read_json(job.report_file))
-        return address[0] if address and address[1] == job.port else None
-
-    @staticmethod
-    def _intended_ip(job: Job) -> str:
-        """The IP a TCP job binds, as its options ask."""
-        return bind_ip(job.options.host, job.options.bind_all)
-
-    async def _check_listener(self, job: Job, pgid: int | None, ip: str) -> PortCheck:
-        """Who listens on ``ip`` at the job's port (a thread reads ``/proc``)."""
-        assert job.port is not None  # only jobs with a TCP port are checked
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(None, check_port, pgid, ip, job.port)
 
     async def _pump_output(self, job: Job, proc: JobProcess) -> None:
         assert proc.stdout is not None

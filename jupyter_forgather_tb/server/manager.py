@@ -1,8 +1,9 @@
 """The job manager: launches, queues and stops TensorBoard jobs. Knows nothing of HTTP.
 
 Its parts, one layer each: :mod:`registry` (the job list and what happens when a job
-ends), :mod:`lifecycle` (processes: start, readiness, output, kill; which queued job
-starts, decided by the pure :mod:`scheduling`), :mod:`restore` (restart survival),
+ends), :mod:`readiness` (port checks, the readiness probe), :mod:`lifecycle`
+(processes: start, output, kill; which queued job starts, decided by the pure
+:mod:`scheduling`), :mod:`restore` (restart survival),
 and :class:`~.s3jobs.S3Caches` for what s3:// jobs add.
 """
 
