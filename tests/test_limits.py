@@ -62,7 +62,7 @@ async def _over_its_cap(api, big_logdir) -> dict:
 async def test_a_job_over_its_cap_fails_with_the_reason_under_cgroup_v1(api, big_logdir):
     job = await _over_its_cap(api, big_logdir)
     assert job["limits"]["enforced_by"] == "cgroup1"
-    assert "peak" in job["error"]
+    assert "peak" in job["error"] and "the kernel's OOM killer ended it" in job["error"]
 
 
 @pytest.mark.tb_config(limit_mechanism="watchdog")
@@ -70,6 +70,7 @@ async def test_a_job_over_its_cap_fails_with_the_reason_under_cgroup_v1(api, big
 async def test_a_job_over_its_cap_fails_with_the_reason_under_the_watchdog(api, big_logdir):
     job = await _over_its_cap(api, big_logdir)
     assert job["limits"]["enforced_by"] == "watchdog"
+    assert job["error"].endswith("ended by the watchdog")
 
 
 async def test_a_job_under_its_cap_runs_and_reports_its_usage(api, logdir):

@@ -101,7 +101,8 @@ class JobLimits:
             if job.enforced_by == "watchdog" and job.memory_limit is not None:
                 if over_limit(sample, job.memory_limit) and job.id not in self._over:
                     peak = max(sample.peak_bytes, sample.pss_bytes or 0)
-                    self._over[job.id] = limit_error(job.memory_limit, peak)
+                    why = limit_error(job.memory_limit, peak)
+                    self._over[job.id] = f"{why}; ended by the watchdog"
                     to_end.append((job, self._over[job.id]))
             elif group is not None and group.oom_kills() and job.memory_limit is not None:
                 group.kill()
@@ -115,6 +116,7 @@ class JobLimits:
         if group is not None:
             if why is None and job.memory_limit is not None and group.oom_kills():
                 why = limit_error(job.memory_limit, group.peak_bytes())
+                why += "; the kernel's OOM killer ended it in its control group"
             group.kill()
             self.enforcer.release(group)
         return why
