@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import unquote_plus
 
 from tornado.httputil import HTTPHeaders
@@ -60,6 +61,8 @@ def request_headers_for_backend(headers: HTTPHeaders) -> HTTPHeaders:
     return kept
 
 
+# Cached: called for every proxied answer with the server's one, unchanging policy.
+@functools.lru_cache(maxsize=8)
 def framing_policy(policy: str) -> str | None:
     """The framing rule for TensorBoard's answers, from Jupyter's Content-Security-Policy.
 
