@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import socket
@@ -42,7 +43,7 @@ async def test_the_default_tag_is_the_first_with_loss_and_its_values_are_thinned
         steps = [step for step, _ in points]
         assert steps[0] == 0 and steps[-1] == 249  # the last point is always kept
         assert steps == sorted(set(steps))
-        assert max(b - a for a, b in zip(steps, steps[1:], strict=False)) <= 3  # evenly spread
+        assert max(b - a for a, b in itertools.pairwise(steps)) <= 3  # evenly spread
         for step, value in points:
             assert math.isclose(value, scale / (step + 1), rel_tol=1e-6)  # float32 in the file
     await api.kill(job["id"])
@@ -172,5 +173,5 @@ def test_downsample_keeps_at_most_the_limit_spread_evenly_with_the_last(count):
     if count:
         assert kept[0] == 0 and kept[-1] == count - 1
     if count > 100:
-        gaps = [b - a for a, b in zip(kept, kept[1:], strict=False)]
+        gaps = [b - a for a, b in itertools.pairwise(kept)]
         assert max(gaps) - min(gaps) <= 1
