@@ -239,7 +239,7 @@ def stop_group(proc):
     proc.wait(timeout=30)
 
 
-PARTS = ["start", "launch", "proxy", "memory", "scale", "usage"]
+PARTS = ["start", "launch", "proxy", "memory", "scale", "usage", "activity", "preview", "compare"]
 
 
 def main() -> None:
@@ -293,6 +293,11 @@ def main() -> None:
             server.stop()  # and with it every job it started
         if "usage" in args.only:
             usage_cost(root, runtime, logdir, results)
+        glance = [part for part in args.only if part in ("activity", "preview", "compare")]
+        if glance:
+            import bench_glance  # its own module: it imports this one
+
+            bench_glance.run(glance, args, root, runtime, results)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(results, indent=2))
@@ -690,6 +695,9 @@ def print_ratios(r: dict) -> None:
         )
     if "job_list" in r:
         print(f"  job list of {r['job_list']['jobs']} jobs: {r['job_list']['ms']['median']:.1f} ms")
+    import bench_glance
+
+    bench_glance.print_ratios(r)
 
 
 if __name__ == "__main__":

@@ -120,7 +120,10 @@ class ActivityTracker:
         if job.events_at is not None and time.monotonic() - job.events_at < RESCAN_AFTER:
             return
         loop = asyncio.get_running_loop()
-        scan = loop.run_in_executor(self.executor, self._scan, job)
+        try:
+            scan = loop.run_in_executor(self.executor, self._scan, job)
+        except RuntimeError:  # the server is stopping: its scan threads are gone
+            return
         self._scanning[job.id] = scan
         scan.add_done_callback(lambda done: self._scanned(job, done))
 

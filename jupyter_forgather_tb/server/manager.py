@@ -104,8 +104,11 @@ class JobManager(RestartSurvival):
         os.chmod(self._socket_dir, 0o700)
 
     def job_json(self, job: Job) -> dict[str, Any]:
-        """A job's JSON: its queue position, whether its log directories still exist, its
-        mirror and its activity (which may start a scan: see :mod:`activity`)."""
+        """A job's JSON, with its queue position, log directories' existence, mirror, activity.
+
+        Reading a live job's activity may start a scan of its log directory (see
+        :mod:`.activity`).
+        """
         data = job.to_json(self.queue_position(job))
         live = job.status.is_live
         if job.options.logdirs is not None:

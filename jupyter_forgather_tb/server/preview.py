@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import time
 import urllib.parse
 from typing import Any
 
@@ -30,6 +31,10 @@ MAX_TAGS = 1000
 MAX_TAG_LENGTH = 1024
 #: Seconds TensorBoard may take over each of a preview's two requests.
 TIMEOUT = 10.0
+#: Seconds a job's tags and runs are reused by its next previews: with many runs that
+#: list is the costlier request (TensorBoard renders every tag's description). A tag
+#: asked for but not in it is looked up again at once.
+TAGS_FRESH_FOR = 10.0
 
 
 def check_tag(value: str | None) -> str | None:
@@ -59,8 +64,7 @@ def downsample(points: list[Any], limit: int = MAX_POINTS) -> list[Any]:
 
 
 def _value(raw: Any) -> float | None:
-    """A scalar's value, or None for NaN, an infinity, or anything else (TensorBoard spells
-    those as strings)."""
+    """A scalar's value; None for NaN, infinities (which TensorBoard sends as strings) and junk."""
     if isinstance(raw, bool) or not isinstance(raw, (int, float)):
         return None
     return float(raw) if math.isfinite(raw) else None
@@ -103,6 +107,19 @@ class PreviewClient:
 
     def __init__(self, base_url: str):
         self.base_url = base_url
+        self._tags: dict[str, tuple[float, dict[str, list[str]]]] = {}  # by job id
+
+    async def _tag_index(
+        self, client: SimpleAsyncHTTPClient, job: Job, again: bool = False
+    ) -> tuple[dict[str, list[str]], bool]:
+        """The job's ``{tag: [run, ...]}``, and whether it was a recent answer reused."""
+        now = time.monotonic()
+        self._tags = {k: v for k, v in self._tags.items() if now - v[0] < TAGS_FRESH_FOR}
+        if job.id in self._tags and not again:
+            return self._tags[job.id][1], True
+        index = tag_index(await self._json(client, self._request(job, "tags")))
+        self._tags[job.id] = (time.monotonic(), index)
+        return index, False
 
     def _request(self, job: Job, route: str, body: str | None = None) -> HTTPRequest:
         # The proxy's form: a Unix socket job's client resolves every host to its socket,
@@ -143,10 +160,14 @@ class PreviewClient:
     async def preview(
         self, client: SimpleAsyncHTTPClient, job: Job, tag: str | None
     ) -> dict[str, Any]:
-        """``{"tag", "tags", "runs"}`` of a running job: ``tag`` (or the default one)'s
-        values in its first :data:`MAX_RUNS` runs by name; :class:`OptionError` for a tag
-        the job does not have."""
-        index = tag_index(await self._json(client, self._request(job, "tags")))
+        """A running job's preview: ``{"tag", "tags", "runs"}``.
+
+        ``tag`` (or the default one)'s values in the job's first :data:`MAX_RUNS` runs
+        by name; :class:`OptionError` for a tag the job does not have.
+        """
+        index, reused = await self._tag_index(client, job)
+        if reused and (not index or (tag is not None and tag not in index)):
+            index, _ = await self._tag_index(client, job, again=True)
         tags = sorted(index)
         chosen = tag if tag is not None else default_tag(tags)
         if chosen is None:
