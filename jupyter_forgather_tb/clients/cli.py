@@ -424,6 +424,8 @@ def _run(args: argparse.Namespace) -> int:
         return _upload(args)
     if args.command == "servers":
         return _servers(args)
+    if args.command == "launch" and not args.logdir and not args.more_logdirs:
+        args.usage_error("the following arguments are required: logdir")  # as argparse says
     client = Client(find_server(args.server, args.token))
     if args.command == "launch":
         return _launch(client, args)
