@@ -8,6 +8,7 @@ from collections import Counter
 from importlib import resources
 
 import pytest
+from conftest import write_scalars
 
 schemathesis = pytest.importorskip("schemathesis")
 import hypothesis.strategies as st  # noqa: E402
@@ -57,6 +58,7 @@ async def test_served_document_is_the_packaged_one(api):
         "POST /jobs/{job_id}/relaunch",
         "GET /jobs/{job_id}/output",
         "GET /jobs/{job_id}/output/stream",
+        "GET /jobs/{job_id}/preview",
         "GET /logdirs",
         "GET /openapi.json",
     }
@@ -68,7 +70,8 @@ def test_launch_request_schema_matches_the_options():
     request = packaged_document()["components"]["schemas"]["LaunchRequest"]
     assert set(request["properties"]) == FIELDS | CONTROL_FIELDS
     assert request["additionalProperties"] is False
-    assert request["required"] == ["logdir"]
+    assert "required" not in request  # exactly one of logdir and logdirs:
+    assert request["oneOf"] == [{"required": ["logdir"]}, {"required": ["logdirs"]}]
 
 
 def test_validation_catches_a_broken_document():
@@ -104,7 +107,8 @@ def fuzz(base_url: str, token: str, job_id: str, logdir: str) -> tuple[Counter, 
 
     def real_logdir(case):
         if isinstance(case.body, dict):
-            case.body = {**case.body, "logdir": logdir, "bind_all": False}
+            body = {k: v for k, v in case.body.items() if k != "logdirs"}
+            case.body = {**body, "logdir": logdir, "bind_all": False}
         return case
 
     for result in schema.get_all_operations():
@@ -244,3 +248,27 @@ async def test_event_stream_route_behaves_as_documented(api, logdir):
         assert json.loads(bad.body)["field"] == "offset"
     missing = await api.call("GET", "jobs", "nope", "output", "stream")
     assert missing.code == 404
+
+
+async def test_previews_answer_as_documented(api, jp_base_url, logdir):
+    write_scalars(logdir / "diverged", "loss", [1.0, float("nan")])
+    job = await api.launch(logdir="logs")
+    await api.wait_status(job["id"], "running")
+    base_url = f"http://127.0.0.1:{api.serverapp.port}{jp_base_url}forgather-tb/api"
+    headers = {"Authorization": f"token {api.serverapp.identity_provider.token}"}
+
+    def ask() -> tuple[list[int], dict[str, str]]:
+        operation = schemathesis.openapi.from_dict(packaged_document())["/jobs/{job_id}/preview"]
+        failures: dict[str, str] = {}
+        codes = []
+        for query in ({}, {"tag": "loss"}, {"tag": "no such tag"}):
+            case = operation["GET"].Case(path_parameters={"job_id": job["id"]}, query=query)
+            response = case.call(base_url=base_url, headers=headers, timeout=30)
+            codes.append(response.status_code)
+            check(case, response, headers, failures)
+        return codes, failures
+
+    codes, failures = await asyncio.get_running_loop().run_in_executor(None, ask)
+    await api.kill(job["id"])
+    assert failures == {}
+    assert codes == [200, 200, 400]

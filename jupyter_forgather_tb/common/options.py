@@ -1,7 +1,8 @@
 """Launch options: validation of a REST launch body and the TensorBoard command line.
 
 Everything here is pure: no file system, no network. The log directory is only
-checked for shape here; ``logdirs.resolve_logdir`` checks it against the disk.
+checked for shape here; ``logdirs.resolve_logdir`` checks it against the disk (and
+``logdirs.resolve_members`` the folders of a compare launch, ``logdirs``).
 """
 
 from __future__ import annotations
@@ -38,6 +39,17 @@ LOAD_FAST_VALUES = ("auto", "true", "false")
 #: The range of a process's niceness (``cpu_nice``).
 NICE_MIN, NICE_MAX = -20, 19
 
+#: How many folders one compare launch (``logdirs``) may name.
+MAX_COMPARE = 32
+#: The longest name of a folder in a compare launch.
+MAX_MEMBER_NAME = 100
+#: Characters a compare folder's name or path must not hold: ``,`` and ``:`` separate
+#: the parts of TensorBoard's own ``name:path,...`` notation (``--logdir_spec``), ``=``
+#: a name from its path on our command lines, ``/`` the folder from the run in
+#: TensorBoard's run names (``name/run``).
+_MEMBER_PATH_FORBIDDEN = ",:"
+_MEMBER_NAME_FORBIDDEN = ",:=/\\"
+
 #: Fields a launch request may carry besides the options themselves.
 CONTROL_FIELDS = frozenset({"force_new"})
 
@@ -65,6 +77,8 @@ class LaunchOptions:
     """Validated, normalized options of one TensorBoard job.
 
     ``logdir`` is the real (symlink-free) absolute path once resolved.
+    A compare launch has ``logdirs`` instead, ``(name, path)`` pairs sorted by name
+    (a name is ``""`` until :meth:`compared` names it), and ``logdir`` ``""``.
     ``host`` is ``None`` when it does not apply (bind_all, or no TCP port).
     """
 
@@ -80,6 +94,7 @@ class LaunchOptions:
     sync_interval: float | None = None  # s3:// log directories only
     load_fast: str = "auto"
     memory_limit: int | None = None  # bytes; None: the server's default
+    logdirs: tuple[tuple[str, str], ...] | None = None  # a compare launch's folders
 
     @property
     def uses_tcp(self) -> bool:
@@ -99,9 +114,35 @@ class LaunchOptions:
         title = self.window_title or name or "TensorBoard"
         return replace(self, logdir=real_logdir, window_title=title[:MAX_TITLE_LENGTH])
 
+    def compared(self, members: list[tuple[str, str]]) -> LaunchOptions:
+        """These options with a compare launch's named, real folders, titled after them."""
+        ordered = tuple(sorted(members))
+        title = self.window_title or "compare: " + ", ".join(name for name, _ in ordered)
+        return replace(self, logdirs=ordered, window_title=title[:MAX_TITLE_LENGTH])
+
+    @property
+    def shown_logdir(self) -> str:
+        """The log directory in words: its path, or a compare launch's ``name=path, ...``."""
+        if self.logdirs is None:
+            return self.logdir
+        return ", ".join(f"{name}={path}" for name, path in self.logdirs)
+
     def to_json(self) -> dict[str, Any]:
-        """The options as the REST API shows them."""
-        return asdict(self)
+        """The options as the REST API shows them; ``logdirs`` only for a compare launch."""
+        data = asdict(self)
+        if self.logdirs is None:
+            del data["logdirs"]
+        else:
+            data["logdir"] = self.shown_logdir
+            data["logdirs"] = dict(self.logdirs)
+        return data
+
+    def to_body(self) -> dict[str, Any]:
+        """A launch body :func:`parse_launch` turns back into these very options."""
+        data = self.to_json()
+        if self.logdirs is not None:
+            del data["logdir"]
+        return data
 
 
 FIELDS = frozenset(LaunchOptions.__dataclass_fields__)
@@ -143,6 +184,105 @@ def check_logdir_shape(value: Any) -> str:
             "other URLs and fsspec chains are not accepted",
         )
     return value
+
+
+def _has_any(text: str, characters: str) -> bool:
+    return any(c in text for c in characters)
+
+
+def _quoted(text: str) -> str:
+    """``text`` quoted for a message, cut short when long."""
+    return repr(text if len(text) <= 80 else text[:77] + "...")
+
+
+def _member_name(name: Any) -> str:
+    """A compare folder's name, as TensorBoard will show it before each of its runs."""
+    if not isinstance(name, str) or not name.strip():
+        raise OptionError("logdirs", "every folder needs a name that is not blank")
+    shown = _quoted(name)
+    if len(name) > MAX_MEMBER_NAME:
+        raise OptionError(
+            "logdirs", f"the name {shown} is longer than {MAX_MEMBER_NAME} characters"
+        )
+    if name != name.strip() or name.startswith(".") or _has_control(name):
+        raise OptionError(
+            "logdirs",
+            f"the name {shown} must not start with '.', nor hold control characters or "
+            "surrounding spaces",
+        )
+    if _has_any(name, _MEMBER_NAME_FORBIDDEN):
+        raise OptionError(
+            "logdirs",
+            f"the name {shown} must not contain a comma, colon, '=', '/' or '\\': "
+            "TensorBoard shows runs as name/run and would misread it",
+        )
+    return name
+
+
+def _member_path(value: Any) -> str:
+    """A compare folder's path, checked for shape: local, and free of ``,`` and ``:``."""
+    try:
+        path = check_logdir_shape(value)
+    except OptionError as error:
+        raise OptionError("logdirs", f"a folder {error.message}") from None
+    if url_scheme(path):
+        raise OptionError(
+            "logdirs",
+            f"{_quoted(path)}: s3:// and gs:// log directories cannot be compared; launch them one "
+            "at a time",
+        )
+    if _has_any(path, _MEMBER_PATH_FORBIDDEN):
+        raise OptionError(
+            "logdirs",
+            f"{_quoted(path)} contains a comma or colon, which TensorBoard's name:path,... "
+            "notation would misread; rename the folder, or link to it from a path without them",
+        )
+    return path
+
+
+def check_logdirs_shape(value: Any) -> tuple[tuple[str, str], ...]:
+    """A compare launch's folders, checked for shape: ``(name, path)`` pairs.
+
+    ``value`` is an object ``{"name": "path"}``, or a list of paths whose names
+    (``""`` here) are given after their folders once resolved (see :func:`member_names`).
+    """
+    if isinstance(value, dict):
+        members = [(_member_name(name), _member_path(path)) for name, path in value.items()]
+    elif isinstance(value, list):
+        members = [("", _member_path(path)) for path in value]
+    else:
+        raise OptionError("logdirs", 'must be an object {"name": "path", ...} or a list of paths')
+    if not members:
+        raise OptionError("logdirs", "must name at least one folder")
+    if len(members) > MAX_COMPARE:
+        raise OptionError("logdirs", f"may name at most {MAX_COMPARE} folders")
+    return tuple(members)
+
+
+def member_names(paths: list[tuple[str, str]]) -> list[str]:
+    """Names for a list of compare folders, ``(as given, real path)``: their last parts.
+
+    The last part of the path as given (that of the real path for ``.``, ``..`` or
+    ``~``), made unique: the second ``a`` becomes ``a-2``, the third ``a-3``. Each
+    name is checked as a name given in an object would be.
+    """
+    names: list[str] = []
+    for given, real in paths:
+        base = os.path.basename(os.path.normpath(given))
+        if base in ("", ".", "..", "~"):
+            base = os.path.basename(real) or "root"
+        name, count = base, 1
+        while name in names:
+            count += 1
+            name = f"{base}-{count}"
+        try:
+            names.append(_member_name(name))
+        except OptionError as error:
+            raise OptionError(
+                "logdirs",
+                f'{error.message}; give the folders names instead: {{"name": "path", ...}}',
+            ) from None
+    return names
 
 
 def _port(value: Any) -> int | None:
@@ -279,7 +419,7 @@ def parse_launch(body: Any) -> tuple[LaunchOptions, bool]:
         raise OptionError(
             unknown[0], f"unknown field (accepted: {', '.join(sorted(FIELDS | CONTROL_FIELDS))})"
         )
-    logdir = check_logdir_shape(body.get("logdir"))
+    logdir, logdirs = _log_directories(body)
     bind_all = _optional_bool(body, "bind_all") or False
     port = _port(body.get("port"))
     host = _host(body.get("host"))
@@ -297,9 +437,21 @@ def parse_launch(body: Any) -> tuple[LaunchOptions, bool]:
         sync_interval=_sync_interval(body.get("sync_interval"), logdir),
         load_fast=_load_fast(body.get("load_fast"), logdir),
         memory_limit=memory_limit(body.get("memory_limit")),
+        logdirs=logdirs,
     )
     force_new = _optional_bool(body, "force_new") or False
     return options, force_new
+
+
+def _log_directories(body: dict[str, Any]) -> tuple[str, tuple[tuple[str, str], ...] | None]:
+    """``(logdir, None)``, or ``("", folders)`` for a compare launch: exactly one is given."""
+    if body.get("logdirs") is None:
+        if body.get("logdir") is None:
+            raise OptionError("logdir", "is required (or logdirs, to compare several folders)")
+        return check_logdir_shape(body.get("logdir")), None
+    if body.get("logdir") is not None:
+        raise OptionError("logdirs", "give either logdir or logdirs, not both")
+    return "", check_logdirs_shape(body["logdirs"])
 
 
 def memory_limit(value: Any) -> int | None:

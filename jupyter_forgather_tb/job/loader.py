@@ -21,18 +21,32 @@ def choose_load_fast(event_bytes: int, threshold: int, rust_installed: bool) -> 
     return threshold > 0 and rust_installed and event_bytes >= threshold
 
 
+def _tops(logdir: str) -> list[str]:
+    """``logdir``, and the folders its own links lead to (a compare job's folder of links).
+
+    Links deeper down are not followed, as ``os.walk`` does not: a loop cannot trap it.
+    """
+    try:
+        with os.scandir(logdir) as entries:
+            linked = [entry.path for entry in entries if entry.is_symlink() and entry.is_dir()]
+    except OSError:
+        linked = []
+    return [logdir, *sorted(linked)]
+
+
 def event_file_bytes(logdir: str, stop_at: int) -> int:
     """Bytes of TensorBoard event files under ``logdir``, counted until ``stop_at`` is reached."""
     total = 0
-    for directory, _, files in os.walk(logdir):
-        for name in files:
-            if EVENT_FILE_MARK in name:
-                try:
-                    total += os.stat(os.path.join(directory, name)).st_size
-                except OSError:
-                    continue
-                if total >= stop_at:
-                    return total
+    for top in _tops(logdir):
+        for directory, _, files in os.walk(top):
+            for name in files:
+                if EVENT_FILE_MARK in name:
+                    try:
+                        total += os.stat(os.path.join(directory, name)).st_size
+                    except OSError:
+                        continue
+                    if total >= stop_at:
+                        return total
     return total
 
 

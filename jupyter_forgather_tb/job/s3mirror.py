@@ -24,6 +24,7 @@ from typing import Any
 from ..common.jsonfile import write_json
 from ..common.s3client import S3Client, S3Error, describe_error, list_tensorboard_objects
 from ..common.s3paths import key_prefix, parse_bucket_url, paths_to_skip
+from ..common.s3status import summarize_events
 
 #: Bytes re-read before the mirrored end of a grown object, compared with the local
 #: copy: a cheap check that the object was appended to rather than rewritten.
@@ -66,6 +67,9 @@ class S3Mirror:
         self.skipped: list[dict[str, str]] = []
         self.bytes_fetched = 0
         self.syncs = 0
+        #: What the last listing's event files add up to (see ``summarize_events``).
+        self.events: dict[str, Any] | None = None
+        self._modified: dict[str, datetime | None] = {}
 
     @property
     def objects(self) -> int:
@@ -83,6 +87,7 @@ class S3Mirror:
         Stops listing as soon as there are more than ``max_objects`` of them.
         """
         listing: dict[str, tuple[str, int, str]] = {}
+        self._modified = {}
         for path, item in list_tensorboard_objects(self.client, self.bucket, self.prefix):
             if len(listing) == self.max_objects:
                 raise S3Error(
@@ -91,6 +96,7 @@ class S3Mirror:
                     fatal=True,
                 )
             listing[path] = (item["Key"], item["Size"], item["ETag"])
+            self._modified[path] = item.get("LastModified")
         return listing
 
     def sync(self) -> None:
@@ -107,6 +113,9 @@ class S3Mirror:
         except Exception as error:
             raise describe_error(error, self.url, self.bucket) from error
         self._skip(listing)
+        self.events = summarize_events(
+            (path, size, self._modified.get(path)) for path, (_, size, _) in listing.items()
+        )
         failure = None
         # What went goes first: a folder may take the place of a file, or the other way round.
         for path in set(self._local) - set(listing):
@@ -214,6 +223,7 @@ class StatusFile:
             "skipped_count": 0,
             "last_error": None,
             "fatal": False,
+            "events": None,
         }
 
     def update(self, mirror: S3Mirror | None, error: S3Error | None = None) -> None:
@@ -226,6 +236,7 @@ class StatusFile:
                 syncs=mirror.syncs,
                 skipped=mirror.skipped[:MAX_SKIPPED_REPORTED],
                 skipped_count=len(mirror.skipped),
+                events=mirror.events,
             )
         self.status.update(last_error=error.message if error else None)
         self.status.update(fatal=bool(error and error.fatal))

@@ -29,6 +29,7 @@ from .backends import BackendClients
 from .handlers import api_handlers
 from .logdirs import MAX_SCAN_ENTRIES
 from .manager import JobManager, ManagerSettings
+from .preview import PreviewClient
 from .proxy import proxy_handlers
 
 API_PREFIX = "/forgather-tb/api"
@@ -106,22 +107,38 @@ class ForgatherTB(ExtensionApp):
     ).tag(config=True)
 
     logdir_scan_depth = Integer(
-        4, help="How many directory levels the log directory picker looks below a path."
+        4,
+        help="How many directory levels the log directory picker looks below a path; also "
+        "the limit of each scan of a job's log directory for its activity.",
     ).tag(config=True)
 
     logdir_scan_max_dirs = Integer(
-        5000, help="How many directories the log directory picker visits at most per request."
+        5000,
+        help="How many directories the log directory picker visits at most per request, "
+        "and a scan of a job's log directory (all its folders, for a compare job) at most.",
     ).tag(config=True)
 
     logdir_scan_max_entries = Integer(
         MAX_SCAN_ENTRIES,
         help="How many directory entries (files and folders) the log directory picker reads "
         "at most per request, over the whole walk, so a folder of many files cannot make a "
-        "scan slow.",
+        "scan slow; the same bound holds for each scan of a job's log directory.",
     ).tag(config=True)
 
     logdir_scan_max_results = Integer(
         500, help="How many log directories the picker returns at most."
+    ).tag(config=True)
+
+    live_window = Float(
+        120.0,
+        help="A job's activity is 'live' while one of its event files was written within "
+        "this many seconds, and 'idle' after (see its JSON's activity).",
+    ).tag(config=True)
+
+    stall_after = Float(
+        600.0,
+        help="A running job whose event files have not been written for this many seconds "
+        "is marked stalled in its activity (JupyterLab then says so once). 0 turns this off.",
     ).tag(config=True)
 
     state_file = Unicode(
@@ -333,19 +350,25 @@ class ForgatherTB(ExtensionApp):
             cpu_nice=self.cpu_nice,
             cpu_limit=self.cpu_limit,
             limit_mechanism=self.limit_mechanism,
+            live_window=self.live_window,
+            stall_after=self.stall_after,
+            scan_depth=self.logdir_scan_depth,
+            scan_max_dirs=self.logdir_scan_max_dirs,
+            scan_max_entries=self.logdir_scan_max_entries,
         )
-        self.manager = JobManager(settings, log=self.log)
-        self.backends = BackendClients()
-        self.manager.on_job_end(lambda job: self.backends.close(job.id))
         self.scan_executor = ThreadPoolExecutor(
             SCAN_WORKERS, thread_name_prefix="forgather-tb-scan"
         )
+        self.manager = JobManager(settings, log=self.log, scan_executor=self.scan_executor)
+        self.backends = BackendClients()
+        self.manager.on_job_end(lambda job: self.backends.close(job.id))
         self.settings.update(
             {
                 "forgather_tb_manager": self.manager,
                 "forgather_tb_backends": self.backends,
                 "forgather_tb_config": self,
                 "forgather_tb_scan_executor": self.scan_executor,
+                "forgather_tb_previews": PreviewClient(self._server.base_url),
             }
         )
 

@@ -19,3 +19,15 @@ class QueueFull(ManagerError):
 
 class JobStillLive(ManagerError):
     """The job has not ended, so it cannot be relaunched."""
+
+
+class JobNotRunning(ManagerError):
+    """The job is not running, so its TensorBoard cannot be asked anything."""
+
+
+class BackendFailed(ManagerError):
+    """The job's TensorBoard could not be reached, or answered with an error."""
+
+
+class BackendTimeout(ManagerError):
+    """The job's TensorBoard did not answer in time."""

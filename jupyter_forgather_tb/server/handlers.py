@@ -16,17 +16,44 @@ from tornado.iostream import StreamClosedError
 
 from ..common.options import OptionError, memory_limit, parse_launch, refuse_tcp
 from .auth import AUTH_RESOURCE
+from .backends import BackendClients
+from .errors import BackendFailed, BackendTimeout, JobNotRunning
 from .jobs import Job
-from .logdirs import find_logdirs, resolve_logdir
+from .logdirs import find_logdirs, resolve_logdir, resolve_members
 from .manager import JobManager, JobNotFound, JobStillLive, ManagerError, PortInUse, QueueFull
+from .preview import PreviewClient, check_tag
 
 if TYPE_CHECKING:
     from .app import ForgatherTB
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_OUTPUT_CHUNK = 256 * 1024
-_ERROR_STATUS = {JobNotFound: 404, PortInUse: 409, JobStillLive: 409, QueueFull: 429}
+_ERROR_STATUS = {
+    JobNotFound: 404,
+    PortInUse: 409,
+    JobStillLive: 409,
+    JobNotRunning: 409,
+    QueueFull: 429,
+    BackendFailed: 502,
+    BackendTimeout: 504,
+}
 RETRY_AFTER_SECONDS = 5
+
+
+class _RepeatedKey(ValueError):
+    def __init__(self, key: str):
+        super().__init__(key)
+        self.key = key if len(key) <= 80 else key[:77] + "..."
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object, refusing a key given twice (json keeps only the last one silently)."""
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise _RepeatedKey(key)
+        obj[key] = value
+    return obj
 
 
 class ForgatherTBHandler(APIHandler):
@@ -37,6 +64,11 @@ class ForgatherTBHandler(APIHandler):
     @property
     def manager(self) -> JobManager:
         return cast(JobManager, self.settings["forgather_tb_manager"])
+
+    @property
+    def backends(self) -> BackendClients:
+        """The HTTP clients that reach each running job (the proxy's)."""
+        return cast(BackendClients, self.settings["forgather_tb_backends"])
 
     @property
     def scan_executor(self) -> Executor:
@@ -82,7 +114,10 @@ class ForgatherTBHandler(APIHandler):
             return None
         try:
             # Decoded here: jupyter_server's get_json_body answers 500 on invalid UTF-8.
-            return json.loads(body.decode("utf-8"))
+            return json.loads(body.decode("utf-8"), object_pairs_hook=_unique_keys)
+        except _RepeatedKey as error:
+            self.send_error_json(400, f"request body names {error.key!r} twice in one object")
+            return None
         except (UnicodeDecodeError, ValueError):
             self.send_error_json(400, "request body must be a JSON object")
             return None
@@ -103,12 +138,21 @@ class JobsHandler(ForgatherTBHandler):
         if body is None:
             return
         options, force_new = parse_launch(body)
-        if not self.tb_config.allow_port:
+        config = self.tb_config
+        if not config.allow_port:
             refuse_tcp(options)
-        real = await asyncio.get_running_loop().run_in_executor(
-            None, resolve_logdir, options.logdir, self.tb_config.root_dir, self.tb_config.roots
-        )
-        job, reused = self.manager.launch(options.resolved(real), force_new=force_new)
+        loop = asyncio.get_running_loop()
+        if options.logdirs is None:
+            real = await loop.run_in_executor(
+                None, resolve_logdir, options.logdir, config.root_dir, config.roots
+            )
+            options = options.resolved(real)
+        else:
+            members = await loop.run_in_executor(
+                None, resolve_members, options.logdirs, config.root_dir, config.roots
+            )
+            options = options.compared(members)
+        job, reused = self.manager.launch(options, force_new=force_new)
         self.set_status(200 if reused else 201)
         self.set_header("Location", job.url)
         self.finish(json.dumps({**self.manager.job_json(job), "reused": reused}))
@@ -239,6 +283,23 @@ class OutputStreamHandler(ForgatherTBHandler):
             pass
 
 
+class PreviewHandler(ForgatherTBHandler):
+    """``GET jobs/<id>/preview?tag=T``: one scalar tag's values per run, for a glance."""
+
+    @property
+    def previews(self) -> PreviewClient:
+        return cast(PreviewClient, self.settings["forgather_tb_previews"])
+
+    @web.authenticated
+    @authorized
+    async def get(self, job_id: str) -> None:
+        job = self.manager.get(job_id)
+        tag = check_tag(self.get_query_argument("tag", None))
+        self.manager.check_running(job)
+        preview = await self.previews.preview(self.backends.client_for(job), job, tag)
+        self.finish(json.dumps(preview))
+
+
 class LogdirsHandler(ForgatherTBHandler):
     """``GET logdirs?path=...``: directories holding TensorBoard runs, for a picker."""
 
@@ -296,6 +357,7 @@ def api_handlers(prefix: str) -> list[tuple[str, type[ForgatherTBHandler]]]:
         (rf"{prefix}/jobs/{job_id}/relaunch", RelaunchHandler),
         (rf"{prefix}/jobs/{job_id}/output", OutputHandler),
         (rf"{prefix}/jobs/{job_id}/output/stream", OutputStreamHandler),
+        (rf"{prefix}/jobs/{job_id}/preview", PreviewHandler),
         (rf"{prefix}/logdirs", LogdirsHandler),
         (rf"{prefix}/openapi.json", OpenAPIHandler),
     ]

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from typing import TypeGuard  # Python 3.10+; annotations only
 
 from ..common.options import LaunchOptions
+from .logdirs import EventScan
 from .output import OutputBuffer
 
 
@@ -99,6 +100,9 @@ class Job:
     usage: dict[str, Any] | None = None  # the last usage sample while it runs
     queue_reason: str | None = None  # why a queued job waits
     cgroup_files: list[str] | None = None  # the cgroup.procs files its runner joins
+    logdir_tree: str | None = None  # a compare job's folder of links (see compare.py)
+    events: EventScan | None = None  # the last scan of its event files (see activity.py)
+    events_at: float | None = None  # when that scan ended (time.monotonic)
 
     @property
     def label(self) -> str:
@@ -126,7 +130,7 @@ class Job:
         """Everything needed to recognise this job after a server restart."""
         return {
             "id": self.id,
-            "options": self.options.to_json(),
+            "options": self.options.to_body(),
             "url": self.url,
             "status": self.status.value,
             "seq": self.seq,
@@ -149,6 +153,7 @@ class Job:
             "cpu_limit": self.cpu_limit,
             "enforced_by": self.enforced_by,
             "cgroup_files": self.cgroup_files,
+            "logdir_tree": self.logdir_tree,
         }
 
     def to_json(self, queue_position: int | None = None) -> dict[str, Any]:
@@ -158,6 +163,7 @@ class Job:
             "label": self.label,
             "status": self.status.value,
             "options": self.options.to_json(),
+            "logdirs": dict(self.options.logdirs) if self.options.logdirs else None,
             "url": self.url,
             "pid": self.pid,
             "port": self.port,

@@ -9,6 +9,7 @@ import shutil
 import signal
 
 from ..common.options import build_argv
+from .compare import TREE_SUFFIX, make_tree
 from .errors import PortInUse
 from .forkclient import JobProcess
 from .jobs import Job, JobStatus
@@ -85,6 +86,9 @@ class ProcessLifecycle(Readiness):
         else:
             job.unix_socket = os.path.join(self._socket_dir, f"{job.id}.sock")
         job.report_file = os.path.join(self._socket_dir, f"{job.id}.json")
+        if job.options.logdirs is not None:
+            job.logdir_tree = os.path.join(self._socket_dir, f"{job.id}{TREE_SUFFIX}")
+            make_tree(job.logdir_tree, job.options.logdirs)
         self.s3.make_cache(job)
         self.limits.prepare(job)
         return self._build_argv(job)
@@ -92,12 +96,14 @@ class ProcessLifecycle(Readiness):
     def _build_argv(self, job: Job) -> builtins.list[str]:
         """The command line this server runs for a job, from its options and its own paths."""
         where = {"port": job.port} if job.options.uses_tcp else {"unix_socket": job.unix_socket}
+        # An s3:// job reads its mirror, a compare job its folder of links.
+        read = {"logdir": job.logdir_tree} if job.logdir_tree else self.s3.mirror_argv(job)
         return build_argv(
             job.options,
             python=self.settings.python,
             path_prefix=f"{self.settings.base_url}tb/{job.id}",
             **where,
-            **self.s3.mirror_argv(job),
+            **read,
             fast_loader_above=self.settings.load_fast_auto_bytes,
             private_network=self.settings.private_network,
             report_file=job.report_file,

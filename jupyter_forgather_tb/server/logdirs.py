@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from ..common.options import OptionError, check_logdir_shape
+from ..common.options import OptionError, check_logdir_shape, member_names
 from ..common.s3paths import EVENT_FILE_MARK, url_scheme
 
 #: Directory entries a scan reads at most by default (see ForgatherTB.logdir_scan_max_entries).
@@ -43,6 +43,29 @@ def resolve_logdir(
     return real
 
 
+def resolve_members(
+    members: tuple[tuple[str, str], ...], root_dir: str, allowed_roots: list[str]
+) -> list[tuple[str, str]]:
+    """A compare launch's folders as ``(name, real path)``, each confined as a logdir is.
+
+    Folders given as a list (names ``""``) are named after their last path part
+    (see :func:`~..common.options.member_names`). A folder given twice is refused.
+    """
+    reals = [resolve_logdir(path, root_dir, allowed_roots, "logdirs") for _, path in members]
+    if all(name == "" for name, _ in members):
+        names = member_names([(path, real) for (_, path), real in zip(members, reals, strict=True)])
+    else:
+        names = [name for name, _ in members]
+    seen: dict[str, str] = {}
+    for name, real in zip(names, reals, strict=True):
+        if real in seen:
+            raise OptionError(
+                "logdirs", f"{seen[real]!r} and {name!r} are the same folder: give it once"
+            )
+        seen[real] = name
+    return list(zip(names, reals, strict=True))
+
+
 @dataclass
 class LogdirEntry:
     """A directory holding runs (directories with event files) somewhere below it."""
@@ -59,6 +82,57 @@ class LogdirEntry:
         return {"path": shown, "runs": self.runs, "last_modified": self.last_modified}
 
 
+class _Budget:
+    """What a walk may still read: directories and directory entries, shared by its tops."""
+
+    def __init__(self, max_dirs: int, max_entries: int):
+        self.dirs = max_dirs
+        self.entries = max_entries
+        self.truncated = False
+
+
+def _event_files(top: str, max_depth: int, budget: _Budget) -> dict[str, list[os.stat_result]]:
+    """``{directory: its event files' status}`` under ``top``, within ``budget``.
+
+    Symlinked directories and hidden ones are not followed; ``budget.truncated``
+    says the walk was cut short.
+    """
+    found: dict[str, list[os.stat_result]] = {}
+    stack = [(top, 0)]
+    while stack:
+        directory, depth = stack.pop()
+        if budget.dirs == 0:
+            budget.truncated = True
+            break
+        budget.dirs -= 1
+        files = []
+        try:
+            with os.scandir(directory) as entries:
+                for entry in entries:
+                    if budget.entries == 0:  # out of entries: this directory is the last one read
+                        budget.truncated = True
+                        stack.clear()
+                        break
+                    budget.entries -= 1
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            if entry.name.startswith("."):
+                                continue
+                            if depth < max_depth:
+                                stack.append((entry.path, depth + 1))
+                            else:
+                                budget.truncated = True
+                        elif EVENT_FILE_MARK in entry.name and entry.is_file():
+                            files.append(entry.stat())
+                    except OSError:
+                        continue
+        except OSError:
+            continue
+        if files:
+            found[directory] = files
+    return found
+
+
 def find_logdirs(
     top: str, max_depth: int, max_dirs: int, max_entries: int = MAX_SCAN_ENTRIES
 ) -> tuple[list[LogdirEntry], bool]:
@@ -71,44 +145,11 @@ def find_logdirs(
     followed.
     """
     top = os.path.normpath(top)
-    run_mtimes: dict[str, float] = {}
-    truncated = False
-    stack = [(top, 0)]
-    visited = 0
-    budget = max_entries
-    while stack:
-        directory, depth = stack.pop()
-        visited += 1
-        if visited > max_dirs:
-            truncated = True
-            break
-        newest = None
-        try:
-            with os.scandir(directory) as entries:
-                for entry in entries:
-                    if budget == 0:  # out of entries: this directory is the last one read
-                        truncated = True
-                        stack.clear()
-                        break
-                    budget -= 1
-                    try:
-                        if entry.is_dir(follow_symlinks=False):
-                            if entry.name.startswith("."):
-                                continue
-                            if depth < max_depth:
-                                stack.append((entry.path, depth + 1))
-                            else:
-                                truncated = True
-                        elif EVENT_FILE_MARK in entry.name and entry.is_file():
-                            mtime = entry.stat().st_mtime
-                            newest = mtime if newest is None else max(newest, mtime)
-                    except OSError:
-                        continue
-        except OSError:
-            continue
-        if newest is not None:
-            run_mtimes[directory] = newest
-
+    budget = _Budget(max_dirs, max_entries)
+    run_mtimes = {
+        run: max(info.st_mtime for info in files)
+        for run, files in _event_files(top, max_depth, budget).items()
+    }
     totals: dict[str, LogdirEntry] = {}
     for run, mtime in run_mtimes.items():
         current = run
@@ -120,4 +161,33 @@ def find_logdirs(
             if current == top or parent == current:
                 break
             current = parent
-    return sorted(totals.values(), key=lambda e: e.path), truncated
+    return sorted(totals.values(), key=lambda e: e.path), budget.truncated
+
+
+@dataclass(frozen=True)
+class EventScan:
+    """What the event files under a job's log directories add up to, at one moment."""
+
+    runs: int
+    event_files: int
+    event_bytes: int
+    last_write: float | None  # the newest event file's modification time (epoch seconds)
+
+
+def scan_events(tops: list[str], max_depth: int, max_dirs: int, max_entries: int) -> EventScan:
+    """Runs, event files, their bytes and newest write under ``tops``, in one bounded walk.
+
+    The limits are :func:`find_logdirs`'s, shared by all the tops: a walk cut
+    short counts what it read.
+    """
+    budget = _Budget(max_dirs, max_entries)
+    runs = files = size = 0
+    newest: float | None = None
+    for top in tops:
+        for infos in _event_files(os.path.normpath(top), max_depth, budget).values():
+            runs += 1
+            files += len(infos)
+            size += sum(info.st_size for info in infos)
+            latest = max(info.st_mtime for info in infos)
+            newest = latest if newest is None else max(newest, latest)
+    return EventScan(runs, files, size, newest)

@@ -12,15 +12,17 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from concurrent.futures import Executor
 from dataclasses import replace
 from typing import Any
 
 from ..common.options import LaunchOptions, OptionError
 from ..common.s3paths import url_scheme
 from ..common.sizes import format_size
-from .errors import JobNotFound, JobStillLive, ManagerError, PortInUse, QueueFull
+from .activity import ActivitySettings, ActivityTracker
+from .errors import JobNotFound, JobNotRunning, JobStillLive, ManagerError, PortInUse, QueueFull
 from .forkclient import ForkServer
-from .jobs import Job
+from .jobs import Job, JobStatus
 from .limits import JobLimits
 from .output import OutputBuffer
 from .records import RUN_DIR_PREFIX, OwnDirs
@@ -42,7 +44,12 @@ __all__ = [
 class JobManager(RestartSurvival):
     """Owns every TensorBoard job of one Jupyter server."""
 
-    def __init__(self, settings: ManagerSettings, log: logging.Logger | None = None):
+    def __init__(
+        self,
+        settings: ManagerSettings,
+        log: logging.Logger | None = None,
+        scan_executor: Executor | None = None,
+    ):
         self.settings = settings
         self.log = log or logging.getLogger(__name__)
         self._jobs = {}
@@ -59,6 +66,18 @@ class JobManager(RestartSurvival):
             max_objects=settings.s3_cache_max_objects,
             keep=settings.s3_keep_cache,
             endpoint_url=settings.s3_endpoint_url,
+        )
+        self.activity = ActivityTracker(
+            ActivitySettings(
+                live_window=settings.live_window,
+                stall_after=settings.stall_after,
+                scan_depth=settings.scan_depth,
+                scan_max_dirs=settings.scan_max_dirs,
+                scan_max_entries=settings.scan_max_entries,
+            ),
+            self.s3,
+            scan_executor,
+            self.log,
         )
         self._own_dirs = OwnDirs(
             base_url=settings.base_url,
@@ -85,13 +104,27 @@ class JobManager(RestartSurvival):
         os.chmod(self._socket_dir, 0o700)
 
     def job_json(self, job: Job) -> dict[str, Any]:
-        """A job's JSON, with its queue position and whether its log directory still exists."""
+        """A job's JSON: its queue position, whether its log directories still exist, its
+        mirror and its activity (which may start a scan: see :mod:`activity`)."""
         data = job.to_json(self.queue_position(job))
-        local = not url_scheme(job.options.logdir)
         live = job.status.is_live
-        data["logdir_exists"] = os.path.isdir(job.options.logdir) if live and local else None
+        if job.options.logdirs is not None:
+            paths = [path for _, path in job.options.logdirs]
+        else:
+            paths = [] if url_scheme(job.options.logdir) else [job.options.logdir]
+        data["logdir_exists"] = all(map(os.path.isdir, paths)) if live and paths else None
         data["mirror"] = self.s3.mirror_json(job) if live else job.mirror_status
+        data["activity"] = self.activity.json(job)
         return data
+
+    @staticmethod
+    def check_running(job: Job) -> None:
+        """Raise :class:`JobNotRunning` unless the job is running (so its TensorBoard answers)."""
+        if job.status != JobStatus.RUNNING:
+            raise JobNotRunning(
+                f"TensorBoard job {job.id} is {job.status.value}: only a running job can be "
+                "asked for its scalars"
+            )
 
     def find_reusable(self, options: LaunchOptions) -> Job | None:
         """A live job started with the same options, if any."""
@@ -133,7 +166,7 @@ class JobManager(RestartSurvival):
         job.cpu_nice = self.settings.cpu_nice
         job.cpu_limit = self.settings.cpu_limit or None
         self._jobs[job.id] = job
-        self.log.info("TensorBoard job %s queued for %s", job.id, options.logdir)
+        self.log.info("TensorBoard job %s queued for %s", job.id, options.shown_logdir)
         if options.bind_all:
             self.log.warning(
                 "TensorBoard job %s listens on all network interfaces (bind_all): "
@@ -178,7 +211,7 @@ class JobManager(RestartSurvival):
                 f"TensorBoard job {job_id} is {old.status.value}: only an ended job can be "
                 "relaunched (kill it first)"
             )
-        if not old.options.logdir:
+        if not old.options.logdir and old.options.logdirs is None:
             raise ManagerError(
                 f"the options of TensorBoard job {job_id} are unknown (its saved record could "
                 "not be read): launch it anew"

@@ -23,6 +23,7 @@ from ..common.addresses import bind_ip
 from ..common.options import CONTROL_FIELDS, LaunchOptions, OptionError, parse_launch
 from ..common.s3paths import is_s3_url, url_scheme
 from .cgroups import JOB_PREFIX, MECHANISMS
+from .compare import TREE_SUFFIX
 from .jobs import Job, JobStatus, is_job_id, new_job_id
 from .output import OutputBuffer
 from .state import unsafe_reason
@@ -75,7 +76,10 @@ def _options(value: Any) -> LaunchOptions:
         options, _ = parse_launch(value)
     except OptionError as error:
         raise RecordError(f"its options are invalid: {error}") from None
-    if not url_scheme(options.logdir) and not os.path.isabs(options.logdir):
+    if options.logdirs is not None:
+        if not all(os.path.isabs(path) for _, path in options.logdirs):
+            raise RecordError("a folder it compares is not an absolute path")
+    elif not url_scheme(options.logdir) and not os.path.isabs(options.logdir):
         raise RecordError("its log directory is not an absolute path")
     return options
 
@@ -177,6 +181,12 @@ def restore_job(record: Any, dirs: OwnDirs, output: OutputBuffer) -> Job:
         log_file = _inside(log_file, dirs.log_dir, f"{job_id}.log", "log file")
     if is_s3_url(options.logdir):
         _own_dir(os.path.join(dirs.cache_root, job_id), "S3 cache")
+    logdir_tree = record.get("logdir_tree")
+    if logdir_tree is not None:
+        if options.logdirs is None:
+            raise RecordError("it names a compare folder for a job that compares nothing")
+        logdir_tree = _in_run_dir(logdir_tree, dirs, f"{job_id}{TREE_SUFFIX}", "compare folder")
+        _own_dir(logdir_tree, "compare")
     cgroup_files = _cgroup_files(record.get("cgroup_files"), job_id)
     cpu_limit = record.get("cpu_limit")
     if cpu_limit is not None and (
@@ -211,6 +221,7 @@ def restore_job(record: Any, dirs: OwnDirs, output: OutputBuffer) -> Job:
         cpu_limit=float(cpu_limit) if cpu_limit is not None else None,
         enforced_by=enforced_by,
         cgroup_files=cgroup_files,
+        logdir_tree=logdir_tree,
     )
 
 

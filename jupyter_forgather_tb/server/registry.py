@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from ..common.jsonfile import read_json
+from .compare import remove_tree
 from .errors import JobNotFound
 from .forkclient import ForkServer, JobProcess
 from .jobs import Job, JobStatus
@@ -56,6 +57,11 @@ class ManagerSettings:
     cpu_nice: int
     cpu_limit: float  # 0: no limit
     limit_mechanism: str
+    live_window: float
+    stall_after: float  # 0: off
+    scan_depth: int  # the log directory picker's limits, which activity scans keep too
+    scan_max_dirs: int
+    scan_max_entries: int
 
 
 def now() -> datetime:
@@ -126,6 +132,8 @@ class JobRegistry:
         if job.unix_socket:
             with contextlib.suppress(OSError):
                 os.unlink(job.unix_socket)
+        if job.logdir_tree:
+            remove_tree(job.logdir_tree)
         self.log.info(
             "TensorBoard job %s %s%s", job.id, status.value, f": {error}" if error else ""
         )

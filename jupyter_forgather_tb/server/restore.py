@@ -12,6 +12,7 @@ from typing import Any
 from tornado.ioloop import IOLoop
 
 from ..common.processes import FORKSERVER_MODULE
+from .compare import remove_tree
 from .jobs import Job, JobStatus
 from .lifecycle import ProcessLifecycle
 from .output import OutputBuffer
@@ -129,14 +130,17 @@ class RestartSurvival(ProcessLifecycle):
         return None
 
     def _remove_stale_files(self, job: Job) -> None:
-        """Remove a dead job's socket, report and S3 cache, and its run directory once empty."""
+        """Remove a dead job's socket, report, compare folder, S3 cache and emptied run dir."""
         for path in (job.unix_socket, job.report_file):
             if path:
                 with contextlib.suppress(OSError):
                     os.unlink(path)
-        if job.unix_socket:
-            with contextlib.suppress(OSError):
-                os.rmdir(os.path.dirname(job.unix_socket))
+        if job.logdir_tree:
+            remove_tree(job.logdir_tree)
+        for path in (job.unix_socket, job.logdir_tree, job.report_file):
+            if path:
+                with contextlib.suppress(OSError):
+                    os.rmdir(os.path.dirname(path))
         self.s3.remove_cache(job)
 
     async def _resume(self, adopt: list[Job]) -> None:
