@@ -294,6 +294,29 @@ export function defaultTitle(logdir: string): string {
   return parts.length ? parts[parts.length - 1] : 'TensorBoard';
 }
 
+/**
+ * The window title a comparison gets when the field is left blank, as the server
+ * names it: "compare: " and each folder's last part (made unique), in name order.
+ */
+export function compareTitle(paths: readonly string[]): string {
+  const names: string[] = [];
+  for (const path of paths) {
+    const last =
+      path
+        .trim()
+        .split(/[\\/]+/)
+        .filter(Boolean)
+        .pop() ?? '';
+    const base = ['', '.', '..', '~'].includes(last) ? path : last;
+    let name = base;
+    for (let count = 2; names.includes(name); count++) {
+      name = `${base}-${count}`;
+    }
+    names.push(name);
+  }
+  return `compare: ${names.sort().join(', ')}`;
+}
+
 /** The status badge's text: the state, with the queue position when queued. */
 export function statusText(
   job: Pick<IJob, 'status' | 'queue_position'>

@@ -3,8 +3,8 @@
  * a small box, and the latest value to show beside it. Pure, so it is tested alone.
  */
 
-/** How many runs a sparkline draws at most. */
-export const MAX_RUNS = 4;
+/** How many runs a sparkline draws at most (as many as the server's preview holds). */
+export const MAX_RUNS = 5;
 
 /** One run's line: SVG polyline points ("x,y x,y ..."). */
 export interface ISparklineLine {
@@ -24,13 +24,13 @@ export interface ISparkline {
 const round = (value: number): number => Math.round(value * 10) / 10;
 
 /**
- * Lines for up to `maxRuns` runs (in the order given; runs without a finite point are
- * left out) in a `width` x `height` box, all on one step axis and one value scale,
+ * Lines for up to `maxRuns` runs (in the order given; points whose value is null or
+ * not finite, and runs left without any, are left out) in a `width` x `height` box, all on one step axis and one value scale,
  * inset by `pad` so strokes are not clipped. Equal values are drawn along the middle,
  * a single point as a zero-length segment (a dot with round line caps).
  */
 export function sparkline(
-  runs: Readonly<Record<string, readonly (readonly [number, number])[]>>,
+  runs: Readonly<Record<string, readonly (readonly [number, number | null])[]>>,
   width: number,
   height: number,
   { maxRuns = MAX_RUNS, pad = 1.5 } = {}
@@ -39,7 +39,8 @@ export function sparkline(
     .map(([run, points]) => ({
       run,
       points: points.filter(
-        ([step, value]) => Number.isFinite(step) && Number.isFinite(value)
+        (point): point is readonly [number, number] =>
+          Number.isFinite(point[0]) && Number.isFinite(point[1])
       )
     }))
     .filter(({ points }) => points.length > 0)

@@ -184,12 +184,12 @@ export interface IActivity {
 
 /** The answer to `GET jobs/<id>/preview`: one scalar tag's points for a few runs. */
 export interface IPreview {
-  /** The tag shown; empty or null when the job has no scalars yet. */
-  tag: string | null;
+  /** The tag shown; empty when the job has no scalars yet. */
+  tag: string;
   /** Every scalar tag of the job, to pick another from. */
   tags: string[];
-  /** Each run's `[step, value]` points, in step order. */
-  runs: Record<string, [number, number][]>;
+  /** Each run's `[step, value]` points, in step order; a NaN or infinity is null. */
+  runs: Record<string, [number, number | null][]>;
 }
 
 /** How a job's limits are enforced: a control group (v2 or v1), or a watchdog. */

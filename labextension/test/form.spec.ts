@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import {
   age,
+  compareTitle,
   defaultTitle,
   EMPTY_VALUES,
   exposureWarning,
@@ -227,6 +228,13 @@ describe('display helpers', () => {
     expect(fieldOf('logdirs')).toBe('logdirs');
     expect(fieldOf('body')).toBeNull();
     expect(fieldOf(null)).toBeNull();
+  });
+
+  it('names a comparison after its folders, made unique, in name order', () => {
+    expect(compareTitle(['runs/b', 'other/a/'])).toBe('compare: a, b');
+    expect(compareTitle(['x/runs', 'y/runs', 'z/runs'])).toBe(
+      'compare: runs, runs-2, runs-3'
+    );
   });
 
   it('names the default title after the last folder', () => {

@@ -49,7 +49,7 @@ describe('JobPreview', () => {
     const empty = render({ tag: 'loss', tags: ['loss'], runs: {} });
     expect(empty).toContain('aria-label="loss: no points yet"');
     expect(empty).not.toContain('<polyline');
-    expect(render({ tag: null, tags: [], runs: {} })).toBe('');
+    expect(render({ tag: '', tags: [], runs: {} })).toBe('');
   });
 });
 

@@ -100,6 +100,7 @@ describe('sparkline', () => {
           [0, 1],
           [1, NaN],
           [2, Infinity],
+          [2.5, null],
           [3, 0]
         ]
       },

@@ -8,6 +8,7 @@ import * as React from 'react';
 import { ApiError, TensorBoardAPI } from '../api';
 import {
   comparedLogdirs,
+  compareTitle,
   defaultTitle,
   fieldOf,
   FieldName,
@@ -276,7 +277,9 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
       <TextField
         label="Window title"
         {...field('window_title')}
-        placeholder={defaultTitle(values.logdir)}
+        placeholder={
+          compared ? compareTitle(compared) : defaultTitle(values.logdir)
+        }
       />
 
       <div className="jp-ForgatherTB-row">
