@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jupyter_forgather_tb.common.options import LaunchOptions, build_argv
+from jupyter_forgather_tb.server.compare import TREE_SUFFIX, make_tree
 from jupyter_forgather_tb.server.jobs import new_job_id
 from jupyter_forgather_tb.server.procfs import process_identity
 
@@ -20,7 +21,7 @@ def record_for(job_id: str, options: LaunchOptions, base_url: str, **fields) -> 
     """A job record as the previous version saved it (no ``report_file``); ``fields`` override."""
     record = {
         "id": job_id,
-        "options": options.to_json(),
+        "options": options.to_body(),
         "url": f"{base_url}tb/{job_id}/",
         "status": "running",
         "seq": 1,
@@ -86,15 +87,23 @@ class OrphanCommand:
         )
 
 
-def orphan_command(logdir: Path, base_url: str) -> OrphanCommand:
+def orphan_command(
+    logdir: Path, base_url: str, compare: dict[str, str] | None = None
+) -> OrphanCommand:
     """A job's command line as a server with default settings builds it.
 
     That is with a private network and a report file, and with its socket in a
-    new run directory of the kind a server makes.
+    new run directory of the kind a server makes. With ``compare`` (names and real
+    paths) it is a compare job, its folder of links made in the run directory.
     """
     job_id = new_job_id()
     run_dir = tempfile.mkdtemp(prefix="forgather-tb-")
     options = LaunchOptions(logdir=str(logdir), window_title="logs")
+    read = {}
+    if compare:
+        options = LaunchOptions(logdir="", window_title="").compared(list(compare.items()))
+        read = {"logdir": os.path.join(run_dir, f"{job_id}{TREE_SUFFIX}")}
+        make_tree(read["logdir"], options.logdirs)
     argv = build_argv(
         options,
         python=sys.executable,
@@ -102,16 +111,17 @@ def orphan_command(logdir: Path, base_url: str) -> OrphanCommand:
         unix_socket=os.path.join(run_dir, f"{job_id}.sock"),
         private_network=True,
         report_file=os.path.join(run_dir, f"{job_id}.json"),
+        **read,
     )
     return OrphanCommand(job_id, options, run_dir, argv)
 
 
-def start_orphan(logdir: Path, base_url: str) -> Orphan:
+def start_orphan(logdir: Path, base_url: str, compare: dict[str, str] | None = None) -> Orphan:
     """Start a job's runner as a server would have, and wait for its socket.
 
     Its stdin pipe stays open, so it keeps running as if its server had never died.
     """
-    command = orphan_command(logdir, base_url)
+    command = orphan_command(logdir, base_url, compare)
     proc = subprocess.Popen(
         command.argv,
         stdin=subprocess.PIPE,
@@ -123,4 +133,7 @@ def start_orphan(logdir: Path, base_url: str) -> Orphan:
     while not os.path.exists(command.socket):
         assert time.monotonic() < deadline and proc.poll() is None, "the orphan did not start"
         time.sleep(0.05)
-    return Orphan(proc, command.record(base_url, proc.pid, command.argv), command.run_dir)
+    record = command.record(base_url, proc.pid, command.argv)
+    if compare:
+        record["logdir_tree"] = os.path.join(command.run_dir, f"{command.job_id}{TREE_SUFFIX}")
+    return Orphan(proc, record, command.run_dir)

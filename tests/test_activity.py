@@ -11,7 +11,15 @@ import pytest
 from conftest import write_scalars
 from s3_helpers import event_key, scalar_records
 
-from jupyter_forgather_tb.server.activity import RESCAN_AFTER
+from jupyter_forgather_tb.clients.activity import activity_text
+from jupyter_forgather_tb.common.s3status import summarize_events
+from jupyter_forgather_tb.server.activity import (
+    RESCAN_AFTER,
+    ActivitySettings,
+    activity_json,
+    mirror_scan,
+)
+from jupyter_forgather_tb.server.logdirs import EventScan
 
 
 async def wait_activity(api, job_id, check, timeout=60.0):
@@ -177,3 +185,93 @@ async def test_a_gs_job_has_no_activity(api):
     await asyncio.sleep(0.5)
     assert (await api.job(job["id"]))["activity"] is None
     await api.kill(job["id"])
+
+
+# -- the pure parts ---------------------------------------------------------------------
+
+NOW = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
+
+
+def _job(state, seconds_ago=None, runs=3, stalled=False):
+    last_write = (
+        None if seconds_ago is None else datetime.fromtimestamp(NOW.timestamp() - seconds_ago, UTC)
+    )
+    return {
+        "activity": {
+            "runs": runs,
+            "event_files": runs,
+            "event_bytes": 100,
+            "last_write": last_write.isoformat() if last_write else None,
+            "state": state,
+            "stalled": stalled,
+        }
+    }
+
+
+@pytest.mark.parametrize(
+    ("job", "text"),
+    [
+        ({"activity": None}, None),
+        ({}, None),
+        (_job("waiting", runs=0), "waiting for event files"),
+        (_job("live", 12), "live, 3 runs, 12 s ago"),
+        (_job("live", 90, runs=1), "live, 1 run, 1 min ago"),
+        (_job("idle", 2 * 3600 + 5), "idle for 2 h, 3 runs"),
+        (_job("idle", 3 * 86400), "idle for 3 d, 3 runs"),
+        (_job("idle", 900, stalled=True), "idle for 15 min, 3 runs, stalled"),
+    ],
+)
+def test_activity_in_words(job, text):
+    assert activity_text(job, NOW) == text
+
+
+def _scan(files=2, last_write=1000.0):
+    return EventScan(runs=1, event_files=files, event_bytes=10, last_write=last_write)
+
+
+SETTINGS = ActivitySettings(
+    live_window=120.0, stall_after=600.0, scan_depth=4, scan_max_dirs=10, scan_max_entries=10
+)
+
+
+@pytest.mark.parametrize(
+    ("scan", "now", "running", "state", "stalled"),
+    [
+        (_scan(files=0, last_write=None), 5000.0, True, "waiting", False),
+        (_scan(), 1000.0 + 119.9, True, "live", False),
+        (_scan(), 1000.0 + 120.0, True, "idle", False),
+        (_scan(), 1000.0 + 599.9, True, "idle", False),
+        (_scan(), 1000.0 + 600.0, True, "idle", True),
+        (_scan(), 1000.0 + 600.0, False, "idle", False),
+    ],
+)
+def test_state_and_stall_are_judged_when_asked(scan, now, running, state, stalled):
+    shown = activity_json(scan, now, running, SETTINGS)
+    assert (shown["state"], shown["stalled"]) == (state, stalled)
+
+
+def test_stall_after_zero_turns_stalls_off():
+    off = ActivitySettings(120.0, 0.0, 4, 10, 10)
+    assert activity_json(_scan(), 1e9, True, off)["stalled"] is False
+
+
+def test_the_mirrors_event_summary_is_read_leniently():
+    written = summarize_events(
+        [
+            ("run1/events.out.tfevents.1", 10, datetime(2026, 1, 1, tzinfo=UTC)),
+            ("run1/events.out.tfevents.2", 5, datetime(2026, 1, 2, tzinfo=UTC)),
+            ("run2/eval/events.out.tfevents.3", 7, None),
+            ("run2/plugins/profile/x.pb", 99, datetime(2027, 1, 1, tzinfo=UTC)),
+        ]
+    )
+    assert written == {
+        "runs": 2,
+        "event_files": 3,
+        "event_bytes": 22,
+        "last_write": "2026-01-02T00:00:00+00:00",
+    }
+    scan = mirror_scan({"events": written})
+    assert scan == EventScan(2, 3, 22, datetime(2026, 1, 2, tzinfo=UTC).timestamp())
+    for status in (None, {}, {"events": None}, {"events": {"runs": -1}}, {"events": "x"}):
+        assert mirror_scan(status) is None
+    assert mirror_scan({"events": {**written, "last_write": "yesterday"}}) is None

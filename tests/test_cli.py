@@ -99,7 +99,7 @@ async def test_every_command_against_a_real_server(
     code, out, _ = await cli("list", env=server_env)
     assert code == 0
     header, row = out.splitlines()
-    assert header.split() == ["ID", "STATUS", "AGE", "MEM", "CPU", "LABEL", "LOGDIR"]
+    assert header.split() == ["ID", "STATUS", "AGE", "MEM", "CPU", "ACTIVITY", "LABEL", "LOGDIR"]
     assert row.split()[:2] == [job_id, "running"] and row.endswith(str(logdir))
     code, out, _ = await cli("list", "--json", env=server_env)
     assert code == 0 and [j["id"] for j in json.loads(out)] == [job_id]
@@ -306,3 +306,51 @@ async def test_tensorboards_own_output_prints_with_its_controls_escaped(server_e
         assert code == 0
         assert "--no_such_flag=\\x1b]0;pwned\\x07" in out and "\x1b" not in out, out
     assert "\n" in out  # output keeps its lines
+
+
+async def _activity(api, job_id, check):
+    deadline = asyncio.get_running_loop().time() + 60
+    while True:
+        activity = (await api.job(job_id))["activity"]
+        if activity is not None and check(activity):
+            return activity
+        assert asyncio.get_running_loop().time() < deadline, activity
+        await asyncio.sleep(0.2)
+
+
+async def test_compare_launches_and_activity_in_list_and_show(server_env, api, jp_root_dir):
+    write_scalars(jp_root_dir / "a" / "runs" / "lr1", "loss", [1.0])
+    write_scalars(jp_root_dir / "b" / "lr2", "loss", [2.0])
+    (jp_root_dir / "empty").mkdir()
+    args = ("launch", "base=a/runs", "--logdir", "tuned=b", "--wait")
+    code, out, err = await cli(*args, env=server_env)
+    assert code == 0, err
+    assert err.endswith("TensorBoard compare: base, tuned: running\n")
+    (job,) = await api.json("GET", "jobs")
+    assert job["logdirs"] == {
+        "base": str(jp_root_dir / "a" / "runs"),
+        "tuned": str(jp_root_dir / "b"),
+    }
+    await _activity(api, job["id"], lambda a: a["runs"] == 2)
+    code, out, err = await cli("launch", "empty", "--title", "Empty", env=server_env)
+    assert code == 0, err
+    empty = next(j for j in await api.json("GET", "jobs") if j["label"] == "Empty")
+    await _activity(api, empty["id"], lambda a: True)
+
+    code, out, _ = await cli("list", env=server_env)
+    assert code == 0
+    rows = {line.split()[0]: line for line in out.splitlines()[1:]}
+    assert re.search(r" live, 2 runs, \d+ s ago ", rows[job["id"]])
+    assert f"base={jp_root_dir / 'a' / 'runs'}, tuned={jp_root_dir / 'b'}" in rows[job["id"]]
+    assert " waiting for event files " in rows[empty["id"]]
+
+    code, out, _ = await cli("show", job["id"], env=server_env)
+    assert re.search(r"^activity: live, 2 runs, \d+ s ago$", out, re.M)
+    old = jp_root_dir.stat().st_mtime - 2 * 3600 - 60
+    for path in (*jp_root_dir.rglob("*tfevents*"),):
+        os.utime(path, (old, old))
+    await _activity(api, job["id"], lambda a: a["stalled"])  # stall_after: 10 min
+    code, out, _ = await cli("show", job["id"], env=server_env)
+    assert re.search(r"^activity: idle for 2 h, 2 runs, stalled$", out, re.M)
+    for listed in await api.json("GET", "jobs"):
+        await api.kill(listed["id"])

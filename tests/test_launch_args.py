@@ -59,3 +59,54 @@ def test_bad_values_get_the_apis_messages(words, field):
 def test_memory_limit_goes_to_the_server_as_given(word, value):
     # Its maximum is a server setting, so the server checks it (and explains "lots").
     assert body("--memory_limit", word) == {"logdir": "runs", "memory_limit": value}
+
+
+def magic_body(*words):
+    parser = argparse.ArgumentParser()
+    add_launch_arguments(parser, logdir_flag=True)
+    return launch_body(parser.parse_args(list(words)))
+
+
+@pytest.mark.parametrize(
+    ("words", "sent"),
+    [
+        (("runs",), {"logdir": "runs"}),
+        (("runs/lr=0.1",), {"logdir": "runs/lr=0.1"}),  # "=" after a "/": a path
+        (("./lr=0.1",), {"logdir": "./lr=0.1"}),
+        (("a/runs", "b/runs"), {"logdirs": ["a/runs", "b/runs"]}),
+        (("base=a/runs", "tuned=/b/runs"), {"logdirs": {"base": "a/runs", "tuned": "/b/runs"}}),
+        (("only=a/runs",), {"logdirs": {"only": "a/runs"}}),
+    ],
+)
+def test_several_or_named_log_directories_become_logdirs(words, sent):
+    # The CLI takes them as positionals, --logdir, or both; the magic as --logdir.
+    flags = [word for logdir in words[1:] for word in ("--logdir", logdir)]
+    parser = argparse.ArgumentParser()
+    add_launch_arguments(parser, logdir_flag=False)
+    assert launch_body(parser.parse_args(list(words))) == sent
+    assert launch_body(parser.parse_args([words[0], *flags])) == sent
+    assert magic_body("--logdir", words[0], *flags) == sent
+
+
+@pytest.mark.parametrize(
+    ("words", "message"),
+    [
+        (("a=x", "y"), "give every folder a name (NAME=PATH) or none"),
+        (("a=x", "a=y"), "the name 'a' is given twice"),
+        (("a=x,y",), "comma or colon"),
+        (("a:b=x",), "comma, colon"),
+    ],
+)
+def test_bad_compare_arguments_get_clear_messages(words, message):
+    with pytest.raises(OptionError) as error:
+        magic_body(*(word for logdir in words for word in ("--logdir", logdir)))
+    assert error.value.field == "logdirs"
+    assert message in error.value.message
+
+
+def test_a_launch_needs_a_log_directory():
+    parser = argparse.ArgumentParser()
+    add_launch_arguments(parser, logdir_flag=False)
+    with pytest.raises(OptionError) as error:
+        launch_body(parser.parse_args([]))
+    assert error.value.field == "logdir"

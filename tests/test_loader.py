@@ -200,3 +200,16 @@ def test_no_namespace_without_the_rust_loader(tmp_path):
     finally:
         runner.stdin.close()
         runner.wait(timeout=30)
+
+
+def test_event_file_bytes_follows_a_compare_jobs_links_but_no_deeper(tmp_path):
+    write_scalars(tmp_path / "a" / "run", "loss", [1.0] * 50)
+    write_scalars(tmp_path / "b" / "run", "loss", [1.0] * 50)
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    os.symlink(tmp_path / "a", tree / "a")
+    os.symlink(tmp_path / "b", tree / "b")
+    os.symlink(tree, tmp_path / "a" / "loop")  # a link below a member is not followed
+    sizes = [p.stat().st_size for p in (tmp_path / "a").rglob("*tfevents*")]
+    sizes += [p.stat().st_size for p in (tmp_path / "b").rglob("*tfevents*")]
+    assert event_file_bytes(str(tree), 10**9) == sum(sizes)

@@ -7,6 +7,7 @@ import os
 import threading
 
 import pytest
+from conftest import write_scalars
 
 from jupyter_forgather_tb.common.options import OptionError
 from jupyter_forgather_tb.server import logdirs
@@ -457,3 +458,84 @@ def test_to_json_paths_outside_the_root_are_absolute(tmp_path):
 
 def test_to_json_directory_named_with_leading_dots_is_relative(tmp_path):
     assert LogdirEntry(str(tmp_path / "..old"), 1, 0.0).to_json(str(tmp_path))["path"] == "..old"
+
+
+# --- resolve_members: a compare launch's folders ---------------------------------------------
+
+
+def members(root, given):
+    return logdirs.resolve_members(tuple(given), str(root), [str(root)])
+
+
+def test_named_members_are_resolved_and_keep_their_names(root):
+    (root / "other").mkdir()
+    assert members(root, [("a", "runs/a"), ("b", str(root / "other"))]) == [
+        ("a", str(root / "runs" / "a")),
+        ("b", str(root / "other")),
+    ]
+
+
+def test_listed_members_are_named_after_their_last_part_made_unique(root):
+    (root / "x" / "a").mkdir(parents=True)
+    (root / "y" / "a").mkdir(parents=True)
+    named = members(root, [("", "runs/a"), ("", "x/a/"), ("", "y/a"), ("", "runs")])
+    assert [name for name, _ in named] == ["a", "a-2", "a-3", "runs"]
+
+
+def test_a_listed_dot_is_named_after_the_real_folder(root):
+    assert members(root, [("", "."), ("", "runs/a")])[0] == ("root", str(root))
+
+
+def test_every_member_is_confined_like_a_logdir(root, tmp_path):
+    os.symlink(tmp_path, root / "out")
+    for path in ("..", str(tmp_path), "out", "runs/missing"):
+        with pytest.raises(OptionError) as error:
+            members(root, [("a", "runs/a"), ("b", path)])
+        assert error.value.field == "logdirs"
+
+
+def test_the_same_folder_twice_is_refused_even_through_a_link(root):
+    os.symlink(root / "runs" / "a", root / "again")
+    with pytest.raises(OptionError, match="the same folder"):
+        members(root, [("a", "runs/a"), ("b", "again")])
+
+
+def test_a_listed_folder_whose_name_would_be_misread_asks_for_names(root):
+    (root / "odd=name").mkdir()
+    with pytest.raises(OptionError, match="give the folders names instead"):
+        members(root, [("", "odd=name")])
+
+
+# --- scan_events: the activity scan ------------------------------------------------------------
+
+
+def test_scan_counts_runs_files_bytes_and_the_newest_write(tmp_path):
+    first = write_scalars(tmp_path / "a" / "run1", "loss", [1.0])
+    write_scalars(tmp_path / "a" / "run1", "acc", [1.0])
+    write_scalars(tmp_path / "b" / "run2" / "eval", "loss", [1.0])
+    (first / "checkpoint").write_text("x" * 1000)  # not an event file
+    os.utime(next(first.glob("*tfevents*")), (1000, 1000))
+    files = list(tmp_path.rglob("*tfevents*"))
+    scan = logdirs.scan_events([str(tmp_path / "a"), str(tmp_path / "b")], 4, 100, 1000)
+    assert scan == logdirs.EventScan(
+        runs=2,
+        event_files=3,
+        event_bytes=sum(f.stat().st_size for f in files),
+        last_write=max(f.stat().st_mtime for f in files),
+    )
+
+
+def test_an_empty_or_missing_folder_scans_as_nothing(tmp_path):
+    empty = logdirs.EventScan(0, 0, 0, None)
+    assert logdirs.scan_events([str(tmp_path)], 4, 100, 1000) == empty
+    assert logdirs.scan_events([str(tmp_path / "missing")], 4, 100, 1000) == empty
+
+
+def test_scan_limits_are_shared_by_all_folders(tmp_path):
+    for top in ("a", "b"):
+        for run in range(3):
+            write_scalars(tmp_path / top / f"run{run}", "loss", [1.0])
+    tops = [str(tmp_path / "a"), str(tmp_path / "b")]
+    assert logdirs.scan_events(tops, 4, 100, 1000).runs == 6
+    assert logdirs.scan_events(tops, 4, 4, 1000).runs == 3  # a and its 3 runs: 4 directories
+    assert logdirs.scan_events(tops, 0, 100, 1000).runs == 0  # the tops hold no event files

@@ -173,3 +173,26 @@ async def test_plain_text_shows_controls_in_names_escaped(shell, api, jp_root_di
     assert "red\\x1b[31m\\x07" in plain[-2]
     for text in plain:
         assert "abc\\u202etxt" in text and not set(text) & {"\x1b", "\x07", "\u202e"}, text
+
+
+async def test_magic_compares_folders_and_lists_their_activity(
+    shell, api, jp_root_dir, monkeypatch
+):
+    write_scalars(jp_root_dir / "a" / "runs" / "lr1", "loss", [1.0])
+    write_scalars(jp_root_dir / "b" / "runs" / "lr2", "loss", [2.0])
+    monkeypatch.chdir(jp_root_dir)
+    shown = await magic(shell, "--logdir a/runs --logdir b/runs")
+    (job,) = await api.json("GET", "jobs")
+    assert job["logdirs"] == {
+        "runs": str(jp_root_dir / "a" / "runs"),
+        "runs-2": str(jp_root_dir / "b" / "runs"),
+    }
+    assert iframe_src(shown) == job["url"]
+    for _ in range(300):
+        if (await api.job(job["id"]))["activity"]:
+            break
+        await asyncio.sleep(0.1)
+    listed = (await magic(shell, "list")).outputs[-1].data["text/html"]
+    assert "<th>CPU</th><th>activity</th>" in listed
+    assert re.search(r"<td>live, 2 runs, \d+ s ago</td><td>compare: runs, runs-2</td>", listed)
+    await api.kill(job["id"])

@@ -13,6 +13,7 @@ from jupyter_forgather_tb.common.options import (
     LaunchOptions,
     OptionError,
     build_argv,
+    member_names,
     parse_launch,
 )
 
@@ -770,3 +771,102 @@ def test_no_limits_add_nothing():
 def test_a_niceness_out_of_range_is_refused(nice):
     with pytest.raises(ValueError, match="-20 to 19"):
         argv_for(parse().resolved("/r"), unix_socket="/s", nice=nice)
+
+
+# --- logdirs: comparing several folders --------------------------------------------------------
+
+
+def test_logdirs_as_an_object_keep_their_names():
+    options = parse_launch({"logdirs": {"b": "runs/b", "a": "/data/a"}})[0]
+    assert options.logdir == ""
+    assert options.logdirs == (("b", "runs/b"), ("a", "/data/a"))
+
+
+def test_logdirs_as_a_list_wait_for_names():
+    assert parse_launch({"logdirs": ["x", "y/"]})[0].logdirs == (("", "x"), ("", "y/"))
+
+
+def test_compared_sorts_the_folders_and_titles_the_job_after_them():
+    options = parse_launch({"logdirs": ["x", "y"]})[0].compared([("b", "/r/y"), ("a", "/r/x")])
+    assert options.logdirs == (("a", "/r/x"), ("b", "/r/y"))
+    assert options.window_title == "compare: a, b"
+    titled = parse_launch({"logdirs": ["x"], "window_title": "mine"})[0].compared([("a", "/r")])
+    assert titled.window_title == "mine"
+
+
+def test_a_compare_job_shows_its_folders_and_round_trips_through_its_body():
+    options = parse_launch({"logdirs": ["x", "y"]})[0].compared([("a", "/r/x"), ("b", "/r/y")])
+    shown = options.to_json()
+    assert shown["logdir"] == "a=/r/x, b=/r/y"
+    assert shown["logdirs"] == {"a": "/r/x", "b": "/r/y"}
+    assert "logdir" not in options.to_body()
+    assert parse_launch(options.to_body())[0] == options
+    assert "logdirs" not in parse().to_json()  # a job on one folder shows no logdirs
+    assert parse_launch(parse().resolved("/r").to_body())[0] == parse().resolved("/r")
+
+
+def test_the_same_folders_in_any_order_are_the_same_launch():
+    def key(body):
+        return parse_launch({"logdirs": body})[0].compared(list(body.items())).reuse_key()
+
+    assert key({"a": "/x", "b": "/y"}) == key({"b": "/y", "a": "/x"})
+    assert key({"a": "/x", "b": "/y"}) != key({"a": "/y", "b": "/x"})
+    assert hash(key({"a": "/x"}))
+
+
+@pytest.mark.parametrize(
+    ("logdirs", "words"),
+    [
+        ({}, "at least one"),
+        ([], "at least one"),
+        ("runs", "object"),
+        (3, "object"),
+        ({"a": "x,y"}, "comma or colon"),
+        ({"a": "x:y"}, "comma or colon"),
+        (["x:y"], "comma or colon"),
+        ({"a": "s3://bucket/p"}, "cannot be compared"),
+        ({"a": "gs://bucket/p"}, "cannot be compared"),
+        ({"a": "http://x/"}, "cannot be compared"),
+        ({"a": "simplecache::x"}, "cannot be compared"),
+        ({"a": ""}, "is required"),
+        ({"a": None}, "string path"),
+        ({"a": "x\ny"}, "line breaks"),
+        ({"": "x"}, "not blank"),
+        ({" a": "x"}, "surrounding spaces"),
+        ({".a": "x"}, "start with '.'"),
+        ({"a\x1b": "x"}, "control characters"),
+        ({"a,b": "x"}, "comma, colon"),
+        ({"a:b": "x"}, "comma, colon"),
+        ({"a=b": "x"}, "comma, colon"),
+        ({"a/b": "x"}, "comma, colon"),
+        ({"a\\b": "x"}, "comma, colon"),
+        ({"n" * 101: "x"}, "longer than 100"),
+        ({f"n{i}": "x" for i in range(33)}, "at most 32"),
+    ],
+)
+def test_bad_logdirs_are_refused(logdirs, words):
+    error = rejected({"logdirs": logdirs})
+    assert error.field == "logdirs"
+    assert words in error.message, error.message
+    assert len(error.message) < 300  # a long path or name is cut short in the message
+
+
+def test_logdir_and_logdirs_exclude_each_other():
+    assert rejected({"logdir": "runs", "logdirs": ["x"]}).field == "logdirs"
+    assert "logdirs" in rejected({}).message  # a missing logdir says there is another way
+
+
+def test_long_paths_are_cut_short_in_messages():
+    assert len(rejected({"logdirs": {"a": "x" * 4000 + ":"}}).message) < 300
+
+
+@pytest.mark.parametrize(
+    ("paths", "names"),
+    [
+        ([("runs/a", "/r/runs/a"), ("b/a/", "/r/b/a")], ["a", "a-2"]),
+        ([("a", "/r/a"), ("a", "/s/a"), ("a-2", "/t/a-2")], ["a", "a-2", "a-2-2"]),
+        ([(".", "/r/proj"), ("..", "/r"), ("~", "/home/me")], ["proj", "r", "me"]),
+    ],
+)
+def test_member_names_come_from_the_folders_made_unique(paths, names):
+    assert member_names(paths) == names

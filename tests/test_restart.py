@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -141,3 +142,57 @@ async def test_restart_never_touches_a_process_that_merely_reused_the_pid(reused
         Path(api.serverapp.web_app.settings["forgather_tb_config"].state_file).read_text()
     )
     assert [j["status"] for j in state["jobs"]] == ["lost"]
+
+
+def test_a_dead_compare_jobs_folder_of_links_goes_with_its_run_directory(server_dirs):
+    root, runtime = server_dirs
+    write_scalars(root / "other" / "run2", "loss", [1.0])
+    server = JupyterServerProcess(root, runtime)
+    server.start()
+    try:
+        body = {"logdirs": {"a": "logs", "b": "other"}}
+        job = server.wait_status(server.call("POST", "jobs", body)["id"], "running")
+        state_file = next((runtime / "forgather-tb").glob("jobs-*.json"))
+        (record,) = json.loads(state_file.read_text())["jobs"]
+        tree = record["logdir_tree"]
+        assert sorted(os.listdir(tree)) == ["a", "b"]
+        server.stop(signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while group_pids(job["pid"]):
+            assert time.monotonic() < deadline, "TensorBoard outlived its killed server"
+            time.sleep(0.1)
+        server.start()
+        after = server.call("GET", f"jobs/{job['id']}")
+        assert after["status"] == "lost" and after["logdirs"] == job["logdirs"]
+        assert not os.path.exists(os.path.dirname(tree))  # links, socket and run directory
+        assert (root / "logs" / "run1").is_dir() and (root / "other" / "run2").is_dir()
+    finally:
+        server.stop(signal.SIGKILL)
+
+
+@pytest.fixture
+def compare_orphan(tb_config, jp_root_dir, jp_base_url, tmp_path):
+    """A compare job's TensorBoard left running by a previous server, with its links."""
+    first = write_scalars(jp_root_dir / "x" / "run1", "loss", [3.0]).parent
+    second = write_scalars(jp_root_dir / "y" / "run2", "loss", [4.0]).parent
+    left = start_orphan(first, jp_base_url, compare={"a": str(first), "b": str(second)})
+    state_file = tmp_path / "state" / "jobs.json"
+    save_state(str(state_file), [left.record])
+    tb_config["state_file"] = str(state_file)
+    yield left.record
+    left.stop()
+
+
+async def test_restart_re_adopts_a_compare_job_and_removes_its_links_when_it_ends(
+    compare_orphan, api
+):
+    job = await api.wait_status(compare_orphan["id"], "running", timeout=15)
+    assert job["adopted"] is True and sorted(job["logdirs"]) == ["a", "b"]
+    for _ in range(100):  # until its reload thread has read both folders
+        runs = sorted(json.loads((await api.proxied(job["id"], "data/runs")).body))
+        if len(runs) == 2:
+            break
+        await asyncio.sleep(0.1)
+    assert runs == ["a/run1", "b/run2"]
+    await api.kill(job["id"])
+    assert not os.path.exists(compare_orphan["logdir_tree"])

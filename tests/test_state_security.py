@@ -361,3 +361,49 @@ def test_a_second_server_on_the_same_table_never_adopts_or_kills_the_firsts_jobs
     finally:
         second.stop(signal.SIGKILL)
         first.stop(signal.SIGTERM)
+
+
+# -- compare jobs' folders of links ------------------------------------------------------
+
+
+@pytest.fixture
+def forged_compare(state_file, tmp_path, jp_base_url):
+    """Compare records whose folder of links is not the server's, or that compare nothing."""
+    victim = tmp_path / "victim"
+    (victim / "keep").mkdir(parents=True)
+    compare = LaunchOptions(logdir="", window_title="c").compared([("a", str(tmp_path))])
+    outside_id = new_job_id()
+    outside_tree = tmp_path / f"{outside_id}.logdirs"
+    outside_tree.mkdir()
+    os.symlink(victim, outside_tree / "a")
+    outside = record_for(
+        outside_id, compare, jp_base_url, status="lost", logdir_tree=str(outside_tree)
+    )
+    run_dir = tempfile.mkdtemp(prefix="forgather-tb-")
+    single_id = new_job_id()
+    single = record_for(
+        single_id,
+        LaunchOptions(logdir=str(tmp_path), window_title="one"),
+        jp_base_url,
+        status="lost",
+        logdir_tree=os.path.join(run_dir, f"{single_id}.logdirs"),
+    )
+    relative_id = new_job_id()
+    relative = record_for(relative_id, compare, jp_base_url, status="lost")
+    relative["options"]["logdirs"] = {"a": "relative/path"}
+    save_state(str(state_file), [outside, single, relative])
+    yield [outside, single, relative], outside_tree, victim
+    os.rmdir(run_dir)
+
+
+async def test_forged_compare_records_are_lost_and_their_links_untouched(forged_compare, api):
+    records, outside_tree, victim = forged_compare
+    jobs = await _jobs_by_id(api)
+    outside, single, relative = (jobs[record["id"]] for record in records)
+    assert "compare folder" in outside["error"] and "not in a socket directory" in outside["error"]
+    assert "compares nothing" in single["error"]
+    assert "a folder it compares is not an absolute path" in relative["error"]
+    for job in (outside, single, relative):
+        assert job["status"] == "lost" and job["error"].startswith(FAILED_VALIDATION)
+        assert (await api.kill(job["id"]))["status"] == "lost"
+    assert os.path.islink(outside_tree / "a") and (victim / "keep").is_dir()

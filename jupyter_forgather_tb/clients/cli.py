@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 
 from .. import __version__
 from ..common.options import OptionError
+from .activity import activity_text
 from .client import (
     ENDED,
     ENV_SERVER,
@@ -219,6 +220,9 @@ def _describe(job: dict[str, Any], server: ServerInfo) -> str:
         f"url:      {server.browser_url(job['url'])}",
         f"created:  {job['created']}",
     ]
+    activity = activity_text(job)
+    if activity:
+        lines.append(f"activity: {activity}")
     if job.get("queue_reason"):
         lines.append(f"waiting:  {job['queue_reason']}")
     if options:
@@ -307,7 +311,7 @@ def _started(client: Client, args: argparse.Namespace, job: dict[str, Any], reus
 
 def _jobs_table(jobs: list[dict[str, Any]]) -> str:
     """The jobs as a table; a queued job's reason for waiting goes on a line below it."""
-    rows = [["ID", "STATUS", "AGE", "MEM", "CPU", "LABEL", "LOGDIR"]]
+    rows = [["ID", "STATUS", "AGE", "MEM", "CPU", "ACTIVITY", "LABEL", "LOGDIR"]]
     rows += [
         [
             j["id"],
@@ -315,6 +319,7 @@ def _jobs_table(jobs: list[dict[str, Any]]) -> str:
             _age(j["created"]),
             memory_column(j),
             cpu_column(j),
+            activity_text(j) or "-",
             j["label"],
             j["options"]["logdir"],
         ]

@@ -40,6 +40,13 @@ NO_SERVER_HELP = (
 _ANY_HOST = ("", "*", "0.0.0.0", "::", "[::]")
 
 
+def _from(start: str, path: Any) -> Any:
+    """A local relative path taken from ``start``; anything else as it is."""
+    if isinstance(path, str) and path.strip() and not url_scheme(path):
+        return os.path.join(start, os.path.expanduser(path))
+    return path
+
+
 class ClientError(Exception):
     """A call failed; ``message`` is what to show, ``field`` the launch option at fault."""
 
@@ -273,18 +280,19 @@ class Client:
     ) -> tuple[dict[str, Any], bool]:
         """Launch a job (or reuse the live one with the same options): ``(job, reused)``.
 
-        On a local server a relative ``logdir`` is taken from ``cwd`` (default:
-        the current directory), as any local tool would take it.
+        On a local server a relative ``logdir`` (or folder of ``logdirs``) is taken
+        from ``cwd`` (default: the current directory), as any local tool would take it.
         """
-        logdir = options.get("logdir")
-        if (
-            self.server.local
-            and isinstance(logdir, str)
-            and logdir.strip()
-            and not url_scheme(logdir)
-        ):
-            path = os.path.expanduser(logdir)
-            options = {**options, "logdir": os.path.join(cwd or os.getcwd(), path)}
+        if self.server.local:
+            start = cwd or os.getcwd()
+            options = dict(options)
+            if "logdir" in options:
+                options["logdir"] = _from(start, options["logdir"])
+            logdirs = options.get("logdirs")
+            if isinstance(logdirs, dict):
+                options["logdirs"] = {name: _from(start, path) for name, path in logdirs.items()}
+            elif isinstance(logdirs, list):
+                options["logdirs"] = [_from(start, path) for path in logdirs]
         status, job = self._call("POST", "jobs", body=options)
         return job, bool(job.get("reused", status == 200))
 

@@ -12,8 +12,15 @@ import argparse
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from ..common.options import parse_launch
+from ..common.options import OptionError, parse_launch
 from .client import LOGDIR_HELP
+
+#: How ``--logdir`` may be given more than once, or as ``name=path``.
+COMPARE_HELP = (
+    "; give it more than once to compare runs from several folders in one TensorBoard "
+    "(shown as name/run, each folder named after its last part), or as NAME=PATH to name "
+    "them (./a=b for a path with '=' in its first part)"
+)
 
 T = TypeVar("T")
 
@@ -66,11 +73,24 @@ def add_memory_limit_argument(
 
 
 def add_launch_arguments(parser: argparse.ArgumentParser, logdir_flag: bool) -> None:
-    """Add every launch option; the log directory is ``--logdir`` or a positional."""
+    """Add every launch option; the log directory is ``--logdir`` or a positional.
+
+    ``--logdir`` may be given more than once; the positional takes one or more
+    (with ``--logdir`` too). See :func:`log_directories`.
+    """
     if logdir_flag:
-        parser.add_argument("--logdir", required=True, help=LOGDIR_HELP)
+        parser.add_argument(
+            "--logdir", action="append", required=True, help=LOGDIR_HELP + COMPARE_HELP
+        )
     else:
-        parser.add_argument("logdir", help=LOGDIR_HELP)
+        parser.add_argument("logdir", nargs="*", metavar="LOGDIR", help=LOGDIR_HELP + COMPARE_HELP)
+        parser.add_argument(
+            "--logdir",
+            dest="more_logdirs",
+            action="append",
+            default=[],
+            help="another log directory to compare (after LOGDIR, or alone; repeatable)",
+        )
     parser.add_argument(
         "--title", dest="window_title", help="window title (default: the directory name)"
     )
@@ -114,6 +134,36 @@ def add_launch_arguments(parser: argparse.ArgumentParser, logdir_flag: bool) -> 
     )
 
 
+def _named(word: str) -> tuple[str, str] | None:
+    """``(name, path)`` for ``NAME=PATH``; None for a path (whose first part has no ``=``)."""
+    name, sep, path = word.partition("=")
+    if not sep or not name or any(c in name for c in "/\\") or name.startswith((".", "~")):
+        return None
+    return name, path
+
+
+def log_directories(words: list[str]) -> dict[str, Any]:
+    """The launch body's ``logdir``, or ``logdirs`` for several folders or named ones.
+
+    One path is ``{"logdir": path}``; several are ``{"logdirs": [paths]}`` (named after
+    their folders by the server); ``NAME=PATH`` words ``{"logdirs": {name: path}}``.
+    Named and unnamed folders cannot be mixed, nor a name given twice.
+    """
+    if not words:
+        raise OptionError("logdir", "is required")
+    named = [_named(word) for word in words]
+    if all(pair is None for pair in named):
+        return {"logdir": words[0]} if len(words) == 1 else {"logdirs": list(words)}
+    if any(pair is None for pair in named):
+        raise OptionError("logdirs", "give every folder a name (NAME=PATH) or none")
+    logdirs: dict[str, str] = {}
+    for name, path in (pair for pair in named if pair is not None):
+        if name in logdirs:
+            raise OptionError("logdirs", f"the name {name!r} is given twice")
+        logdirs[name] = path
+    return {"logdirs": logdirs}
+
+
 def launch_body(args: argparse.Namespace) -> dict[str, Any]:
     """The REST launch body for parsed arguments, checked like the server checks it.
 
@@ -121,11 +171,12 @@ def launch_body(args: argparse.Namespace) -> dict[str, Any]:
     The memory limit is passed on unchecked: its maximum is the server's setting.
     """
     names = (
-        "logdir", "window_title", "port", "host", "bind_all", "priority",
+        "window_title", "port", "host", "bind_all", "priority",
         "reload_interval", "reload_multifile", "samples_per_plugin", "sync_interval",
         "load_fast", "memory_limit", "force_new",
     )  # fmt: skip
-    body = {name: getattr(args, name) for name in names}
+    words = [*(args.logdir or []), *getattr(args, "more_logdirs", [])]
+    body = {**log_directories(words), **{name: getattr(args, name) for name in names}}
     # Unset options are left out; flags that are off too (but an explicit
     # --reload_multifile false is kept).
     body = {

@@ -17,6 +17,7 @@ from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.display import IFrame, display
 
 from ..common.options import OptionError
+from .activity import activity_text
 from .client import LIVE, Client, ClientError, find_server
 from .launch_args import add_launch_arguments, add_memory_limit_argument, launch_body
 from .resources import cpu_column, doubled_memory_limit, memory_column, size_argument
@@ -126,7 +127,9 @@ def _jobs_table(jobs: list[dict[str, Any]]) -> dict[str, str]:
     )
     cells = "".join(
         "<tr>"
-        + "".join(f"<td>{html.escape(c)}</td>" for c in row)
+        + "".join(
+            f"<td>{html.escape(c)}</td>" for c in (*row[:4], activity_text(job) or "-", *row[4:])
+        )
         + (
             f'<td><a href="{html.escape(job["url"])}" target="_blank" rel="noopener">open</a></td>'
             if job["status"] == "running"
@@ -136,8 +139,8 @@ def _jobs_table(jobs: list[dict[str, Any]]) -> dict[str, str]:
         for job, row in zip(jobs, rows, strict=True)
     )
     head = (
-        "<tr><th>id</th><th>status</th><th>memory</th><th>CPU</th><th>label</th><th>logdir</th>"
-        "<th></th></tr>"
+        "<tr><th>id</th><th>status</th><th>memory</th><th>CPU</th><th>activity</th><th>label</th>"
+        "<th>logdir</th><th></th></tr>"
     )
     return _bundle(text, f"<table>{head}{cells}</table>")
 

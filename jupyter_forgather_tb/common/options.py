@@ -221,16 +221,16 @@ def _member_name(name: Any) -> str:
 
 def _member_path(value: Any) -> str:
     """A compare folder's path, checked for shape: local, and free of ``,`` and ``:``."""
+    if isinstance(value, str) and (url_scheme(value) or _REMOTE_RE.search(value)):
+        raise OptionError(
+            "logdirs",
+            f"{_quoted(value)} cannot be compared: only local folders can (launch s3:// and "
+            "gs:// log directories one at a time)",
+        )
     try:
         path = check_logdir_shape(value)
     except OptionError as error:
         raise OptionError("logdirs", f"a folder {error.message}") from None
-    if url_scheme(path):
-        raise OptionError(
-            "logdirs",
-            f"{_quoted(path)}: s3:// and gs:// log directories cannot be compared; launch them one "
-            "at a time",
-        )
     if _has_any(path, _MEMBER_PATH_FORBIDDEN):
         raise OptionError(
             "logdirs",
