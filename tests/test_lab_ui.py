@@ -508,7 +508,7 @@ def test_job_card_waits_for_event_files_then_shows_live_runs_and_a_preview(lab, 
 
     # Clicking the preview opens the job's TensorBoard in a tab.
     page.click('.jp-SideBar [data-id="jp-forgather-tb-sidebar"]')
-    item.get_by_role("button", name=re.compile(r"^accuracy: latest .*Open in TensorBoard$")).click()
+    item.get_by_role("button", name=re.compile(r"^accuracy: latest .*Show in TensorBoard$")).click()
     page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text="fresh").wait_for()
     frame = page.frame_locator(f"#forgather-tb-{job['id']} iframe")
     frame.get_by_text("run2").first.wait_for()

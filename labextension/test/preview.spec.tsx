@@ -35,11 +35,11 @@ describe('JobPreview', () => {
       'role="img" aria-label="loss: latest 0.25 (run1, step 4)"'
     );
     expect(html).toContain(
-      'aria-label="loss: latest 0.25 (run1, step 4). Open in TensorBoard"'
+      'aria-label="loss: latest 0.25 (run1, step 4). Show in TensorBoard"'
     );
     expect(html).toContain('<span class="jp-ForgatherTB-latest">0.25</span>');
     expect(html).toContain(
-      'title="run1: 0.25 at step 4\nrun2: 0.9 at step 2\nOpen in TensorBoard"'
+      'title="run1: 0.25 at step 4\nrun2: 0.9 at step 2\nClick to open in TensorBoard"'
     );
     expect(html).toContain('<option value="accuracy">accuracy</option>');
     expect(html).toContain('<option value="loss" selected="">loss</option>');

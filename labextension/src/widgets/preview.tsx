@@ -40,8 +40,8 @@ export function JobPreview(props: IJobPreviewProps): JSX.Element | null {
       <button
         type="button"
         className="jp-ForgatherTB-previewOpen"
-        aria-label={`${label}. Open in TensorBoard`}
-        title={[...perRun, 'Open in TensorBoard'].join('\n')}
+        aria-label={`${label}. Show in TensorBoard`}
+        title={[...perRun, 'Click to open in TensorBoard'].join('\n')}
         onClick={props.onOpen}
       >
         <svg
