@@ -76,7 +76,7 @@ bench: $(STAMP)
 # The README's pictures of the sidebar and of TensorBoard in a Lab tab, taken by the
 # browser test.
 screenshots: $(STAMP) $(LABEXT)
-	FORGATHER_TB_SCREENSHOTS="$(CURDIR)/docs" $(PY) -m pytest -q tests/test_lab_ui.py -k launches
+	FORGATHER_TB_SCREENSHOTS="$(CURDIR)/docs" $(PY) -m pytest -q tests/test_lab_ui.py -k "launches or live_runs_and_a_preview"
 
 # s3:// jobs and the uploader against moto's S3 server on loopback (about two minutes).
 bench-s3: $(STAMP)

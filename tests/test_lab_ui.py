@@ -7,6 +7,7 @@ Playwright with an explicit executable path. Without it these tests skip, except
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import http.server
 import json
@@ -56,6 +57,22 @@ def jp_server_cleanup():
     return None
 
 
+def _lab_env(tmp_path_factory, **extra) -> dict:
+    """The environment of a test server: JupyterLab settings of its own, test credentials."""
+    home = tmp_path_factory.mktemp("lab-home")
+    # No "get Jupyter news?" toast over the screenshots.
+    notifications = home / "settings" / "@jupyterlab" / "apputils-extension"
+    notifications.mkdir(parents=True)
+    (notifications / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
+    return {
+        **{name: value for name, value in os.environ.items() if name not in UNSET_ENV},
+        **TEST_ENV,
+        "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
+        **extra,
+    }
+
+
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory, moto_endpoint):
     """A real ``jupyter server`` with JupyterLab and our extension, on two runs of scalars.
@@ -66,18 +83,7 @@ def lab(tmp_path_factory, moto_endpoint):
     write_scalars(root / "logs" / "run1", "loss", [1.0, 0.6, 0.4, 0.3, 0.25])
     write_scalars(root / "logs" / "run2", "loss", [2.0, 1.2, 0.9])
     (root / "notes").mkdir()
-    home = tmp_path_factory.mktemp("lab-home")
-    # No "get Jupyter news?" toast over the screenshots.
-    notifications = home / "settings" / "@jupyterlab" / "apputils-extension"
-    notifications.mkdir(parents=True)
-    (notifications / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
-    env = {
-        **{name: value for name, value in os.environ.items() if name not in UNSET_ENV},
-        **TEST_ENV,
-        "AWS_ENDPOINT_URL": moto_endpoint,
-        "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
-        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
-    }
+    env = _lab_env(tmp_path_factory, AWS_ENDPOINT_URL=moto_endpoint)
     import boto3
 
     client = boto3.client("s3", endpoint_url=moto_endpoint, **_credentials())
@@ -110,25 +116,32 @@ def browser():
         chromium.close()
 
 
-@pytest.fixture
-def page(browser, lab, request):
-    """JupyterLab in a fresh browser context and workspace, logged in with the token.
+@contextlib.contextmanager
+def lab_page(browser, server, workspace):
+    """JupyterLab of ``server`` in a fresh browser context and workspace, logged in with the token.
 
     Every job is stopped and cleared afterwards, so each test starts with none.
     """
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     page = context.new_page()
     page.set_default_timeout(60_000)
-    workspace = request.node.name.replace("_", "-")
     page.goto(
-        f"http://127.0.0.1:{lab.port}{lab.base_url}lab/workspaces/{workspace}?token={lab.token}"
+        f"http://127.0.0.1:{server.port}{server.base_url}lab/workspaces/{workspace}"
+        f"?token={server.token}"
     )
     page.wait_for_selector("#jp-main-dock-panel")
     yield page
     context.close()
-    for job in lab.call("GET", "jobs"):
-        lab.call("DELETE", f"jobs/{job['id']}")
-    lab.call("DELETE", "jobs")
+    for job in server.call("GET", "jobs"):
+        server.call("DELETE", f"jobs/{job['id']}")
+    server.call("DELETE", "jobs")
+
+
+@pytest.fixture
+def page(browser, lab, request):
+    """JupyterLab on ``lab`` in a fresh browser context and workspace named after the test."""
+    with lab_page(browser, lab, request.node.name.replace("_", "-")) as page:
+        yield page
 
 
 def open_sidebar(page):
@@ -436,3 +449,163 @@ def test_another_site_cannot_frame_tensorboard(lab, page, tmp_path):
         site.server_close()
     assert "violates" in refused.value.text and "frame-ancestors 'self'" in refused.value.text
     assert page.frames[1].url != url
+
+
+WAITING = "Waiting for event files (a trainer writes them a few seconds after it starts)"
+
+
+def test_job_card_waits_for_event_files_then_shows_live_runs_and_a_preview(lab, page, tmp_path):
+    shots = Path(SCREENSHOTS) if SCREENSHOTS else tmp_path
+    folder = Path(lab.root) / "fresh"
+    folder.mkdir()
+    open_sidebar(page)
+    job = lab.call("POST", "jobs", {"logdir": "fresh", "reload_interval": 1})
+    job = lab.wait_status(job["id"], "running")
+    item = job_item(page, job["id"])
+    item.locator(".jp-ForgatherTB-activity", has_text=WAITING).wait_for()
+    assert item.get_by_role("img").count() == 0
+
+    # A trainer starts writing: two runs, a loss and an accuracy each.
+    write_scalars(folder / "run1", "loss", [1.0, 0.6, 0.4, 0.3, 0.25])
+    write_scalars(folder / "run1", "accuracy", [0.1, 0.5, 0.7, 0.8, 0.875])
+    write_scalars(folder / "run2", "loss", [2.0, 1.2, 0.9])
+    activity = item.locator(".jp-ForgatherTB-activity")
+    activity.filter(has_text=re.compile(r"^2 runs · last write \d+ s ago$")).wait_for()
+
+    # The preview draws the loss (the default tag) of both runs, with the latest value.
+    sparkline = item.get_by_role("img", name="loss: latest 0.25 (run1, step 4)")
+    sparkline.wait_for()
+    lines = sparkline.locator("polyline")
+    assert lines.count() == 2
+    assert [len(lines.nth(i).get_attribute("points").split()) for i in range(2)] == [5, 3]
+    assert item.locator(".jp-ForgatherTB-latest").inner_text() == "0.25"
+    assert lines.first.evaluate("line => getComputedStyle(line).stroke") != "none"
+    item.scroll_into_view_if_needed()
+    item.screenshot(path=str(shots / "job-card-preview.png"))
+
+    # Another tag is remembered for this log directory, across a reload.
+    tag = item.get_by_role("combobox", name="Scalar tag shown")
+    assert tag.locator("option").all_inner_texts() == ["accuracy", "loss"]
+    # (Lab saves its state database with the workspace, shortly after a change.)
+    with page.expect_request(lambda r: r.method == "PUT" and "/api/workspaces/" in r.url):
+        tag.select_option("accuracy")
+    item.get_by_role("img", name="accuracy: latest 0.875 (run1, step 4)").wait_for()
+    page.reload()
+    item = job_item(page, job["id"])  # the workspace restores the sidebar open
+    item.get_by_role("img", name="accuracy: latest 0.875 (run1, step 4)").wait_for()
+
+    # Previews are asked for only while the sidebar is shown.
+    previews = []
+    page.on("request", lambda r: previews.append(r.url) if "/preview" in r.url else None)
+    page.wait_for_timeout(6000)  # longer than a live preview may get
+    assert previews
+    page.click('.jp-SideBar [data-id="jp-forgather-tb-sidebar"]')  # hide it
+    page.locator(".jp-ForgatherTB-form").wait_for(state="hidden")
+    page.wait_for_timeout(500)  # a request already in flight may still land
+    shown = len(previews)
+    page.wait_for_timeout(6000)
+    assert len(previews) == shown
+
+    # Clicking the preview opens the job's TensorBoard in a tab.
+    page.click('.jp-SideBar [data-id="jp-forgather-tb-sidebar"]')
+    item.get_by_role("button", name=re.compile(r"^accuracy: latest .*Show in TensorBoard$")).click()
+    page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text="fresh").wait_for()
+    frame = page.frame_locator(f"#forgather-tb-{job['id']} iframe")
+    frame.get_by_text("run2").first.wait_for()
+
+
+@pytest.fixture
+def stall_lab(tmp_path_factory):
+    """A server of its own on which a job is idle 10 s, and stalled 15 s, after its last write."""
+    root = tmp_path_factory.mktemp("stall-root")
+    (root / "training").mkdir()
+    server = JupyterServerProcess(root, tmp_path_factory.mktemp("stall-runtime"))
+    server.start(
+        _lab_env(tmp_path_factory),
+        args=("--ForgatherTB.live_window=10", "--ForgatherTB.stall_after=15"),
+    )
+    yield server
+    server.stop()
+
+
+def test_a_stalled_job_is_told_once_per_stall_with_an_action_that_opens_it(stall_lab, browser):
+    folder = Path(stall_lab.root) / "training"
+    stall = re.compile(r"TensorBoard “training”: no new events for \d+ s")
+    with lab_page(browser, stall_lab, "stall") as page:
+        open_sidebar(page)
+        job = stall_lab.call("POST", "jobs", {"logdir": "training", "reload_interval": 1})
+        job = stall_lab.wait_status(job["id"], "running")
+        item = job_item(page, job["id"])
+        write_scalars(folder / "run1", "loss", [1.0, 0.5])
+        item.locator(".jp-ForgatherTB-activity", has_text="last write").wait_for()
+
+        # The sidebar closed, a background check still notices the stall (every 30 s).
+        page.click('.jp-SideBar [data-id="jp-forgather-tb-sidebar"]')
+        page.locator(".jp-ForgatherTB-form").wait_for(state="hidden")
+        toast = page.locator(".Toastify__toast", has_text=stall)
+        toast.wait_for(timeout=90_000)
+        assert toast.count() == 1
+
+        # One notice per stall: the list refreshing more often adds none.
+        open_sidebar(page)
+        item.locator(".jp-ForgatherTB-activity.jp-mod-warn", has_text="idle for").wait_for()
+        page.wait_for_timeout(5000)
+        assert toast.count() == 1
+
+        # New events withdraw it; the next stall is told again.
+        write_scalars(folder / "run1", "loss", [0.4, 0.3], start_step=2)
+        toast.wait_for(state="detached")
+        toast.wait_for()
+        assert toast.count() == 1
+
+        # Its action opens the job's TensorBoard in a tab.
+        toast.get_by_role("button", name="Open TensorBoard").click()
+        page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text="training").wait_for()
+        page.frame_locator(f"#forgather-tb-{job['id']} iframe").get_by_text("run1").first.wait_for()
+
+
+def test_runs_picker_ticks_two_folders_and_launches_one_comparison(lab, page):
+    root = Path(lab.root)
+    write_scalars(root / "exp-a" / "runs" / "lr1", "loss", [1.0, 0.5])
+    write_scalars(root / "exp-b" / "other" / "lr2", "loss", [2.0, 1.0])
+    form = open_sidebar(page)
+    form.get_by_role("button", name="Runs…").click()
+    picker = page.get_by_role("list", name="Folders holding runs")
+    picker.get_by_role("checkbox", name="Compare exp-a/runs", exact=True).check()
+    assert form.locator('input[name="logdir"]').is_visible()  # one folder: no comparison yet
+    picker.get_by_role("checkbox", name="Compare exp-b/other", exact=True).check()
+    compared = form.get_by_role("group", name="Folders to compare")
+    assert compared.locator("li > span").all_inner_texts() == ["exp-a/runs", "exp-b/other"]
+    assert compared.get_by_role("button", name="Stop comparing exp-a/runs").is_visible()
+    assert form.locator('input[name="logdir"]').count() == 0
+
+    form.get_by_role("button", name="Launch").click()
+    form.get_by_role("status").filter(has_text="is running.").wait_for()
+    (job,) = lab.call("GET", "jobs")
+    assert sorted(job["logdirs"].values()) == [
+        str((root / "exp-a" / "runs").resolve()),
+        str((root / "exp-b" / "other").resolve()),
+    ]
+    form.get_by_role("status").get_by_role("button", name="Open").click()
+    frame = page.frame_locator(f"#forgather-tb-{job['id']} iframe")
+    frame.get_by_text("runs/lr1").first.wait_for()
+    frame.get_by_text("other/lr2").first.wait_for()
+
+
+def test_file_browser_compares_several_selected_folders_in_one_tensorboard(lab, page):
+    root = Path(lab.root)
+    write_scalars(root / "cmp-x" / "lr1", "loss", [1.0, 0.5])
+    write_scalars(root / "cmp-y" / "lr2", "loss", [2.0, 1.0])
+    page.locator(".jp-DirListing-item[data-isdir='true']", has_text="cmp-x").click()
+    second = page.locator(".jp-DirListing-item[data-isdir='true']", has_text="cmp-y")
+    second.click(modifiers=["Control"])
+    second.click(button="right")
+    # Lumino keeps a menu's hidden items, undisplayed.
+    assert page.locator(".lm-Menu-item:visible", has_text="Open TensorBoard here").count() == 0
+    page.locator(".lm-Menu-item", has_text="Compare in TensorBoard").click()
+    page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text="compare: cmp-x, cmp-y").wait_for()
+    (job,) = lab.call("GET", "jobs")
+    assert sorted(job["logdirs"]) == ["cmp-x", "cmp-y"]
+    frame = page.frame_locator(f"#forgather-tb-{job['id']} iframe")
+    frame.get_by_text("cmp-x/lr1").first.wait_for()
+    frame.get_by_text("cmp-y/lr2").first.wait_for()

@@ -10,6 +10,7 @@ import {
   ILaunchResult,
   ILogdirList,
   IOutputChunk,
+  IPreview,
   IRelaunchRequest,
   JobStatus
 } from './tokens';
@@ -132,6 +133,16 @@ export class TensorBoardAPI {
   logdirs(path?: string): Promise<ILogdirList> {
     const query = path ? URLExt.objectToQueryString({ path }) : '';
     return this._json('logdirs', {}, query);
+  }
+
+  /**
+   * One scalar tag's recent points for a running job's runs; without `tag`, the
+   * server picks one (the first with "loss" in its name, else the first). Refused
+   * with 409 while the job is not running, 400 for a tag it does not have.
+   */
+  preview(id: string, tag?: string): Promise<IPreview> {
+    const query = tag ? URLExt.objectToQueryString({ tag }) : '';
+    return this._json(`jobs/${encodeURIComponent(id)}/preview`, {}, query);
   }
 
   /** A job's output from byte `offset`. */

@@ -1,6 +1,6 @@
 /**
- * The extension's commands: launch, show jobs, open here, open a job or its output,
- * relaunch an ended job.
+ * The extension's commands: launch, show jobs, open here, compare several folders,
+ * open a job or its output, relaunch an ended job.
  */
 import { JupyterFrontEnd } from '@jupyterlab/application';
 import {
@@ -17,7 +17,7 @@ import { IFrame } from '@jupyterlab/ui-components';
 import { statusText } from './form';
 import { tensorboardIcon } from './icons';
 import { JobsModel, waitSettled } from './model';
-import { CommandIDs, IJob } from './tokens';
+import { CommandIDs, IJob, ILaunchRequest } from './tokens';
 import { createOutputView, OutputView } from './widgets/outputView';
 import { TensorBoardSidebar } from './widgets/sidebar';
 import {
@@ -169,11 +169,47 @@ export function addCommands(context: ICommandContext): void {
     }
   });
 
+  const selectedFolders = () =>
+    fileBrowser ? [...fileBrowser.selectedItems()] : [];
   const selectedFolder = () => {
-    const item = fileBrowser?.selectedItems().next();
-    return item && !item.done && item.value.type === 'directory'
-      ? item.value
+    const items = selectedFolders();
+    return items.length === 1 && items[0].type === 'directory'
+      ? items[0]
       : null;
+  };
+
+  /** Launch (or reuse) a job, wait until it runs, and open it in a tab. */
+  const launchAndOpen = async (request: ILaunchRequest) => {
+    try {
+      let job: IJob = await model.api.launch(request);
+      model.update(job);
+      if (job.status !== 'running') {
+        job = await waitSettled(model.api, job.id);
+        model.update(job);
+      }
+      if (job.status === 'running') {
+        await commands.execute(CommandIDs.openJob, {
+          ...viewArgs(model, job)
+        });
+      } else {
+        const tail = job.output_tail.length
+          ? `\n\n${job.output_tail.join('\n')}`
+          : '';
+        const why =
+          job.status === 'queued'
+            ? `queued (#${job.queue_position})`
+            : job.status;
+        await showErrorMessage(
+          'TensorBoard did not start',
+          `“${job.label}” is ${why}${job.error ? `: ${job.error}` : ''}.${tail}`
+        );
+      }
+    } catch (error) {
+      await showErrorMessage(
+        'Cannot launch TensorBoard',
+        (error as Error).message
+      );
+    }
   };
 
   commands.addCommand(CommandIDs.openHere, {
@@ -184,41 +220,32 @@ export function addCommands(context: ICommandContext): void {
     isVisible: () => selectedFolder() !== null,
     execute: async () => {
       const folder = selectedFolder();
-      if (!folder) {
-        return;
-      }
-      try {
-        let job: IJob = await model.api.launch({
+      if (folder) {
+        await launchAndOpen({
           logdir: folder.path || '.',
           window_title: folder.name || null
         });
-        model.update(job);
-        if (job.status !== 'running') {
-          job = await waitSettled(model.api, job.id);
-          model.update(job);
-        }
-        if (job.status === 'running') {
-          await commands.execute(CommandIDs.openJob, {
-            ...viewArgs(model, job)
-          });
-        } else {
-          const tail = job.output_tail.length
-            ? `\n\n${job.output_tail.join('\n')}`
-            : '';
-          const why =
-            job.status === 'queued'
-              ? `queued (#${job.queue_position})`
-              : job.status;
-          await showErrorMessage(
-            'TensorBoard did not start',
-            `“${job.label}” is ${why}${job.error ? `: ${job.error}` : ''}.${tail}`
-          );
-        }
-      } catch (error) {
-        await showErrorMessage(
-          'Cannot launch TensorBoard',
-          (error as Error).message
-        );
+      }
+    }
+  });
+
+  const comparedFolders = () => {
+    const items = selectedFolders();
+    return items.length > 1 && items.every(item => item.type === 'directory')
+      ? items.map(item => item.path || '.')
+      : null;
+  };
+
+  commands.addCommand(CommandIDs.compareHere, {
+    label: 'Compare in TensorBoard',
+    caption:
+      "Launch (or reuse) one TensorBoard showing these folders' runs side by side, and open it",
+    icon: tensorboardIcon,
+    isVisible: () => comparedFolders() !== null,
+    execute: async () => {
+      const logdirs = comparedFolders();
+      if (logdirs) {
+        await launchAndOpen({ logdirs });
       }
     }
   });

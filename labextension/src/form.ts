@@ -26,6 +26,8 @@ export interface IFormValues {
   sync_interval: string;
   /** Blank or absent: the server's default. */
   memory_limit?: string;
+  /** Folders ticked in the Runs… picker; two or more are launched as one comparison. */
+  logdirs?: string[];
 }
 
 /** The form's names, in the order the server checks them. */
@@ -59,7 +61,8 @@ export const EMPTY_VALUES: Readonly<IFormValues> = {
   host: '',
   load_fast: 'auto',
   sync_interval: '',
-  memory_limit: undefined
+  memory_limit: undefined,
+  logdirs: undefined
 };
 
 const show = (value: number | null | undefined): string =>
@@ -112,6 +115,10 @@ export function restoreValues(saved: unknown, base: IFormValues): IFormValues {
       if (value === 'auto' || value === 'true' || value === 'false') {
         values.load_fast = value;
       }
+    } else if (key === 'logdirs') {
+      if (Array.isArray(value)) {
+        values.logdirs = value.filter(path => typeof path === 'string');
+      }
     } else if (typeof value === 'string') {
       values[key] = value;
     }
@@ -148,10 +155,30 @@ function sizeField(text: string | undefined): number | string | undefined {
     : trimmed;
 }
 
-/** The `POST jobs` body for the form's values. The server validates every field. */
+/** The folders the form compares: those ticked, when there are two or more. */
+export function comparedLogdirs(values: IFormValues): string[] | null {
+  return values.logdirs && values.logdirs.length > 1 ? values.logdirs : null;
+}
+
+/** Tick or untick a folder of the Runs… picker. */
+export function toggleLogdir(
+  ticked: readonly string[] | undefined,
+  path: string
+): string[] {
+  const list = ticked ?? [];
+  return list.includes(path)
+    ? list.filter(known => known !== path)
+    : [...list, path];
+}
+
+/**
+ * The `POST jobs` body for the form's values: `logdirs` for two or more ticked
+ * folders, else `logdir`. The server validates every field.
+ */
 export function toLaunchRequest(values: IFormValues): ILaunchRequest {
+  const compared = comparedLogdirs(values);
   return {
-    logdir: values.logdir.trim(),
+    ...(compared ? { logdirs: compared } : { logdir: values.logdir.trim() }),
     port: numberField(values.port),
     priority: numberField(values.priority),
     bind_all: values.bind_all,
@@ -166,9 +193,10 @@ export function toLaunchRequest(values: IFormValues): ILaunchRequest {
     host: values.bind_all ? null : optionalText(values.host),
     load_fast: values.load_fast,
     // The server refuses a sync interval for anything but an S3 log directory.
-    sync_interval: isS3(values.logdir)
-      ? numberField(values.sync_interval)
-      : null,
+    sync_interval:
+      !compared && isS3(values.logdir)
+        ? numberField(values.sync_interval)
+        : null,
     memory_limit: sizeField(values.memory_limit)
   };
 }
@@ -264,6 +292,29 @@ export function defaultTitle(logdir: string): string {
     .split(/[\\/]+/)
     .filter(Boolean);
   return parts.length ? parts[parts.length - 1] : 'TensorBoard';
+}
+
+/**
+ * The window title a comparison gets when the field is left blank, as the server
+ * names it: "compare: " and each folder's last part (made unique), in name order.
+ */
+export function compareTitle(paths: readonly string[]): string {
+  const names: string[] = [];
+  for (const path of paths) {
+    const last =
+      path
+        .trim()
+        .split(/[\\/]+/)
+        .filter(Boolean)
+        .pop() ?? '';
+    const base = ['', '.', '..', '~'].includes(last) ? path : last;
+    let name = base;
+    for (let count = 2; names.includes(name); count++) {
+      name = `${base}-${count}`;
+    }
+    names.push(name);
+  }
+  return `compare: ${names.sort().join(', ')}`;
 }
 
 /** The status badge's text: the state, with the queue position when queued. */

@@ -1,5 +1,6 @@
 /**
- * Plugin wiring: the TensorBoard sidebar, its commands, and tab restoration.
+ * Plugin wiring: the TensorBoard sidebar, its commands, stall notices, and tab
+ * restoration.
  */
 import {
   ILayoutRestorer,
@@ -26,7 +27,9 @@ import {
   valuesFromDefaults
 } from './form';
 import { JobsModel, waitSettled } from './model';
-import { CommandIDs, PLUGIN_ID, SIDEBAR_ID, STATE_KEY } from './tokens';
+import { PreviewsModel, TagMemory } from './previews';
+import { StallNotices } from './stalls';
+import { CommandIDs, IJob, PLUGIN_ID, SIDEBAR_ID, STATE_KEY } from './tokens';
 import { OutputView } from './widgets/outputView';
 import { TensorBoardSidebar } from './widgets/sidebar';
 
@@ -84,17 +87,21 @@ const plugin: JupyterFrontEndPlugin<void> = {
       namespace: 'forgather-tb-output'
     });
 
+    const previews = new PreviewsModel(model, new TagMemory(state));
+    const openJob = (job: IJob) =>
+      void app.commands.execute(CommandIDs.openJob, {
+        ...viewArgs(model, job)
+      });
+
     const sidebar = new TensorBoardSidebar({
       model,
+      previews,
       defaults: () => defaults,
       initial,
       browseFolder: () => (fileBrowser ? fileBrowser.model.path : null),
       remember: (values: IFormValues) =>
         void state?.save(STATE_KEY, values as unknown as ReadonlyJSONObject),
-      open: job =>
-        void app.commands.execute(CommandIDs.openJob, {
-          ...viewArgs(model, job)
-        }),
+      open: openJob,
       showOutput: job =>
         void app.commands.execute(CommandIDs.showOutput, {
           id: job.id,
@@ -114,6 +121,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     app.shell.add(sidebar, 'left', { rank: 600 });
 
     addCommands({ app, model, sidebar, views, outputs, fileBrowser });
+    new StallNotices(model, openJob);
+    model.start();
     if (palette) {
       for (const command of [CommandIDs.launch, CommandIDs.showJobs]) {
         palette.addItem({

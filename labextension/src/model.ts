@@ -1,5 +1,6 @@
 /**
- * The live job list: polls the server while someone looks at it.
+ * The live job list: polls the server while someone looks at it, and now and then
+ * while a job runs (for its stall notices).
  */
 import { IDisposable } from '@lumino/disposable';
 import { Poll } from '@lumino/polling';
@@ -8,12 +9,16 @@ import { ISignal, Signal } from '@lumino/signaling';
 import { TensorBoardAPI } from './api';
 import { IJob } from './tokens';
 
-/** Jobs as the server last listed them, refreshed by a poll that idles when unseen. */
+/**
+ * Jobs as the server last listed them, refreshed by a poll that idles when unseen,
+ * except every `background` milliseconds while a listed job runs (once `start` is called).
+ */
 export class JobsModel implements IDisposable {
   constructor(
     readonly api: TensorBoardAPI,
-    options: { interval?: number } = {}
+    options: { interval?: number; background?: number } = {}
   ) {
+    this._background = options.background ?? 30 * 1000;
     this._poll = new Poll({
       auto: false,
       factory: () => this._fetch(),
@@ -23,8 +28,10 @@ export class JobsModel implements IDisposable {
         max: 30 * 1000
       },
       name: 'jupyter-forgather-tb:jobs',
-      // Stop while no view shows the list, and while the browser tab is hidden.
-      standby: () => (this._viewers > 0 ? 'when-hidden' : true)
+      // Stop while no view shows the list (but for a background refresh when one is
+      // due), and while the browser tab is hidden.
+      standby: () =>
+        this._viewers > 0 || this._backgroundDue() ? 'when-hidden' : true
     });
   }
 
@@ -45,6 +52,11 @@ export class JobsModel implements IDisposable {
 
   get isDisposed(): boolean {
     return this._poll.isDisposed;
+  }
+
+  /** Whether a view shows the list now. */
+  get shown(): boolean {
+    return this._viewers > 0;
   }
 
   /** Set how often the list is fetched while shown, in milliseconds. */
@@ -78,6 +90,17 @@ export class JobsModel implements IDisposable {
     };
   }
 
+  /**
+   * Fetch the list once, and keep refreshing it in the background while a listed job
+   * runs, so stalls are noticed with the sidebar closed.
+   */
+  start(): void {
+    void this.refresh();
+    if (this._poll.state.phase === 'constructed') {
+      void this._poll.start();
+    }
+  }
+
   /** Fetch the list now (after a launch or a kill, say). */
   async refresh(): Promise<void> {
     try {
@@ -102,7 +125,16 @@ export class JobsModel implements IDisposable {
     Signal.clearData(this);
   }
 
+  private _backgroundDue(): boolean {
+    return (
+      this._background > 0 &&
+      Date.now() - this._fetched >= this._background &&
+      this._jobs.some(job => job.status === 'running')
+    );
+  }
+
   private async _fetch(): Promise<void> {
+    this._fetched = Date.now();
     try {
       this._jobs = await this.api.listJobs();
       this._error = null;
@@ -114,7 +146,9 @@ export class JobsModel implements IDisposable {
     this._changed.emit();
   }
 
+  private _background: number;
   private _changed = new Signal<this, void>(this);
+  private _fetched = 0;
   private _error: string | null = null;
   private _jobs: IJob[] = [];
   private _poll: Poll;

@@ -9,6 +9,12 @@ export const PLUGIN_ID = 'jupyter-forgather-tb:plugin';
 /** The state database key under which the last submitted form is remembered. */
 export const STATE_KEY = 'jupyter-forgather-tb:last-launch';
 
+/**
+ * The state database key of the scalar tag each log directory's preview shows, when
+ * the user picked one: `{ "<log directory>": "<tag>" }`.
+ */
+export const PREVIEW_TAGS_KEY = 'jupyter-forgather-tb:preview-tags';
+
 /** The sidebar's widget id. */
 export const SIDEBAR_ID = 'jp-forgather-tb-sidebar';
 
@@ -20,6 +26,8 @@ export namespace CommandIDs {
   export const showJobs = 'forgather-tb:show-jobs';
   /** Launch (or reuse) a job on the file browser's selected folder and open it. */
   export const openHere = 'forgather-tb:open-here';
+  /** Launch (or reuse) a job comparing the file browser's selected folders, and open it. */
+  export const compareHere = 'forgather-tb:compare-here';
   /** Open a job in a main-area tab: args `{ id, title, url }`. */
   export const openJob = 'forgather-tb:open-job';
   /** Open a job's live output in a main-area tab: args `{ id, title }`. */
@@ -43,9 +51,17 @@ export const ENDED_STATUSES: ReadonlySet<JobStatus> = new Set([
   'lost'
 ]);
 
-/** The launch fields of `POST jobs`; `null` or absent means "not given". */
+/**
+ * The launch fields of `POST jobs`; `null` or absent means "not given". One of
+ * `logdir` and `logdirs` is given.
+ */
 export interface ILaunchRequest {
-  logdir: string;
+  logdir?: string;
+  /**
+   * Several folders to compare: `{ "name": "path" }`, or paths (named after their
+   * folders, made unique); TensorBoard shows their runs as `name/run`.
+   */
+  logdirs?: Record<string, string> | string[];
   port?: number | string | null;
   host?: string | null;
   bind_all?: boolean | null;
@@ -142,6 +158,38 @@ export interface IJob {
   usage: IUsage | null;
   /** Why a queued job waits, such as "waiting for memory: 3.5 of 4 GiB in use". */
   queue_reason: string | null;
+  /** How its log directory's event files are doing; null until the first scan. */
+  activity: IActivity | null;
+  /** A compare job's folders, `{ "name": "path" }`; absent or null for others. */
+  logdirs?: Record<string, string> | null;
+}
+
+/**
+ * Whether a job's event files are being written: none yet (`waiting`), one grew
+ * within the server's live window (`live`), or none since (`idle`).
+ */
+export type ActivityState = 'waiting' | 'live' | 'idle';
+
+/** A scan of a job's log directory. */
+export interface IActivity {
+  runs: number;
+  event_files: number;
+  event_bytes: number;
+  /** When an event file last grew (ISO 8601), or null. */
+  last_write: string | null;
+  state: ActivityState;
+  /** True once a live job has had no new events for the server's `stall_after`. */
+  stalled: boolean;
+}
+
+/** The answer to `GET jobs/<id>/preview`: one scalar tag's points for a few runs. */
+export interface IPreview {
+  /** The tag shown; empty when the job has no scalars yet. */
+  tag: string;
+  /** Every scalar tag of the job, to pick another from. */
+  tags: string[];
+  /** Each run's `[step, value]` points, in step order; a NaN or infinity is null. */
+  runs: Record<string, [number, number | null][]>;
 }
 
 /** How a job's limits are enforced: a control group (v2 or v1), or a watchdog. */

@@ -51,18 +51,22 @@ describe('TensorBoardAPI', () => {
     ]);
   });
 
-  it('addresses jobs, output and logdirs with escaped ids and queries', async () => {
+  it('addresses jobs, output, logdirs and previews with escaped ids and queries', async () => {
     const { api, requests } = client(() => json({}));
     await api.getJob('a/b');
     await api.kill('x');
     await api.output('x', 42);
     await api.logdirs('runs/exp 1');
+    await api.preview('x');
+    await api.preview('x', 'train/loss & acc');
     await api.clearEnded().catch(() => undefined);
     expect(requests.map(r => `${r.method} ${r.url}`)).toEqual([
       'GET http://lab.test/user/a%40b/forgather-tb/api/jobs/a%2Fb',
       'DELETE http://lab.test/user/a%40b/forgather-tb/api/jobs/x',
       'GET http://lab.test/user/a%40b/forgather-tb/api/jobs/x/output?offset=42',
       'GET http://lab.test/user/a%40b/forgather-tb/api/logdirs?path=runs%2Fexp%201',
+      'GET http://lab.test/user/a%40b/forgather-tb/api/jobs/x/preview',
+      'GET http://lab.test/user/a%40b/forgather-tb/api/jobs/x/preview?tag=train%2Floss%20%26%20acc',
       'DELETE http://lab.test/user/a%40b/forgather-tb/api/jobs'
     ]);
   });

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 
 import {
   age,
+  compareTitle,
   defaultTitle,
   EMPTY_VALUES,
   exposureWarning,
@@ -11,6 +12,7 @@ import {
   mirrorText,
   restoreValues,
   size,
+  toggleLogdir,
   skippedText,
   statusText,
   toLaunchRequest,
@@ -121,6 +123,31 @@ describe('toLaunchRequest', () => {
     expect(request.window_title).toBe('sweep');
     expect(request.samples_per_plugin).toBe('scalars=10');
   });
+
+  it('launches two or more ticked folders as one comparison, instead of the log directory', () => {
+    const compare = toLaunchRequest({
+      ...EMPTY_VALUES,
+      logdir: 's3://bucket/runs',
+      sync_interval: '9',
+      logdirs: ['a/runs', 'b/other']
+    });
+    expect(compare.logdirs).toEqual(['a/runs', 'b/other']);
+    expect('logdir' in compare).toBe(false);
+    expect(compare.sync_interval).toBeNull();
+    const one = toLaunchRequest({
+      ...EMPTY_VALUES,
+      logdir: 'runs',
+      logdirs: ['a/runs']
+    });
+    expect(one.logdir).toBe('runs');
+    expect('logdirs' in one).toBe(false);
+  });
+
+  it('ticks and unticks folders in the order ticked', () => {
+    expect(toggleLogdir(undefined, 'a')).toEqual(['a']);
+    expect(toggleLogdir(['a'], 'b')).toEqual(['a', 'b']);
+    expect(toggleLogdir(['a', 'b'], 'a')).toEqual(['b']);
+  });
 });
 
 describe('settings and remembered values', () => {
@@ -184,6 +211,11 @@ describe('settings and remembered values', () => {
       base
     );
     expect(restored).toEqual({ ...base, logdir: 'saved', priority: '5' });
+    expect(restoreValues({ logdirs: ['a', 3, 'b'] }, base).logdirs).toEqual([
+      'a',
+      'b'
+    ]);
+    expect(restoreValues({ logdirs: 'a' }, base).logdirs).toBeUndefined();
     expect(restoreValues(null, base)).toEqual(base);
     expect(restoreValues('garbage', base)).toEqual(base);
   });
@@ -193,8 +225,16 @@ describe('display helpers', () => {
   it('maps only form fields', () => {
     expect(fieldOf('reload_interval')).toBe('reload_interval');
     expect(fieldOf('memory_limit')).toBe('memory_limit');
+    expect(fieldOf('logdirs')).toBe('logdirs');
     expect(fieldOf('body')).toBeNull();
     expect(fieldOf(null)).toBeNull();
+  });
+
+  it('names a comparison after its folders, made unique, in name order', () => {
+    expect(compareTitle(['runs/b', 'other/a/'])).toBe('compare: a, b');
+    expect(compareTitle(['x/runs', 'y/runs', 'z/runs'])).toBe(
+      'compare: runs, runs-2, runs-3'
+    );
   });
 
   it('names the default title after the last folder', () => {

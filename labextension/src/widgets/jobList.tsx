@@ -24,7 +24,9 @@ import {
 } from '../form';
 import { doubledMemoryLimit } from '../resources';
 import { formatBytes } from '../sizes';
-import { ENDED_STATUSES, IJob } from '../tokens';
+import { ENDED_STATUSES, IJob, IPreview } from '../tokens';
+import { JobActivity } from './jobActivity';
+import { JobPreview } from './preview';
 import { JobUsage } from './jobUsage';
 
 /** What the list needs from its surroundings. */
@@ -34,6 +36,10 @@ export interface IJobListProps {
   error: string | null;
   /** The absolute URL a job is served at. */
   urlOf: (job: IJob) => string;
+  /** A job's last scalar preview, if any. */
+  previewOf: (job: IJob) => IPreview | null;
+  /** Show another scalar tag in a job's preview. */
+  onTag: (job: IJob, tag: string) => void;
   onOpen: (job: IJob) => void;
   onOutput: (job: IJob) => void;
   onKill: (job: IJob) => void;
@@ -101,6 +107,7 @@ function JobItem(props: IJobListProps & { job: IJob }): JSX.Element {
     }
   };
   const exposure = exposureWarning(job);
+  const preview = live ? props.previewOf(job) : null;
   return (
     <li
       className="jp-ForgatherTB-job"
@@ -127,6 +134,14 @@ function JobItem(props: IJobListProps & { job: IJob }): JSX.Element {
         </span>
         <span title={job.created}>{age(job.created)}</span>
       </div>
+      <JobActivity job={job} />
+      {preview && (
+        <JobPreview
+          preview={preview}
+          onOpen={() => props.onOpen(job)}
+          onTag={tag => props.onTag(job, tag)}
+        />
+      )}
       <JobUsage job={job} />
       {job.status === 'queued' && job.queue_reason && (
         <div className="jp-ForgatherTB-dim jp-ForgatherTB-queueReason">

@@ -7,11 +7,14 @@ import * as React from 'react';
 
 import { ApiError, TensorBoardAPI } from '../api';
 import {
+  comparedLogdirs,
+  compareTitle,
   defaultTitle,
   fieldOf,
   FieldName,
   IFormValues,
   isS3,
+  toggleLogdir,
   toLaunchRequest
 } from '../form';
 import { IJob, ILaunchResult, ILogdirEntry } from '../tokens';
@@ -85,10 +88,16 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
     }
   };
 
+  /** Use one folder (and stop comparing). */
+  const useFolder = (path: string) => {
+    set('logdir', path);
+    set('logdirs', undefined);
+  };
+
   const browse = () => {
     const folder = props.browseFolder();
     if (folder !== null) {
-      set('logdir', folder || '.');
+      useFolder(folder || '.');
     }
   };
 
@@ -142,13 +151,50 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
   };
 
   const busy = phase !== 'idle';
+  const compared = comparedLogdirs(values);
+  const s3 = !compared && isS3(values.logdir);
   return (
     <form className="jp-ForgatherTB-form" onSubmit={submit} noValidate>
-      <TextField
-        label="Log directory"
-        {...field('logdir')}
-        placeholder="runs (under the server root) or s3://bucket/prefix"
-      />
+      {compared ? (
+        <div
+          className={`jp-ForgatherTB-field jp-ForgatherTB-compare${errors.logdirs ? ' jp-mod-error' : ''}`}
+          data-field="logdirs"
+          role="group"
+          aria-label="Folders to compare"
+        >
+          <span className="jp-ForgatherTB-label">Folders to compare</span>
+          <ul className="jp-ForgatherTB-compareList">
+            {compared.map(path => (
+              <li key={path}>
+                <span title={path}>{path}</span>
+                <Button
+                  minimal
+                  small
+                  type="button"
+                  aria-label={`Stop comparing ${path}`}
+                  title="Leave this folder out"
+                  onClick={() =>
+                    set('logdirs', toggleLogdir(values.logdirs, path))
+                  }
+                >
+                  ×
+                </Button>
+              </li>
+            ))}
+          </ul>
+          {errors.logdirs && (
+            <div className="jp-ForgatherTB-fieldError" role="alert">
+              {errors.logdirs}
+            </div>
+          )}
+        </div>
+      ) : (
+        <TextField
+          label="Log directory"
+          {...field('logdir')}
+          placeholder="runs (under the server root) or s3://bucket/prefix"
+        />
+      )}
       <div className="jp-ForgatherTB-row jp-ForgatherTB-logdirTools">
         <Button
           minimal
@@ -163,15 +209,33 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
           minimal
           small
           type="button"
-          title="List folders holding TensorBoard runs"
+          title="List folders holding TensorBoard runs, to pick one or compare several"
           aria-expanded={picker !== null}
           onClick={togglePicker}
         >
           Runs…
         </Button>
+        {compared && (
+          <Button
+            minimal
+            small
+            type="button"
+            title="Launch on the log directory field instead"
+            onClick={() => set('logdirs', undefined)}
+          >
+            Stop comparing
+          </Button>
+        )}
       </div>
       {pickerError && (
         <div className="jp-ForgatherTB-fieldError">{pickerError}</div>
+      )}
+      {picker && picker.length > 0 && (
+        <p className="jp-ForgatherTB-dim jp-ForgatherTB-pickerHint">
+          {values.logdirs?.length === 1
+            ? 'Tick another folder to compare their runs.'
+            : 'Click a folder to use it, or tick several to compare their runs in one TensorBoard.'}
+        </p>
       )}
       {picker && (
         <ul className="jp-ForgatherTB-picker" aria-label="Folders holding runs">
@@ -182,10 +246,21 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
           )}
           {picker.map(entry => (
             <li key={entry.path}>
+              <input
+                type="checkbox"
+                aria-label={`Compare ${entry.path || '(server root)'}`}
+                checked={values.logdirs?.includes(entry.path || '.') ?? false}
+                onChange={() =>
+                  set(
+                    'logdirs',
+                    toggleLogdir(values.logdirs, entry.path || '.')
+                  )
+                }
+              />
               <button
                 type="button"
                 onClick={() => {
-                  set('logdir', entry.path || '.');
+                  useFolder(entry.path || '.');
                   setPicker(null);
                 }}
               >
@@ -202,7 +277,9 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
       <TextField
         label="Window title"
         {...field('window_title')}
-        placeholder={defaultTitle(values.logdir)}
+        placeholder={
+          compared ? compareTitle(compared) : defaultTitle(values.logdir)
+        }
       />
 
       <div className="jp-ForgatherTB-row">
@@ -294,12 +371,10 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
         <TextField
           label="S3 sync interval (seconds)"
           {...field('sync_interval')}
-          value={isS3(values.logdir) ? values.sync_interval : ''}
+          value={s3 ? values.sync_interval : ''}
           inputMode="decimal"
-          placeholder={
-            isS3(values.logdir) ? 'default (5)' : 's3:// log directories only'
-          }
-          disabled={!isS3(values.logdir)}
+          placeholder={s3 ? 'default (5)' : 's3:// log directories only'}
+          disabled={!s3}
         />
         <TextField
           label="Memory limit"
@@ -402,7 +477,7 @@ function Field(props: {
 /** The fields typed as text (the others are a checkbox and selects). */
 type TextFieldName = Exclude<
   FieldName,
-  'bind_all' | 'reload_multifile' | 'load_fast'
+  'bind_all' | 'reload_multifile' | 'load_fast' | 'logdirs'
 >;
 
 /** A labelled text input for one field, with its error beneath. */

@@ -8,6 +8,7 @@ import * as React from 'react';
 
 import { IFormValues } from '../form';
 import { JobsModel } from '../model';
+import { PreviewsModel } from '../previews';
 import { IJob } from '../tokens';
 import { tensorboardIcon } from '../icons';
 import { JobList } from './jobList';
@@ -16,6 +17,8 @@ import { LaunchForm } from './launchForm';
 /** What the panel needs from the plugin. */
 export interface ISidebarOptions {
   model: JobsModel;
+  /** The running jobs' scalar previews. */
+  previews: PreviewsModel;
   /** The current defaults from the settings registry. */
   defaults: () => IFormValues;
   /** The values the form starts with (remembered ones, else the defaults). */
@@ -55,7 +58,7 @@ export class TensorBoardSidebar extends ReactWidget {
   }
 
   protected render(): JSX.Element {
-    const { model } = this._options;
+    const { model, previews } = this._options;
     return (
       <>
         <div className="jp-ForgatherTB-title">
@@ -74,19 +77,25 @@ export class TensorBoardSidebar extends ReactWidget {
             waitSettled={this._options.waitSettled}
           />
         )}
-        <UseSignal signal={model.changed}>
+        <UseSignal signal={previews.changed}>
           {() => (
-            <JobList
-              jobs={model.jobs}
-              error={model.error}
-              urlOf={job => model.api.jobUrl(job)}
-              onOpen={this._options.open}
-              onOutput={this._options.showOutput}
-              onKill={job => void this._options.kill(job)}
-              onRelaunch={this._options.relaunch}
-              onClear={() => void this._options.clear()}
-              onRefresh={() => void model.refresh()}
-            />
+            <UseSignal signal={model.changed}>
+              {() => (
+                <JobList
+                  jobs={model.jobs}
+                  error={model.error}
+                  urlOf={job => model.api.jobUrl(job)}
+                  previewOf={job => previews.preview(job.id)}
+                  onTag={(job, tag) => void previews.pick(job, tag)}
+                  onOpen={this._options.open}
+                  onOutput={this._options.showOutput}
+                  onKill={job => void this._options.kill(job)}
+                  onRelaunch={this._options.relaunch}
+                  onClear={() => void this._options.clear()}
+                  onRefresh={() => void model.refresh()}
+                />
+              )}
+            </UseSignal>
           )}
         </UseSignal>
       </>

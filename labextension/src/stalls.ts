@@ -1,0 +1,62 @@
+/**
+ * Stall notices: one JupyterLab notification per stall of a running job's log
+ * directory, naming the job, with an action to open it; withdrawn when events come again.
+ */
+import { Notification } from '@jupyterlab/apputils';
+import { IDisposable } from '@lumino/disposable';
+
+import { stallChanges, stallMessage } from './activity';
+import { JobsModel } from './model';
+import { IJob } from './tokens';
+
+/** Watches the job list for stalls and tells the user of each once. */
+export class StallNotices implements IDisposable {
+  constructor(
+    private readonly _model: JobsModel,
+    private readonly _open: (job: IJob) => void
+  ) {
+    _model.changed.connect(this._check, this);
+  }
+
+  get isDisposed(): boolean {
+    return this._disposed;
+  }
+
+  dispose(): void {
+    if (!this._disposed) {
+      this._disposed = true;
+      this._model.changed.disconnect(this._check, this);
+    }
+  }
+
+  private _check(): void {
+    const { show, withdraw } = stallChanges(
+      this._model.jobs,
+      new Set(this._notices.keys())
+    );
+    for (const id of withdraw) {
+      const notice = this._notices.get(id);
+      if (notice) {
+        Notification.dismiss(notice); // without an id it would dismiss them all
+      }
+      this._notices.delete(id);
+    }
+    for (const job of show) {
+      const notice = Notification.warning(stallMessage(job), {
+        autoClose: false,
+        actions: [
+          {
+            label: 'Open TensorBoard',
+            caption: `Open “${job.label}” in a tab`,
+            callback: () => this._open(job)
+          }
+        ]
+      });
+      this._notices.set(job.id, notice);
+    }
+  }
+
+  private _disposed = false;
+  /** The notice shown for each stalled job, by job id. */
+  private _notices = new Map<string, string>();
+}
