@@ -318,7 +318,7 @@ def pages(server: Jupyter, logdir: Path, rounds: int, results: dict) -> None:
     if not bench_pages.CHROMIUM:
         print("pages: skipped, no chromium (apt-get install chromium)")
         return
-    bench_pages.page_loads(server, logdir, rounds, results)
+    bench_pages.page_loads({"ours": server}, logdir, rounds, results)
 
 
 def start_cost(args, root: Path, runtime: Path, results: dict) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
@@ -133,81 +134,104 @@ def load_twice(browser, url: str, state: dict | None, timeout_ms: float = 60_000
     return {"cold": cold, "warm": warm, "failed": failed}
 
 
-def page_loads(server: Jupyter, logdir: Path, rounds: int, results: dict) -> None:
-    """Our job through ``/tb/<id>/`` against bare TensorBoard direct, alternated.
+MILESTONES = ("drawn", "scripts_run", "data", "bytes")
 
-    ``logdir`` is absolute, inside the server's root.
+
+def page_loads(servers: dict[str, Jupyter], logdir: Path, rounds: int, results: dict) -> None:
+    """Jobs through ``/tb/<id>/`` (one per server) against bare TensorBoard direct.
+
+    ``servers`` names the Jupyter servers to measure (``ours``: default settings);
+    ``logdir`` is absolute, inside their root. The targets are loaded in turn, in an
+    order rotated every round.
     """
     from playwright.sync_api import sync_playwright
 
-    # A new job with the default settings, whatever jobs an earlier part left running.
-    job = server.api("POST", "jobs", {"logdir": str(logdir), "force_new": True})
-    ours_url = f"http://127.0.0.1:{server.port}{job['url']}"
-    wait_http(ours_url, headers=AUTH)
+    jobs, urls = {}, {}
+    for name, server in servers.items():
+        # A new job with the default settings, whatever jobs an earlier part left running.
+        jobs[name] = server.api("POST", "jobs", {"logdir": str(logdir), "force_new": True})
+        urls[name] = f"http://127.0.0.1:{server.port}{jobs[name]['url']}"
+        wait_http(urls[name], headers=AUTH)
     bare, port, _ = bench.bare_tensorboard(logdir, [])
-    bare_url = f"http://localhost:{port}/"
-    samples: dict[str, dict[str, list[dict]]] = {
-        name: {"cold": [], "warm": []} for name in ("ours", "bare")
-    }
-    renderers, failed = set(), []
+    urls["bare"] = f"http://localhost:{port}/"
+    loads: dict[str, list[dict]] = {name: [] for name in urls}
+    failed = []
     try:
         with sync_playwright() as playwright:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
-                state = _login_state(browser, server.url)
-                targets = {"ours": (ours_url, state), "bare": (bare_url, None)}
-                # Both once, unmeasured: the data is loaded and each server has served once.
-                for url, login in targets.values():
-                    load_twice(browser, url, login)
+                logins = {name: _login_state(browser, s.url) for name, s in servers.items()}
+                names = list(urls)
+                # Each once, unmeasured: the data is loaded and each server has served once.
+                for name in names:
+                    load_twice(browser, urls[name], logins.get(name))
                 for round_ in range(rounds):
-                    order = ("ours", "bare") if round_ % 2 == 0 else ("bare", "ours")
-                    for name in order:
-                        loaded = load_twice(browser, *targets[name])
-                        for kind in ("cold", "warm"):
-                            samples[name][kind].append(loaded[kind])
-                            renderers.add(loaded[kind]["renderer"])
+                    for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+                        loaded = load_twice(browser, urls[name], logins.get(name))
+                        loads[name].append(loaded)
                         failed += [(name, *f) for f in loaded["failed"]]
             finally:
                 browser.close()
     finally:
         bench.stop_group(bare)
-        server.api("DELETE", f"jobs/{job['id']}")
+        for name, server in servers.items():
+            server.api("DELETE", f"jobs/{jobs[name]['id']}")
     results["page_load_ms"] = {
-        name: {
-            kind: {
-                milestone: bench.summary([load[milestone] for load in loads])
-                for milestone in ("drawn", "scripts_run", "data", "bytes")
+        "loads": {
+            name: {
+                kind: {m: bench.summary([load[kind][m] for load in done]) for m in MILESTONES}
+                for kind in ("cold", "warm")
             }
-            for kind, loads in kinds.items()
-        }
-        for name, kinds in samples.items()
+            for name, done in loads.items()
+        },
+        # Ratios paired within a round (against bare) or a load (warm against cold), so
+        # that slow drifts in the machine's other work cancel out.
+        "paired_ratios": {
+            name: {
+                "cold_vs_bare": _median_ratio(done, loads["bare"], "cold"),
+                "warm_vs_bare": _median_ratio(done, loads["bare"], "warm"),
+                "warm_vs_cold": statistics.median(
+                    load["warm"]["drawn"] / load["cold"]["drawn"] for load in done
+                ),
+            }
+            for name, done in loads.items()
+        },
+        "renderer": sorted(
+            {load[k]["renderer"] for d in loads.values() for load in d for k in ("cold", "warm")}
+        ),
+        "failed_responses": failed,
     }
-    results["page_load_ms"]["renderer"] = sorted(renderers)
-    results["page_load_ms"]["failed_responses"] = failed
+
+
+def _median_ratio(loads: list[dict], baseline: list[dict], kind: str) -> float:
+    return statistics.median(
+        load[kind]["drawn"] / base[kind]["drawn"]
+        for load, base in zip(loads, baseline, strict=True)
+    )
 
 
 def print_page_loads(r: dict) -> None:
     """The page-load figures, as ratios against bare TensorBoard measured in the same run."""
     p = r["page_load_ms"]
-    ours, bare = p["ours"], p["bare"]
-    print(f"  page load to the first scalar chart drawn ({', '.join(p['renderer'])}), medians:")
-    for kind in ("cold", "warm"):
-        o, b = ours[kind]["drawn"], bare[kind]["drawn"]
-        print(
-            f"    {kind}: through Jupyter {o['median']:.0f} ms ({o['min']:.0f}-{o['max']:.0f}) "
-            f"vs bare direct {b['median']:.0f} ms ({b['min']:.0f}-{b['max']:.0f}) "
-            f"= {o['median'] / b['median']:.2f}x"
-        )
-        for name in ("ours", "bare"):
-            m = {k: v["median"] for k, v in p[name][kind].items()}
+    loads, ratios = p["loads"], p["paired_ratios"]
+    print(f"  page load to the first scalar chart drawn ({', '.join(p['renderer'])}):")
+    for name, by_kind in loads.items():
+        for kind in ("cold", "warm"):
+            m = {k: v["median"] for k, v in by_kind[kind].items()}
+            drawn = by_kind[kind]["drawn"]
             print(
-                f"      {name}: scripts run {m['scripts_run']:.0f} ms, chart data "
-                f"{m['data']:.0f} ms, drawn {m['drawn']:.0f} ms; "
-                f"{m['bytes'] / 1024:.0f} KiB fetched"
+                f"    {name} {kind}: drawn {m['drawn']:.0f} ms ({drawn['min']:.0f}-"
+                f"{drawn['max']:.0f}); scripts run {m['scripts_run']:.0f} ms, chart data "
+                f"{m['data']:.0f} ms; {m['bytes'] / 1024:.0f} KiB fetched"
             )
-    for name, label in (("ours", "through Jupyter"), ("bare", "bare direct")):
-        ratio = p[name]["warm"]["drawn"]["median"] / p[name]["cold"]["drawn"]["median"]
-        print(f"    warm / cold, {label}: {ratio:.2f}")
+    for name, ratio in ratios.items():
+        against = (
+            ""
+            if name == "bare"
+            else f"cold {ratio['cold_vs_bare']:.2f}x bare, warm {ratio['warm_vs_bare']:.2f}x bare; "
+        )
+        warm_cold = ratio["warm_vs_cold"]
+        print(f"    {name} (medians of paired ratios): {against}warm / cold {warm_cold:.2f}")
     if p["failed_responses"]:
         print(f"    failed responses: {p['failed_responses']}")
 
@@ -217,10 +241,10 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=10, help="alternated loads of each")
     parser.add_argument("--points", type=int, default=2000, help="scalar points in the run")
     parser.add_argument(
-        "--server-arg",
-        action="append",
-        default=[],
-        help="an extra argument for the Jupyter server (repeatable), to measure a setting",
+        "--also-nice",
+        type=int,
+        metavar="N",
+        help="also measure a second Jupyter server whose jobs run at niceness N (cpu_nice)",
     )
     args = parser.parse_args()
     if not CHROMIUM:
@@ -230,15 +254,20 @@ def main() -> None:
     logdir = root / "logs"
     write_logdir(logdir, args.points)
     results: dict = {}
+    servers: dict[str, Jupyter] = {}
     try:
-        server = Jupyter(root, work / "runtime", extension=True, extra=tuple(args.server_arg))
-        try:
-            started = time.monotonic()
-            page_loads(server, logdir, args.rounds, results)
-            print(f"measured in {time.monotonic() - started:.0f} s")
-        finally:
-            server.stop()
+        servers["ours"] = Jupyter(root, work / "runtime", extension=True)
+        if args.also_nice is not None:
+            nice = f"--ForgatherTB.cpu_nice={args.also_nice}"
+            servers[f"ours_nice{args.also_nice}"] = Jupyter(
+                root, work / "runtime2", extension=True, extra=(nice,)
+            )
+        started = time.monotonic()
+        page_loads(servers, logdir, args.rounds, results)
+        print(f"measured in {time.monotonic() - started:.0f} s")
     finally:
+        for server in servers.values():
+            server.stop()
         shutil.rmtree(work, ignore_errors=True)
     print_page_loads(results)
 

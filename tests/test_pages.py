@@ -141,6 +141,13 @@ ROBOTO_STATUSES = """() => [...document.fonts]
   .map((face) => face.status)"""
 
 
+# What each of a page's loads took from the network (bytes: transferred, and its body as
+# encoded: 0 transferred for what came from the cache, headers only for a 304).
+TRANSFERS = """() => [performance.getEntriesByType("navigation")[0],
+  ...performance.getEntriesByType("resource")].map(
+  (e) => [e.name, e.transferSize, e.encodedBodySize])"""
+
+
 def _drawn(frame) -> None:
     """Wait until TensorBoard shows its runs, a scalar chart, and its fonts are settled."""
     frame.wait_for_selector("scalar-card line-chart canvas, scalar-card line-chart svg path")
@@ -160,11 +167,20 @@ def test_a_tensorboard_page_in_a_browser_tab_loads_completely_under_an_escaped_b
     assert set(page.evaluate(ROBOTO_STATUSES)) == {"loaded"}
     traffic.check(job_url)
 
-    # A reload is complete too: revalidated (304) or from the cache, all under the job.
+    # A reload is complete too, and cheap: TensorBoard's scripts come from the browser's
+    # cache without a request (their names carry a hash), its page and fonts are
+    # revalidated (304: headers only) by the ETag the proxy gives them.
     reloaded = Traffic(page, lambda r: True)
     page.reload()
     _drawn(page.main_frame)
     reloaded.check(job_url)
+    fetched = {name: (transferred, body) for name, transferred, body in page.evaluate(TRANSFERS)}
+    (page_sizes,) = [sizes for name, sizes in fetched.items() if name.split("#")[0] == job_url]
+    assert page_sizes[0] < 1000 and page_sizes[1] > 100_000  # the page: a 304
+    scripts = [sizes for name, sizes in fetched.items() if "/index.js?" in name]
+    assert len(scripts) == 1 and scripts[0][0] == 0 and scripts[0][1] > 1_000_000  # no request
+    fonts = [sizes for name, sizes in fetched.items() if "/font-roboto/" in name]
+    assert fonts and all(0 < transferred < 1000 for transferred, _ in fonts)  # 304s (11 KB each)
 
 
 def test_a_tensorboard_page_in_labs_tab_loads_completely_under_an_escaped_base_url(site, context):
