@@ -239,13 +239,27 @@ def stop_group(proc):
     proc.wait(timeout=30)
 
 
-PARTS = ["start", "launch", "proxy", "memory", "scale", "usage", "activity", "preview", "compare"]
+PARTS = [
+    "start",
+    "launch",
+    "proxy",
+    "memory",
+    "scale",
+    "usage",
+    "activity",
+    "preview",
+    "compare",
+    "pages",
+]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="alternated runs per comparison")
     parser.add_argument("--requests", type=int, default=200, help="sequential requests per URL")
+    parser.add_argument(
+        "--page-rounds", type=int, default=10, help="alternated page loads of each (pages part)"
+    )
     parser.add_argument(
         "--peer-python",
         help="Python of a separate venv with jupyterlab-tensorboard-pro, to measure beside ours",
@@ -285,6 +299,8 @@ def main() -> None:
                 launch(args, server, logdir, results)
             if "proxy" in args.only:
                 proxy_overhead(args, server, results)
+            if "pages" in args.only:
+                pages(server, logdir, args.page_rounds, results)
             if "memory" in args.only:
                 memory(server, logdir, results)
             if "scale" in args.only:
@@ -309,6 +325,16 @@ AUTH = {"Authorization": f"token {TOKEN}"}
 BLOCKS = 10
 # Scalars requests per throughput run, shared among its clients.
 THROUGHPUT_REQUESTS = 400
+
+
+def pages(server: Jupyter, logdir: Path, rounds: int, results: dict) -> None:
+    """Page load to the first chart drawn, in Chromium (``bench_pages.py``)."""
+    import bench_pages
+
+    if not bench_pages.CHROMIUM:
+        print("pages: skipped, no chromium (apt-get install chromium)")
+        return
+    bench_pages.page_loads({"ours": server}, logdir, rounds, results)
 
 
 def start_cost(args, root: Path, runtime: Path, results: dict) -> None:
@@ -698,6 +724,10 @@ def print_ratios(r: dict) -> None:
     import bench_glance
 
     bench_glance.print_ratios(r)
+    if "page_load_ms" in r:
+        import bench_pages
+
+        bench_pages.print_page_loads(r)
 
 
 if __name__ == "__main__":

@@ -2,11 +2,11 @@
 
 The Jupyter server starts ``python -m jupyter_forgather_tb.forkserver FD`` (with
 the configured TensorBoard interpreter) on the first launch. It imports
-TensorBoard and its default plugins, prepares the frontend assets once, then
-forks a child per job that runs ``runner.main``: a new session, the job's
-environment and working directory, and stdin/stdout pipes the Jupyter server
-made (passed over a Unix socket), so a forked job behaves like one started
-with ``python -m jupyter_forgather_tb.runner``. The fork server starts no
+TensorBoard and its default plugins, prepares the frontend assets once (see
+``assets.py``), then forks a child per job that runs ``runner.main``: a new
+session, the job's environment and working directory, and stdin/stdout pipes the
+Jupyter server made (passed over a Unix socket), so a forked job behaves like one
+started with ``python -m jupyter_forgather_tb.runner``. The fork server starts no
 thread, so forking it is safe; TensorBoard's data server and gRPC start in the
 child. It exits when the Jupyter server closes its end of the socket.
 
@@ -35,25 +35,19 @@ def _warm_up() -> AssetsZipProvider:
     """Import TensorBoard and prepare what every job would otherwise build at start.
 
     Returns an ``assets_zip_provider`` for ``program.TensorBoard``: the frontend
-    zip, stored uncompressed in memory so each job reads it without inflating.
+    files prepared by :mod:`.assets` (complete behind a path prefix), stored
+    uncompressed in memory so each job reads them without inflating.
     """
-    import io
-    import zipfile
-
-    from tensorboard import assets, default
+    from tensorboard import default
     from tensorboard.plugins.core import core_plugin
 
     from . import servers
+    from .assets import default_assets, stored_zip
 
     default.get_plugins()
     servers.make_unix_server_class()
     servers.make_tcp_server_class()
-    with assets.get_default_assets_zip_provider()() as packed, zipfile.ZipFile(packed) as source:
-        contents = {name: source.read(name) for name in source.namelist()}
-    stored = io.BytesIO()
-    with zipfile.ZipFile(stored, "w", zipfile.ZIP_STORED) as target:
-        for name, content in contents.items():
-            target.writestr(name, content)
+    contents = default_assets()
     # TensorBoard gzips every asset again in each process (a third of a second);
     # compute it once here. core_plugin._gzip is private: without it, jobs still
     # start, only as slowly as a plain subprocess.
@@ -61,8 +55,7 @@ def _warm_up() -> AssetsZipProvider:
     if gzip is not None:
         done = {content: gzip(content) for content in contents.values()}
         core_plugin._gzip = lambda content: done.get(content) or gzip(content)
-    data = stored.getvalue()
-    return lambda: io.BytesIO(data)
+    return stored_zip(contents)
 
 
 def _run_child(

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 from ..common.jsonfile import write_json
 from ..common.options import check_nice
 from ..common.processes import RUNNER_MODULE
+from .assets import default_assets, stored_zip
 from .limits import LimitError, join_cgroups, set_nice
 from .loader import load_fast_flag, rust_loader_installed
 from .servers import (
@@ -111,7 +112,8 @@ def main(
     """Start TensorBoard as asked and serve until stdin closes or SIGTERM arrives.
 
     ``assets_zip_provider`` is TensorBoard's own parameter (the fork server
-    passes its prepared assets); None means TensorBoard's packaged ones.
+    passes the assets it prepared); None means TensorBoard's packaged ones,
+    prepared here the same way (see ``assets.py``).
     """
     parser = argparse.ArgumentParser(prog=RUNNER_MODULE)
     parser.add_argument(
@@ -182,6 +184,8 @@ def main(
 
     from tensorboard import default, program
 
+    if assets_zip_provider is None:
+        assets_zip_provider = stored_zip(default_assets())
     servers: list[Any] = []
 
     def make_server(wsgi_app: WSGIApplication, flags: argparse.Namespace) -> Any:

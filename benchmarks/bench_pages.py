@@ -1,0 +1,276 @@
+"""Page load in headless Chromium: opening a TensorBoard page until its first scalar chart is drawn.
+
+``make bench``'s ``pages`` part (``bench.py --only pages``), or run alone:
+``python benchmarks/bench_pages.py``. A job through Jupyter's ``/tb/<id>/`` (default
+settings) against bare ``tensorboard --logdir X`` direct (default settings), on the same
+log directory, alternated, medians: cold (a fresh browser context, so an empty cache)
+and warm (a reload of that page).
+
+When is a chart drawn? TensorBoard 2.21 draws its line charts with WebGL on an
+OffscreenCanvas in a worker (``chart_worker.js``): no DOM change says when the lines are
+on screen. The worker says it itself: after each repaint it posts ``ON_REDRAW_END`` on
+the chart's message port. A script injected before TensorBoard's own notes, per port,
+when the page posts series data with points, and the time (``performance.now()``, from
+the start of the navigation) of the first repaint that follows. Where WebGL is missing,
+TensorBoard draws SVG paths instead, and the first series path counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import bench
+from bench import AUTH, TOKEN, Jupyter, wait_http, write_logdir
+
+CHROMIUM = os.environ.get("FORGATHER_TB_CHROMIUM") or shutil.which("chromium") or ""
+# As in tests/test_lab_ui.py: headless as root, on a machine with no network to speak of.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# Message types of TensorBoard 2.21's line chart worker protocol (its enums): from the
+# page, SERIES_DATA_UPDATED; from the worker, ON_REDRAW_END.
+_CHART_SIGNAL = """
+(() => {
+  const SERIES_DATA_UPDATED = 0, ON_REDRAW_END = 0;
+  const fed = new WeakSet();
+  window.__chartDrawn = null;
+  window.__chartRenderer = null;
+  const drawn = (renderer) => {
+    if (window.__chartDrawn === null) {
+      window.__chartDrawn = performance.now();
+      window.__chartRenderer = renderer;
+    }
+  };
+  const post = MessagePort.prototype.postMessage;
+  MessagePort.prototype.postMessage = function (message, ...rest) {
+    const series = message && message.type === SERIES_DATA_UPDATED && message.compactDataSeries;
+    if (series && series.flattenedSeries && series.flattenedSeries.byteLength > 0) {
+      fed.add(this);
+    }
+    return post.call(this, message, ...rest);
+  };
+  const onmessage = Object.getOwnPropertyDescriptor(MessagePort.prototype, "onmessage");
+  Object.defineProperty(MessagePort.prototype, "onmessage", {
+    get() {
+      return onmessage.get.call(this);
+    },
+    set(handler) {
+      const port = this;
+      onmessage.set.call(this, handler && function (event) {
+        if (fed.has(port) && event.data && event.data.type === ON_REDRAW_END) {
+          drawn("webgl-worker");
+        }
+        return handler.call(this, event);
+      });
+    },
+  });
+  new MutationObserver(() => {
+    if (document.querySelector("line-chart .series-view svg path[d]")) drawn("svg");
+  }).observe(document, { subtree: true, childList: true, attributes: true });
+})();
+"""
+
+
+def _login_state(browser, url: str) -> dict:
+    """Cookies of a browser logged in to Jupyter (as a user who opened Lab), for new contexts."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(f"{url}api/status?token={TOKEN}")
+    state = context.storage_state()
+    context.close()
+    return state
+
+
+# Milestones of a load, in ms from the start of its navigation: the page's scripts have
+# run (DOMContentLoaded), its chart data has arrived (the time series answer), the chart
+# is drawn; and the bytes it fetched (0 for what came from the cache; headers only for 304).
+_MILESTONES = """() => {
+  const navigation = performance.getEntriesByType("navigation")[0];
+  const resources = performance.getEntriesByType("resource");
+  const series = resources.filter((e) => e.name.endsWith("/timeseries/timeSeries"));
+  return {
+    scripts_run: navigation.domContentLoadedEventEnd,
+    data: series.length ? series[0].responseEnd : null,
+    drawn: window.__chartDrawn,
+    renderer: window.__chartRenderer,
+    bytes: [navigation, ...resources].reduce((sum, e) => sum + e.transferSize, 0),
+  };
+}"""
+
+
+def _drawn(page, timeout_ms: float) -> dict:
+    page.wait_for_function("window.__chartDrawn !== null", timeout=timeout_ms)
+    return page.evaluate(_MILESTONES)
+
+
+def load_twice(browser, url: str, state: dict | None, timeout_ms: float = 60_000) -> dict:
+    """One cold load of ``url`` in a fresh context, then a reload: the milestones of each."""
+    context = browser.new_context(storage_state=state, viewport={"width": 1280, "height": 800})
+    try:
+        context.add_init_script(_CHART_SIGNAL)
+        page = context.new_page()
+        statuses: list[tuple[int, str]] = []
+        page.on("response", lambda r: statuses.append((r.status, r.url)))
+        page.goto(url)
+        cold = _drawn(page, timeout_ms)
+        page.reload()
+        warm = _drawn(page, timeout_ms)
+    finally:
+        context.close()
+    failed = [(status, where) for status, where in statuses if status >= 400]
+    return {"cold": cold, "warm": warm, "failed": failed}
+
+
+MILESTONES = ("drawn", "scripts_run", "data", "bytes")
+
+
+def page_loads(servers: dict[str, Jupyter], logdir: Path, rounds: int, results: dict) -> None:
+    """Jobs through ``/tb/<id>/`` (one per server) against bare TensorBoard direct.
+
+    ``servers`` names the Jupyter servers to measure (``ours``: default settings);
+    ``logdir`` is absolute, inside their root. The targets are loaded in turn, in an
+    order rotated every round.
+    """
+    from playwright.sync_api import sync_playwright
+
+    jobs, urls = {}, {}
+    for name, server in servers.items():
+        # A new job with the default settings, whatever jobs an earlier part left running.
+        jobs[name] = server.api("POST", "jobs", {"logdir": str(logdir), "force_new": True})
+        urls[name] = f"http://127.0.0.1:{server.port}{jobs[name]['url']}"
+        wait_http(urls[name], headers=AUTH)
+    bare, port, _ = bench.bare_tensorboard(logdir, [])
+    urls["bare"] = f"http://localhost:{port}/"
+    loads: dict[str, list[dict]] = {name: [] for name in urls}
+    failed = []
+    try:
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                logins = {name: _login_state(browser, s.url) for name, s in servers.items()}
+                names = list(urls)
+                # Each once, unmeasured: the data is loaded and each server has served once.
+                for name in names:
+                    load_twice(browser, urls[name], logins.get(name))
+                for round_ in range(rounds):
+                    for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+                        loaded = load_twice(browser, urls[name], logins.get(name))
+                        loads[name].append(loaded)
+                        failed += [(name, *f) for f in loaded["failed"]]
+            finally:
+                browser.close()
+    finally:
+        bench.stop_group(bare)
+        for name, server in servers.items():
+            server.api("DELETE", f"jobs/{jobs[name]['id']}")
+    results["page_load_ms"] = {
+        "loads": {
+            name: {
+                kind: {m: bench.summary([load[kind][m] for load in done]) for m in MILESTONES}
+                for kind in ("cold", "warm")
+            }
+            for name, done in loads.items()
+        },
+        # Ratios paired within a round (against bare) or a load (warm against cold), so
+        # that slow drifts in the machine's other work cancel out.
+        "paired_ratios": {
+            name: {
+                "cold_vs_bare": _median_ratio(done, loads["bare"], "cold"),
+                "warm_vs_bare": _median_ratio(done, loads["bare"], "warm"),
+                "warm_vs_cold": statistics.median(
+                    load["warm"]["drawn"] / load["cold"]["drawn"] for load in done
+                ),
+            }
+            for name, done in loads.items()
+        },
+        "renderer": sorted(
+            {load[k]["renderer"] for d in loads.values() for load in d for k in ("cold", "warm")}
+        ),
+        "failed_responses": failed,
+    }
+
+
+def _median_ratio(loads: list[dict], baseline: list[dict], kind: str) -> float:
+    return statistics.median(
+        load[kind]["drawn"] / base[kind]["drawn"]
+        for load, base in zip(loads, baseline, strict=True)
+    )
+
+
+def print_page_loads(r: dict) -> None:
+    """The page-load figures, as ratios against bare TensorBoard measured in the same run."""
+    p = r["page_load_ms"]
+    loads, ratios = p["loads"], p["paired_ratios"]
+    print(f"  page load to the first scalar chart drawn ({', '.join(p['renderer'])}):")
+    for name, by_kind in loads.items():
+        for kind in ("cold", "warm"):
+            m = {k: v["median"] for k, v in by_kind[kind].items()}
+            drawn = by_kind[kind]["drawn"]
+            print(
+                f"    {name} {kind}: drawn {m['drawn']:.0f} ms ({drawn['min']:.0f}-"
+                f"{drawn['max']:.0f}); scripts run {m['scripts_run']:.0f} ms, chart data "
+                f"{m['data']:.0f} ms; {m['bytes'] / 1024:.0f} KiB fetched"
+            )
+    for name, ratio in ratios.items():
+        against = (
+            ""
+            if name == "bare"
+            else f"cold {ratio['cold_vs_bare']:.2f}x bare, warm {ratio['warm_vs_bare']:.2f}x bare; "
+        )
+        warm_cold = ratio["warm_vs_cold"]
+        print(f"    {name} (medians of paired ratios): {against}warm / cold {warm_cold:.2f}")
+    if p["failed_responses"]:
+        print(f"    failed responses: {p['failed_responses']}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=10, help="alternated loads of each")
+    parser.add_argument("--points", type=int, default=2000, help="scalar points in the run")
+    parser.add_argument(
+        "--also-nice",
+        type=int,
+        metavar="N",
+        help="also measure a second Jupyter server whose jobs run at niceness N (cpu_nice)",
+    )
+    args = parser.parse_args()
+    if not CHROMIUM:
+        sys.exit("no chromium found (apt-get install chromium, or set FORGATHER_TB_CHROMIUM)")
+    work = Path(tempfile.mkdtemp(prefix="forgather-bench-pages-"))
+    root = work / "root"
+    logdir = root / "logs"
+    write_logdir(logdir, args.points)
+    results: dict = {}
+    servers: dict[str, Jupyter] = {}
+    try:
+        servers["ours"] = Jupyter(root, work / "runtime", extension=True)
+        if args.also_nice is not None:
+            nice = f"--ForgatherTB.cpu_nice={args.also_nice}"
+            servers[f"ours_nice{args.also_nice}"] = Jupyter(
+                root, work / "runtime2", extension=True, extra=(nice,)
+            )
+        started = time.monotonic()
+        page_loads(servers, logdir, args.rounds, results)
+        print(f"measured in {time.monotonic() - started:.0f} s")
+    finally:
+        for server in servers.values():
+            server.stop()
+        shutil.rmtree(work, ignore_errors=True)
+    print_page_loads(results)
+
+
+if __name__ == "__main__":
+    main()
