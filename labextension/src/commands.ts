@@ -16,7 +16,13 @@ import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { statusText } from './form';
 import { tensorboardIcon } from './icons';
 import { JobsModel, waitSettled } from './model';
-import { notebookPage, showInTree, treeTabs, treeUrl } from './notebook7';
+import {
+  notebookPage,
+  showInBottomPanel,
+  showInTree,
+  treeTabs,
+  treeUrl
+} from './notebook7';
 import { CommandIDs, IJob } from './tokens';
 import { createOutputView, OutputView } from './widgets/outputView';
 import { TensorBoardSidebar } from './widgets/sidebar';
@@ -117,11 +123,12 @@ export function addCommands(context: ICommandContext): void {
       }
       const widget = createOutputView(model.api, id, title);
       void outputs.add(widget);
-      // Notebook 7's pages have a bottom panel for it; Lab splits its main area.
-      shell.add(widget, notebookPage() ? 'down' : 'main', {
-        mode: 'split-bottom'
-      });
-      shell.activateById(widget.id);
+      if (notebookPage()) {
+        showInBottomPanel(app, widget);
+      } else {
+        shell.add(widget, 'main', { mode: 'split-bottom' });
+        shell.activateById(widget.id);
+      }
       return widget;
     }
   });

@@ -5,7 +5,7 @@
  */
 import { JupyterFrontEnd } from '@jupyterlab/application';
 import { PageConfig, URLExt } from '@jupyterlab/coreutils';
-import { TabPanel, Widget } from '@lumino/widgets';
+import { SplitPanel, TabPanel, Widget } from '@lumino/widgets';
 
 /** The query parameter of the file browser page that opens a job's tab. */
 export const JOB_PARAM = 'forgather-tb';
@@ -51,5 +51,26 @@ function forgetRequestedJob(): void {
   if (url.searchParams.has(JOB_PARAM)) {
     url.searchParams.delete(JOB_PARAM);
     window.history.replaceState(window.history.state, '', url.href);
+  }
+}
+
+/** The share of the page the bottom panel takes when it opens. */
+const BOTTOM_SHARE = 0.35;
+
+/**
+ * Show a widget in the page's bottom panel. Notebook 7 opens that panel at its
+ * smallest (its own log console too): give it a share of the page it can be read in.
+ */
+export function showInBottomPanel(app: JupyterFrontEnd, widget: Widget): void {
+  if (!widget.parent) {
+    app.shell.add(widget, 'down');
+  }
+  app.shell.activateById(widget.id);
+  const split = widget.parent?.parent?.parent; // stacked panel, tabs, split
+  if (split instanceof SplitPanel && split.widgets.length === 2) {
+    const [, bottom] = split.relativeSizes();
+    if (bottom < BOTTOM_SHARE / 2) {
+      split.setRelativeSizes([1 - BOTTOM_SHARE, BOTTOM_SHARE]);
+    }
   }
 }

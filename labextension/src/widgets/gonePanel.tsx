@@ -130,7 +130,11 @@ function Ended(props: IGonePanelProps & { job: IJob }): JSX.Element {
       </p>
       <LogdirLine logdir={job.options.logdir} />
       {job.status === 'failed' && job.output_tail.length > 0 && (
-        <pre className="jp-ForgatherTB-goneOutput">
+        <pre
+          className="jp-ForgatherTB-goneOutput"
+          tabIndex={0}
+          aria-label="Last output"
+        >
           {job.output_tail.join('\n')}
         </pre>
       )}

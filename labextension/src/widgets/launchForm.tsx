@@ -184,9 +184,13 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
             <li key={entry.path}>
               <button
                 type="button"
-                onClick={() => {
+                onClick={event => {
                   set('logdir', entry.path || '.');
                   setPicker(null);
+                  // The list goes away: the keyboard focus goes back to the field.
+                  event.currentTarget.form
+                    ?.querySelector<HTMLInputElement>('input[name="logdir"]')
+                    ?.focus();
                 }}
               >
                 <span>{entry.path || '(server root)'}</span>
