@@ -138,6 +138,9 @@ def test_a_tab_whose_job_ended_says_why_and_follows_its_relaunch(lab, page):
     assert panel.locator(".jp-ForgatherTB-goneStatus").inner_text() == "killed"
     assert panel.locator(".jp-ForgatherTB-goneReason").inner_text() == "it was stopped on request"
     assert tab.locator("iframe").get_attribute("src") == "about:blank"
+    shots = os.environ.get("FORGATHER_TB_SCREENSHOTS")
+    if shots:
+        page.screenshot(path=os.path.join(shots, "tab-ended.png"))
 
     # Relaunch brings TensorBoard back in the same tab, from a new job.
     panel.get_by_role("button", name="Relaunch").click()
