@@ -73,10 +73,13 @@ test: $(STAMP) $(LABEXT) $(CHP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench.py $(BENCH_ARGS)
 
-# The README's pictures of the sidebar and of TensorBoard in a Lab tab, taken by the
-# browser test.
+# The docs' pictures (the sidebar in both themes, TensorBoard in a Lab tab and in
+# Notebook 7, a tab whose job ended), taken by the browser tests.
 screenshots: $(STAMP) $(LABEXT)
 	FORGATHER_TB_SCREENSHOTS="$(CURDIR)/docs" $(PY) -m pytest -q tests/test_lab_ui.py -k "launches or live_runs_and_a_preview"
+	FORGATHER_TB_SCREENSHOTS="$(CURDIR)/docs" $(PY) -m pytest -q tests/test_lab_a11y.py -k axe
+	FORGATHER_TB_SCREENSHOTS="$(CURDIR)/docs" $(PY) -m pytest -q tests/test_lab_tabs.py -k ended
+	FORGATHER_TB_SCREENSHOTS="$(CURDIR)/docs" $(PY) -m pytest -q tests/test_notebook7_ui.py -k file_browser_page
 
 # s3:// jobs and the uploader against moto's S3 server on loopback (about two minutes).
 bench-s3: $(STAMP)

@@ -208,10 +208,23 @@ needs_ipv6 = pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopba
 
 
 class JupyterServerProcess:
-    """A real ``jupyter server`` in its own process (one that can be killed outright)."""
+    """A real ``jupyter server`` in its own process (one that can be killed outright).
 
-    def __init__(self, root: Path, runtime: Path, base_url: str = "/base/", token: str = "t0ken"):
+    ``app`` is the Jupyter command (``notebook`` runs Jupyter Notebook 7's server) and
+    ``args`` are extra command-line options, such as ``--ForgatherTB.max_running=1``.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        runtime: Path,
+        base_url: str = "/base/",
+        token: str = "t0ken",
+        app: str = "server",
+        args: tuple[str, ...] = (),
+    ):
         self.root, self.runtime, self.base_url, self.token = root, runtime, base_url, token
+        self.app, self.args = app, args
         self.port = free_port()
         self.proc = None
 
@@ -227,7 +240,7 @@ class JupyterServerProcess:
                 sys.executable,
                 "-m",
                 "jupyter",
-                "server",
+                self.app,
                 "--allow-root",
                 "--no-browser",
                 f"--port={self.port}",
@@ -235,6 +248,7 @@ class JupyterServerProcess:
                 f"--IdentityProvider.token={self.token}",
                 f"--ServerApp.root_dir={self.root}",
                 f"--ServerApp.base_url={self.base_url}",
+                *self.args,
                 *args,
             ],
             env=env,

@@ -12,17 +12,24 @@ import {
   WidgetTracker
 } from '@jupyterlab/apputils';
 import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
-import { IFrame } from '@jupyterlab/ui-components';
 
 import { statusText } from './form';
 import { tensorboardIcon } from './icons';
 import { JobsModel, waitSettled } from './model';
+import {
+  notebookPage,
+  showInBottomPanel,
+  showInTree,
+  treeTabs,
+  treeUrl
+} from './notebook7';
 import { CommandIDs, IJob, ILaunchRequest } from './tokens';
 import { createOutputView, OutputView } from './widgets/outputView';
 import { TensorBoardSidebar } from './widgets/sidebar';
 import {
   createTensorBoardView,
-  ITensorBoardViewArgs
+  ITensorBoardViewArgs,
+  TensorBoardView
 } from './widgets/tensorboardView';
 
 /** What the commands act on. */
@@ -30,7 +37,7 @@ export interface ICommandContext {
   app: JupyterFrontEnd;
   model: JobsModel;
   sidebar: TensorBoardSidebar;
-  views: WidgetTracker<MainAreaWidget<IFrame>>;
+  views: WidgetTracker<MainAreaWidget<TensorBoardView>>;
   outputs: WidgetTracker<MainAreaWidget<OutputView>>;
   fileBrowser: IDefaultFileBrowser | null;
 }
@@ -68,19 +75,39 @@ export function addCommands(context: ICommandContext): void {
   commands.addCommand(CommandIDs.openJob, {
     label: 'Open TensorBoard in a tab',
     execute: args => {
-      const { id, title, url } = args as unknown as ITensorBoardViewArgs;
-      const open = views.find(widget => widget.id === `forgather-tb-${id}`);
-      if (open) {
-        shell.activateById(open.id);
-        return open;
+      const { id, tab, title, url, options } =
+        args as unknown as ITensorBoardViewArgs;
+      const tree = treeTabs(app);
+      if (notebookPage() && !tree) {
+        // A Notebook 7 page other than the file browser holds one document only.
+        window.open(treeUrl(id), `forgather-tb-${id}`);
+        return null;
       }
-      const widget = createTensorBoardView(
-        { id, title, url },
-        model.api.jobUrl({ url })
-      );
-      void views.add(widget);
-      shell.add(widget, 'main');
-      shell.activateById(widget.id);
+      let widget = views.find(view => view.content.args.id === id);
+      if (!widget) {
+        const created = createTensorBoardView({
+          model,
+          args: { id, tab, title, url, options },
+          showOutput: job =>
+            void commands.execute(CommandIDs.showOutput, {
+              id: job.id,
+              title: job.label
+            }),
+          openSidebar: () => void commands.execute(CommandIDs.launch)
+        });
+        // Its job may change (a relaunch): the workspace keeps the new one.
+        created.content.argsChanged.connect(() => void views.save(created));
+        void views.add(created);
+        if (!tree) {
+          shell.add(created, 'main');
+        }
+        widget = created;
+      }
+      if (tree) {
+        showInTree(tree, widget);
+      } else {
+        shell.activateById(widget.id);
+      }
       return widget;
     }
   });
@@ -96,8 +123,12 @@ export function addCommands(context: ICommandContext): void {
       }
       const widget = createOutputView(model.api, id, title);
       void outputs.add(widget);
-      shell.add(widget, 'main', { mode: 'split-bottom' });
-      shell.activateById(widget.id);
+      if (notebookPage()) {
+        showInBottomPanel(app, widget);
+      } else {
+        shell.add(widget, 'main', { mode: 'split-bottom' });
+        shell.activateById(widget.id);
+      }
       return widget;
     }
   });

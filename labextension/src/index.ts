@@ -15,8 +15,10 @@ import {
 import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStateDB } from '@jupyterlab/statedb';
-import { IFrame } from '@jupyterlab/ui-components';
-import { ReadonlyJSONObject } from '@lumino/coreutils';
+import {
+  ReadonlyJSONObject,
+  ReadonlyPartialJSONObject
+} from '@lumino/coreutils';
 
 import { TensorBoardAPI } from './api';
 import { addCommands, clearEnded, confirmKill, viewArgs } from './commands';
@@ -27,11 +29,13 @@ import {
   valuesFromDefaults
 } from './form';
 import { JobsModel, waitSettled } from './model';
+import { notebookPage, requestedJob } from './notebook7';
 import { PreviewsModel, TagMemory } from './previews';
 import { StallNotices } from './stalls';
 import { CommandIDs, IJob, PLUGIN_ID, SIDEBAR_ID, STATE_KEY } from './tokens';
 import { OutputView } from './widgets/outputView';
 import { TensorBoardSidebar } from './widgets/sidebar';
+import { TensorBoardView } from './widgets/tensorboardView';
 
 const plugin: JupyterFrontEndPlugin<void> = {
   id: PLUGIN_ID,
@@ -80,7 +84,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       return restoreValues(saved, defaults);
     });
 
-    const views = new WidgetTracker<MainAreaWidget<IFrame>>({
+    const views = new WidgetTracker<MainAreaWidget<TensorBoardView>>({
       namespace: 'forgather-tb'
     });
     const outputs = new WidgetTracker<MainAreaWidget<OutputView>>({
@@ -136,13 +140,21 @@ const plugin: JupyterFrontEndPlugin<void> = {
       restorer.add(sidebar, SIDEBAR_ID);
       void restorer.restore(views, {
         command: CommandIDs.openJob,
-        args: widget => ({
-          id: widget.id.replace(/^forgather-tb-/, ''),
-          title: widget.title.label,
-          url: widget.node.dataset.jobUrl ?? ''
-        }),
+        args: widget =>
+          widget.content.args as unknown as ReadonlyPartialJSONObject,
         name: widget => widget.id
       });
+    }
+    const requested = notebookPage() === 'tree' ? requestedJob() : null;
+    if (requested) {
+      // Notebook 7's file browser page, opened to show a job's tab.
+      void app.restored.then(() =>
+        app.commands.execute(CommandIDs.openJob, {
+          id: requested,
+          title: 'TensorBoard',
+          url: ''
+        })
+      );
     }
   }
 };

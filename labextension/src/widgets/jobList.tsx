@@ -181,7 +181,9 @@ function JobItem(props: IJobListProps & { job: IJob }): JSX.Element {
         <div className="jp-ForgatherTB-failure">
           <div>{job.error ?? 'failed'}</div>
           {job.output_tail.length > 0 && (
-            <pre>{job.output_tail.join('\n')}</pre>
+            <pre tabIndex={0} aria-label="Last output">
+              {job.output_tail.join('\n')}
+            </pre>
           )}
         </div>
       )}
@@ -191,7 +193,7 @@ function JobItem(props: IJobListProps & { job: IJob }): JSX.Element {
             <Action
               icon={tabIcon}
               label="Open"
-              title="Open in a JupyterLab tab"
+              title="Open in a Jupyter tab"
               onClick={() => props.onOpen(job)}
             />
             <a

@@ -259,9 +259,13 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
               />
               <button
                 type="button"
-                onClick={() => {
+                onClick={event => {
                   useFolder(entry.path || '.');
                   setPicker(null);
+                  // The list goes away: the keyboard focus goes back to the field.
+                  event.currentTarget.form
+                    ?.querySelector<HTMLInputElement>('input[name="logdir"]')
+                    ?.focus();
                 }}
               >
                 <span>{entry.path || '(server root)'}</span>

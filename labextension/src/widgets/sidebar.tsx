@@ -41,6 +41,9 @@ export class TensorBoardSidebar extends ReactWidget {
     this.addClass('jp-ForgatherTB-sidebar');
     this.title.icon = tensorboardIcon;
     this.title.caption = 'TensorBoard';
+    // A landmark screen readers can jump to, named like its tab.
+    this.node.setAttribute('role', 'region');
+    this.node.setAttribute('aria-label', 'TensorBoard');
     void _options.initial.then(values => {
       this._initial = values;
       this.update();
@@ -49,12 +52,33 @@ export class TensorBoardSidebar extends ReactWidget {
 
   /** Put the cursor in the log directory field. */
   focusForm(): void {
-    this.node.querySelector<HTMLInputElement>('input[name="logdir"]')?.focus();
+    this._focusLater(() =>
+      this.node.querySelector<HTMLInputElement>('input[name="logdir"]')
+    );
   }
 
-  /** Bring the job list into view. */
+  /**
+   * Bring the job list into view, with the keyboard focus on it: the next Tab reaches
+   * its first control.
+   */
   scrollToJobs(): void {
-    this.node.querySelector('.jp-ForgatherTB-jobs')?.scrollIntoView();
+    this._focusLater(() => {
+      const jobs = this.node.querySelector<HTMLElement>('.jp-ForgatherTB-jobs');
+      if (jobs) {
+        jobs.tabIndex = -1;
+        jobs.scrollIntoView();
+      }
+      return jobs;
+    });
+  }
+
+  /**
+   * Focus an element two frames from now: after the panel has rendered, and after
+   * whatever ran the command has handed the focus back (the command palette activates
+   * the main area's widget on the next frame).
+   */
+  private _focusLater(find: () => HTMLElement | null): void {
+    requestAnimationFrame(() => requestAnimationFrame(() => find()?.focus()));
   }
 
   protected render(): JSX.Element {
