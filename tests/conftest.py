@@ -215,8 +215,11 @@ class JupyterServerProcess:
         self.port = free_port()
         self.proc = None
 
-    def start(self, env: dict | None = None, log: Path | None = None):
-        """Start the server and wait until its API answers; ``log`` collects its output."""
+    def start(self, env: dict | None = None, log: Path | None = None, args: tuple = ()):
+        """Start the server and wait until its API answers; ``log`` collects its output.
+
+        ``args`` are more command-line options, such as ``--ForgatherTB.name=value``.
+        """
         env = {**(os.environ if env is None else env), "JUPYTER_RUNTIME_DIR": str(self.runtime)}
         output = log.open("ab") if log else subprocess.DEVNULL
         self.proc = subprocess.Popen(
@@ -232,6 +235,7 @@ class JupyterServerProcess:
                 f"--IdentityProvider.token={self.token}",
                 f"--ServerApp.root_dir={self.root}",
                 f"--ServerApp.base_url={self.base_url}",
+                *args,
             ],
             env=env,
             stdout=output,

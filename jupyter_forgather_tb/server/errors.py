@@ -19,3 +19,7 @@ class QueueFull(ManagerError):
 
 class JobStillLive(ManagerError):
     """The job has not ended, so it cannot be relaunched."""
+
+
+class NotSuspended(ManagerError):
+    """The job is not suspended, so there is nothing to wake."""

@@ -18,14 +18,28 @@ from ..common.options import OptionError, memory_limit, parse_launch, refuse_tcp
 from .auth import AUTH_RESOURCE
 from .jobs import Job
 from .logdirs import find_logdirs, resolve_logdir
-from .manager import JobManager, JobNotFound, JobStillLive, ManagerError, PortInUse, QueueFull
+from .manager import (
+    JobManager,
+    JobNotFound,
+    JobStillLive,
+    ManagerError,
+    NotSuspended,
+    PortInUse,
+    QueueFull,
+)
 
 if TYPE_CHECKING:
     from .app import ForgatherTB
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_OUTPUT_CHUNK = 256 * 1024
-_ERROR_STATUS = {JobNotFound: 404, PortInUse: 409, JobStillLive: 409, QueueFull: 429}
+_ERROR_STATUS = {
+    JobNotFound: 404,
+    PortInUse: 409,
+    JobStillLive: 409,
+    NotSuspended: 409,
+    QueueFull: 429,
+}
 RETRY_AFTER_SECONDS = 5
 
 
@@ -161,6 +175,16 @@ class RelaunchHandler(ForgatherTBHandler):
         self.finish(json.dumps(self.manager.job_json(job)))
 
 
+class ResumeHandler(ForgatherTBHandler):
+    """``POST jobs/<id>/resume``: wake a suspended job (as a request to its URL would)."""
+
+    @web.authenticated
+    @authorized
+    def post(self, job_id: str) -> None:
+        job = self.manager.wake(job_id)
+        self.finish(json.dumps(self.manager.job_json(job)))
+
+
 def _offset_arg(handler: ForgatherTBHandler) -> int | None:
     raw = handler.get_query_argument("offset", "0")
     # isascii: str.isdigit also accepts "²", which int() then refuses (a 500).
@@ -218,6 +242,10 @@ class OutputStreamHandler(ForgatherTBHandler):
         self.set_header("Content-Type", "text/event-stream")
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")
+        with self.manager.following_output(job):
+            await self._stream(job, offset)
+
+    async def _stream(self, job: Job, offset: int) -> None:
         try:
             while not self._closed:
                 begin, data = job.output.read(offset, MAX_OUTPUT_CHUNK)
@@ -294,6 +322,7 @@ def api_handlers(prefix: str) -> list[tuple[str, type[ForgatherTBHandler]]]:
         (rf"{prefix}/jobs", JobsHandler),
         (rf"{prefix}/jobs/{job_id}", JobHandler),
         (rf"{prefix}/jobs/{job_id}/relaunch", RelaunchHandler),
+        (rf"{prefix}/jobs/{job_id}/resume", ResumeHandler),
         (rf"{prefix}/jobs/{job_id}/output", OutputHandler),
         (rf"{prefix}/jobs/{job_id}/output/stream", OutputStreamHandler),
         (rf"{prefix}/logdirs", LogdirsHandler),

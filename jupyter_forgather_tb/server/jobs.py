@@ -17,11 +17,16 @@ from .output import OutputBuffer
 
 
 class JobStatus(enum.StrEnum):
-    """Where a job is in its life: queued -> starting -> running -> one of the ends."""
+    """Where a job is in its life: queued -> starting -> running -> one of the ends.
+
+    A running job left without requests may be ``suspended``: its processes are gone,
+    the job stays, and the next request queues it to start again.
+    """
 
     QUEUED = "queued"
     STARTING = "starting"
     RUNNING = "running"
+    SUSPENDED = "suspended"
     EXITED = "exited"
     FAILED = "failed"
     KILLED = "killed"
@@ -30,7 +35,12 @@ class JobStatus(enum.StrEnum):
     @property
     def is_live(self) -> bool:
         """True until the job has ended."""
-        return self in (JobStatus.QUEUED, JobStatus.STARTING, JobStatus.RUNNING)
+        return self in (
+            JobStatus.QUEUED,
+            JobStatus.STARTING,
+            JobStatus.RUNNING,
+            JobStatus.SUSPENDED,
+        )
 
 
 # What new_job_id makes: 22 URL-safe base64 characters, the first not "-".
@@ -99,6 +109,10 @@ class Job:
     usage: dict[str, Any] | None = None  # the last usage sample while it runs
     queue_reason: str | None = None  # why a queued job waits
     cgroup_files: list[str] | None = None  # the cgroup.procs files its runner joins
+    suspended_at: datetime | None = None  # when it was last suspended, while it is
+    wakes: int = 0  # how many times it was woken from suspension
+    suspend_requested: bool = False  # its processes are being stopped to suspend it
+    output_followers: int = 0  # open output streams (a followed job is never suspended)
 
     @property
     def label(self) -> str:
@@ -149,6 +163,9 @@ class Job:
             "cpu_limit": self.cpu_limit,
             "enforced_by": self.enforced_by,
             "cgroup_files": self.cgroup_files,
+            "last_activity": _iso(self.last_activity),
+            "suspended_at": _iso(self.suspended_at),
+            "wakes": self.wakes,
         }
 
     def to_json(self, queue_position: int | None = None) -> dict[str, Any]:
@@ -182,4 +199,6 @@ class Job:
             },
             "usage": self.usage if self.status == JobStatus.RUNNING else None,
             "queue_reason": self.queue_reason if self.status == JobStatus.QUEUED else None,
+            "suspended_at": _iso(self.suspended_at),
+            "wakes": self.wakes,
         }
