@@ -173,3 +173,26 @@ async def test_plain_text_shows_controls_in_names_escaped(shell, api, jp_root_di
     assert "red\\x1b[31m\\x07" in plain[-2]
     for text in plain:
         assert "abc\\u202etxt" in text and not set(text) & {"\x1b", "\x07", "\u202e"}, text
+
+
+@pytest.mark.tb_config(suspend_after=2)
+async def test_magic_shows_a_suspended_job_whose_view_wakes_it(
+    shell, api, logdir, jp_base_url, monkeypatch
+):
+    monkeypatch.chdir(logdir)
+    await magic(shell, "--logdir run1 --title Runs")
+    (job,) = await api.json("GET", "jobs")
+    await api.wait_status(job["id"], "suspended", timeout=30)
+    listed = (await magic(shell, "list")).outputs[-1].data
+    assert listed["text/plain"].split()[:2] == [job["id"], "suspended"]
+    assert f'<a href="{jp_base_url}tb/{job["id"]}/" target="_blank"' in listed["text/html"]
+
+    shown = await magic(shell, "--logdir run1 --title Runs")
+    assert iframe_src(shown) == f"{jp_base_url}tb/{job['id']}/"
+    assert shown.outputs[-1].data["text/plain"] == (
+        f"TensorBoard Runs is suspended and wakes when opened at "
+        f"http://localhost:{api.serverapp.port}{jp_base_url}tb/{job['id']}/ (reused a live job)"
+    )
+    assert (await api.job(job["id"]))["status"] == "suspended"  # until the view asks
+    assert (await api.proxied(job["id"], "")).code == 200
+    assert (await api.job(job["id"]))["wakes"] == 1
