@@ -14,7 +14,7 @@ import {
 import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { IFrame } from '@jupyterlab/ui-components';
 
-import { statusText } from './form';
+import { isOpenable, statusText } from './form';
 import { tensorboardIcon } from './icons';
 import { JobsModel, waitSettled } from './model';
 import { CommandIDs, IJob } from './tokens';
@@ -193,11 +193,11 @@ export function addCommands(context: ICommandContext): void {
           window_title: folder.name || null
         });
         model.update(job);
-        if (job.status !== 'running') {
+        if (!isOpenable(job)) {
           job = await waitSettled(model.api, job.id);
           model.update(job);
         }
-        if (job.status === 'running') {
+        if (isOpenable(job)) {
           await commands.execute(CommandIDs.openJob, {
             ...viewArgs(model, job)
           });

@@ -33,7 +33,14 @@ export namespace CommandIDs {
 
 /** A job's state, as the server names it. */
 export type JobStatus =
-  'queued' | 'starting' | 'running' | 'exited' | 'failed' | 'killed' | 'lost';
+  | 'queued'
+  | 'starting'
+  | 'running'
+  | 'suspended'
+  | 'exited'
+  | 'failed'
+  | 'killed'
+  | 'lost';
 
 /** States after which a job never changes again. */
 export const ENDED_STATUSES: ReadonlySet<JobStatus> = new Set([
@@ -142,6 +149,10 @@ export interface IJob {
   usage: IUsage | null;
   /** Why a queued job waits, such as "waiting for memory: 3.5 of 4 GiB in use". */
   queue_reason: string | null;
+  /** While suspended (no process; the next request wakes it), since when. */
+  suspended_at: string | null;
+  /** How many times it was woken from suspension. */
+  wakes: number;
 }
 
 /** How a job's limits are enforced: a control group (v2 or v1), or a watchdog. */

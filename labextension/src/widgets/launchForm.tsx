@@ -11,6 +11,7 @@ import {
   fieldOf,
   FieldName,
   IFormValues,
+  isOpenable,
   isS3,
   toLaunchRequest
 } from '../form';
@@ -338,7 +339,7 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
           role="status"
         >
           <span>{notice.text}</span>
-          {notice.job?.status === 'running' && (
+          {notice.job && isOpenable(notice.job) && (
             <Button
               small
               minimal
