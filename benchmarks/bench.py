@@ -239,7 +239,7 @@ def stop_group(proc):
     proc.wait(timeout=30)
 
 
-PARTS = ["start", "launch", "proxy", "memory", "scale", "usage"]
+PARTS = ["start", "launch", "proxy", "memory", "scale", "usage", "suspend"]
 
 
 def main() -> None:
@@ -293,6 +293,10 @@ def main() -> None:
             server.stop()  # and with it every job it started
         if "usage" in args.only:
             usage_cost(root, runtime, logdir, results)
+        if "suspend" in args.only:
+            from bench_suspend import suspend_section
+
+            suspend_section(root, runtime, args.rounds, results)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(results, indent=2))
@@ -617,6 +621,10 @@ def _peer_scalars(server: Jupyter, peer: Jupyter, count: int) -> dict:
 def print_ratios(r: dict) -> None:
     """The headline figures, as ratios against the baselines measured in this run."""
     print("\nheadline (medians; ratio = ours / baseline):")
+    if "suspend" in r:
+        from bench_suspend import print_suspend
+
+        print_suspend(r["suspend"])
     if "usage_sampling" in r:
         u = r["usage_sampling"]
         run, base = u["running"], u["queued"]
