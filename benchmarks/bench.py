@@ -250,6 +250,7 @@ PARTS = [
     "preview",
     "compare",
     "pages",
+    "suspend",
 ]
 
 
@@ -309,6 +310,10 @@ def main() -> None:
             server.stop()  # and with it every job it started
         if "usage" in args.only:
             usage_cost(root, runtime, logdir, results)
+        if "suspend" in args.only:
+            from bench_suspend import suspend_section
+
+            suspend_section(root, runtime, args.rounds, results)
         glance = [part for part in args.only if part in ("activity", "preview", "compare")]
         if glance:
             import bench_glance  # its own module: it imports this one
@@ -648,6 +653,10 @@ def _peer_scalars(server: Jupyter, peer: Jupyter, count: int) -> dict:
 def print_ratios(r: dict) -> None:
     """The headline figures, as ratios against the baselines measured in this run."""
     print("\nheadline (medians; ratio = ours / baseline):")
+    if "suspend" in r:
+        from bench_suspend import print_suspend
+
+        print_suspend(r["suspend"])
     if "usage_sampling" in r:
         u = r["usage_sampling"]
         run, base = u["running"], u["queued"]

@@ -354,3 +354,33 @@ async def test_compare_launches_and_activity_in_list_and_show(server_env, api, j
     assert re.search(r"^activity: idle for 2 h, 2 runs, stalled$", out, re.M)
     for listed in await api.json("GET", "jobs"):
         await api.kill(listed["id"])
+
+
+@pytest.mark.tb_config(suspend_after=5)
+async def test_a_suspended_job_is_shown_and_resumed_from_the_command_line(
+    server_env, server_url, api, logdir
+):
+    job = await api.launch(logdir="logs")
+    await api.wait_status(job["id"], "running")
+    suspended = await api.wait_status(job["id"], "suspended", timeout=30)
+    code, out, _ = await cli("list", env=server_env)
+    assert code == 0 and out.splitlines()[1].split()[:2] == [job["id"], "suspended"]
+    code, out, _ = await cli("show", job["id"], env=server_env)
+    assert f"status:   suspended since {suspended['suspended_at']}, wakes when opened\n" in out
+
+    code, out, err = await cli("resume", job["id"], env=server_env)
+    assert code == 0, err
+    assert out == f"TensorBoard logs ({job['id']}): running\n"
+    await api.proxied(job["id"], "")  # a request: not idle for suspend_after from now
+    code, out, _ = await cli("show", job["id"], env=server_env)
+    assert "status:   running\n" in out and "wakes:    1\n" in out
+    code, _, err = await cli("resume", job["id"], env=server_env)
+    assert code == 1 and "is running: it is not suspended, so there is nothing to resume" in err
+
+    # A launch --wait that reuses a suspended job wakes it and prints its URL once it runs.
+    await api.wait_status(job["id"], "suspended", timeout=30)
+    code, out, err = await cli("launch", "logs", "--wait", env=server_env, cwd=logdir.parent)
+    assert code == 0, err
+    assert out == f"{server_url}tb/{job['id']}/\n"
+    woken = await api.job(job["id"])
+    assert woken["status"] == "running" and woken["wakes"] == 2

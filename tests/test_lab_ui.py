@@ -16,6 +16,8 @@ import re
 import shutil
 import signal
 import threading
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -528,6 +530,27 @@ def stall_lab(tmp_path_factory):
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def sleepy_lab(tmp_path_factory):
+    """A second server whose jobs are suspended after 3 s without a request."""
+    root = tmp_path_factory.mktemp("sleepy-root")
+    write_scalars(root / "logs" / "run1", "loss", [1.0, 0.6, 0.4])
+    write_scalars(root / "logs" / "run2", "loss", [2.0, 1.2])
+    home = tmp_path_factory.mktemp("sleepy-home")
+    notifications = home / "settings" / "@jupyterlab" / "apputils-extension"
+    notifications.mkdir(parents=True)
+    (notifications / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
+    env = {
+        **os.environ,
+        "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
+    }
+    server = JupyterServerProcess(root, tmp_path_factory.mktemp("sleepy-runtime"))
+    server.start(env, args=("--ForgatherTB.suspend_after=3",))
+    yield server
+    server.stop()
+
+
 def test_a_stalled_job_is_told_once_per_stall_with_an_action_that_opens_it(stall_lab, browser):
     folder = Path(stall_lab.root) / "training"
     stall = re.compile(r"TensorBoard “training”: no new events for \d+ s")
@@ -609,3 +632,55 @@ def test_file_browser_compares_several_selected_folders_in_one_tensorboard(lab, 
     frame = page.frame_locator(f"#forgather-tb-{job['id']} iframe")
     frame.get_by_text("cmp-x/lr1").first.wait_for()
     frame.get_by_text("cmp-y/lr2").first.wait_for()
+
+
+def _workspace_holds(lab, workspace: str, text: str) -> bool:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{lab.port}{lab.base_url}lab/api/workspaces/{workspace}",
+        headers={"Authorization": f"token {lab.token}"},
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return text in response.read().decode()
+
+
+def test_a_lab_tab_of_a_suspended_job_shows_tensorboard_again_when_reloaded(sleepy_lab, browser):
+    lab = sleepy_lab
+    job = lab.call("POST", "jobs", {"logdir": "logs", "window_title": "sleepy"})
+    lab.wait_status(job["id"], "running")
+    lab_url = f"http://127.0.0.1:{lab.port}{lab.base_url}lab/workspaces"
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        page = context.new_page()
+        page.set_default_timeout(60_000)
+        page.goto(f"{lab_url}/sleepy?token={lab.token}")
+        page.wait_for_selector("#jp-main-dock-panel")
+        open_sidebar(page)
+        job_item(page, job["id"]).get_by_role("button", name="Open").click()
+        page.frame_locator(f"#forgather-tb-{job['id']} iframe").get_by_text("run1").first.wait_for()
+        deadline = time.monotonic() + 30
+        while not _workspace_holds(lab, "sleepy", f"forgather-tb-{job['id']}"):
+            assert time.monotonic() < deadline, "Lab did not save its tab"
+            time.sleep(0.2)
+
+        # The browser goes away (a visible TensorBoard polls, which wakes it again).
+        page.goto("about:blank")
+        wakes = lab.wait_status(job["id"], "suspended", timeout=60)["wakes"]
+        other = context.new_page()  # the sidebar alone, in a workspace with no TensorBoard tab
+        other.goto(f"{lab_url}/sleepy-list")
+        other.wait_for_selector("#jp-main-dock-panel")
+        open_sidebar(other)
+        item = job_item(other, job["id"])
+        item.locator(".jp-ForgatherTB-badge", has_text="suspended, wakes when opened").wait_for()
+        assert item.get_by_role("button", name="Open").is_visible()
+        assert lab.call("GET", f"jobs/{job['id']}")["wakes"] == wakes  # the sidebar wakes nothing
+        other.close()
+
+        page.goto(f"{lab_url}/sleepy")  # Lab restores the tab, whose request wakes the job
+        frame = page.frame_locator(f"#forgather-tb-{job['id']} iframe")
+        frame.get_by_text("run1").first.wait_for()
+        frame.get_by_text("run2").first.wait_for()
+        woken = lab.call("GET", f"jobs/{job['id']}")
+        assert woken["status"] == "running" and woken["wakes"] == wakes + 1
+    finally:
+        context.close()
+        lab.call("DELETE", f"jobs/{job['id']}")

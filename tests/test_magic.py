@@ -196,3 +196,26 @@ async def test_magic_compares_folders_and_lists_their_activity(
     assert "<th>CPU</th><th>activity</th>" in listed
     assert re.search(r"<td>live, 2 runs, \d+ s ago</td><td>compare: runs, runs-2</td>", listed)
     await api.kill(job["id"])
+
+
+@pytest.mark.tb_config(suspend_after=2)
+async def test_magic_shows_a_suspended_job_whose_view_wakes_it(
+    shell, api, logdir, jp_base_url, monkeypatch
+):
+    monkeypatch.chdir(logdir)
+    await magic(shell, "--logdir run1 --title Runs")
+    (job,) = await api.json("GET", "jobs")
+    await api.wait_status(job["id"], "suspended", timeout=30)
+    listed = (await magic(shell, "list")).outputs[-1].data
+    assert listed["text/plain"].split()[:2] == [job["id"], "suspended"]
+    assert f'<a href="{jp_base_url}tb/{job["id"]}/" target="_blank"' in listed["text/html"]
+
+    shown = await magic(shell, "--logdir run1 --title Runs")
+    assert iframe_src(shown) == f"{jp_base_url}tb/{job['id']}/"
+    assert shown.outputs[-1].data["text/plain"] == (
+        f"TensorBoard Runs is suspended and wakes when opened at "
+        f"http://localhost:{api.serverapp.port}{jp_base_url}tb/{job['id']}/ (reused a live job)"
+    )
+    assert (await api.job(job["id"]))["status"] == "suspended"  # until the view asks
+    assert (await api.proxied(job["id"], "")).code == 200
+    assert (await api.job(job["id"]))["wakes"] == 1

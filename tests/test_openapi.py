@@ -56,6 +56,7 @@ async def test_served_document_is_the_packaged_one(api):
         "GET /jobs/{job_id}",
         "DELETE /jobs/{job_id}",
         "POST /jobs/{job_id}/relaunch",
+        "POST /jobs/{job_id}/resume",
         "GET /jobs/{job_id}/output",
         "GET /jobs/{job_id}/output/stream",
         "GET /jobs/{job_id}/preview",
@@ -272,3 +273,37 @@ async def test_previews_answer_as_documented(api, jp_base_url, logdir):
     await api.kill(job["id"])
     assert failures == {}
     assert codes == [200, 200, 400]
+
+
+def resume_by_hand(base_url: str, token: str, job_id: str) -> tuple[list[str], dict[str, str]]:
+    """A suspended job read, resumed, then resumed again (refused), checked against the document."""
+    schema = schemathesis.openapi.from_dict(packaged_document())
+    headers = {"Authorization": f"token {token}"}
+    failures: dict[str, str] = {}
+    seen = []
+    for method, path in (("GET", "/jobs/{job_id}"), *[("POST", "/jobs/{job_id}/resume")] * 2):
+        case = schema[path][method].Case(path_parameters={"job_id": job_id})
+        response = case.call(base_url=base_url, headers=headers, timeout=30)
+        seen.append(
+            f"{case.operation.label} {response.status_code} {response.json().get('status')}"
+        )
+        check(case, response, headers, failures)
+    return seen, failures
+
+
+@pytest.mark.tb_config(suspend_after=2)
+async def test_a_suspended_job_and_its_resume_match_the_document(api, jp_base_url, logdir):
+    job = await api.launch(logdir="logs")
+    await api.wait_status(job["id"], "running")
+    await api.wait_status(job["id"], "suspended", timeout=30)
+    base_url = f"http://127.0.0.1:{api.serverapp.port}{jp_base_url}forgather-tb/api"
+    token = api.serverapp.identity_provider.token
+    seen, failures = await asyncio.get_running_loop().run_in_executor(
+        None, resume_by_hand, base_url, token, job["id"]
+    )
+    assert seen[:2] == [
+        "GET /jobs/{job_id} 200 suspended",
+        "POST /jobs/{job_id}/resume 200 starting",
+    ]
+    assert seen[2].startswith("POST /jobs/{job_id}/resume 409 ")
+    assert failures == {}

@@ -121,6 +121,11 @@ def _parser() -> argparse.ArgumentParser:
     kill = command("kill", "stop a job (or cancel it while it is queued)")
     kill.add_argument("id", help="job id (from 'list')")
 
+    resume = command(
+        "resume", "wake a suspended job (opening its URL wakes it too), and wait until it runs"
+    )
+    resume.add_argument("id", help="job id (from 'list')")
+
     output = command("output", "print a job's TensorBoard output")
     output.add_argument("id", help="job id (from 'list')")
     output.add_argument(
@@ -206,7 +211,9 @@ def _exposure_warning(job: dict[str, Any]) -> str | None:
 
 
 def _describe(job: dict[str, Any], server: ServerInfo) -> str:
-    queued = f" (position {job['queue_position']})" if job.get("queue_position") else ""
+    detail = f" (position {job['queue_position']})" if job.get("queue_position") else ""
+    if job["status"] == "suspended":
+        detail = f" since {job['suspended_at']}, wakes when opened"
     options = ", ".join(
         f"{name}={value}"
         for name, value in sorted(job["options"].items())
@@ -215,7 +222,7 @@ def _describe(job: dict[str, Any], server: ServerInfo) -> str:
     lines = [
         f"id:       {job['id']}",
         f"label:    {job['label']}",
-        f"status:   {job['status']}{queued}",
+        f"status:   {job['status']}{detail}",
         f"logdir:   {job['options']['logdir']}",
         f"url:      {server.browser_url(job['url'])}",
         f"created:  {job['created']}",
@@ -225,6 +232,8 @@ def _describe(job: dict[str, Any], server: ServerInfo) -> str:
         lines.append(f"activity: {activity}")
     if job.get("queue_reason"):
         lines.append(f"waiting:  {job['queue_reason']}")
+    if job.get("wakes"):
+        lines.append(f"wakes:    {job['wakes']}")
     if options:
         lines.append(f"options:  {options}")
     lines.append(f"limits:   {limits_text(job.get('limits'))}")
@@ -287,6 +296,8 @@ def _launch(client: Client, args: argparse.Namespace) -> int:
 
 def _started(client: Client, args: argparse.Namespace, job: dict[str, Any], reused: bool) -> int:
     """Report a launched (or relaunched) job, after waiting for it with --wait or --open."""
+    if (args.wait or args.open) and job["status"] == "suspended":  # a reused one
+        job = client.resume(job["id"])
     if args.wait or args.open:
         job = _wait(client, job)
     url = client.server.browser_url(job["url"])
@@ -441,6 +452,10 @@ def _run(args: argparse.Namespace) -> int:
         job = client.kill(args.id)
         print(printable(f"TensorBoard {job['label']} ({job['id']}): {job['status']}"))
         return 0
+    if args.command == "resume":
+        job = _wait(client, client.resume(args.id))
+        print(printable(f"TensorBoard {job['label']} ({job['id']}): {job['status']}"))
+        return 0 if job["status"] == "running" else 1
     for text in client.output_text(args.id, follow=args.follow):
         sys.stdout.write(printable(text, multiline=True))
         sys.stdout.flush()

@@ -307,6 +307,13 @@ class Client:
             dict[str, Any], self._call("POST", self._job_path(job_id, "relaunch"), body=body)[1]
         )
 
+    def resume(self, job_id: str) -> dict[str, Any]:
+        """Wake a suspended job (it starts again, or queues); returns it.
+
+        A job that is not suspended is refused (409).
+        """
+        return cast(dict[str, Any], self._call("POST", self._job_path(job_id, "resume"))[1])
+
     def jobs(self) -> list[dict[str, Any]]:
         """Every job the server knows, oldest first."""
         return cast(list[dict[str, Any]], self._call("GET", "jobs")[1])

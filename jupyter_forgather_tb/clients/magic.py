@@ -33,6 +33,8 @@ USAGE = """\
 (%forgather_tb --help for every option)"""
 
 COMMANDS = ("list", "kill", "output", "relaunch")
+#: States whose URL serves TensorBoard: a request to a suspended job wakes it.
+OPENABLE = ("running", "suspended")
 
 
 class _HelpShown(Exception):
@@ -108,7 +110,8 @@ def _view(job: dict[str, Any], client: Client, height: int, reused: bool) -> dic
         + f'<p><a href="{html.escape(url)}" target="_blank" rel="noopener">'
         f"Open TensorBoard {html.escape(job['label'])} in a new tab</a>{note}</p>"
     )
-    text = f"TensorBoard {job['label']} is running at {client.server.browser_url(url)}{note}"
+    state = "is running" if job["status"] == "running" else "is suspended and wakes when opened"
+    text = f"TensorBoard {job['label']} {state} at {client.server.browser_url(url)}{note}"
     return _bundle(printable(text), markup)
 
 
@@ -132,7 +135,7 @@ def _jobs_table(jobs: list[dict[str, Any]]) -> dict[str, str]:
         )
         + (
             f'<td><a href="{html.escape(job["url"])}" target="_blank" rel="noopener">open</a></td>'
-            if job["status"] == "running"
+            if job["status"] in OPENABLE
             else "<td></td>"
         )
         + "</tr>"
@@ -207,7 +210,9 @@ class ForgatherTBMagics(Magics):
                 )
                 handle.update(_bundle(text), raw=True)
                 return
-        result = _view(job, client, height, reused) if job["status"] == "running" else _failure(job)
+        # A suspended job's view wakes it: the IFrame's request is enough.
+        openable = job["status"] in OPENABLE
+        result = _view(job, client, height, reused) if openable else _failure(job)
         if handle is None:
             display(result, raw=True)
         else:

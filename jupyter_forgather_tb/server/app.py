@@ -58,8 +58,18 @@ class ForgatherTB(ExtensionApp):
 
     idle_timeout = Float(
         0.0,
-        help="Stop a running job after this many seconds without a request through its "
-        "proxy (0 turns this off). The job shows why it stopped.",
+        help="End a job, running or suspended, after this many seconds without a request "
+        "through its proxy (0 turns this off). The job shows why it stopped.",
+    ).tag(config=True)
+
+    suspend_after = Float(
+        900.0,
+        help="Suspend a running job after this many seconds without a request through its "
+        "proxy: its processes stop and give their memory back, and the job keeps its id, "
+        "URL and place in the list; the next request to its URL starts it again (warm, "
+        "in about 0.1 s on a small log directory) and is answered once it serves. Jobs on "
+        "a TCP port, and jobs whose output is being followed, are never suspended. 0 "
+        "turns this off.",
     ).tag(config=True)
 
     max_finished = Integer(
@@ -334,6 +344,7 @@ class ForgatherTB(ExtensionApp):
             max_finished=self.max_finished,
             max_queued=self.max_queued,
             idle_timeout=self.idle_timeout,
+            suspend_after=self.suspend_after,
             state_file=self.state_file or None,
             s3_cache_dir=self.s3_cache_dir,
             s3_cache_max_bytes=self.s3_cache_max_bytes,

@@ -31,3 +31,7 @@ class BackendFailed(ManagerError):
 
 class BackendTimeout(ManagerError):
     """The job's TensorBoard did not answer in time."""
+
+
+class NotSuspended(ManagerError):
+    """The job is not suspended, so there is nothing to wake."""

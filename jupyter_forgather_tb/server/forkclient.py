@@ -85,14 +85,18 @@ class ForkServer:
         if self.failed or argv[:3] != runner:
             return None
         if not self._ready:
-            if self._starting is None:
-                self._starting = asyncio.ensure_future(self._start(env))
+            self.warm_up(env)
             return None
         try:
             return await self._fork(argv[3:], env)
         except (OSError, ConnectionError) as error:
             self._fail(f"could not fork a job: {error}")
             return None
+
+    def warm_up(self, env: dict[str, str]) -> None:
+        """Start the fork server now, if it has not started (or failed), for the next job."""
+        if not self.failed and self._starting is None:
+            self._starting = asyncio.ensure_future(self._start(env))
 
     async def _start(self, env: dict[str, str]) -> None:
         parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)

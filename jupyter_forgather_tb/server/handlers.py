@@ -20,7 +20,15 @@ from .backends import BackendClients
 from .errors import BackendFailed, BackendTimeout, JobNotRunning
 from .jobs import Job
 from .logdirs import find_logdirs, resolve_logdir, resolve_members
-from .manager import JobManager, JobNotFound, JobStillLive, ManagerError, PortInUse, QueueFull
+from .manager import (
+    JobManager,
+    JobNotFound,
+    JobStillLive,
+    ManagerError,
+    NotSuspended,
+    PortInUse,
+    QueueFull,
+)
 from .preview import PreviewClient, check_tag
 
 if TYPE_CHECKING:
@@ -33,6 +41,7 @@ _ERROR_STATUS = {
     PortInUse: 409,
     JobStillLive: 409,
     JobNotRunning: 409,
+    NotSuspended: 409,
     QueueFull: 429,
     BackendFailed: 502,
     BackendTimeout: 504,
@@ -205,6 +214,16 @@ class RelaunchHandler(ForgatherTBHandler):
         self.finish(json.dumps(self.manager.job_json(job)))
 
 
+class ResumeHandler(ForgatherTBHandler):
+    """``POST jobs/<id>/resume``: wake a suspended job (as a request to its URL would)."""
+
+    @web.authenticated
+    @authorized
+    def post(self, job_id: str) -> None:
+        job = self.manager.wake(job_id)
+        self.finish(json.dumps(self.manager.job_json(job)))
+
+
 def _offset_arg(handler: ForgatherTBHandler) -> int | None:
     raw = handler.get_query_argument("offset", "0")
     # isascii: str.isdigit also accepts "²", which int() then refuses (a 500).
@@ -262,6 +281,10 @@ class OutputStreamHandler(ForgatherTBHandler):
         self.set_header("Content-Type", "text/event-stream")
         self.set_header("Cache-Control", "no-cache")
         self.set_header("X-Accel-Buffering", "no")
+        with self.manager.following_output(job):
+            await self._stream(job, offset)
+
+    async def _stream(self, job: Job, offset: int) -> None:
         try:
             while not self._closed:
                 begin, data = job.output.read(offset, MAX_OUTPUT_CHUNK)
@@ -355,6 +378,7 @@ def api_handlers(prefix: str) -> list[tuple[str, type[ForgatherTBHandler]]]:
         (rf"{prefix}/jobs", JobsHandler),
         (rf"{prefix}/jobs/{job_id}", JobHandler),
         (rf"{prefix}/jobs/{job_id}/relaunch", RelaunchHandler),
+        (rf"{prefix}/jobs/{job_id}/resume", ResumeHandler),
         (rf"{prefix}/jobs/{job_id}/output", OutputHandler),
         (rf"{prefix}/jobs/{job_id}/output/stream", OutputStreamHandler),
         (rf"{prefix}/jobs/{job_id}/preview", PreviewHandler),

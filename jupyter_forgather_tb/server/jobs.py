@@ -18,11 +18,16 @@ from .output import OutputBuffer
 
 
 class JobStatus(enum.StrEnum):
-    """Where a job is in its life: queued -> starting -> running -> one of the ends."""
+    """Where a job is in its life: queued -> starting -> running -> one of the ends.
+
+    A running job left without requests may be ``suspended``: its processes are gone,
+    the job stays, and the next request queues it to start again.
+    """
 
     QUEUED = "queued"
     STARTING = "starting"
     RUNNING = "running"
+    SUSPENDED = "suspended"
     EXITED = "exited"
     FAILED = "failed"
     KILLED = "killed"
@@ -31,7 +36,12 @@ class JobStatus(enum.StrEnum):
     @property
     def is_live(self) -> bool:
         """True until the job has ended."""
-        return self in (JobStatus.QUEUED, JobStatus.STARTING, JobStatus.RUNNING)
+        return self in (
+            JobStatus.QUEUED,
+            JobStatus.STARTING,
+            JobStatus.RUNNING,
+            JobStatus.SUSPENDED,
+        )
 
 
 # What new_job_id makes: 22 URL-safe base64 characters, the first not "-".
@@ -103,6 +113,10 @@ class Job:
     logdir_tree: str | None = None  # a compare job's folder of links (see compare.py)
     events: EventScan | None = None  # the last scan of its event files (see activity.py)
     events_at: float | None = None  # when that scan ended (time.monotonic)
+    suspended_at: datetime | None = None  # when it was last suspended, while it is
+    wakes: int = 0  # how many times it was woken from suspension
+    suspend_requested: bool = False  # its processes are being stopped to suspend it
+    output_followers: int = 0  # open output streams (a followed job is never suspended)
 
     @property
     def label(self) -> str:
@@ -154,6 +168,9 @@ class Job:
             "enforced_by": self.enforced_by,
             "cgroup_files": self.cgroup_files,
             "logdir_tree": self.logdir_tree,
+            "last_activity": _iso(self.last_activity),
+            "suspended_at": _iso(self.suspended_at),
+            "wakes": self.wakes,
         }
 
     def to_json(self, queue_position: int | None = None) -> dict[str, Any]:
@@ -188,4 +205,6 @@ class Job:
             },
             "usage": self.usage if self.status == JobStatus.RUNNING else None,
             "queue_reason": self.queue_reason if self.status == JobStatus.QUEUED else None,
+            "suspended_at": _iso(self.suspended_at),
+            "wakes": self.wakes,
         }

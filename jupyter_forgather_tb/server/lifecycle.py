@@ -36,15 +36,11 @@ def _describe_exit(code: int) -> str:
 
 
 class ProcessLifecycle(Readiness):
-    """Runs queued jobs as processes: start, readiness, output, exit, kill, idle culling."""
+    """Runs queued jobs as processes: start, readiness, output, exit, kill."""
 
-    _culler: asyncio.Task[None] | None
     _usage_task: asyncio.Task[None] | None
-    _stopping: set[asyncio.Future[Job]]  # idle stops under way (kept referenced)
 
     def _schedule(self) -> None:
-        if self.settings.idle_timeout > 0 and self._culler is None:
-            self._culler = asyncio.ensure_future(self._cull_idle())
         if self._usage_task is None:
             self._usage_task = asyncio.ensure_future(self._watch_usage())
         decided = plan(
@@ -163,6 +159,7 @@ class ProcessLifecycle(Readiness):
                 job.status = JobStatus.RUNNING
                 job.running_since = now()
                 self._take_report(job)
+                self._settle_wake(job)
                 self._save()
                 self.log.info("TensorBoard job %s is running (pid %s)", job.id, proc.pid)
             elif job.error:  # its port is taken
@@ -190,6 +187,8 @@ class ProcessLifecycle(Readiness):
                 job.error = taken(job.port, foreign)
         if job.kill_requested:
             self._finish(job, JobStatus.KILLED, job.stop_reason)
+        elif job.suspend_requested:
+            self._suspended(job)
         elif over_memory:
             self._finish(job, JobStatus.FAILED, over_memory)
         elif job.error:  # startup timeout, or its port is taken
@@ -232,42 +231,35 @@ class ProcessLifecycle(Readiness):
                 log_file.write(chunk)
                 log_file.flush()
 
-    async def _cull_idle(self) -> None:
-        """Stop running jobs that no proxied request has reached for ``idle_timeout``."""
-        timeout = self.settings.idle_timeout
-        while True:
-            await asyncio.sleep(max(0.2, min(timeout / 4, 30.0)))
-            current = now()
-            for job in self.list():
-                if job.status != JobStatus.RUNNING or job.kill_requested:
-                    continue
-                since = max(filter(None, (job.last_activity, job.running_since)), default=None)
-                if since and (current - since).total_seconds() >= timeout:
-                    self.log.info("Stopping idle TensorBoard job %s", job.id)
-                    stopping = asyncio.ensure_future(
-                        self.kill(job.id, f"stopped after {timeout:g} s without requests")
-                    )
-                    self._stopping.add(stopping)
-                    stopping.add_done_callback(self._stopping.discard)
-
     async def kill(self, job_id: str, reason: str | None = None) -> Job:
-        """Stop a job (SIGTERM, then SIGKILL after the grace period) or cancel it if queued.
+        """Stop a job (SIGTERM, then SIGKILL after the grace period), or cancel it if queued.
 
-        Idempotent: killing an ended job changes nothing. ``reason`` is kept as
-        the job's error text when the stop was not asked for by a user.
+        A suspended job ends at once. Idempotent: killing an ended job changes nothing.
+        ``reason`` is kept as the job's error text when the stop was not asked for by a
+        user.
         """
         job = self.get(job_id)
         if not job.status.is_live:
             return job
-        if job.status == JobStatus.QUEUED:
+        if job.status in (JobStatus.QUEUED, JobStatus.SUSPENDED):  # no process
             job.kill_requested = True
-            self._finish(job, JobStatus.KILLED, reason or "cancelled before it started")
+            never_started = job.started is None
+            self._finish(
+                job,
+                JobStatus.KILLED,
+                reason or ("cancelled before it started" if never_started else None),
+            )
             return job
         first = not job.kill_requested
         job.kill_requested = True
         job.stop_reason = job.stop_reason or reason
+        await self._stop_process(job, first)
+        return job
+
+    async def _stop_process(self, job: Job, signal_it: bool) -> None:
+        """End a starting or running job's processes and wait until its task has seen it."""
         task = self._tasks.get(job.id)
-        if first:
+        if signal_it:
             self._signal(job, signal.SIGTERM)
             self._signal(job, signal.SIGCONT)  # a stopped process only sees SIGTERM once continued
         if task is not None:
@@ -277,15 +269,17 @@ class ProcessLifecycle(Readiness):
                 self.log.warning("TensorBoard job %s ignored SIGTERM; sending SIGKILL", job.id)
                 self._signal(job, signal.SIGKILL)
                 await asyncio.shield(task)
-        return job
 
     async def shutdown(self) -> None:
         """Stop every job; called when the Jupyter server stops."""
-        live = [job for job in self._jobs.values() if job.status.is_live]
+        # Suspended jobs have no process, and stay suspended for the next server.
+        live = [
+            job
+            for job in self._jobs.values()
+            if job.status.is_live and job.status != JobStatus.SUSPENDED
+        ]
         if live:
             self.log.info("Stopping %d TensorBoard job(s)", len(live))
-        if self._culler is not None:
-            self._culler.cancel()
         if self._usage_task is not None:
             self._usage_task.cancel()
         await asyncio.gather(

@@ -3,7 +3,8 @@
 Its parts, one layer each: :mod:`registry` (the job list and what happens when a job
 ends), :mod:`readiness` (port checks, the readiness probe), :mod:`lifecycle`
 (processes: start, output, kill; which queued job starts, decided by the pure
-:mod:`scheduling`), :mod:`restore` (restart survival),
+:mod:`scheduling`), :mod:`suspension` (idle jobs suspended and woken, or ended),
+:mod:`restore` (restart survival),
 and :class:`~.s3jobs.S3Caches` for what s3:// jobs add.
 """
 
@@ -20,7 +21,15 @@ from ..common.options import LaunchOptions, OptionError
 from ..common.s3paths import url_scheme
 from ..common.sizes import format_size
 from .activity import ActivitySettings, ActivityTracker
-from .errors import JobNotFound, JobNotRunning, JobStillLive, ManagerError, PortInUse, QueueFull
+from .errors import (
+    JobNotFound,
+    JobNotRunning,
+    JobStillLive,
+    ManagerError,
+    NotSuspended,
+    PortInUse,
+    QueueFull,
+)
 from .forkclient import ForkServer
 from .jobs import Job, JobStatus
 from .limits import JobLimits
@@ -36,6 +45,7 @@ __all__ = [
     "JobStillLive",
     "ManagerError",
     "ManagerSettings",
+    "NotSuspended",
     "PortInUse",
     "QueueFull",
 ]
@@ -56,9 +66,10 @@ class JobManager(RestartSurvival):
         self._procs = {}
         self._tasks = {}
         self._seq = 0
-        self._culler = None
+        self._idle_watch = None
         self._usage_task = None
-        self._stopping = set()
+        self._background = set()
+        self._waking = {}
         self._end_listeners = []
         self.s3 = S3Caches(
             settings.s3_cache_dir or os.path.join(os.path.dirname(settings.log_dir), "s3-cache"),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Awaitable
 from typing import Any, cast
 
@@ -24,7 +25,7 @@ from .forwarding import (
     request_headers_for_backend,
     without_token,
 )
-from .jobs import JobStatus
+from .jobs import Job, JobStatus
 from .manager import JobManager, JobNotFound
 
 _SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -35,6 +36,8 @@ _PROXY_ACTION = "execute"
 # sends them: tornado then adds an ETag and answers a matching If-None-Match with 304.
 # Larger ones (TensorBoard's 6 MB script) and those of unknown length stream through.
 STREAM_ABOVE = 256 * 1024
+#: Seconds between retries of a request for a woken job that waits in the queue.
+WAKE_RETRY_SECONDS = 2
 
 
 def _job_address_only(handler: TensorBoardProxyHandler, host: str) -> bool:
@@ -59,16 +62,44 @@ class TensorBoardProxyHandler(LocalProxyHandler):
     def backends(self) -> BackendClients:
         return cast(BackendClients, self.settings["forgather_tb_backends"])
 
-    def _page(self, status: int, title: str, text: str, retry: bool = False) -> None:
+    def _page(
+        self, status: int, title: str, text: str, retry_after: int = 0, head: str = ""
+    ) -> None:
         self.set_status(status)
         self.set_header("Content-Type", "text/html; charset=utf-8")
         self.set_header("Cache-Control", "no-store")
-        if retry:
-            self.set_header("Retry-After", "1")
+        if retry_after:
+            self.set_header("Retry-After", str(retry_after))
         self.finish(
-            "<!doctype html><meta charset=utf-8>"
+            f"<!doctype html><meta charset=utf-8>{head}"
             f"<title>{html.escape(title)}</title><h1>{html.escape(title)}</h1>"
             f"<p>{html.escape(text)}</p>"
+        )
+
+    def _waiting_for_wake(self, job: Job) -> None:
+        """A woken job waits in the queue: a page that says so and reloads by itself.
+
+        A request that is not a page load (TensorBoard's own, an API call) gets a JSON
+        503 with ``Retry-After`` instead.
+        """
+        why = job.queue_reason or "waiting in the queue"
+        text = (
+            f"TensorBoard job {job.label} was suspended and is starting again; it is "
+            f"queued ({why}). This page reloads by itself."
+        )
+        if "text/html" not in self.request.headers.get("Accept", ""):
+            self.set_status(503)
+            self.set_header("Content-Type", "application/json")
+            self.set_header("Cache-Control", "no-store")
+            self.set_header("Retry-After", str(WAKE_RETRY_SECONDS))
+            self.finish(json.dumps({"message": text}))
+            return
+        self._page(
+            503,
+            "TensorBoard is waking up",
+            text,
+            retry_after=WAKE_RETRY_SECONDS,
+            head=f'<meta http-equiv="refresh" content="{WAKE_RETRY_SECONDS}">',
         )
 
     async def prepare(self, *args: Any, **kwargs: Any) -> None:
@@ -96,13 +127,18 @@ class TensorBoardProxyHandler(LocalProxyHandler):
             return self._page(
                 404, "TensorBoard not found", f"There is no TensorBoard job {job_id}."
             )
+        if job.status != JobStatus.RUNNING or job.suspend_requested:
+            # A suspended job wakes for this request, which waits until it serves.
+            job = await self.manager.awake(job)
+            if job.status == JobStatus.QUEUED and self.manager.is_waking(job):
+                return self._waiting_for_wake(job)
         if job.status != JobStatus.RUNNING:
             if job.status.is_live:
                 text = (
                     f"TensorBoard job {job.label} is {job.status.value}; "
                     "this page will work once it is running."
                 )
-                return self._page(503, "TensorBoard is not ready", text, retry=True)
+                return self._page(503, "TensorBoard is not ready", text, retry_after=1)
             text = f"TensorBoard job {job.label} ended ({job.status.value})" + (
                 f": {job.error}" if job.error else "."
             )
@@ -205,6 +241,7 @@ class TensorBoardProxyHandler(LocalProxyHandler):
             return self._backend_failed(502, "TensorBoard could not be reached")
         finally:
             self._record_activity()
+            self.manager.touch(self._job)  # a long answer counts until its end
 
     def _backend_failed(self, status: int, message: str) -> None:
         if not self._headers_written:

@@ -196,6 +196,11 @@ def restore_job(record: Any, dirs: OwnDirs, output: OutputBuffer) -> Job:
     enforced_by = record.get("enforced_by")
     if enforced_by not in (None, *MECHANISMS):
         raise RecordError(f"its enforced_by {_show(enforced_by)} is not a mechanism")
+    suspended_at = _when(record, "suspended_at")
+    if status == JobStatus.SUSPENDED:
+        _check_suspended(record, options, suspended_at)
+    elif suspended_at is not None:
+        raise RecordError(f"it says when it was suspended, but it is {status.value}")
     return Job(
         options=options,
         url=f"{dirs.base_url}tb/{job_id}/",
@@ -222,7 +227,23 @@ def restore_job(record: Any, dirs: OwnDirs, output: OutputBuffer) -> Job:
         enforced_by=enforced_by,
         cgroup_files=cgroup_files,
         logdir_tree=logdir_tree,
+        last_activity=_when(record, "last_activity"),
+        suspended_at=suspended_at,
+        wakes=_integer(record, "wakes", 0) or 0,
     )
+
+
+def _check_suspended(
+    record: dict[str, Any], options: LaunchOptions, since: datetime | None
+) -> None:
+    """A suspended job's record names when, and no process, socket or port: it has none."""
+    if since is None:
+        raise RecordError("it is suspended but does not say since when")
+    if options.uses_tcp:
+        raise RecordError("it is suspended, which a job on a TCP port never is")
+    for key in ("pid", "proc_start_time", "unix_socket", "report_file", "cgroup_files"):
+        if record.get(key) is not None:
+            raise RecordError(f"it is suspended, so it has no {key}, but names one")
 
 
 # Where cgroup hierarchies are mounted on every distribution we know of; a record naming

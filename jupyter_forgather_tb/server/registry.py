@@ -38,6 +38,7 @@ class ManagerSettings:
     startup_timeout: float
     kill_grace: float
     idle_timeout: float
+    suspend_after: float  # 0: never suspend
     output_buffer_size: int
     max_finished: int
     log_dir: str
@@ -91,6 +92,7 @@ class JobRegistry:
     _own_dirs: OwnDirs
     _state: StateFile | None
     _socket_dir: str
+    _waking: dict[str, asyncio.Future[None]]  # woken jobs not yet running or ended
 
     def get(self, job_id: str) -> Job:
         """The job with this id, or :class:`JobNotFound`."""
@@ -118,8 +120,17 @@ class JobRegistry:
         job.last_activity = now()
 
     def on_job_end(self, listener: Callable[[Job], None]) -> None:
-        """Call ``listener(job)`` whenever a job ends (the proxy closes its client then)."""
+        """Call ``listener(job)`` whenever a job's processes are gone: it ended or was suspended.
+
+        The proxy closes the job's client then.
+        """
         self._end_listeners.append(listener)
+
+    def _settle_wake(self, job: Job) -> None:
+        """A woken job runs or has ended: release the requests waiting for it."""
+        waking = self._waking.pop(job.id, None)
+        if waking is not None and not waking.done():
+            waking.set_result(None)
 
     def _finish(self, job: Job, status: JobStatus, error: str | None) -> None:
         job.status = status
@@ -139,7 +150,31 @@ class JobRegistry:
         )
         for listener in self._end_listeners:
             listener(job)
+        self._settle_wake(job)
         self._prune_finished()
+        self._save()
+
+    def _suspended(self, job: Job) -> None:
+        """A job whose processes were stopped for want of requests: it stays, without them.
+
+        It keeps its id, options, URL and place in the list; its socket, report file,
+        process and control group are gone (the caller released the group), and its
+        next start makes them anew.
+        """
+        job.status = JobStatus.SUSPENDED
+        job.suspend_requested = False
+        job.suspended_at = now()
+        for path in (job.unix_socket, job.report_file):
+            if path:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+        job.unix_socket = job.report_file = job.host = None
+        job.pid = job.proc_start_time = job.exit_code = None
+        job.argv = job.cgroup_files = job.usage = None
+        job.adopted = False
+        self.log.info("TensorBoard job %s suspended; the next request wakes it", job.id)
+        for listener in self._end_listeners:
+            listener(job)
         self._save()
 
     def forget_ended(self) -> builtins.list[str]:

@@ -14,16 +14,20 @@ from tornado.ioloop import IOLoop
 from ..common.processes import FORKSERVER_MODULE
 from .compare import remove_tree
 from .jobs import Job, JobStatus
-from .lifecycle import ProcessLifecycle
 from .output import OutputBuffer
 from .procfs import leads_its_group, listens_on, process_identity
 from .records import RecordError, lost_job, restore_job
 from .registry import now, signal_group
 from .state import StateFile, StateInUse, StateRefused
+from .suspension import Suspension
 
 
-class RestartSurvival(ProcessLifecycle):
-    """Loads, checks and re-adopts the jobs a previous server saved in its state file."""
+class RestartSurvival(Suspension):
+    """Loads, checks and re-adopts the jobs a previous server saved in its state file.
+
+    Suspended jobs have no process to re-adopt: they stay suspended, and wake on the
+    next request as before.
+    """
 
     def _open_state(self) -> StateFile | None:
         """The state file, locked; None (and a warning saying why) if this server may not use it."""
@@ -60,7 +64,7 @@ class RestartSurvival(ProcessLifecycle):
                 adopt.append(job)
             self._jobs[job.id] = job
         self._save()
-        if adopt or self.queue():
+        if adopt or self.queue() or self.suspended_jobs():
             # The event loop may not run yet while the server initializes.
             IOLoop.current().add_callback(self._resume, adopt)
 
@@ -148,6 +152,9 @@ class RestartSurvival(ProcessLifecycle):
             self.limits.adopt(job)
             self._seed_output(job)
             self._tasks[job.id] = asyncio.ensure_future(self._watch_adopted(job))
+        if self.suspended_jobs() and self.fork_server is not None:
+            # So that the first wake after a restart is a warm start too.
+            self.fork_server.warm_up(self._child_env())
         self._schedule()
 
     def _seed_output(self, job: Job) -> None:
@@ -180,6 +187,8 @@ class RestartSurvival(ProcessLifecycle):
         over_memory = self.limits.ended(job)
         if job.kill_requested:
             self._finish(job, JobStatus.KILLED, job.stop_reason)
+        elif job.suspend_requested:
+            self._suspended(job)
         elif over_memory:
             self._finish(job, JobStatus.FAILED, over_memory)
         elif status != 200:

@@ -13,7 +13,7 @@ import {
 } from '@jupyterlab/apputils';
 import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 
-import { statusText } from './form';
+import { isOpenable, statusText } from './form';
 import { tensorboardIcon } from './icons';
 import { JobsModel, waitSettled } from './model';
 import {
@@ -214,11 +214,11 @@ export function addCommands(context: ICommandContext): void {
     try {
       let job: IJob = await model.api.launch(request);
       model.update(job);
-      if (job.status !== 'running') {
+      if (!isOpenable(job)) {
         job = await waitSettled(model.api, job.id);
         model.update(job);
       }
-      if (job.status === 'running') {
+      if (isOpenable(job)) {
         await commands.execute(CommandIDs.openJob, {
           ...viewArgs(model, job)
         });

@@ -324,7 +324,15 @@ export function statusText(
   if (job.status === 'queued' && job.queue_position) {
     return `queued #${job.queue_position}`;
   }
+  if (job.status === 'suspended') {
+    return 'suspended, wakes when opened';
+  }
   return job.status;
+}
+
+/** Whether opening the job shows TensorBoard: it runs, or is suspended (opening wakes it). */
+export function isOpenable(job: Pick<IJob, 'status'>): boolean {
+  return job.status === 'running' || job.status === 'suspended';
 }
 
 /** How long ago `iso` was, shortly: "12 s", "3 min", "5 h", "2 d". */

@@ -41,7 +41,14 @@ export namespace CommandIDs {
 
 /** A job's state, as the server names it. */
 export type JobStatus =
-  'queued' | 'starting' | 'running' | 'exited' | 'failed' | 'killed' | 'lost';
+  | 'queued'
+  | 'starting'
+  | 'running'
+  | 'suspended'
+  | 'exited'
+  | 'failed'
+  | 'killed'
+  | 'lost';
 
 /** States after which a job never changes again. */
 export const ENDED_STATUSES: ReadonlySet<JobStatus> = new Set([
@@ -190,6 +197,10 @@ export interface IPreview {
   tags: string[];
   /** Each run's `[step, value]` points, in step order; a NaN or infinity is null. */
   runs: Record<string, [number, number | null][]>;
+  /** While suspended (no process; the next request wakes it), since when. */
+  suspended_at: string | null;
+  /** How many times it was woken from suspension. */
+  wakes: number;
 }
 
 /** How a job's limits are enforced: a control group (v2 or v1), or a watchdog. */

@@ -7,6 +7,7 @@ import {
   EMPTY_VALUES,
   exposureWarning,
   fieldOf,
+  isOpenable,
   isS3,
   loaderText,
   mirrorText,
@@ -250,6 +251,16 @@ describe('display helpers', () => {
     expect(statusText({ status: 'running', queue_position: null })).toBe(
       'running'
     );
+  });
+
+  it('says a suspended job wakes when opened, and that it can be opened', () => {
+    expect(statusText({ status: 'suspended', queue_position: null })).toBe(
+      'suspended, wakes when opened'
+    );
+    expect(isOpenable({ status: 'suspended' })).toBe(true);
+    expect(isOpenable({ status: 'running' })).toBe(true);
+    expect(isOpenable({ status: 'queued' })).toBe(false);
+    expect(isOpenable({ status: 'killed' })).toBe(false);
   });
 
   it('sums up an S3 mirror', () => {

@@ -17,6 +17,7 @@ import * as React from 'react';
 import {
   age,
   exposureWarning,
+  isOpenable,
   loaderText,
   mirrorText,
   skippedText,
@@ -188,7 +189,7 @@ function JobItem(props: IJobListProps & { job: IJob }): JSX.Element {
         </div>
       )}
       <div className="jp-ForgatherTB-row jp-ForgatherTB-jobActions">
-        {job.status === 'running' && (
+        {isOpenable(job) && (
           <>
             <Action
               icon={tabIcon}

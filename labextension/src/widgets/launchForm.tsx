@@ -13,6 +13,7 @@ import {
   fieldOf,
   FieldName,
   IFormValues,
+  isOpenable,
   isS3,
   toggleLogdir,
   toLaunchRequest
@@ -417,7 +418,7 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
           role="status"
         >
           <span>{notice.text}</span>
-          {notice.job?.status === 'running' && (
+          {notice.job && isOpenable(notice.job) && (
             <Button
               small
               minimal
