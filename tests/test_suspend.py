@@ -92,6 +92,20 @@ async def test_ten_concurrent_requests_during_a_wake_all_succeed_with_one_wake(a
 
 
 @pytest.mark.tb_config(suspend_after=2)
+async def test_a_suspended_compare_job_drops_its_folder_of_links_and_wakes_with_both(
+    api, logdir, jp_root_dir
+):
+    write_scalars(jp_root_dir / "other" / "lr2", "loss", [3.0, 2.5])
+    job = await suspended_job(api, logdir=None, logdirs={"a": "logs", "b": "other"})
+    assert manager_of(api).get(job["id"]).logdir_tree is None
+    assert not [p for p in os.listdir(manager_of(api)._socket_dir) if job["id"] in p]
+    response = await api.proxied(job["id"], "data/runs")
+    assert response.code == 200, response.body[:500]
+    assert sorted(json.loads(response.body)) == ["a/run1", "a/run2", "b/lr2"]
+    assert (await api.job(job["id"]))["wakes"] == 1
+
+
+@pytest.mark.tb_config(suspend_after=2)
 async def test_killing_a_suspended_job_ends_it_for_good(api, logdir):
     job = await suspended_job(api)
     killed = await api.kill(job["id"])

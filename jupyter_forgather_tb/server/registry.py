@@ -158,7 +158,7 @@ class JobRegistry:
         """A job whose processes were stopped for want of requests: it stays, without them.
 
         It keeps its id, options, URL and place in the list; its socket, report file,
-        process and control group are gone (the caller released the group), and its
+        compare folder, process and control group are gone (the caller released the group), and its
         next start makes them anew.
         """
         job.status = JobStatus.SUSPENDED
@@ -168,7 +168,9 @@ class JobRegistry:
             if path:
                 with contextlib.suppress(OSError):
                     os.unlink(path)
-        job.unix_socket = job.report_file = job.host = None
+        if job.logdir_tree:
+            remove_tree(job.logdir_tree)
+        job.unix_socket = job.report_file = job.logdir_tree = job.host = None
         job.pid = job.proc_start_time = job.exit_code = None
         job.argv = job.cgroup_files = job.usage = None
         job.adopted = False
