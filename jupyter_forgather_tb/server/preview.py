@@ -71,15 +71,18 @@ def _value(raw: Any) -> float | None:
 
 
 def _points(rows: Any) -> list[list[Any]]:
-    """``[[step, value], ...]`` from the plugin's ``[[wall_time, step, value], ...]``."""
+    """``[[step, value], ...]``, thinned, from the plugin's ``[[wall_time, step, value], ...]``.
+
+    Thinned first: only the points kept are read.
+    """
     if not isinstance(rows, list):
         raise BackendFailed("TensorBoard answered scalars that are not a list")
     points = []
-    for row in rows:
+    for row in downsample(rows):
         if not (isinstance(row, list) and len(row) == 3 and isinstance(row[1], int)):
             raise BackendFailed("TensorBoard answered a scalar that is not [time, step, value]")
         points.append([row[1], _value(row[2])])
-    return downsample(points)
+    return points
 
 
 def tag_index(answer: Any) -> dict[str, list[str]]:
