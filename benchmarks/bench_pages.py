@@ -96,14 +96,18 @@ def _login_state(browser, url: str) -> dict:
 
 # Milestones of a load, in ms from the start of its navigation: the page's scripts have
 # run (DOMContentLoaded), its chart data has arrived (the time series answer), the chart
-# is drawn; and the bytes it fetched (0 for what came from the cache; headers only for 304).
+# is drawn; the time between the first two (the page waits on the server's answers: the
+# part a proxy or a busy server shows in); the bytes it fetched (0 for what came from the
+# cache, headers only for a 304).
 _MILESTONES = """() => {
   const navigation = performance.getEntriesByType("navigation")[0];
   const resources = performance.getEntriesByType("resource");
   const series = resources.filter((e) => e.name.endsWith("/timeseries/timeSeries"));
+  const data = series.length ? series[0].responseEnd : null;
   return {
     scripts_run: navigation.domContentLoadedEventEnd,
-    data: series.length ? series[0].responseEnd : null,
+    data,
+    data_wait: data === null ? null : data - navigation.domContentLoadedEventEnd,
     drawn: window.__chartDrawn,
     renderer: window.__chartRenderer,
     bytes: [navigation, ...resources].reduce((sum, e) => sum + e.transferSize, 0),
@@ -134,7 +138,7 @@ def load_twice(browser, url: str, state: dict | None, timeout_ms: float = 60_000
     return {"cold": cold, "warm": warm, "failed": failed}
 
 
-MILESTONES = ("drawn", "scripts_run", "data", "bytes")
+MILESTONES = ("drawn", "scripts_run", "data", "data_wait", "bytes")
 
 
 def page_loads(servers: dict[str, Jupyter], logdir: Path, rounds: int, results: dict) -> None:
@@ -190,6 +194,8 @@ def page_loads(servers: dict[str, Jupyter], logdir: Path, rounds: int, results: 
             name: {
                 "cold_vs_bare": _median_ratio(done, loads["bare"], "cold"),
                 "warm_vs_bare": _median_ratio(done, loads["bare"], "warm"),
+                "cold_data_wait_vs_bare": _median_ratio(done, loads["bare"], "cold", "data_wait"),
+                "warm_data_wait_vs_bare": _median_ratio(done, loads["bare"], "warm", "data_wait"),
                 "warm_vs_cold": statistics.median(
                     load["warm"]["drawn"] / load["cold"]["drawn"] for load in done
                 ),
@@ -203,9 +209,11 @@ def page_loads(servers: dict[str, Jupyter], logdir: Path, rounds: int, results: 
     }
 
 
-def _median_ratio(loads: list[dict], baseline: list[dict], kind: str) -> float:
+def _median_ratio(
+    loads: list[dict], baseline: list[dict], kind: str, milestone: str = "drawn"
+) -> float:
     return statistics.median(
-        load[kind]["drawn"] / base[kind]["drawn"]
+        load[kind][milestone] / base[kind][milestone]
         for load, base in zip(loads, baseline, strict=True)
     )
 
@@ -222,13 +230,16 @@ def print_page_loads(r: dict) -> None:
             print(
                 f"    {name} {kind}: drawn {m['drawn']:.0f} ms ({drawn['min']:.0f}-"
                 f"{drawn['max']:.0f}); scripts run {m['scripts_run']:.0f} ms, chart data "
-                f"{m['data']:.0f} ms; {m['bytes'] / 1024:.0f} KiB fetched"
+                f"{m['data']:.0f} ms (waited {m['data_wait']:.0f} ms for it); "
+                f"{m['bytes'] / 1024:.0f} KiB fetched"
             )
     for name, ratio in ratios.items():
         against = (
             ""
             if name == "bare"
-            else f"cold {ratio['cold_vs_bare']:.2f}x bare, warm {ratio['warm_vs_bare']:.2f}x bare; "
+            else f"cold {ratio['cold_vs_bare']:.2f}x bare, warm {ratio['warm_vs_bare']:.2f}x "
+            f"bare (waiting for data {ratio['cold_data_wait_vs_bare']:.2f}x, "
+            f"{ratio['warm_data_wait_vs_bare']:.2f}x); "
         )
         warm_cold = ratio["warm_vs_cold"]
         print(f"    {name} (medians of paired ratios): {against}warm / cold {warm_cold:.2f}")
