@@ -109,11 +109,6 @@ export class TensorBoardView extends Panel {
     return this._argsChanged;
   }
 
-  /** What the tab shows now. */
-  get state(): TabState {
-    return this._state;
-  }
-
   dispose(): void {
     if (this.isDisposed) {
       return;
