@@ -124,6 +124,12 @@ def _request_until_served(server: Jupyter, job_url: str, runs: int, points: int)
     return first, time.monotonic() - began
 
 
+def _forked(pid: int) -> bool:
+    """True if the process was forked by the fork server (its command line is the server's)."""
+    with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+        return b"jupyter_forgather_tb.forkserver" in cmdline.read()
+
+
 def _fork_server_pid(server: Jupyter, logdir: str) -> int:
     """Launch until a job is forked (the fork server is warm); the fork server's pid."""
     deadline = time.monotonic() + 120
@@ -131,8 +137,7 @@ def _fork_server_pid(server: Jupyter, logdir: str) -> int:
         job = server.api("POST", "jobs", {"logdir": logdir, "force_new": True})
         wait_http(f"{server.url}{job['url'].lstrip('/')}", headers=AUTH)
         pid = _status(server, job["id"])["pid"]
-        with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-            forked = b"jupyter_forgather_tb.forkserver" in cmdline.read()
+        forked = _forked(pid)
         with open(f"/proc/{pid}/stat") as stat:
             parent = int(stat.read().rsplit(")", 1)[1].split()[1])
         server.api("DELETE", f"jobs/{job['id']}")
@@ -160,7 +165,9 @@ def _latencies(server: Jupyter, name: str, rounds: int) -> dict:
     def suspended() -> tuple[float, float, float]:
         _wait_status(server, sleeper["id"], "suspended")
         first, served = _request_until_served(server, sleeper["url"], runs, points)
-        return first, served, _job_cpu(_status(server, sleeper["id"])["pid"])
+        pid = _status(server, sleeper["id"])["pid"]
+        assert _forked(pid), "the wake was not a warm start"
+        return first, served, _job_cpu(pid)
 
     def fresh() -> tuple[float, float, float]:
         began = time.monotonic()
@@ -193,6 +200,7 @@ def _latencies(server: Jupyter, name: str, rounds: int) -> dict:
     }
     result["running_job_pss_mib"] = pss_mib(group_pids(awake_now["pid"]))
     result["running_job_rss_mib"] = rss_mib(group_pids(awake_now["pid"]))
+    result["running_job_private_mib"] = _private_mib(group_pids(awake_now["pid"]))
     result["wakes"] = _status(server, sleeper["id"])["wakes"]
     follower.close()
     for job in (sleeper, awake):
@@ -307,7 +315,8 @@ def print_suspend(section: dict) -> None:
             f"({s['served_s']['median'] / f['served_s']['median']:.2f}x) vs never slept "
             f"{n['served_s']['median']:.3f} s; a wake costs the job "
             f"{s['job_cpu_s']['median']:.2f} s of CPU; a running job holds "
-            f"{r['running_job_pss_mib']:.0f} MiB PSS ({r['running_job_rss_mib']:.0f} MiB RSS)"
+            f"{r['running_job_pss_mib']:.0f} MiB PSS ({r['running_job_rss_mib']:.0f} MiB RSS, "
+            f"{r['running_job_private_mib']:.0f} MiB private)"
         )
     m = section["memory"]
     run, sus = m["running"], m["suspended"]

@@ -96,3 +96,28 @@ async def test_full_permission_passes_the_authorizers_action_checks(api, jp_ws_f
     assert result["list"] == result["get"] == result["proxy"] == result["delete"] == 200
     assert result["launch"] == 201
     assert json.loads((await api.call("GET", "jobs")).body)
+
+
+@pytest.mark.tb_config(suspend_after=2)
+async def test_only_a_logged_in_and_authorized_request_wakes_a_suspended_job(
+    api, jp_ws_fetch, logdir, jp_http_port, jp_base_url
+):
+    from tornado.httpclient import AsyncHTTPClient
+
+    job = await api.launch(logdir="logs")
+    await api.wait_status(job["id"], "running")
+    await api.wait_status(job["id"], "suspended", timeout=30)
+    anonymous = await AsyncHTTPClient().fetch(
+        f"http://127.0.0.1:{jp_http_port}{jp_base_url}tb/{job['id']}/data/environment",
+        follow_redirects=False,
+        raise_error=False,
+    )
+    assert anonymous.code == 302  # to the login page
+    grant(api.serverapp, "read")
+    assert (await api.proxied(job["id"], "data/environment")).code == 403
+    assert (await api.call("POST", "jobs", job["id"], "resume")).code == 403
+    grant(api.serverapp, *ALL_ACTIONS)
+    still = await api.job(job["id"])
+    assert still["status"] == "suspended" and still["wakes"] == 0
+    assert (await api.proxied(job["id"], "data/environment")).code == 200
+    assert (await api.job(job["id"]))["wakes"] == 1
