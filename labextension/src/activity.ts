@@ -2,12 +2,17 @@
  * What a job's activity and its stalls say, in words: pure, for the job card and
  * the stall notices.
  */
+import { TranslationBundle } from '@jupyterlab/translation';
+
 import { age } from './form';
 import { IActivity, IJob } from './tokens';
 
 /** The card's words while a log directory has no event files yet. */
-export const WAITING_TEXT =
-  'Waiting for event files (a trainer writes them a few seconds after it starts)';
+export function waitingForEvents(trans: TranslationBundle): string {
+  return trans.__(
+    'Waiting for event files (a trainer writes them a few seconds after it starts)'
+  );
+}
 
 /**
  * A job's activity at a glance: the waiting text, "3 runs · last write 12 s ago"
@@ -15,19 +20,20 @@ export const WAITING_TEXT =
  */
 export function activityText(
   activity: IActivity,
+  trans: TranslationBundle,
   now: number = Date.now()
 ): string {
   if (activity.state === 'waiting') {
-    return WAITING_TEXT;
+    return waitingForEvents(trans);
   }
-  const runs = `${activity.runs} ${activity.runs === 1 ? 'run' : 'runs'}`;
+  const runs = trans._n('%1 run', '%1 runs', activity.runs);
   if (!activity.last_write) {
     return runs;
   }
-  const since = age(activity.last_write, now);
+  const since = age(activity.last_write, trans, now);
   return activity.state === 'live'
-    ? `${runs} · last write ${since} ago`
-    : `${runs} · idle for ${since}`;
+    ? trans.__('%1 · last write %2 ago', runs, since)
+    : trans.__('%1 · idle for %2', runs, since);
 }
 
 /** Whether a job is running with a stalled log directory (no new events for a while). */
@@ -38,12 +44,19 @@ export function isStalled(job: Pick<IJob, 'status' | 'activity'>): boolean {
 /** The stall notice's message, naming the job. */
 export function stallMessage(
   job: Pick<IJob, 'label' | 'activity'>,
+  trans: TranslationBundle,
   now: number = Date.now()
 ): string {
-  const since = job.activity?.last_write
-    ? ` for ${age(job.activity.last_write, now)}`
-    : '';
-  return `TensorBoard “${job.label}”: no new events${since}. Has its training stopped?`;
+  return job.activity?.last_write
+    ? trans.__(
+        'TensorBoard “%1”: no new events for %2. Has its training stopped?',
+        job.label,
+        age(job.activity.last_write, trans, now)
+      )
+    : trans.__(
+        'TensorBoard “%1”: no new events. Has its training stopped?',
+        job.label
+      );
 }
 
 /**

@@ -12,8 +12,9 @@ import {
   WidgetTracker
 } from '@jupyterlab/apputils';
 import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
+import { TranslationBundle } from '@jupyterlab/translation';
 
-import { isOpenable, statusText } from './form';
+import { isOpenable, statusName, statusText } from './form';
 import { tensorboardIcon } from './icons';
 import { JobsModel, waitSettled } from './model';
 import {
@@ -36,6 +37,7 @@ import {
 export interface ICommandContext {
   app: JupyterFrontEnd;
   model: JobsModel;
+  trans: TranslationBundle;
   sidebar: TensorBoardSidebar;
   views: WidgetTracker<MainAreaWidget<TensorBoardView>>;
   outputs: WidgetTracker<MainAreaWidget<OutputView>>;
@@ -49,13 +51,14 @@ export function viewArgs(model: JobsModel, job: IJob): ITensorBoardViewArgs {
 
 /** Register every command. */
 export function addCommands(context: ICommandContext): void {
-  const { app, model, sidebar, views, outputs, fileBrowser } = context;
+  const { app, model, trans, sidebar, views, outputs, fileBrowser } = context;
   const { commands, shell } = app;
   const inPalette = (args: { isPalette?: unknown }) => args.isPalette === true;
 
   commands.addCommand(CommandIDs.launch, {
-    label: args => (inPalette(args) ? 'TensorBoard: Launch…' : 'Launch…'),
-    caption: 'Open the TensorBoard sidebar to launch a TensorBoard',
+    label: args =>
+      inPalette(args) ? trans.__('TensorBoard: Launch…') : trans.__('Launch…'),
+    caption: trans.__('Open the TensorBoard sidebar to launch a TensorBoard'),
     icon: args => (inPalette(args) ? undefined : tensorboardIcon),
     execute: () => {
       shell.activateById(sidebar.id);
@@ -64,8 +67,11 @@ export function addCommands(context: ICommandContext): void {
   });
 
   commands.addCommand(CommandIDs.showJobs, {
-    label: args => (inPalette(args) ? 'TensorBoard: Show jobs' : 'Show jobs'),
-    caption: 'Show the running and finished TensorBoard jobs',
+    label: args =>
+      inPalette(args)
+        ? trans.__('TensorBoard: Show jobs')
+        : trans.__('Show jobs'),
+    caption: trans.__('Show the running and finished TensorBoard jobs'),
     execute: () => {
       shell.activateById(sidebar.id);
       sidebar.scrollToJobs();
@@ -73,7 +79,7 @@ export function addCommands(context: ICommandContext): void {
   });
 
   commands.addCommand(CommandIDs.openJob, {
-    label: 'Open TensorBoard in a tab',
+    label: trans.__('Open TensorBoard in a tab'),
     execute: args => {
       const { id, tab, title, url, options } =
         args as unknown as ITensorBoardViewArgs;
@@ -87,6 +93,7 @@ export function addCommands(context: ICommandContext): void {
       if (!widget) {
         const created = createTensorBoardView({
           model,
+          trans,
           args: { id, tab, title, url, options },
           showOutput: job =>
             void commands.execute(CommandIDs.showOutput, {
@@ -113,7 +120,7 @@ export function addCommands(context: ICommandContext): void {
   });
 
   commands.addCommand(CommandIDs.showOutput, {
-    label: 'Show TensorBoard output',
+    label: trans.__('Show TensorBoard output'),
     execute: args => {
       const { id, title } = args as { id: string; title: string };
       const open = outputs.find(widget => widget.content.jobId === id);
@@ -121,7 +128,7 @@ export function addCommands(context: ICommandContext): void {
         shell.activateById(open.id);
         return open;
       }
-      const widget = createOutputView(model.api, id, title);
+      const widget = createOutputView(model.api, id, title, trans);
       void outputs.add(widget);
       if (notebookPage()) {
         showInBottomPanel(app, widget);
@@ -136,9 +143,9 @@ export function addCommands(context: ICommandContext): void {
   commands.addCommand(CommandIDs.relaunch, {
     label: args =>
       args.memoryLimit === undefined
-        ? 'Relaunch TensorBoard'
-        : 'Relaunch TensorBoard with a new memory limit',
-    caption: "Launch a new TensorBoard with an ended job's options",
+        ? trans.__('Relaunch TensorBoard')
+        : trans.__('Relaunch TensorBoard with a new memory limit'),
+    caption: trans.__("Launch a new TensorBoard with an ended job's options"),
     execute: async args => {
       const { id, memoryLimit } = args as {
         id: string;
@@ -152,7 +159,7 @@ export function addCommands(context: ICommandContext): void {
         );
       } catch (error) {
         await showErrorMessage(
-          'Cannot relaunch TensorBoard',
+          trans.__('Cannot relaunch TensorBoard'),
           (error as Error).message
         );
         return null;
@@ -160,7 +167,12 @@ export function addCommands(context: ICommandContext): void {
       model.update(job);
       void model.refresh();
       const toast = Notification.emit(
-        `Relaunched “${job.label}” as job ${job.id}: ${statusText(job)}`,
+        trans.__(
+          'Relaunched “%1” as job %2: %3',
+          job.label,
+          job.id,
+          statusText(job, trans)
+        ),
         'in-progress',
         { autoClose: false }
       );
@@ -169,7 +181,11 @@ export function addCommands(context: ICommandContext): void {
       } catch (error) {
         Notification.update({
           id: toast,
-          message: `Relaunched “${job.label}”: ${(error as Error).message}`,
+          message: trans.__(
+            'Relaunched “%1”: %2',
+            job.label,
+            (error as Error).message
+          ),
           type: 'error',
           autoClose: 5000
         });
@@ -179,15 +195,26 @@ export function addCommands(context: ICommandContext): void {
       const running = job.status === 'running';
       Notification.update({
         id: toast,
-        message: `Relaunched “${job.label}” as job ${job.id}: ${statusText(job)}${
-          job.error ? ` (${job.error})` : ''
-        }`,
+        message: job.error
+          ? trans.__(
+              'Relaunched “%1” as job %2: %3 (%4)',
+              job.label,
+              job.id,
+              statusText(job, trans),
+              job.error
+            )
+          : trans.__(
+              'Relaunched “%1” as job %2: %3',
+              job.label,
+              job.id,
+              statusText(job, trans)
+            ),
         type: running ? 'success' : job.status === 'queued' ? 'info' : 'error',
         autoClose: 5000,
         actions: running
           ? [
               {
-                label: 'Open',
+                label: trans.__('Open'),
                 callback: () =>
                   void commands.execute(CommandIDs.openJob, {
                     ...viewArgs(model, job)
@@ -228,25 +255,28 @@ export function addCommands(context: ICommandContext): void {
           : '';
         const why =
           job.status === 'queued'
-            ? `queued (#${job.queue_position})`
-            : job.status;
+            ? trans.__('queued (#%1)', job.queue_position)
+            : statusName(job.status, trans);
         await showErrorMessage(
-          'TensorBoard did not start',
-          `“${job.label}” is ${why}${job.error ? `: ${job.error}` : ''}.${tail}`
+          trans.__('TensorBoard did not start'),
+          (job.error
+            ? trans.__('“%1” is %2: %3.', job.label, why, job.error)
+            : trans.__('“%1” is %2.', job.label, why)) + tail
         );
       }
     } catch (error) {
       await showErrorMessage(
-        'Cannot launch TensorBoard',
+        trans.__('Cannot launch TensorBoard'),
         (error as Error).message
       );
     }
   };
 
   commands.addCommand(CommandIDs.openHere, {
-    label: 'Open TensorBoard here',
-    caption:
-      'Launch (or reuse) a TensorBoard on this folder and open it in a tab',
+    label: trans.__('Open TensorBoard here'),
+    caption: trans.__(
+      'Launch (or reuse) a TensorBoard on this folder and open it in a tab'
+    ),
     icon: tensorboardIcon,
     isVisible: () => selectedFolder() !== null,
     execute: async () => {
@@ -268,9 +298,10 @@ export function addCommands(context: ICommandContext): void {
   };
 
   commands.addCommand(CommandIDs.compareHere, {
-    label: 'Compare in TensorBoard',
-    caption:
-      "Launch (or reuse) one TensorBoard showing these folders' runs side by side, and open it",
+    label: trans.__('Compare in TensorBoard'),
+    caption: trans.__(
+      "Launch (or reuse) one TensorBoard showing these folders' runs side by side, and open it"
+    ),
     icon: tensorboardIcon,
     isVisible: () => comparedFolders() !== null,
     execute: async () => {
@@ -283,16 +314,30 @@ export function addCommands(context: ICommandContext): void {
 }
 
 /** Ask, then stop a job (or cancel it while queued). */
-export async function confirmKill(model: JobsModel, job: IJob): Promise<void> {
+export async function confirmKill(
+  model: JobsModel,
+  job: IJob,
+  trans: TranslationBundle
+): Promise<void> {
   const queued = job.status === 'queued';
   const answer = await showDialog({
-    title: queued ? 'Cancel TensorBoard?' : 'Stop TensorBoard?',
+    title: queued
+      ? trans.__('Cancel TensorBoard?')
+      : trans.__('Stop TensorBoard?'),
     body: queued
-      ? `“${job.label}” has not started yet; it will be removed from the queue.`
-      : `“${job.label}” will stop, and its tabs will show that it ended.`,
+      ? trans.__(
+          '“%1” has not started yet; it will be removed from the queue.',
+          job.label
+        )
+      : trans.__(
+          '“%1” will stop, and its tabs will show that it ended.',
+          job.label
+        ),
     buttons: [
-      Dialog.cancelButton({ label: 'Keep it' }),
-      Dialog.warnButton({ label: queued ? 'Cancel it' : 'Stop it' })
+      Dialog.cancelButton({ label: trans.__('Keep it') }),
+      Dialog.warnButton({
+        label: queued ? trans.__('Cancel it') : trans.__('Stop it')
+      })
     ]
   });
   if (!answer.button.accept) {
@@ -301,16 +346,25 @@ export async function confirmKill(model: JobsModel, job: IJob): Promise<void> {
   try {
     model.update(await model.api.kill(job.id));
   } catch (error) {
-    await showErrorMessage('Cannot stop TensorBoard', (error as Error).message);
+    await showErrorMessage(
+      trans.__('Cannot stop TensorBoard'),
+      (error as Error).message
+    );
   }
 }
 
 /** Remove ended jobs from the list. */
-export async function clearEnded(model: JobsModel): Promise<void> {
+export async function clearEnded(
+  model: JobsModel,
+  trans: TranslationBundle
+): Promise<void> {
   try {
     await model.api.clearEnded();
   } catch (error) {
-    await showErrorMessage('Cannot clear the list', (error as Error).message);
+    await showErrorMessage(
+      trans.__('Cannot clear the list'),
+      (error as Error).message
+    );
   }
   await model.refresh();
 }

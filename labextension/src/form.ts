@@ -3,11 +3,14 @@
  * alone: the values as typed, defaults from settings, the request they make, and how
  * jobs are described in the list.
  */
+import { TranslationBundle } from '@jupyterlab/translation';
+
 import {
   IJob,
   ILaunchRequest,
   ILoader,
   IMirrorStatus,
+  JobStatus,
   LoadFast
 } from './tokens';
 
@@ -209,42 +212,58 @@ export function isS3(logdir: string): boolean {
 /** An S3 mirror's state in a line: "12 objects, 1 skipped, 3.4 MB, synced 5 s ago". */
 export function mirrorText(
   mirror: IMirrorStatus,
+  trans: TranslationBundle,
   now: number = Date.now()
 ): string {
   const synced = mirror.last_sync
-    ? `synced ${age(mirror.last_sync, now)} ago`
-    : 'not synced yet';
-  const objects = `${mirror.objects} ${mirror.objects === 1 ? 'object' : 'objects'}`;
-  const skipped = mirror.skipped_count
-    ? `, ${mirror.skipped_count} skipped`
-    : '';
-  return `${objects}${skipped}, ${size(mirror.bytes)}, ${synced}`;
+    ? trans.__('synced %1 ago', age(mirror.last_sync, trans, now))
+    : trans.__('not synced yet');
+  const objects = trans._n('%1 object', '%1 objects', mirror.objects);
+  return mirror.skipped_count
+    ? trans.__(
+        '%1, %2 skipped, %3, %4',
+        objects,
+        mirror.skipped_count,
+        size(mirror.bytes),
+        synced
+      )
+    : trans.__('%1, %2, %3', objects, size(mirror.bytes), synced);
 }
 
 /** The keys an S3 mirror left out and why, for a tooltip; empty when there are none. */
-export function skippedText(mirror: IMirrorStatus): string {
+export function skippedText(
+  mirror: IMirrorStatus,
+  trans: TranslationBundle
+): string {
   if (!mirror.skipped_count) {
     return '';
   }
-  const lines = mirror.skipped.map(({ key, reason }) => `${key}: ${reason}`);
+  const lines = mirror.skipped.map(({ key, reason }) =>
+    trans.__('%1: %2', key, reason)
+  );
   const more = mirror.skipped_count - mirror.skipped.length;
   return [
-    'Not mirrored:',
+    trans.__('Not mirrored:'),
     ...lines,
-    ...(more > 0 ? [`and ${more} more`] : [])
+    ...(more > 0 ? [trans.__('and %1 more', more)] : [])
   ].join('\n');
 }
 
 /** The loader a job got, for its card; `warn` when its port is open to local users. */
-export function loaderText(loader: ILoader): { text: string; warn: boolean } {
+export function loaderText(
+  loader: ILoader,
+  trans: TranslationBundle
+): { text: string; warn: boolean } {
   if (loader.name === 'python') {
-    return { text: 'Python loader', warn: false };
+    return { text: trans.__('Python loader'), warn: false };
   }
   if (loader.private_network) {
-    return { text: 'Rust loader, private network', warn: false };
+    return { text: trans.__('Rust loader, private network'), warn: false };
   }
   return {
-    text: "Rust loader: its loopback port is open to this machine's users",
+    text: trans.__(
+      "Rust loader: its loopback port is open to this machine's users"
+    ),
     warn: true
   };
 }
@@ -254,14 +273,22 @@ export function loaderText(loader: ILoader): { text: string; warn: boolean } {
  * Jupyter's login; null when they cannot, or when the loader's line says it already.
  */
 export function exposureWarning(
-  job: Pick<IJob, 'exposure' | 'transport' | 'port' | 'options'>
+  job: Pick<IJob, 'exposure' | 'transport' | 'port' | 'options'>,
+  trans: TranslationBundle
 ): string | null {
-  const port = job.port ? `port ${job.port}` : 'a port';
+  const port = job.port ? trans.__('port %1', job.port) : trans.__('a port');
   if (job.exposure === 'network') {
-    return `Listening on ${port} of all interfaces: anyone who can reach this machine can open it without Jupyter's login.`;
+    return trans.__(
+      "Listening on %1 of all interfaces: anyone who can reach this machine can open it without Jupyter's login.",
+      port
+    );
   }
   if (job.exposure === 'local' && job.transport === 'tcp') {
-    return `Listening on ${port} of ${job.options.host}: every user of this machine can open it without Jupyter's login.`;
+    return trans.__(
+      "Listening on %1 of %2: every user of this machine can open it without Jupyter's login.",
+      port,
+      job.options.host
+    );
   }
   return null;
 }
@@ -319,15 +346,43 @@ export function compareTitle(paths: readonly string[]): string {
 
 /** The status badge's text: the state, with the queue position when queued. */
 export function statusText(
-  job: Pick<IJob, 'status' | 'queue_position'>
+  job: Pick<IJob, 'status' | 'queue_position'>,
+  trans: TranslationBundle
 ): string {
   if (job.status === 'queued' && job.queue_position) {
-    return `queued #${job.queue_position}`;
+    return trans.__('queued #%1', job.queue_position);
   }
   if (job.status === 'suspended') {
-    return 'suspended, wakes when opened';
+    return trans.__('suspended, wakes when opened');
   }
-  return job.status;
+  return statusName(job.status, trans);
+}
+
+/** A job's state in a word, as the server names it ("running", "failed"). */
+export function statusName(
+  status: JobStatus,
+  trans: TranslationBundle
+): string {
+  switch (status) {
+    case 'queued':
+      return trans.__('queued');
+    case 'suspended':
+      return trans.__('suspended');
+    case 'starting':
+      return trans.__('starting');
+    case 'running':
+      return trans.__('running');
+    case 'exited':
+      return trans.__('exited');
+    case 'failed':
+      return trans.__('failed');
+    case 'killed':
+      return trans.__('killed');
+    case 'lost':
+      return trans.__('lost');
+    default:
+      return status;
+  }
 }
 
 /** Whether opening the job shows TensorBoard: it runs, or is suspended (opening wakes it). */
@@ -336,16 +391,20 @@ export function isOpenable(job: Pick<IJob, 'status'>): boolean {
 }
 
 /** How long ago `iso` was, shortly: "12 s", "3 min", "5 h", "2 d". */
-export function age(iso: string, now: number = Date.now()): string {
+export function age(
+  iso: string,
+  trans: TranslationBundle,
+  now: number = Date.now()
+): string {
   const seconds = Math.max(0, Math.floor((now - Date.parse(iso)) / 1000));
   if (seconds < 60) {
-    return `${seconds} s`;
+    return trans.__('%1 s', seconds);
   }
   if (seconds < 3600) {
-    return `${Math.floor(seconds / 60)} min`;
+    return trans.__('%1 min', Math.floor(seconds / 60));
   }
   if (seconds < 86400) {
-    return `${Math.floor(seconds / 3600)} h`;
+    return trans.__('%1 h', Math.floor(seconds / 3600));
   }
-  return `${Math.floor(seconds / 86400)} d`;
+  return trans.__('%1 d', Math.floor(seconds / 86400));
 }

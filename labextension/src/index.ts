@@ -15,6 +15,7 @@ import {
 import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStateDB } from '@jupyterlab/statedb';
+import { ITranslator, nullTranslator } from '@jupyterlab/translation';
 import {
   ReadonlyJSONObject,
   ReadonlyPartialJSONObject
@@ -32,7 +33,14 @@ import { JobsModel, waitSettled } from './model';
 import { notebookPage, requestedJob } from './notebook7';
 import { PreviewsModel, TagMemory } from './previews';
 import { StallNotices } from './stalls';
-import { CommandIDs, IJob, PLUGIN_ID, SIDEBAR_ID, STATE_KEY } from './tokens';
+import {
+  CommandIDs,
+  IJob,
+  PLUGIN_ID,
+  SIDEBAR_ID,
+  STATE_KEY,
+  TRANSLATION_DOMAIN
+} from './tokens';
 import { OutputView } from './widgets/outputView';
 import { TensorBoardSidebar } from './widgets/sidebar';
 import { TensorBoardView } from './widgets/tensorboardView';
@@ -46,7 +54,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
     ISettingRegistry,
     IStateDB,
     ILayoutRestorer,
-    IDefaultFileBrowser
+    IDefaultFileBrowser,
+    ITranslator
   ],
   activate: (
     app: JupyterFrontEnd,
@@ -54,8 +63,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
     settingRegistry: ISettingRegistry | null,
     state: IStateDB | null,
     restorer: ILayoutRestorer | null,
-    fileBrowser: IDefaultFileBrowser | null
+    fileBrowser: IDefaultFileBrowser | null,
+    translator: ITranslator | null
   ) => {
+    const trans = (translator ?? nullTranslator).load(TRANSLATION_DOMAIN);
     const api = new TensorBoardAPI(app.serviceManager.serverSettings);
     const model = new JobsModel(api);
     let defaults = valuesFromDefaults({});
@@ -99,6 +110,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
 
     const sidebar = new TensorBoardSidebar({
       model,
+      trans,
       previews,
       defaults: () => defaults,
       initial,
@@ -111,27 +123,27 @@ const plugin: JupyterFrontEndPlugin<void> = {
           id: job.id,
           title: job.label
         }),
-      kill: job => confirmKill(model, job),
+      kill: job => confirmKill(model, job, trans),
       relaunch: async (job, memoryLimit) => {
         await app.commands.execute(CommandIDs.relaunch, {
           id: job.id,
           ...(memoryLimit === undefined ? {} : { memoryLimit })
         });
       },
-      clear: () => clearEnded(model),
+      clear: () => clearEnded(model, trans),
       waitSettled: id => waitSettled(api, id)
     });
     sidebar.id = SIDEBAR_ID;
     app.shell.add(sidebar, 'left', { rank: 600 });
 
-    addCommands({ app, model, sidebar, views, outputs, fileBrowser });
-    new StallNotices(model, openJob);
+    addCommands({ app, model, trans, sidebar, views, outputs, fileBrowser });
+    new StallNotices(model, openJob, trans);
     model.start();
     if (palette) {
       for (const command of [CommandIDs.launch, CommandIDs.showJobs]) {
         palette.addItem({
           command,
-          category: 'TensorBoard',
+          category: trans.__('TensorBoard'),
           args: { isPalette: true }
         });
       }
@@ -151,7 +163,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
       void app.restored.then(() =>
         app.commands.execute(CommandIDs.openJob, {
           id: requested,
-          title: 'TensorBoard',
+          title: trans.__('TensorBoard'),
           url: ''
         })
       );

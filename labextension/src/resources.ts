@@ -2,6 +2,8 @@
  * How a job's resource limits and use are shown on its card, kept apart from React
  * so it can be tested alone.
  */
+import { TranslationBundle } from '@jupyterlab/translation';
+
 import { formatBytes } from './sizes';
 import { ENDED_STATUSES, IJob, ILimits } from './tokens';
 
@@ -27,7 +29,8 @@ export interface IMemoryMeter {
  * that is not running, or one with neither a sample nor a limit).
  */
 export function memoryMeter(
-  job: Pick<IJob, 'status' | 'limits' | 'usage'>
+  job: Pick<IJob, 'status' | 'limits' | 'usage'>,
+  trans: TranslationBundle
 ): IMemoryMeter | null {
   if (job.status !== 'running') {
     return null;
@@ -38,27 +41,31 @@ export function memoryMeter(
     return limit === null
       ? null
       : {
-          text: `limit ${formatBytes(limit)}`,
+          text: trans.__('limit %1', formatBytes(limit)),
           used: null,
           limit,
           warn: false,
-          title: `Memory limit ${formatBytes(limit)}`
+          title: trans.__('Memory limit %1', formatBytes(limit))
         };
   }
   const used = usage.rss_bytes;
-  const details = [`Resident memory ${formatBytes(used)}`];
+  const details = [trans.__('Resident memory %1', formatBytes(used))];
   if (usage.pss_bytes !== null && usage.pss_bytes !== undefined) {
-    details.push(`proportional ${formatBytes(usage.pss_bytes)}`);
+    details.push(trans.__('proportional %1', formatBytes(usage.pss_bytes)));
   }
-  details.push(`peak ${formatBytes(usage.peak_bytes)}`);
-  const title =
-    details.join(', ') +
-    (limit === null ? '; no limit' : `; limit ${formatBytes(limit)}`);
+  details.push(trans.__('peak %1', formatBytes(usage.peak_bytes)));
+  const title = trans.__(
+    '%1; %2',
+    details.join(', '),
+    limit === null
+      ? trans.__('no limit')
+      : trans.__('limit %1', formatBytes(limit))
+  );
   return {
     text:
       limit === null
         ? formatBytes(used)
-        : `${formatBytes(used)} of ${formatBytes(limit)}`,
+        : trans.__('%1 of %2', formatBytes(used), formatBytes(limit)),
     used,
     limit,
     warn: limit !== null && used > WARN_FRACTION * limit,
@@ -80,15 +87,16 @@ export function cpuText(job: Pick<IJob, 'status' | 'usage'>): string | null {
 
 /** What enforces a job's limits, for its card: "limited by cgroup v1", or null. */
 export function enforcementText(
-  limits: ILimits | null | undefined
+  limits: ILimits | null | undefined,
+  trans: TranslationBundle
 ): string | null {
   switch (limits?.enforced_by) {
     case 'cgroup2':
-      return 'limited by cgroup v2';
+      return trans.__('limited by cgroup v2');
     case 'cgroup1':
-      return 'limited by cgroup v1';
+      return trans.__('limited by cgroup v1');
     case 'watchdog':
-      return 'limited by a watchdog';
+      return trans.__('limited by a watchdog');
     default:
       return null;
   }

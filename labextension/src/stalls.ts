@@ -3,6 +3,7 @@
  * directory, naming the job, with an action to open it; withdrawn when events come again.
  */
 import { Notification } from '@jupyterlab/apputils';
+import { TranslationBundle } from '@jupyterlab/translation';
 import { IDisposable } from '@lumino/disposable';
 
 import { stallChanges, stallMessage } from './activity';
@@ -13,7 +14,8 @@ import { IJob } from './tokens';
 export class StallNotices implements IDisposable {
   constructor(
     private readonly _model: JobsModel,
-    private readonly _open: (job: IJob) => void
+    private readonly _open: (job: IJob) => void,
+    private readonly _trans: TranslationBundle
   ) {
     _model.changed.connect(this._check, this);
   }
@@ -41,13 +43,14 @@ export class StallNotices implements IDisposable {
       }
       this._notices.delete(id);
     }
+    const trans = this._trans;
     for (const job of show) {
-      const notice = Notification.warning(stallMessage(job), {
+      const notice = Notification.warning(stallMessage(job, trans), {
         autoClose: false,
         actions: [
           {
-            label: 'Open TensorBoard',
-            caption: `Open “${job.label}” in a tab`,
+            label: trans.__('Open TensorBoard'),
+            caption: trans.__('Open “%1” in a tab', job.label),
             callback: () => this._open(job)
           }
         ]

@@ -2,6 +2,8 @@
  * What a TensorBoard tab shows, decided from what the server says about its job:
  * pure functions, kept apart from the widgets so they can be tested alone.
  */
+import { TranslationBundle } from '@jupyterlab/translation';
+
 import { statusText } from './form';
 import { ENDED_STATUSES, IJob, IJobOptions, ILaunchRequest } from './tokens';
 
@@ -75,31 +77,43 @@ export function successor(
 
 /** Why a job ended, in words: the server's reason, else what its state implies. */
 export function endedReason(
-  job: Pick<IJob, 'status' | 'error' | 'exit_code'>
+  job: Pick<IJob, 'status' | 'error' | 'exit_code'>,
+  trans: TranslationBundle
 ): string {
   if (job.error) {
     return job.error;
   }
   switch (job.status) {
     case 'killed':
-      return 'it was stopped on request';
+      return trans.__('it was stopped on request');
     case 'exited':
       return job.exit_code === null
-        ? 'TensorBoard exited'
-        : `TensorBoard exited with code ${job.exit_code}`;
+        ? trans.__('TensorBoard exited')
+        : trans.__('TensorBoard exited with code %1', job.exit_code);
     case 'lost':
-      return 'the server lost track of its process';
+      return trans.__('the server lost track of its process');
     default:
-      return 'TensorBoard stopped';
+      return trans.__('TensorBoard stopped');
   }
 }
 
 /** What a waiting tab says: the job's state and when TensorBoard will show. */
 export function waitingText(
-  job: Pick<IJob, 'label' | 'status' | 'queue_position' | 'queue_reason'>
+  job: Pick<IJob, 'label' | 'status' | 'queue_position' | 'queue_reason'>,
+  trans: TranslationBundle
 ): string {
-  const reason = job.queue_reason ? ` (${job.queue_reason})` : '';
-  return `“${job.label}” is ${statusText(job)}${reason}: TensorBoard shows here once it runs.`;
+  return job.queue_reason
+    ? trans.__(
+        '“%1” is %2 (%3): TensorBoard shows here once it runs.',
+        job.label,
+        statusText(job, trans),
+        job.queue_reason
+      )
+    : trans.__(
+        '“%1” is %2: TensorBoard shows here once it runs.',
+        job.label,
+        statusText(job, trans)
+      );
 }
 
 /**

@@ -6,6 +6,9 @@
 /** The plugin id; also the settings schema's file name (`schema/plugin.json`). */
 export const PLUGIN_ID = 'jupyter-forgather-tb:plugin';
 
+/** The gettext domain of the extension's strings, for JupyterLab's translator. */
+export const TRANSLATION_DOMAIN = 'jupyter_forgather_tb';
+
 /** The state database key under which the last submitted form is remembered. */
 export const STATE_KEY = 'jupyter-forgather-tb:last-launch';
 

@@ -1,3 +1,4 @@
+import { nullTranslator } from '@jupyterlab/translation';
 import { describe, expect, it } from 'vitest';
 
 import {
@@ -5,9 +6,11 @@ import {
   isStalled,
   stallChanges,
   stallMessage,
-  WAITING_TEXT
+  waitingForEvents
 } from '../src/activity';
 import { IActivity, IJob } from '../src/tokens';
+
+const trans = nullTranslator.load('jupyter_forgather_tb');
 
 const NOW = Date.parse('2026-01-01T12:00:00Z');
 const ago = (seconds: number) => new Date(NOW - seconds * 1000).toISOString();
@@ -37,27 +40,31 @@ function job(id: string, fields: Partial<IJob> = {}): IJob {
 describe('activityText', () => {
   it('says what a folder without event files is waiting for', () => {
     const waiting = activity({ state: 'waiting', runs: 0, last_write: null });
-    expect(activityText(waiting, NOW)).toBe(
+    expect(activityText(waiting, trans, NOW)).toBe(
       'Waiting for event files (a trainer writes them a few seconds after it starts)'
     );
-    expect(WAITING_TEXT).toBe(activityText(waiting, NOW));
+    expect(waitingForEvents(trans)).toBe(activityText(waiting, trans, NOW));
   });
 
   it('counts runs and tells how long ago the last write was while live', () => {
-    expect(activityText(activity({}), NOW)).toBe(
+    expect(activityText(activity({}), trans, NOW)).toBe(
       '3 runs · last write 12 s ago'
     );
-    expect(activityText(activity({ runs: 1, last_write: ago(0) }), NOW)).toBe(
-      '1 run · last write 0 s ago'
-    );
-    expect(activityText(activity({ last_write: ago(150) }), NOW)).toBe(
+    expect(
+      activityText(activity({ runs: 1, last_write: ago(0) }), trans, NOW)
+    ).toBe('1 run · last write 0 s ago');
+    expect(activityText(activity({ last_write: ago(150) }), trans, NOW)).toBe(
       '3 runs · last write 2 min ago'
     );
   });
 
   it('tells how long an idle folder has been idle, in the largest whole unit', () => {
     const idle = (seconds: number) =>
-      activityText(activity({ state: 'idle', last_write: ago(seconds) }), NOW);
+      activityText(
+        activity({ state: 'idle', last_write: ago(seconds) }),
+        trans,
+        NOW
+      );
     expect(idle(59)).toBe('3 runs · idle for 59 s');
     expect(idle(60 * 10)).toBe('3 runs · idle for 10 min');
     expect(idle(2 * 3600 + 59 * 60)).toBe('3 runs · idle for 2 h');
@@ -65,10 +72,12 @@ describe('activityText', () => {
   });
 
   it('never says "ago" of a time ahead of the browser clock, nor of no time', () => {
-    expect(activityText(activity({ last_write: ago(-30) }), NOW)).toBe(
+    expect(activityText(activity({ last_write: ago(-30) }), trans, NOW)).toBe(
       '3 runs · last write 0 s ago'
     );
-    expect(activityText(activity({ last_write: null }), NOW)).toBe('3 runs');
+    expect(activityText(activity({ last_write: null }), trans, NOW)).toBe(
+      '3 runs'
+    );
   });
 });
 
@@ -88,7 +97,7 @@ describe('stall notices', () => {
       label: 'lr sweep',
       activity: activity({ state: 'idle', stalled: true, last_write: ago(660) })
     });
-    expect(stallMessage(stalled, NOW)).toBe(
+    expect(stallMessage(stalled, trans, NOW)).toBe(
       'TensorBoard “lr sweep”: no new events for 11 min. Has its training stopped?'
     );
   });

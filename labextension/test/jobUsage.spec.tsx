@@ -1,9 +1,12 @@
+import { nullTranslator } from '@jupyterlab/translation';
 import * as React from 'react';
 import { renderToStaticMarkup } from 'react-dom/server';
 import { describe, expect, it } from 'vitest';
 
 import { IJob } from '../src/tokens';
 import { JobUsage } from '../src/widgets/jobUsage';
+
+const trans = nullTranslator.load('jupyter_forgather_tb');
 
 const MiB = 2 ** 20;
 
@@ -29,7 +32,7 @@ function job(fields: Partial<IJob>): IJob {
 }
 
 const render = (fields: Partial<IJob>) =>
-  renderToStaticMarkup(<JobUsage job={job(fields)} />);
+  renderToStaticMarkup(<JobUsage job={job(fields)} trans={trans} />);
 
 describe('JobUsage', () => {
   it('shows a labelled meter of memory against the limit, CPU and enforcement', () => {

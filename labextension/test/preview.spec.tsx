@@ -1,3 +1,4 @@
+import { nullTranslator } from '@jupyterlab/translation';
 import * as React from 'react';
 import { renderToStaticMarkup } from 'react-dom/server';
 import { describe, expect, it } from 'vitest';
@@ -6,9 +7,16 @@ import { IActivity, IJob, IPreview } from '../src/tokens';
 import { JobActivity } from '../src/widgets/jobActivity';
 import { JobPreview } from '../src/widgets/preview';
 
+const trans = nullTranslator.load('jupyter_forgather_tb');
+
 const render = (preview: IPreview) =>
   renderToStaticMarkup(
-    <JobPreview preview={preview} onOpen={() => {}} onTag={() => {}} />
+    <JobPreview
+      preview={preview}
+      trans={trans}
+      onOpen={() => {}}
+      onTag={() => {}}
+    />
   );
 
 describe('JobPreview', () => {
@@ -64,7 +72,10 @@ describe('JobActivity', () => {
   };
   const line = (fields: Partial<IJob>) =>
     renderToStaticMarkup(
-      <JobActivity job={{ status: 'running', activity, ...fields } as IJob} />
+      <JobActivity
+        trans={trans}
+        job={{ status: 'running', activity, ...fields } as IJob}
+      />
     );
 
   it('shows the activity of a job that is not over, marked when stalled', () => {

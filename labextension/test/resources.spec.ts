@@ -1,3 +1,4 @@
+import { nullTranslator } from '@jupyterlab/translation';
 import { describe, expect, it } from 'vitest';
 
 import {
@@ -7,6 +8,8 @@ import {
   memoryMeter
 } from '../src/resources';
 import { ILimits, IUsage } from '../src/tokens';
+
+const trans = nullTranslator.load('jupyter_forgather_tb');
 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
@@ -29,7 +32,7 @@ const usage: IUsage = {
 describe('memoryMeter', () => {
   it('shows a running job against its limit, with the details in its title', () => {
     expect(
-      memoryMeter({ status: 'running', limits: limits(GiB), usage })
+      memoryMeter({ status: 'running', limits: limits(GiB), usage }, trans)
     ).toEqual({
       text: '312 MiB of 1 GiB',
       used: 312 * MiB,
@@ -43,39 +46,55 @@ describe('memoryMeter', () => {
   it('warns above 90 % of the limit', () => {
     const near = { ...usage, rss_bytes: 0.95 * GiB };
     expect(
-      memoryMeter({ status: 'running', limits: limits(GiB), usage: near })?.warn
+      memoryMeter(
+        { status: 'running', limits: limits(GiB), usage: near },
+        trans
+      )?.warn
     ).toBe(true);
     const under = { ...usage, rss_bytes: 0.85 * GiB };
     expect(
-      memoryMeter({ status: 'running', limits: limits(GiB), usage: under })
-        ?.warn
+      memoryMeter(
+        { status: 'running', limits: limits(GiB), usage: under },
+        trans
+      )?.warn
     ).toBe(false);
   });
 
   it('shows use alone without a limit, and the limit alone before a sample', () => {
-    const free = memoryMeter({
-      status: 'running',
-      limits: limits(null),
-      usage: { ...usage, pss_bytes: null }
-    });
+    const free = memoryMeter(
+      {
+        status: 'running',
+        limits: limits(null),
+        usage: { ...usage, pss_bytes: null }
+      },
+      trans
+    );
     expect(free?.text).toBe('312 MiB');
     expect(free?.limit).toBeNull();
     expect(free?.warn).toBe(false);
     expect(free?.title).toBe('Resident memory 312 MiB, peak 400 MiB; no limit');
-    const early = memoryMeter({
-      status: 'running',
-      limits: limits(512 * MiB),
-      usage: null
-    });
+    const early = memoryMeter(
+      {
+        status: 'running',
+        limits: limits(512 * MiB),
+        usage: null
+      },
+      trans
+    );
     expect(early).toMatchObject({ text: 'limit 512 MiB', used: null });
     expect(
-      memoryMeter({ status: 'running', limits: limits(null), usage: null })
+      memoryMeter(
+        { status: 'running', limits: limits(null), usage: null },
+        trans
+      )
     ).toBeNull();
   });
 
   it('shows nothing for a job that is not running', () => {
     for (const status of ['queued', 'starting', 'failed'] as const) {
-      expect(memoryMeter({ status, limits: limits(GiB), usage })).toBeNull();
+      expect(
+        memoryMeter({ status, limits: limits(GiB), usage }, trans)
+      ).toBeNull();
     }
   });
 });
@@ -91,16 +110,16 @@ describe('cpuText and enforcementText', () => {
   });
 
   it('names what enforces the limits', () => {
-    expect(enforcementText(limits(GiB, 'cgroup2'))).toBe(
+    expect(enforcementText(limits(GiB, 'cgroup2'), trans)).toBe(
       'limited by cgroup v2'
     );
-    expect(enforcementText(limits(GiB, 'cgroup1'))).toBe(
+    expect(enforcementText(limits(GiB, 'cgroup1'), trans)).toBe(
       'limited by cgroup v1'
     );
-    expect(enforcementText(limits(GiB, 'watchdog'))).toBe(
+    expect(enforcementText(limits(GiB, 'watchdog'), trans)).toBe(
       'limited by a watchdog'
     );
-    expect(enforcementText(limits(null))).toBeNull();
+    expect(enforcementText(limits(null), trans)).toBeNull();
   });
 });
 

@@ -1,3 +1,4 @@
+import { nullTranslator } from '@jupyterlab/translation';
 import { describe, expect, it } from 'vitest';
 
 import {
@@ -10,6 +11,8 @@ import {
   waitingText
 } from '../src/tabState';
 import { IJob, IJobOptions } from '../src/tokens';
+
+const trans = nullTranslator.load('jupyter_forgather_tb');
 
 const OPTIONS: IJobOptions = {
   logdir: '/home/a/runs',
@@ -101,19 +104,22 @@ describe('successor', () => {
 describe('endedReason', () => {
   it("is the server's reason when it gave one", () => {
     expect(
-      endedReason({ status: 'failed', error: 'out of memory', exit_code: -9 })
+      endedReason(
+        { status: 'failed', error: 'out of memory', exit_code: -9 },
+        trans
+      )
     ).toBe('out of memory');
   });
 
   it('says what the state means otherwise', () => {
-    expect(endedReason({ status: 'killed', error: null, exit_code: 0 })).toBe(
-      'it was stopped on request'
-    );
-    expect(endedReason({ status: 'exited', error: null, exit_code: 3 })).toBe(
-      'TensorBoard exited with code 3'
-    );
     expect(
-      endedReason({ status: 'exited', error: null, exit_code: null })
+      endedReason({ status: 'killed', error: null, exit_code: 0 }, trans)
+    ).toBe('it was stopped on request');
+    expect(
+      endedReason({ status: 'exited', error: null, exit_code: 3 }, trans)
+    ).toBe('TensorBoard exited with code 3');
+    expect(
+      endedReason({ status: 'exited', error: null, exit_code: null }, trans)
     ).toBe('TensorBoard exited');
   });
 });
@@ -126,7 +132,8 @@ describe('waitingText', () => {
           status: 'queued',
           queue_position: 2,
           queue_reason: 'waiting for a free slot'
-        })
+        }),
+        trans
       )
     ).toBe(
       '“runs” is queued #2 (waiting for a free slot): TensorBoard shows here once it runs.'

@@ -2,6 +2,7 @@
  * What a TensorBoard tab shows in place of TensorBoard when there is none to show:
  * its job waits to run, has ended, or is not on this server.
  */
+import { TranslationBundle } from '@jupyterlab/translation';
 import { Button } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
@@ -14,6 +15,7 @@ import { IJob } from '../tokens';
 export interface IGonePanelProps {
   /** Any state but `live`, in which the tab shows TensorBoard itself. */
   state: Exclude<TabState, { kind: 'live' }>;
+  trans: TranslationBundle;
   /** The job id the tab was opened for. */
   jobId: string;
   /** The log directory the tab last served, when known. */
@@ -60,26 +62,26 @@ export function GonePanel(props: IGonePanelProps): JSX.Element {
 }
 
 function Body(props: IGonePanelProps): JSX.Element {
-  const { state } = props;
+  const { state, trans } = props;
   switch (state.kind) {
     case 'checking':
-      return <p>Looking up TensorBoard job {props.jobId}…</p>;
+      return <p>{trans.__('Looking up TensorBoard job %1…', props.jobId)}</p>;
     case 'unreachable':
       return (
         <>
-          <h2>Cannot reach the Jupyter server</h2>
+          <h2>{trans.__('Cannot reach the Jupyter server')}</h2>
           <p>{state.message}</p>
           <div className="jp-ForgatherTB-row">
-            <Action label="Try again" onClick={props.onRetry} />
+            <Action label={trans.__('Try again')} onClick={props.onRetry} />
           </div>
         </>
       );
     case 'waiting':
       return (
         <>
-          <h2>TensorBoard is not running yet</h2>
-          <p>{waitingText(state.job)}</p>
-          <LogdirLine logdir={state.job.options.logdir} />
+          <h2>{trans.__('TensorBoard is not running yet')}</h2>
+          <p>{waitingText(state.job, trans)}</p>
+          <LogdirLine logdir={state.job.options.logdir} trans={trans} />
         </>
       );
     case 'ended':
@@ -87,26 +89,29 @@ function Body(props: IGonePanelProps): JSX.Element {
     case 'unknown':
       return (
         <>
-          <h2>This TensorBoard is not on this server</h2>
+          <h2>{trans.__('This TensorBoard is not on this server')}</h2>
           <p>
-            This Jupyter server does not know job {props.jobId}. It ran on a
-            server that has since restarted, or on another server: JupyterLab
-            reopens your tabs wherever you log in.
+            {trans.__(
+              'This Jupyter server does not know job %1. It ran on a server that has since restarted, or on another server: JupyterLab reopens your tabs wherever you log in.',
+              props.jobId
+            )}
           </p>
-          <LogdirLine logdir={props.logdir} />
+          <LogdirLine logdir={props.logdir} trans={trans} />
           <div className="jp-ForgatherTB-row jp-ForgatherTB-goneActions">
             {props.onLaunchAgain ? (
               <Action
-                label="Launch it again"
-                title="Launch TensorBoard here on the same log directory, with the same settings (its port and network options are left to this server's defaults)"
+                label={trans.__('Launch it again')}
+                title={trans.__(
+                  "Launch TensorBoard here on the same log directory, with the same settings (its port and network options are left to this server's defaults)"
+                )}
                 primary
                 disabled={props.busy}
                 onClick={props.onLaunchAgain}
               />
             ) : (
               <Action
-                label="Open the launch form"
-                title="Launch a TensorBoard from the sidebar"
+                label={trans.__('Open the launch form')}
+                title={trans.__('Launch a TensorBoard from the sidebar')}
                 onClick={props.onOpenSidebar}
               />
             )}
@@ -117,23 +122,50 @@ function Body(props: IGonePanelProps): JSX.Element {
 }
 
 function Ended(props: IGonePanelProps & { job: IJob }): JSX.Element {
-  const { job } = props;
-  const when = job.ended ? `, ${age(job.ended)} ago` : '';
+  const { job, trans } = props;
+  const status = (
+    <strong className="jp-ForgatherTB-goneStatus" key="status">
+      {statusText(job, trans)}
+    </strong>
+  );
+  const reason = (
+    <span className="jp-ForgatherTB-goneReason" key="reason">
+      {endedReason(job, trans)}
+    </span>
+  );
   return (
     <>
-      <h2>This TensorBoard has ended</h2>
+      <h2>{trans.__('This TensorBoard has ended')}</h2>
       <p>
-        “{job.label}” (job {job.id}) is{' '}
-        <strong className="jp-ForgatherTB-goneStatus">{statusText(job)}</strong>
-        {when}:{' '}
-        <span className="jp-ForgatherTB-goneReason">{endedReason(job)}</span>.
+        {job.ended
+          ? interleave(
+              trans.__(
+                '“%1” (job %2) is %3, %4 ago: %5.',
+                job.label,
+                job.id,
+                SLOT,
+                age(job.ended, trans),
+                SLOT
+              ),
+              [status, reason]
+            )
+          : interleave(
+              trans.__(
+                '“%1” (job %2) is %3: %4.',
+                job.label,
+                job.id,
+                SLOT,
+                SLOT
+              ),
+              [status, reason]
+            )}
       </p>
-      <LogdirLine logdir={job.options.logdir} />
+      <LogdirLine logdir={job.options.logdir} trans={trans} />
       {job.status === 'failed' && job.output_tail.length > 0 && (
         <pre
           className="jp-ForgatherTB-goneOutput"
           tabIndex={0}
-          aria-label="Last output"
+          aria-label={trans.__('Last output')}
         >
           {job.output_tail.join('\n')}
         </pre>
@@ -141,8 +173,10 @@ function Ended(props: IGonePanelProps & { job: IJob }): JSX.Element {
       <div className="jp-ForgatherTB-row jp-ForgatherTB-goneActions">
         {job.options.logdir && (
           <Action
-            label="Relaunch"
-            title="Launch a new TensorBoard with these options, in this tab"
+            label={trans.__('Relaunch')}
+            title={trans.__(
+              'Launch a new TensorBoard with these options, in this tab'
+            )}
             primary
             disabled={props.busy}
             onClick={() => props.onRelaunch(job)}
@@ -150,8 +184,8 @@ function Ended(props: IGonePanelProps & { job: IJob }): JSX.Element {
         )}
         {job.started && (
           <Action
-            label="Output"
-            title="Show TensorBoard's output"
+            label={trans.__('Output')}
+            title={trans.__("Show TensorBoard's output")}
             onClick={() => props.onShowOutput(job)}
           />
         )}
@@ -160,12 +194,32 @@ function Ended(props: IGonePanelProps & { job: IJob }): JSX.Element {
   );
 }
 
-function LogdirLine(props: { logdir: string | null }): JSX.Element | null {
+function LogdirLine(props: {
+  logdir: string | null;
+  trans: TranslationBundle;
+}): JSX.Element | null {
   return props.logdir ? (
     <p className="jp-ForgatherTB-dim">
-      Log directory: <code>{props.logdir}</code>
+      {interleave(props.trans.__('Log directory: %1', SLOT), [
+        <code key="logdir">{props.logdir}</code>
+      ])}
     </p>
   ) : null;
+}
+
+/** Stands for an element in a translated sentence (see `interleave`). */
+const SLOT = '\u0000';
+
+/**
+ * A translated sentence with elements in its slots: each `SLOT` the translation kept,
+ * in order, takes the next element.
+ */
+function interleave(text: string, elements: JSX.Element[]): React.ReactNode[] {
+  return text
+    .split(SLOT)
+    .flatMap((part, index) =>
+      index === 0 ? [part] : [elements[index - 1], part]
+    );
 }
 
 function Action(props: {

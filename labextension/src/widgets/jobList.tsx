@@ -1,6 +1,7 @@
 /**
  * The job list: each job's state and the actions that fit it.
  */
+import { TranslationBundle } from '@jupyterlab/translation';
 import {
   Button,
   closeIcon,
@@ -21,6 +22,7 @@ import {
   loaderText,
   mirrorText,
   skippedText,
+  statusName,
   statusText
 } from '../form';
 import { doubledMemoryLimit } from '../resources';
@@ -33,6 +35,7 @@ import { JobUsage } from './jobUsage';
 /** What the list needs from its surroundings. */
 export interface IJobListProps {
   jobs: readonly IJob[];
+  trans: TranslationBundle;
   /** Why the list could not be fetched, if it could not. */
   error: string | null;
   /** The absolute URL a job is served at. */
@@ -52,21 +55,25 @@ export interface IJobListProps {
 
 /** The live job list, newest first. */
 export function JobList(props: IJobListProps): JSX.Element {
+  const { trans } = props;
   const jobs = [...props.jobs].reverse();
   const anyEnded = jobs.some(job => ENDED_STATUSES.has(job.status));
   return (
-    <section className="jp-ForgatherTB-jobs" aria-label="TensorBoard jobs">
+    <section
+      className="jp-ForgatherTB-jobs"
+      aria-label={trans.__('TensorBoard jobs')}
+    >
       <header className="jp-ForgatherTB-jobsHeader">
-        <h3>Jobs</h3>
+        <h3>{trans.__('Jobs')}</h3>
         <ToolbarButtonComponent
           icon={refreshIcon}
-          tooltip="Refresh the list"
+          tooltip={trans.__('Refresh the list')}
           onClick={props.onRefresh}
         />
         <ToolbarButtonComponent
           icon={closeIcon}
-          label="Clear finished"
-          tooltip="Remove ended jobs from the list"
+          label={trans.__('Clear finished')}
+          tooltip={trans.__('Remove ended jobs from the list')}
           enabled={anyEnded}
           onClick={props.onClear}
         />
@@ -76,12 +83,12 @@ export function JobList(props: IJobListProps): JSX.Element {
           className="jp-ForgatherTB-notice jp-ForgatherTB-notice-error"
           role="alert"
         >
-          Cannot list jobs: {props.error}
+          {trans.__('Cannot list jobs: %1', props.error)}
         </div>
       )}
       {jobs.length === 0 && !props.error && (
         <p className="jp-ForgatherTB-dim">
-          No TensorBoard yet: launch one above.
+          {trans.__('No TensorBoard yet: launch one above.')}
         </p>
       )}
       <ul className="jp-ForgatherTB-jobList">
@@ -94,9 +101,9 @@ export function JobList(props: IJobListProps): JSX.Element {
 }
 
 function JobItem(props: IJobListProps & { job: IJob }): JSX.Element {
-  const { job } = props;
+  const { job, trans } = props;
   const live = !ENDED_STATUSES.has(job.status);
-  const loader = job.loader && loaderText(job.loader);
+  const loader = job.loader && loaderText(job.loader, trans);
   const doubled = doubledMemoryLimit(job);
   const [relaunching, setRelaunching] = React.useState(false);
   const relaunch = async (memoryLimit?: number) => {
@@ -107,7 +114,7 @@ function JobItem(props: IJobListProps & { job: IJob }): JSX.Element {
       setRelaunching(false);
     }
   };
-  const exposure = exposureWarning(job);
+  const exposure = exposureWarning(job, trans);
   const preview = live ? props.previewOf(job) : null;
   return (
     <li
@@ -121,29 +128,30 @@ function JobItem(props: IJobListProps & { job: IJob }): JSX.Element {
         </span>
         <span
           className={`jp-ForgatherTB-badge jp-ForgatherTB-badge-${job.status}`}
-          title={job.error ?? job.status}
+          title={job.error ?? statusName(job.status, trans)}
         >
           {job.status === 'starting' && (
             <span className="jp-ForgatherTB-spinner" aria-hidden="true" />
           )}
-          {statusText(job)}
+          {statusText(job, trans)}
         </span>
       </div>
       <div className="jp-ForgatherTB-row jp-ForgatherTB-dim">
         <span className="jp-ForgatherTB-logdir" title={job.options.logdir}>
           {job.options.logdir}
         </span>
-        <span title={job.created}>{age(job.created)}</span>
+        <span title={job.created}>{age(job.created, trans)}</span>
       </div>
-      <JobActivity job={job} />
+      <JobActivity job={job} trans={trans} />
       {preview && (
         <JobPreview
           preview={preview}
+          trans={trans}
           onOpen={() => props.onOpen(job)}
           onTag={tag => props.onTag(job, tag)}
         />
       )}
-      <JobUsage job={job} />
+      <JobUsage job={job} trans={trans} />
       {job.status === 'queued' && job.queue_reason && (
         <div className="jp-ForgatherTB-dim jp-ForgatherTB-queueReason">
           {job.queue_reason}
@@ -163,15 +171,17 @@ function JobItem(props: IJobListProps & { job: IJob }): JSX.Element {
       {job.mirror && (
         <div
           className="jp-ForgatherTB-dim jp-ForgatherTB-mirror"
-          title={skippedText(job.mirror) || undefined}
+          title={skippedText(job.mirror, trans) || undefined}
         >
-          S3 mirror: {mirrorText(job.mirror)}
+          {trans.__('S3 mirror: %1', mirrorText(job.mirror, trans))}
         </div>
       )}
       {job.mirror?.last_error && (
         <div className="jp-ForgatherTB-warning">
-          Last S3 sync failed (retrying, still serving what it has):{' '}
-          {job.mirror.last_error}
+          {trans.__(
+            'Last S3 sync failed (retrying, still serving what it has): %1',
+            job.mirror.last_error
+          )}
         </div>
       )}
       {exposure && <div className="jp-ForgatherTB-warning">{exposure}</div>}
@@ -180,9 +190,9 @@ function JobItem(props: IJobListProps & { job: IJob }): JSX.Element {
       )}
       {job.status === 'failed' && (
         <div className="jp-ForgatherTB-failure">
-          <div>{job.error ?? 'failed'}</div>
+          <div>{job.error ?? trans.__('failed')}</div>
           {job.output_tail.length > 0 && (
-            <pre tabIndex={0} aria-label="Last output">
+            <pre tabIndex={0} aria-label={trans.__('Last output')}>
               {job.output_tail.join('\n')}
             </pre>
           )}
@@ -193,8 +203,8 @@ function JobItem(props: IJobListProps & { job: IJob }): JSX.Element {
           <>
             <Action
               icon={tabIcon}
-              label="Open"
-              title="Open in a Jupyter tab"
+              label={trans.__('Open')}
+              title={trans.__('Open in a Jupyter tab')}
               onClick={() => props.onOpen(job)}
             />
             <a
@@ -202,32 +212,34 @@ function JobItem(props: IJobListProps & { job: IJob }): JSX.Element {
               href={props.urlOf(job)}
               target="_blank"
               rel="noopener noreferrer"
-              title="Open in a new browser tab"
+              title={trans.__('Open in a new browser tab')}
             >
               <launchIcon.react
                 tag="span"
                 className="jp-ForgatherTB-buttonIcon"
               />
-              New tab
+              {trans.__('New tab')}
             </a>
           </>
         )}
         {job.started && (
           <Action
             icon={listIcon}
-            label="Output"
-            title="Show TensorBoard's output"
+            label={trans.__('Output')}
+            title={trans.__("Show TensorBoard's output")}
             onClick={() => props.onOutput(job)}
           />
         )}
         {live && (
           <Action
             icon={stopIcon}
-            label={job.status === 'queued' ? 'Cancel' : 'Kill'}
+            label={
+              job.status === 'queued' ? trans.__('Cancel') : trans.__('Kill')
+            }
             title={
               job.status === 'queued'
-                ? 'Cancel before it starts'
-                : 'Stop this TensorBoard'
+                ? trans.__('Cancel before it starts')
+                : trans.__('Stop this TensorBoard')
             }
             onClick={() => props.onKill(job)}
           />
@@ -235,8 +247,8 @@ function JobItem(props: IJobListProps & { job: IJob }): JSX.Element {
         {!live && (
           <Action
             icon={refreshIcon}
-            label="Relaunch"
-            title="Launch a new TensorBoard with these options"
+            label={trans.__('Relaunch')}
+            title={trans.__('Launch a new TensorBoard with these options')}
             disabled={relaunching}
             onClick={() => void relaunch()}
           />
@@ -244,8 +256,11 @@ function JobItem(props: IJobListProps & { job: IJob }): JSX.Element {
         {doubled !== null && (
           <Action
             icon={refreshIcon}
-            label="Relaunch with 2× memory"
-            title={`Launch a new TensorBoard with these options and a memory limit of ${formatBytes(doubled)}`}
+            label={trans.__('Relaunch with 2× memory')}
+            title={trans.__(
+              'Launch a new TensorBoard with these options and a memory limit of %1',
+              formatBytes(doubled)
+            )}
             disabled={relaunching}
             onClick={() => void relaunch(doubled)}
           />

@@ -2,20 +2,24 @@
  * A running job's memory against its limit (a meter and its text), its CPU use,
  * and what enforces its limits.
  */
+import { TranslationBundle } from '@jupyterlab/translation';
 import * as React from 'react';
 
 import { cpuText, enforcementText, memoryMeter } from '../resources';
 import { IJob } from '../tokens';
 
 /** The resources line of a job's card; nothing for a job that is not running. */
-export function JobUsage(props: { job: IJob }): JSX.Element | null {
-  const { job } = props;
-  const memory = memoryMeter(job);
+export function JobUsage(props: {
+  job: IJob;
+  trans: TranslationBundle;
+}): JSX.Element | null {
+  const { job, trans } = props;
+  const memory = memoryMeter(job, trans);
   const cpu = cpuText(job);
   if (!memory && !cpu) {
     return null;
   }
-  const enforcement = enforcementText(job.limits);
+  const enforcement = enforcementText(job.limits, trans);
   const title = [memory?.title, enforcement].filter(Boolean).join('; ');
   return (
     <div className="jp-ForgatherTB-usage" title={title}>
@@ -23,7 +27,7 @@ export function JobUsage(props: { job: IJob }): JSX.Element | null {
         <div
           className={`jp-ForgatherTB-meter${memory.warn ? ' jp-mod-warn' : ''}`}
           role="meter"
-          aria-label="Memory"
+          aria-label={trans.__('Memory')}
           aria-valuemin={0}
           aria-valuemax={memory.limit}
           aria-valuenow={Math.min(memory.used, memory.limit)}
@@ -44,7 +48,9 @@ export function JobUsage(props: { job: IJob }): JSX.Element | null {
           {memory.text}
         </span>
       )}
-      {cpu && <span className="jp-ForgatherTB-cpu">CPU {cpu}</span>}
+      {cpu && (
+        <span className="jp-ForgatherTB-cpu">{trans.__('CPU %1', cpu)}</span>
+      )}
       {enforcement && (
         <span className="jp-ForgatherTB-dim jp-ForgatherTB-enforcement">
           {enforcement}

@@ -2,6 +2,7 @@
  * The launch form: every option of `POST jobs`, field errors beside their fields,
  * and progress until the job runs.
  */
+import { TranslationBundle } from '@jupyterlab/translation';
 import { Button } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
@@ -15,6 +16,7 @@ import {
   IFormValues,
   isOpenable,
   isS3,
+  statusName,
   toggleLogdir,
   toLaunchRequest
 } from '../form';
@@ -23,6 +25,7 @@ import { IJob, ILaunchResult, ILogdirEntry } from '../tokens';
 /** What the form needs from its surroundings. */
 export interface ILaunchFormProps {
   api: TensorBoardAPI;
+  trans: TranslationBundle;
   /** The settings registry's defaults: what "Reset to defaults" restores. */
   defaults: IFormValues;
   /** The values to start with: the last submitted ones, else the defaults. */
@@ -56,6 +59,7 @@ function fieldMessage(message: string): string {
 
 /** The launch form. */
 export function LaunchForm(props: ILaunchFormProps): JSX.Element {
+  const { trans } = props;
   const [values, setValues] = React.useState<IFormValues>(props.initial);
   const [errors, setErrors] = React.useState<
     Partial<Record<FieldName, string>>
@@ -126,7 +130,11 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
       setPhase('idle');
       setNotice({
         kind: 'info',
-        text: `Reused the ${job.status} job “${job.label}”: it already serves these options.`,
+        text: trans.__(
+          'Reused the %1 job “%2”: it already serves these options.',
+          statusName(job.status, trans),
+          job.label
+        ),
         job
       });
       return;
@@ -142,7 +150,7 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
     }
     props.onJob(settled);
     setPhase('idle');
-    setNotice(settledNotice(settled));
+    setNotice(settledNotice(settled, trans));
   };
 
   const reset = () => {
@@ -161,9 +169,11 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
           className={`jp-ForgatherTB-field jp-ForgatherTB-compare${errors.logdirs ? ' jp-mod-error' : ''}`}
           data-field="logdirs"
           role="group"
-          aria-label="Folders to compare"
+          aria-label={trans.__('Folders to compare')}
         >
-          <span className="jp-ForgatherTB-label">Folders to compare</span>
+          <span className="jp-ForgatherTB-label">
+            {trans.__('Folders to compare')}
+          </span>
           <ul className="jp-ForgatherTB-compareList">
             {compared.map(path => (
               <li key={path}>
@@ -172,8 +182,8 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
                   minimal
                   small
                   type="button"
-                  aria-label={`Stop comparing ${path}`}
-                  title="Leave this folder out"
+                  aria-label={trans.__('Stop comparing %1', path)}
+                  title={trans.__('Leave this folder out')}
                   onClick={() =>
                     set('logdirs', toggleLogdir(values.logdirs, path))
                   }
@@ -191,9 +201,11 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
         </div>
       ) : (
         <TextField
-          label="Log directory"
+          label={trans.__('Log directory')}
           {...field('logdir')}
-          placeholder="runs (under the server root) or s3://bucket/prefix"
+          placeholder={trans.__(
+            'runs (under the server root) or s3://bucket/prefix'
+          )}
         />
       )}
       <div className="jp-ForgatherTB-row jp-ForgatherTB-logdirTools">
@@ -201,30 +213,32 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
           minimal
           small
           type="button"
-          title="Use the file browser's current folder"
+          title={trans.__("Use the file browser's current folder")}
           onClick={browse}
         >
-          Browse
+          {trans.__('Browse')}
         </Button>
         <Button
           minimal
           small
           type="button"
-          title="List folders holding TensorBoard runs, to pick one or compare several"
+          title={trans.__(
+            'List folders holding TensorBoard runs, to pick one or compare several'
+          )}
           aria-expanded={picker !== null}
           onClick={togglePicker}
         >
-          Runs…
+          {trans.__('Runs…')}
         </Button>
         {compared && (
           <Button
             minimal
             small
             type="button"
-            title="Launch on the log directory field instead"
+            title={trans.__('Launch on the log directory field instead')}
             onClick={() => set('logdirs', undefined)}
           >
-            Stop comparing
+            {trans.__('Stop comparing')}
           </Button>
         )}
       </div>
@@ -234,22 +248,30 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
       {picker && picker.length > 0 && (
         <p className="jp-ForgatherTB-dim jp-ForgatherTB-pickerHint">
           {values.logdirs?.length === 1
-            ? 'Tick another folder to compare their runs.'
-            : 'Click a folder to use it, or tick several to compare their runs in one TensorBoard.'}
+            ? trans.__('Tick another folder to compare their runs.')
+            : trans.__(
+                'Click a folder to use it, or tick several to compare their runs in one TensorBoard.'
+              )}
         </p>
       )}
       {picker && (
-        <ul className="jp-ForgatherTB-picker" aria-label="Folders holding runs">
+        <ul
+          className="jp-ForgatherTB-picker"
+          aria-label={trans.__('Folders holding runs')}
+        >
           {picker.length === 0 && (
             <li className="jp-ForgatherTB-dim">
-              No event files under the server root.
+              {trans.__('No event files under the server root.')}
             </li>
           )}
           {picker.map(entry => (
             <li key={entry.path}>
               <input
                 type="checkbox"
-                aria-label={`Compare ${entry.path || '(server root)'}`}
+                aria-label={trans.__(
+                  'Compare %1',
+                  entry.path || trans.__('(server root)')
+                )}
                 checked={values.logdirs?.includes(entry.path || '.') ?? false}
                 onChange={() =>
                   set(
@@ -269,9 +291,9 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
                     ?.focus();
                 }}
               >
-                <span>{entry.path || '(server root)'}</span>
+                <span>{entry.path || trans.__('(server root)')}</span>
                 <span className="jp-ForgatherTB-dim">
-                  {entry.runs} {entry.runs === 1 ? 'run' : 'runs'}
+                  {trans._n('%1 run', '%1 runs', entry.runs)}
                 </span>
               </button>
             </li>
@@ -280,7 +302,7 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
       )}
 
       <TextField
-        label="Window title"
+        label={trans.__('Window title')}
         {...field('window_title')}
         placeholder={
           compared ? compareTitle(compared) : defaultTitle(values.logdir)
@@ -289,17 +311,19 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
 
       <div className="jp-ForgatherTB-row">
         <TextField
-          label="Port"
+          label={trans.__('Port')}
           {...field('port')}
           inputMode="numeric"
-          placeholder="none"
-          title="Blank: no TCP port (a private socket, reached through Jupyter)"
+          placeholder={trans.__('none')}
+          title={trans.__(
+            'Blank: no TCP port (a private socket, reached through Jupyter)'
+          )}
         />
         <TextField
-          label="Priority"
+          label={trans.__('Priority')}
           {...field('priority')}
           inputMode="numeric"
-          title="Higher starts first when jobs wait in the queue"
+          title={trans.__('Higher starts first when jobs wait in the queue')}
         />
       </div>
 
@@ -310,29 +334,29 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
           checked={values.bind_all}
           onChange={event => set('bind_all', event.target.checked)}
         />
-        Bind to all network interfaces
+        {trans.__('Bind to all network interfaces')}
       </label>
       {errors.bind_all && (
         <div className="jp-ForgatherTB-fieldError">{errors.bind_all}</div>
       )}
       {values.bind_all && (
         <div className="jp-ForgatherTB-warning" role="alert">
-          Anyone who can reach this machine's network will see these metrics
-          directly, without Jupyter's login. Leave this off to reach TensorBoard
-          only through Jupyter.
+          {trans.__(
+            "Anyone who can reach this machine's network will see these metrics directly, without Jupyter's login. Leave this off to reach TensorBoard only through Jupyter."
+          )}
         </div>
       )}
 
       <details className="jp-ForgatherTB-advanced">
-        <summary>Advanced</summary>
+        <summary>{trans.__('Advanced')}</summary>
         <TextField
-          label="Reload interval (seconds)"
+          label={trans.__('Reload interval (seconds)')}
           {...field('reload_interval')}
           inputMode="decimal"
-          placeholder="TensorBoard's default (5)"
+          placeholder={trans.__("TensorBoard's default (5)")}
         />
         <Field
-          label="Reload multifile"
+          label={trans.__('Reload multifile')}
           name="reload_multifile"
           error={errors.reload_multifile}
         >
@@ -347,17 +371,25 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
               )
             }
           >
-            <option value="default">TensorBoard's default</option>
-            <option value="on">On: read every file of a run</option>
-            <option value="off">Off: read the newest file only</option>
+            <option value="default">{trans.__("TensorBoard's default")}</option>
+            <option value="on">
+              {trans.__('On: read every file of a run')}
+            </option>
+            <option value="off">
+              {trans.__('Off: read the newest file only')}
+            </option>
           </select>
         </Field>
         <TextField
-          label="Samples per plugin"
+          label={trans.__('Samples per plugin')}
           {...field('samples_per_plugin')}
           placeholder="scalars=1000,images=10"
         />
-        <Field label="Loader" name="load_fast" error={errors.load_fast}>
+        <Field
+          label={trans.__('Loader')}
+          name="load_fast"
+          error={errors.load_fast}
+        >
           {/* Automatic: Rust in the job's private network where the machine allows
               one, else Python (see docs/performance.md, "Which loader"). */}
           <select
@@ -368,31 +400,41 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
               set('load_fast', event.target.value as IFormValues['load_fast'])
             }
           >
-            <option value="auto">Automatic</option>
-            <option value="false">Python: the job keeps network access</option>
-            <option value="true">Rust data server</option>
+            <option value="auto">{trans.__('Automatic')}</option>
+            <option value="false">
+              {trans.__('Python: the job keeps network access')}
+            </option>
+            <option value="true">{trans.__('Rust data server')}</option>
           </select>
         </Field>
         <TextField
-          label="S3 sync interval (seconds)"
+          label={trans.__('S3 sync interval (seconds)')}
           {...field('sync_interval')}
           value={s3 ? values.sync_interval : ''}
           inputMode="decimal"
-          placeholder={s3 ? 'default (5)' : 's3:// log directories only'}
+          placeholder={
+            s3
+              ? trans.__('default (5)')
+              : trans.__('s3:// log directories only')
+          }
           disabled={!s3}
         />
         <TextField
-          label="Memory limit"
+          label={trans.__('Memory limit')}
           {...field('memory_limit')}
-          placeholder="server default"
-          title="Bytes, or with a K, M, G or T suffix (binary: 2G is 2 GiB)"
+          placeholder={trans.__('server default')}
+          title={trans.__(
+            'Bytes, or with a K, M, G or T suffix (binary: 2G is 2 GiB)'
+          )}
         />
         <TextField
-          label="Host"
+          label={trans.__('Host')}
           {...field('host')}
           value={values.bind_all ? '' : values.host}
-          placeholder={values.bind_all ? 'all interfaces' : '127.0.0.1'}
-          title="The loopback address a port listens on"
+          placeholder={
+            values.bind_all ? trans.__('all interfaces') : '127.0.0.1'
+          }
+          title={trans.__('The loopback address a port listens on')}
           disabled={values.bind_all}
         />
       </details>
@@ -403,13 +445,13 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
             <span className="jp-ForgatherTB-spinner" aria-hidden="true" />
           )}
           {phase === 'sending'
-            ? 'Launching…'
+            ? trans.__('Launching…')
             : phase === 'starting'
-              ? 'Starting…'
-              : 'Launch'}
+              ? trans.__('Starting…')
+              : trans.__('Launch')}
         </Button>
         <Button minimal type="button" onClick={reset} disabled={busy}>
-          Reset to defaults
+          {trans.__('Reset to defaults')}
         </Button>
       </div>
       {notice && (
@@ -425,7 +467,7 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
               type="button"
               onClick={() => props.onOpen(notice.job!)}
             >
-              Open
+              {trans.__('Open')}
             </Button>
           )}
         </div>
@@ -435,20 +477,35 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
 }
 
 /** What the form says once a new job has settled. */
-function settledNotice(job: IJob): INotice {
+function settledNotice(job: IJob, trans: TranslationBundle): INotice {
   switch (job.status) {
     case 'running':
-      return { kind: 'info', text: `“${job.label}” is running.`, job };
+      return {
+        kind: 'info',
+        text: trans.__('“%1” is running.', job.label),
+        job
+      };
     case 'queued':
       return {
         kind: 'info',
-        text: `“${job.label}” is queued (#${job.queue_position}): it starts when a running job ends.`,
+        text: trans.__(
+          '“%1” is queued (#%2): it starts when a running job ends.',
+          job.label,
+          job.queue_position
+        ),
         job
       };
     default:
       return {
         kind: 'error',
-        text: `“${job.label}” ${job.status}${job.error ? `: ${job.error}` : ''}`,
+        text: job.error
+          ? trans.__(
+              '“%1” %2: %3',
+              job.label,
+              statusName(job.status, trans),
+              job.error
+            )
+          : trans.__('“%1” %2', job.label, statusName(job.status, trans)),
         job
       };
   }

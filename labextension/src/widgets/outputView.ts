@@ -2,11 +2,13 @@
  * A job's process output, followed live while the tab is shown.
  */
 import { MainAreaWidget } from '@jupyterlab/apputils';
+import { TranslationBundle } from '@jupyterlab/translation';
 import { listIcon } from '@jupyterlab/ui-components';
 import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
 import { TensorBoardAPI } from '../api';
+import { statusName } from '../form';
 import { IOutputChunk } from '../tokens';
 
 /**
@@ -16,7 +18,8 @@ import { IOutputChunk } from '../tokens';
 export class OutputView extends Widget {
   constructor(
     private readonly _api: TensorBoardAPI,
-    readonly jobId: string
+    readonly jobId: string,
+    private readonly _trans: TranslationBundle
   ) {
     super();
     this.addClass('jp-ForgatherTB-output');
@@ -59,7 +62,8 @@ export class OutputView extends Widget {
     }
     const abort = new AbortController();
     this._abort = abort;
-    this._status.textContent = 'Following the output…';
+    const trans = this._trans;
+    this._status.textContent = trans.__('Following the output…');
     try {
       const status = await this._api.followOutput(
         this.jobId,
@@ -69,13 +73,20 @@ export class OutputView extends Widget {
       );
       if (status) {
         this._ended = true;
-        this._status.textContent = `TensorBoard ended: ${status}.`;
+        this._status.textContent = trans.__(
+          'TensorBoard ended: %1.',
+          statusName(status, trans)
+        );
       } else if (!abort.signal.aborted) {
-        this._status.textContent =
-          'The output stream closed; reopen to resume.';
+        this._status.textContent = trans.__(
+          'The output stream closed; reopen to resume.'
+        );
       }
     } catch (error) {
-      this._status.textContent = `Cannot read the output: ${(error as Error).message}`;
+      this._status.textContent = trans.__(
+        'Cannot read the output: %1',
+        (error as Error).message
+      );
     } finally {
       if (this._abort === abort) {
         this._abort = null;
@@ -87,7 +98,7 @@ export class OutputView extends Widget {
     const node = this.node;
     const atEnd = node.scrollHeight - node.scrollTop - node.clientHeight < 8;
     if (chunk.dropped) {
-      this._pre.append('[… earlier output dropped …]\n');
+      this._pre.append(this._trans.__('[… earlier output dropped …]') + '\n');
     }
     this._pre.append(chunk.text);
     this._offset = chunk.next_offset;
@@ -112,11 +123,14 @@ export class OutputView extends Widget {
 export function createOutputView(
   api: TensorBoardAPI,
   jobId: string,
-  title: string
+  title: string,
+  trans: TranslationBundle
 ): MainAreaWidget<OutputView> {
-  const widget = new MainAreaWidget({ content: new OutputView(api, jobId) });
+  const widget = new MainAreaWidget({
+    content: new OutputView(api, jobId, trans)
+  });
   widget.id = `forgather-tb-output-${jobId}`;
-  widget.title.label = `Output: ${title}`;
+  widget.title.label = trans.__('Output: %1', title);
   widget.title.icon = listIcon;
   widget.title.closable = true;
   return widget;

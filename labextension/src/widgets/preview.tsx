@@ -2,6 +2,7 @@
  * A job's scalar preview: a small sparkline of one tag (a line per run) with its latest
  * value, which opens the job's TensorBoard, and a picker of the tag shown.
  */
+import { TranslationBundle } from '@jupyterlab/translation';
 import * as React from 'react';
 
 import { formatValue, sparkline } from '../sparkline';
@@ -14,6 +15,7 @@ const HEIGHT = 24;
 /** What the preview needs from the card. */
 export interface IJobPreviewProps {
   preview: IPreview;
+  trans: TranslationBundle;
   /** Open the job's TensorBoard tab. */
   onOpen: () => void;
   /** Show another tag. */
@@ -22,26 +24,36 @@ export interface IJobPreviewProps {
 
 /** The preview row of a job's card; nothing while the job has no scalar tag. */
 export function JobPreview(props: IJobPreviewProps): JSX.Element | null {
-  const { preview } = props;
+  const { preview, trans } = props;
   if (!preview.tag) {
     return null;
   }
   const { lines, latest } = sparkline(preview.runs, WIDTH, HEIGHT);
   const value = latest ? formatValue(latest.value) : '–';
   const label = latest
-    ? `${preview.tag}: latest ${value} (${latest.run}, step ${latest.step})`
-    : `${preview.tag}: no points yet`;
-  const perRun = lines.map(
-    line =>
-      `${line.run}: ${formatValue(line.last.value)} at step ${line.last.step}`
+    ? trans.__(
+        '%1: latest %2 (%3, step %4)',
+        preview.tag,
+        value,
+        latest.run,
+        latest.step
+      )
+    : trans.__('%1: no points yet', preview.tag);
+  const perRun = lines.map(line =>
+    trans.__(
+      '%1: %2 at step %3',
+      line.run,
+      formatValue(line.last.value),
+      line.last.step
+    )
   );
   return (
     <div className="jp-ForgatherTB-preview">
       <button
         type="button"
         className="jp-ForgatherTB-previewOpen"
-        aria-label={`${label}. Show in TensorBoard`}
-        title={[...perRun, 'Click to open in TensorBoard'].join('\n')}
+        aria-label={trans.__('%1. Show in TensorBoard', label)}
+        title={[...perRun, trans.__('Click to open in TensorBoard')].join('\n')}
         onClick={props.onOpen}
       >
         <svg
@@ -65,8 +77,10 @@ export function JobPreview(props: IJobPreviewProps): JSX.Element | null {
       </button>
       <select
         className="jp-ForgatherTB-previewTag"
-        aria-label="Scalar tag shown"
-        title="The scalar tag shown (remembered for this log directory)"
+        aria-label={trans.__('Scalar tag shown')}
+        title={trans.__(
+          'The scalar tag shown (remembered for this log directory)'
+        )}
         value={preview.tag}
         onChange={event => props.onTag(event.target.value)}
       >

@@ -1,6 +1,7 @@
 /**
  * The left-area panel: the launch form above the live job list.
  */
+import { TranslationBundle } from '@jupyterlab/translation';
 import { ReactWidget, UseSignal } from '@jupyterlab/ui-components';
 import { IDisposable } from '@lumino/disposable';
 import { Message } from '@lumino/messaging';
@@ -17,6 +18,7 @@ import { LaunchForm } from './launchForm';
 /** What the panel needs from the plugin. */
 export interface ISidebarOptions {
   model: JobsModel;
+  trans: TranslationBundle;
   /** The running jobs' scalar previews. */
   previews: PreviewsModel;
   /** The current defaults from the settings registry. */
@@ -40,10 +42,10 @@ export class TensorBoardSidebar extends ReactWidget {
     super();
     this.addClass('jp-ForgatherTB-sidebar');
     this.title.icon = tensorboardIcon;
-    this.title.caption = 'TensorBoard';
+    this.title.caption = _options.trans.__('TensorBoard');
     // A landmark screen readers can jump to, named like its tab.
     this.node.setAttribute('role', 'region');
-    this.node.setAttribute('aria-label', 'TensorBoard');
+    this.node.setAttribute('aria-label', _options.trans.__('TensorBoard'));
     void _options.initial.then(values => {
       this._initial = values;
       this.update();
@@ -82,16 +84,17 @@ export class TensorBoardSidebar extends ReactWidget {
   }
 
   protected render(): JSX.Element {
-    const { model, previews } = this._options;
+    const { model, previews, trans } = this._options;
     return (
       <>
         <div className="jp-ForgatherTB-title">
           <tensorboardIcon.react tag="span" />
-          <h2>TensorBoard</h2>
+          <h2>{trans.__('TensorBoard')}</h2>
         </div>
         {this._initial && (
           <LaunchForm
             api={model.api}
+            trans={trans}
             defaults={this._options.defaults()}
             initial={this._initial}
             browseFolder={this._options.browseFolder}
@@ -107,6 +110,7 @@ export class TensorBoardSidebar extends ReactWidget {
               {() => (
                 <JobList
                   jobs={model.jobs}
+                  trans={trans}
                   error={model.error}
                   urlOf={job => model.api.jobUrl(job)}
                   previewOf={job => previews.preview(job.id)}

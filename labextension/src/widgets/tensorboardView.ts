@@ -3,6 +3,7 @@
  * and a panel saying what happened when it does not (see `gonePanel.tsx`).
  */
 import { MainAreaWidget } from '@jupyterlab/apputils';
+import { TranslationBundle } from '@jupyterlab/translation';
 import { IFrame, ReactWidget } from '@jupyterlab/ui-components';
 import { ReadonlyPartialJSONObject } from '@lumino/coreutils';
 import { IDisposable } from '@lumino/disposable';
@@ -44,6 +45,7 @@ export interface ITensorBoardViewArgs {
 /** What a tab needs from the plugin. */
 export interface ITensorBoardViewOptions {
   model: JobsModel;
+  trans: TranslationBundle;
   args: ITensorBoardViewArgs;
   /** Open a job's output. */
   showOutput: (job: IJob) => void;
@@ -285,6 +287,7 @@ export class TensorBoardView extends Panel {
     const options = this._knownOptions();
     return React.createElement(GonePanel, {
       state,
+      trans: this._options.trans,
       jobId: this._args.id,
       logdir: options?.logdir ?? null,
       busy: this._busy,
@@ -325,7 +328,7 @@ export function createTensorBoardView(
   widget.id = `forgather-tb-${content.args.tab}`;
   const name = (args: ITensorBoardViewArgs) => {
     widget.title.label = args.title;
-    widget.title.caption = `TensorBoard: ${args.title}`;
+    widget.title.caption = options.trans.__('TensorBoard: %1', args.title);
   };
   name(content.args);
   content.argsChanged.connect((_, args) => name(args));
