@@ -419,6 +419,9 @@ def test_job_list_polls_only_while_the_sidebar_is_shown(lab, page):
 
 
 def test_palette_and_view_menu_reach_the_sidebar(lab, page):
+    # A new workspace opens the Launcher, which takes the focus and so closes a modal
+    # palette opened before it: wait for it first (seen on a loaded machine).
+    page.locator(".jp-Launcher").first.wait_for()
     # The palette from the View menu: a key press can come before Lab binds its keys.
     page.locator(".lm-MenuBar-itemLabel", has_text="View").click()
     page.locator(".lm-Menu-item", has_text="Activate Command Palette").click()
