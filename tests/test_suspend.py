@@ -117,6 +117,14 @@ async def test_killing_a_suspended_job_ends_it_for_good(api, logdir):
     assert (await api.job(job["id"]))["wakes"] == 0
 
 
+@pytest.mark.tb_config(suspend_after=1, idle_timeout=5)
+async def test_idle_timeout_ends_a_job_that_stays_suspended(api, logdir):
+    job = await suspended_job(api)
+    ended = await api.wait_status(job["id"], "killed", timeout=30)
+    assert ended["error"] == "stopped after 5 s without requests"
+    assert ended["wakes"] == 0 and ended["suspended_at"] is None
+
+
 @pytest.mark.tb_config(suspend_after=2)
 async def test_resume_wakes_a_suspended_job_and_refuses_a_job_that_is_not(api, logdir):
     job = await api.launch(logdir="logs")

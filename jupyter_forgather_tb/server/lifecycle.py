@@ -271,7 +271,7 @@ class ProcessLifecycle(Readiness):
                 await asyncio.shield(task)
 
     async def shutdown(self) -> None:
-        """Stop every job; called when the Jupyter server stops."""
+        """Stop every job's processes; called when the Jupyter server stops."""
         # Suspended jobs have no process, and stay suspended for the next server.
         live = [
             job

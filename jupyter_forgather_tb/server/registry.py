@@ -136,6 +136,7 @@ class JobRegistry:
         job.status = status
         job.error = error
         job.ended = now()
+        job.suspended_at = None
         job.output.close()
         job.mirror_status = self.s3.mirror_json(job)  # kept: the cache goes now
         self.s3.remove_cache(job)

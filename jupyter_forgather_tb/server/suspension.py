@@ -55,7 +55,7 @@ class Suspension(ProcessLifecycle):
                     reason = f"stopped after {idle_timeout:g} s without requests"
                     self._in_background(self.kill(job.id, reason))
                 elif suspend_after > 0 and idle >= suspend_after and self._suspendable(job):
-                    self._in_background(self._suspend(job))
+                    self._suspend(job)
 
     @staticmethod
     def _idle_for(job: Job, current: datetime) -> float | None:
@@ -81,15 +81,19 @@ class Suspension(ProcessLifecycle):
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    async def _suspend(self, job: Job) -> None:
-        """Stop a running job's processes and keep the job, suspended."""
+    def _suspend(self, job: Job) -> None:
+        """Stop a running job's processes (in the background) and keep the job, suspended.
+
+        Marked at once, so that a request arriving meanwhile waits for the suspension
+        and then wakes the job, rather than reaching a process on its way out.
+        """
         self.log.info(
             "Suspending TensorBoard job %s after %g s without requests",
             job.id,
             self.settings.suspend_after,
         )
         job.suspend_requested = True
-        await self._stop_process(job, signal_it=True)
+        self._in_background(self._stop_process(job, signal_it=True))
 
     def wake(self, job_id: str) -> Job:
         """Queue a suspended job to start again; :class:`NotSuspended` if it is not.
