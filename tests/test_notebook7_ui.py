@@ -171,7 +171,10 @@ def test_notebook7_notebook_page_has_the_panel_and_opens_tensorboard_in_a_new_ta
     item.get_by_role("button", name="Output").click()
     output = page.locator("#jp-down-stack .jp-ForgatherTB-output")
     output.locator("pre").filter(has_text="TensorBoard").wait_for()
-    assert output.bounding_box()["height"] > 100
+    page.wait_for_function(
+        "document.querySelector('#jp-down-stack .jp-ForgatherTB-output')"
+        ".getBoundingClientRect().height > 100"
+    )
 
     # Once its job has ended, that tab says so in place of TensorBoard.
     notebook.call("DELETE", f"jobs/{job['id']}")

@@ -66,11 +66,16 @@ export function showInBottomPanel(app: JupyterFrontEnd, widget: Widget): void {
     app.shell.add(widget, 'down');
   }
   app.shell.activateById(widget.id);
-  const split = widget.parent?.parent?.parent; // stacked panel, tabs, split
-  if (split instanceof SplitPanel && split.widgets.length === 2) {
-    const [, bottom] = split.relativeSizes();
-    if (bottom < BOTTOM_SHARE / 2) {
-      split.setRelativeSizes([1 - BOTTOM_SHARE, BOTTOM_SHARE]);
-    }
-  }
+  // Once the panel is shown and laid out (two frames on), its size is its real one.
+  requestAnimationFrame(() =>
+    requestAnimationFrame(() => {
+      const split = widget.parent?.parent?.parent; // stacked panel, tabs, split
+      if (split instanceof SplitPanel && split.widgets.length === 2) {
+        const [, bottom] = split.relativeSizes();
+        if (bottom < BOTTOM_SHARE / 2) {
+          split.setRelativeSizes([1 - BOTTOM_SHARE, BOTTOM_SHARE]);
+        }
+      }
+    })
+  );
 }
