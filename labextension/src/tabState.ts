@@ -23,9 +23,12 @@ export type TabState =
   | { kind: 'unknown' }
   | { kind: 'unreachable'; message: string };
 
-/** The state a tab takes for its job as the server last described it. */
+/**
+ * The state a tab takes for its job as the server last described it. A suspended job
+ * shows its TensorBoard too: the frame's request is what wakes it.
+ */
 export function stateOf(job: IJob): TabState {
-  if (job.status === 'running') {
+  if (job.status === 'running' || job.status === 'suspended') {
     return { kind: 'live', job };
   }
   return ENDED_STATUSES.has(job.status)

@@ -53,6 +53,10 @@ describe('stateOf', () => {
       expect(stateOf(job('a', { status })).kind).toBe('ended');
     }
   });
+
+  it("shows a suspended job's TensorBoard, whose request wakes it", () => {
+    expect(stateOf(job('a', { status: 'suspended' })).kind).toBe('live');
+  });
 });
 
 describe('sameTensorBoard', () => {
