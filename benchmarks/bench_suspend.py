@@ -37,6 +37,9 @@ SUSPEND_AFTER_S = 2
 #: The log directories measured, from bench_loaders' sizes.
 LOGDIRS = ("small", "many-runs")
 MEMORY_JOBS = 8
+#: Before each measured request: a real wake comes long after the suspension, once the
+#: stopped job's processes and network namespace are gone, and so does a launch.
+SETTLE_S = 1.0
 
 
 class Follower:
@@ -163,7 +166,6 @@ def _latencies(server: Jupyter, name: str, rounds: int) -> dict:
     }
 
     def suspended() -> tuple[float, float, float]:
-        _wait_status(server, sleeper["id"], "suspended")
         first, served = _request_until_served(server, sleeper["url"], runs, points)
         pid = _status(server, sleeper["id"])["pid"]
         assert _forked(pid), "the wake was not a warm start"
@@ -188,6 +190,9 @@ def _latencies(server: Jupyter, name: str, rounds: int) -> dict:
     names = list(kinds)
     for round_ in range(rounds):
         for kind in names[round_ % len(names) :] + names[: round_ % len(names)]:
+            if kind == "suspended":
+                _wait_status(server, sleeper["id"], "suspended")
+            time.sleep(SETTLE_S)
             first, served, cpu = kinds[kind]()
             times[kind]["first_200_s"].append(first)
             times[kind]["served_s"].append(served)
