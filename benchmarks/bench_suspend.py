@@ -5,7 +5,8 @@ fork server warm, for a small log directory and the 200-run one of ``bench_loade
 in rotating order: from a request to a suspended job's URL until the first 200 and
 until every run's last point is served through the proxy, against a fresh launch
 (``POST jobs`` to the same) and against a job that never slept (kept awake by an open
-output stream, as the sidebar's Output view keeps one). Then the memory of 8 running
+output stream, as the sidebar's Output view keeps one), each a second after the last
+job's teardown. Then the memory of 8 running
 jobs against the same 8 suspended: their processes, the Jupyter server and the fork
 server (PSS), and the machine's ``MemAvailable``.
 """
