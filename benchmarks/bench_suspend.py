@@ -5,7 +5,8 @@ fork server warm, for a small log directory and the 200-run one of ``bench_loade
 in rotating order: from a request to a suspended job's URL until the first 200 and
 until every run's last point is served through the proxy, against a fresh launch
 (``POST jobs`` to the same) and against a job that never slept (kept awake by an open
-output stream, as the sidebar's Output view keeps one). Then the memory of 8 running
+output stream, as the sidebar's Output view keeps one), each a second after the last
+job's teardown. Then the memory of 8 running
 jobs against the same 8 suspended: their processes, the Jupyter server and the fork
 server (PSS), and the machine's ``MemAvailable``.
 """
@@ -37,6 +38,9 @@ SUSPEND_AFTER_S = 2
 #: The log directories measured, from bench_loaders' sizes.
 LOGDIRS = ("small", "many-runs")
 MEMORY_JOBS = 8
+#: Before each measured request: a real wake comes long after the suspension, once the
+#: stopped job's processes and network namespace are gone, and so does a launch.
+SETTLE_S = 1.0
 
 
 class Follower:
@@ -163,7 +167,6 @@ def _latencies(server: Jupyter, name: str, rounds: int) -> dict:
     }
 
     def suspended() -> tuple[float, float, float]:
-        _wait_status(server, sleeper["id"], "suspended")
         first, served = _request_until_served(server, sleeper["url"], runs, points)
         pid = _status(server, sleeper["id"])["pid"]
         assert _forked(pid), "the wake was not a warm start"
@@ -188,6 +191,9 @@ def _latencies(server: Jupyter, name: str, rounds: int) -> dict:
     names = list(kinds)
     for round_ in range(rounds):
         for kind in names[round_ % len(names) :] + names[: round_ % len(names)]:
+            if kind == "suspended":
+                _wait_status(server, sleeper["id"], "suspended")
+            time.sleep(SETTLE_S)
             first, served, cpu = kinds[kind]()
             times[kind]["first_200_s"].append(first)
             times[kind]["served_s"].append(served)

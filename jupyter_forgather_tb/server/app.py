@@ -67,7 +67,7 @@ class ForgatherTB(ExtensionApp):
         help="Suspend a running job after this many seconds without a request through its "
         "proxy: its processes stop and give their memory back, and the job keeps its id, "
         "URL and place in the list; the next request to its URL starts it again (warm, "
-        "in about 0.1 s on a small log directory) and is answered once it serves. Jobs on "
+        "in about 0.2 s on a small log directory) and is answered once it serves. Jobs on "
         "a TCP port, and jobs whose output is being followed, are never suspended. 0 "
         "turns this off.",
     ).tag(config=True)
