@@ -108,7 +108,8 @@ def fuzz(base_url: str, token: str, job_id: str, logdir: str) -> tuple[Counter, 
 
     def real_logdir(case):
         if isinstance(case.body, dict):
-            body = {k: v for k, v in case.body.items() if k != "logdirs"}
+            # Without what a local logdir excludes: logdirs, and the s3:// sync interval.
+            body = {k: v for k, v in case.body.items() if k not in ("logdirs", "sync_interval")}
             case.body = {**body, "logdir": logdir, "bind_all": False}
         return case
 
