@@ -419,14 +419,22 @@ def test_job_list_polls_only_while_the_sidebar_is_shown(lab, page):
 
 
 def test_palette_and_view_menu_reach_the_sidebar(lab, page):
-    # A new workspace opens the Launcher, which takes the focus and so closes a modal
-    # palette opened before it: wait for it first (seen on a loaded machine).
-    page.locator(".jp-Launcher").first.wait_for()
     # The palette from the View menu: a key press can come before Lab binds its keys.
-    page.locator(".lm-MenuBar-itemLabel", has_text="View").click()
-    page.locator(".lm-Menu-item", has_text="Activate Command Palette").click()
-    page.locator(".jp-ModalCommandPalette input").fill("TensorBoard: Launch")
-    page.locator(".lm-CommandPalette-item", has_text="TensorBoard: Launch…").click()
+    # While Lab restores a new workspace (the Launcher) it takes the focus, which closes
+    # a modal palette: open it again until it stays.
+    search = page.locator(".jp-ModalCommandPalette input")
+    item = page.locator(".lm-CommandPalette-item", has_text="TensorBoard: Launch…")
+    for _ in range(10):
+        page.locator(".lm-MenuBar-itemLabel", has_text="View").click()
+        page.locator(".lm-Menu-item", has_text="Activate Command Palette").click()
+        page.wait_for_timeout(300)
+        if not search.is_visible():
+            continue
+        search.fill("TensorBoard: Launch")
+        if item.is_visible():
+            break
+        page.keyboard.press("Escape")
+    item.click()
     focused = page.locator(".jp-ForgatherTB-form input[name='logdir']")
     page.wait_for_function("document.activeElement?.getAttribute('name') === 'logdir'")
     assert focused.is_visible()
