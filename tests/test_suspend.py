@@ -196,6 +196,21 @@ async def test_a_wake_that_must_queue_answers_pages_that_retry_by_themselves(api
     assert (await api.job(job["id"]))["wakes"] == 1
 
 
+@pytest.mark.tb_config(suspend_after=2, memory_limit="512M", total_memory_limit="600M")
+async def test_a_wake_waits_for_the_memory_budget_like_a_launch(api, logdir):
+    job = await suspended_job(api)
+    holder = await api.launch(logdir="logs/run1", port=free_port())  # takes the budget
+    await api.wait_status(holder["id"], "running")
+    page = await api.proxied(job["id"], "", headers={"Accept": "text/html"})
+    assert page.code == 503
+    assert "waiting for memory: 512 MiB of 600 MiB in use, this job needs 512 MiB" in (
+        page.body.decode()
+    )
+    await api.kill(holder["id"])
+    assert await run1_losses(api, job["id"]) == [1.0, 0.5, 0.25]
+    assert (await api.job(job["id"]))["wakes"] == 1
+
+
 @pytest.mark.tb_config(suspend_after=2)
 async def test_a_wake_that_fails_shows_the_error_page_with_the_jobs_reason(s3, api):
     s3.put(event_key("run1"), scalar_records("loss", [1.0, 0.5]))
