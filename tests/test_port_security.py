@@ -286,6 +286,7 @@ async def test_the_cli_warns_that_a_port_job_is_open_to_local_users(
         "AGE",
         "MEM",
         "CPU",
+        "ACTIVITY",
         "LABEL",
         "LOGDIR",
     ]

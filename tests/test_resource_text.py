@@ -120,11 +120,11 @@ def test_cli_list_has_memory_and_cpu_columns_and_a_queued_jobs_reason():
         queue_reason="waiting for memory: 3.5 of 4 GiB in use",
     )  # fmt: skip
     header, running, waiting, reason = _jobs_table([job(), queued]).splitlines()
-    assert header.split() == ["ID", "STATUS", "AGE", "MEM", "CPU", "LABEL", "LOGDIR"]
+    assert header.split() == ["ID", "STATUS", "AGE", "MEM", "CPU", "ACTIVITY", "LABEL", "LOGDIR"]
     cells = running.split()
-    assert cells[:2] == ["j1", "running"] and cells[3:] == ["312M/1G", "4%", "sweep", "/srv/runs"]
+    assert cells[:2] == ["j1", "running"] and cells[3:] == ["312M/1G", "4%", "-", "sweep", "/srv/runs"]
     cells = waiting.split()
-    assert cells[:2] == ["j2", "queued"] and cells[3:] == ["-", "-", "later", "/srv/runs"]
+    assert cells[:2] == ["j2", "queued"] and cells[3:] == ["-", "-", "-", "later", "/srv/runs"]
     assert reason == "    waiting for memory: 3.5 of 4 GiB in use"
     # Columns line up: MEM starts at the same place in the header and the rows.
     assert header.index("MEM") == running.index("312M/1G") == waiting.index("-  ")
@@ -158,8 +158,8 @@ def test_magic_list_shows_memory_and_cpu_in_text_and_html():
     assert second.split() == ["j2", "exited", "-", "-", "old", "/srv/runs"]
     markup = shown["text/html"]
     assert "<th>memory</th><th>CPU</th>" in markup
-    assert "<td>312M/1G</td><td>4%</td><td>sweep</td>" in markup
-    assert "<td>-</td><td>-</td><td>old</td>" in markup
+    assert "<td>312M/1G</td><td>4%</td><td>-</td><td>sweep</td>" in markup
+    assert "<td>-</td><td>-</td><td>-</td><td>old</td>" in markup
 
 
 def test_magic_failure_after_going_over_the_limit_says_how_to_relaunch():
