@@ -122,7 +122,8 @@ def test_cli_list_has_memory_and_cpu_columns_and_a_queued_jobs_reason():
     header, running, waiting, reason = _jobs_table([job(), queued]).splitlines()
     assert header.split() == ["ID", "STATUS", "AGE", "MEM", "CPU", "ACTIVITY", "LABEL", "LOGDIR"]
     cells = running.split()
-    assert cells[:2] == ["j1", "running"] and cells[3:] == ["312M/1G", "4%", "-", "sweep", "/srv/runs"]
+    assert cells[:2] == ["j1", "running"]
+    assert cells[3:] == ["312M/1G", "4%", "-", "sweep", "/srv/runs"]
     cells = waiting.split()
     assert cells[:2] == ["j2", "queued"] and cells[3:] == ["-", "-", "-", "later", "/srv/runs"]
     assert reason == "    waiting for memory: 3.5 of 4 GiB in use"
