@@ -207,6 +207,20 @@ def _has_ipv6_loopback() -> bool:
 needs_ipv6 = pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback (::1)")
 
 
+def lab_env(home: Path, base: dict | None = None) -> dict:
+    """A test server's environment: JupyterLab settings and workspaces of its own under
+    ``home`` (with no "get Jupyter news?" toast over the pages), on ``base`` (the
+    process's environment by default)."""
+    news = home / "settings" / "@jupyterlab" / "apputils-extension"
+    news.mkdir(parents=True)
+    (news / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
+    return {
+        **(os.environ if base is None else base),
+        "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
+        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
+    }
+
+
 class JupyterServerProcess:
     """A real ``jupyter server`` in its own process (one that can be killed outright).
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import test_lab_ui as ui
 from axe_playwright_python.sync_playwright import Axe
-from conftest import JupyterServerProcess, write_scalars
+from conftest import JupyterServerProcess, lab_env, write_scalars
 from test_lab_ui import job_item
 
 # The browser fixture of test_lab_ui, shared: pytest finds it here.
@@ -52,15 +52,7 @@ def crowded_lab(tmp_path_factory):
     write_scalars(root / "logs" / "run1", "loss", [1.0, 0.6, 0.4])
     write_scalars(root / "logs" / "run2", "loss", [2.0, 1.2])
     write_scalars(root / "other" / "run3", "loss", [3.0, 2.0])
-    home = tmp_path_factory.mktemp("lab-home")
-    news = home / "settings" / "@jupyterlab" / "apputils-extension"
-    news.mkdir(parents=True)
-    (news / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
-    env = {
-        **os.environ,
-        "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
-        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
-    }
+    env = lab_env(tmp_path_factory.mktemp("lab-home"))
     runtime = tmp_path_factory.mktemp("runtime")
     server = JupyterServerProcess(root, runtime, args=("--ForgatherTB.max_running=1",))
     server.start(env)

@@ -15,7 +15,7 @@ import urllib.request
 
 import pytest
 import test_lab_ui as ui
-from conftest import JupyterServerProcess, write_scalars
+from conftest import JupyterServerProcess, lab_env, write_scalars
 from test_lab_ui import job_item, open_sidebar
 
 # The browser and Lab server fixtures of test_lab_ui, shared: pytest finds them here.
@@ -176,14 +176,7 @@ def test_after_a_server_restart_a_restored_tab_says_its_job_was_lost_and_relaunc
 ):
     root = tmp_path / "root"
     write_scalars(root / "logs" / "run1", "loss", [1.0, 0.5, 0.25])
-    settings = tmp_path / "settings" / "@jupyterlab" / "apputils-extension"
-    settings.mkdir(parents=True)
-    (settings / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
-    env = {
-        **os.environ,
-        "JUPYTERLAB_SETTINGS_DIR": str(tmp_path / "settings"),
-        "JUPYTERLAB_WORKSPACES_DIR": str(tmp_path / "workspaces"),
-    }
+    env = lab_env(tmp_path)
     runtime = tmp_path / "runtime"
     runtime.mkdir()
     server = JupyterServerProcess(root, runtime).start(env)

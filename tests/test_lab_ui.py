@@ -21,7 +21,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from conftest import JupyterServerProcess, pid_alive, write_scalars
+from conftest import JupyterServerProcess, lab_env, pid_alive, write_scalars
 from s3_helpers import TEST_ENV, UNSET_ENV, event_key, new_bucket, scalar_records
 from test_cgroups import _scalars_logdir
 
@@ -61,18 +61,8 @@ def jp_server_cleanup():
 
 def _lab_env(tmp_path_factory, **extra) -> dict:
     """The environment of a test server: JupyterLab settings of its own, test credentials."""
-    home = tmp_path_factory.mktemp("lab-home")
-    # No "get Jupyter news?" toast over the screenshots.
-    notifications = home / "settings" / "@jupyterlab" / "apputils-extension"
-    notifications.mkdir(parents=True)
-    (notifications / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
-    return {
-        **{name: value for name, value in os.environ.items() if name not in UNSET_ENV},
-        **TEST_ENV,
-        "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
-        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
-        **extra,
-    }
+    environ = {name: value for name, value in os.environ.items() if name not in UNSET_ENV}
+    return lab_env(tmp_path_factory.mktemp("lab-home"), {**environ, **TEST_ENV, **extra})
 
 
 @pytest.fixture(scope="module")
@@ -547,15 +537,7 @@ def sleepy_lab(tmp_path_factory):
     root = tmp_path_factory.mktemp("sleepy-root")
     write_scalars(root / "logs" / "run1", "loss", [1.0, 0.6, 0.4])
     write_scalars(root / "logs" / "run2", "loss", [2.0, 1.2])
-    home = tmp_path_factory.mktemp("sleepy-home")
-    notifications = home / "settings" / "@jupyterlab" / "apputils-extension"
-    notifications.mkdir(parents=True)
-    (notifications / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
-    env = {
-        **os.environ,
-        "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
-        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
-    }
+    env = lab_env(tmp_path_factory.mktemp("sleepy-home"))
     server = JupyterServerProcess(root, tmp_path_factory.mktemp("sleepy-runtime"))
     server.start(env, args=("--ForgatherTB.suspend_after=3",))
     yield server

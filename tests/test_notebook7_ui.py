@@ -12,7 +12,7 @@ import os
 
 import pytest
 import test_lab_ui as ui
-from conftest import JupyterServerProcess, write_scalars
+from conftest import JupyterServerProcess, lab_env, write_scalars
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from test_lab_ui import job_item
 
@@ -38,15 +38,7 @@ def notebook(tmp_path_factory):
     root = tmp_path_factory.mktemp("root")
     write_scalars(root / "logs" / "run1", "loss", [1.0, 0.6, 0.4])
     (root / "train.ipynb").write_text(json.dumps(NOTEBOOK))
-    home = tmp_path_factory.mktemp("notebook-home")
-    news = home / "settings" / "@jupyterlab" / "apputils-extension"
-    news.mkdir(parents=True)
-    (news / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
-    env = {
-        **os.environ,
-        "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
-        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
-    }
+    env = lab_env(tmp_path_factory.mktemp("notebook-home"))
     runtime = tmp_path_factory.mktemp("runtime")
     server = JupyterServerProcess(root, runtime, app="notebook").start(env)
     yield server

@@ -16,7 +16,7 @@ import urllib.request
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import JupyterServerProcess, write_scalars
+from conftest import JupyterServerProcess, lab_env, write_scalars
 from test_lab_ui import CHROMIUM, CHROMIUM_ARGS, job_item, open_sidebar
 
 pytestmark = pytest.mark.timeout(240)
@@ -44,15 +44,7 @@ def site(tmp_path_factory):
     root = tmp_path_factory.mktemp("root")
     write_scalars(root / "logs" / "run1", "loss", [1.0, 0.6, 0.4, 0.3, 0.25])
     write_scalars(root / "logs" / "run2", "loss", [2.0, 1.2, 0.9])
-    home = tmp_path_factory.mktemp("lab-home")
-    notifications = home / "settings" / "@jupyterlab" / "apputils-extension"
-    notifications.mkdir(parents=True)
-    (notifications / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
-    env = {
-        **os.environ,
-        "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"),
-        "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
-    }
+    env = lab_env(tmp_path_factory.mktemp("lab-home"))
     runtime = tmp_path_factory.mktemp("runtime")
     server = JupyterServerProcess(root, runtime, base_url=BASE_URL).start(env)
     yield server
