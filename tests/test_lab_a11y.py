@@ -132,8 +132,7 @@ def test_sidebar_with_failed_running_and_queued_jobs_passes_axe_in_light_and_dar
             set_theme(crowded_lab, theme)
             page.reload()
             page.wait_for_selector(f'body[data-jp-theme-name="{theme}"]', state="attached")
-            if page.locator(".jp-ForgatherTB-form").is_hidden():
-                page.click('.jp-SideBar [data-id="jp-forgather-tb-sidebar"]')
+            show_sidebar(page)
             for job, status in ((crashed, "failed"), (running, "running"), (queued, "queued")):
                 badge = job_item(page, job["id"]).locator(".jp-ForgatherTB-badge")
                 badge.filter(has_text=status).wait_for()
@@ -147,6 +146,22 @@ def test_sidebar_with_failed_running_and_queued_jobs_passes_axe_in_light_and_dar
     finally:
         set_theme(crowded_lab, "JupyterLab Light")
     assert backgrounds["light"] != backgrounds["dark"]  # the sidebar follows the theme
+
+
+def show_sidebar(page, tries: int = 10) -> None:
+    """Show the sidebar after a reload, whatever Lab's workspace restore does meanwhile.
+
+    The restore can open or close the sidebar after the first click, so look again.
+    """
+    tab = page.locator('.jp-SideBar [data-id="jp-forgather-tb-sidebar"]')
+    form = page.locator(".jp-ForgatherTB-form")
+    for _ in range(tries):
+        if "lm-mod-current" not in (tab.get_attribute("class") or ""):
+            tab.click()
+        page.wait_for_timeout(1000)
+        if form.is_visible():
+            return
+    raise AssertionError("the sidebar did not stay open")
 
 
 def tab_to(page, name: str, limit: int = 40) -> dict:

@@ -138,6 +138,10 @@ def test_the_helper_syncs_in_the_background_and_once_more_when_stopped(s3, tmp_p
     write_scalars(local / "run", "loss", [1.0])
     uploader = S3Uploader(str(local), f"s3://{s3.bucket}/bg", client=s3.client)
     with uploader.running(interval=3600):
+        deadline = time.monotonic() + 30
+        while uploader.total.files < 1:  # the first sync, started at once, has sent "run"
+            assert time.monotonic() < deadline, "the background sync never ran"
+            time.sleep(0.05)
         write_scalars(local / "late", "loss", [2.0])  # only the final sync can see this one
     assert [key.split("/")[1] for key in keys(s3)] == ["late", "run"]
     assert uploader.total.files == 2
