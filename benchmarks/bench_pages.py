@@ -13,11 +13,17 @@ the chart's message port. A script injected before TensorBoard's own notes, per 
 when the page posts series data with points, and the time (``performance.now()``, from
 the start of the navigation) of the first repaint that follows. Where WebGL is missing,
 TensorBoard draws SVG paths instead, and the first series path counts.
+
+Where the browser runs. A user's browser runs on their own machine, not on the one that
+serves Jupyter and TensorBoard. With two CPUs or more the benchmark keeps them apart, as
+they are in use: the servers (Jupyter with its jobs, bare TensorBoard) on the first half
+of the CPUs it may use, Chromium on the other half (``--same-cpus`` shares them all).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import statistics
@@ -84,6 +90,50 @@ _CHART_SIGNAL = """
 """
 
 
+def split_cpus() -> tuple[set[int], set[int]] | None:
+    """The CPUs this process may use, split in two: the servers', the browser's."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None
+    half = len(cpus) // 2
+    return set(cpus[:half]), set(cpus[half:])
+
+
+def _descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it, from ``/proc``."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                # The parent's pid is the second field after the command's closing ")".
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(entry.name))
+    found, todo = [], [pid]
+    while todo:
+        found.append(todo.pop())
+        todo += children.get(found[-1], [])
+    return found
+
+
+def pin_tree(pid: int, cpus: set[int]) -> None:
+    """Keep ``pid``, its threads and its descendants (and theirs to come) on ``cpus``.
+
+    ``sched_setaffinity`` acts on one thread, so every thread of every process is set;
+    a process forked later inherits its parent's CPUs.
+    """
+    for process in _descendants(pid):
+        try:
+            tasks = [int(t.name) for t in Path(f"/proc/{process}/task").iterdir()]
+        except OSError:
+            continue
+        for task in tasks:
+            with contextlib.suppress(OSError):  # the thread has ended
+                os.sched_setaffinity(task, cpus)
+
+
 def _login_state(browser, url: str) -> dict:
     """Cookies of a browser logged in to Jupyter (as a user who opened Lab), for new contexts."""
     context = browser.new_context()
@@ -141,14 +191,27 @@ def load_twice(browser, url: str, state: dict | None, timeout_ms: float = 60_000
 MILESTONES = ("drawn", "scripts_run", "data", "data_wait", "bytes")
 
 
-def page_loads(servers: dict[str, Jupyter], logdir: Path, rounds: int, results: dict) -> None:
+def page_loads(
+    servers: dict[str, Jupyter],
+    logdir: Path,
+    rounds: int,
+    results: dict,
+    same_cpus: bool = False,
+) -> None:
     """Jobs through ``/tb/<id>/`` (one per server) against bare TensorBoard direct.
 
     ``servers`` names the Jupyter servers to measure (``ours``: default settings);
     ``logdir`` is absolute, inside their root. The targets are loaded in turn, in an
-    order rotated every round.
+    order rotated every round. Unless ``same_cpus``, the servers and the browser run on
+    CPUs of their own (:func:`split_cpus`).
     """
     from playwright.sync_api import sync_playwright
+
+    split = None if same_cpus else split_cpus()
+    mine = os.sched_getaffinity(0)
+    if split:
+        for server in servers.values():
+            pin_tree(server.proc.pid, split[0])
 
     jobs, urls = {}, {}
     for name, server in servers.items():
@@ -157,6 +220,9 @@ def page_loads(servers: dict[str, Jupyter], logdir: Path, rounds: int, results: 
         urls[name] = f"http://127.0.0.1:{server.port}{jobs[name]['url']}"
         wait_http(urls[name], headers=AUTH)
     bare, port, _ = bench.bare_tensorboard(logdir, [])
+    if split:
+        pin_tree(bare.pid, split[0])
+        os.sched_setaffinity(0, split[1])  # for the browser, which this process starts
     urls["bare"] = f"http://localhost:{port}/"
     loads: dict[str, list[dict]] = {name: [] for name in urls}
     failed = []
@@ -177,10 +243,18 @@ def page_loads(servers: dict[str, Jupyter], logdir: Path, rounds: int, results: 
             finally:
                 browser.close()
     finally:
+        os.sched_setaffinity(0, mine)
         bench.stop_group(bare)
         for name, server in servers.items():
             server.api("DELETE", f"jobs/{jobs[name]['id']}")
+            if split:
+                pin_tree(server.proc.pid, mine)
     results["page_load_ms"] = {
+        "cpus": (
+            {"servers": sorted(split[0]), "browser": sorted(split[1])}
+            if split
+            else {"shared": sorted(mine)}
+        ),
         "loads": {
             name: {
                 kind: {m: bench.summary([load[kind][m] for load in done]) for m in MILESTONES}
@@ -222,7 +296,13 @@ def print_page_loads(r: dict) -> None:
     """The page-load figures, as ratios against bare TensorBoard measured in the same run."""
     p = r["page_load_ms"]
     loads, ratios = p["loads"], p["paired_ratios"]
-    print(f"  page load to the first scalar chart drawn ({', '.join(p['renderer'])}):")
+    cpus = p["cpus"]
+    where = (
+        f"servers on CPUs {cpus['servers']}, browser on {cpus['browser']}"
+        if "servers" in cpus
+        else f"servers and browser sharing CPUs {cpus['shared']}"
+    )
+    print(f"  page load to the first scalar chart drawn ({', '.join(p['renderer'])}; {where}):")
     for name, by_kind in loads.items():
         for kind in ("cold", "warm"):
             m = {k: v["median"] for k, v in by_kind[kind].items()}
@@ -257,6 +337,11 @@ def main() -> None:
         metavar="N",
         help="also measure a second Jupyter server whose jobs run at niceness N (cpu_nice)",
     )
+    parser.add_argument(
+        "--same-cpus",
+        action="store_true",
+        help="run the browser on the servers' CPUs (by default each has CPUs of its own)",
+    )
     args = parser.parse_args()
     if not CHROMIUM:
         sys.exit("no chromium found (apt-get install chromium, or set FORGATHER_TB_CHROMIUM)")
@@ -274,7 +359,7 @@ def main() -> None:
                 root, work / "runtime2", extension=True, extra=(nice,)
             )
         started = time.monotonic()
-        page_loads(servers, logdir, args.rounds, results)
+        page_loads(servers, logdir, args.rounds, results, args.same_cpus)
         print(f"measured in {time.monotonic() - started:.0f} s")
     finally:
         for server in servers.values():

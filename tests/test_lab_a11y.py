@@ -232,6 +232,8 @@ def test_the_sidebar_works_with_the_keyboard_alone(crowded_lab, lab_page):
     tab_to(page, "Launch")
     keyboard.press("Enter")
     form.get_by_role("status").filter(has_text="“keyboard” is running.").wait_for()
+    # The busy button kept the focus: Tab goes on from there, not from the page's top.
+    assert page.evaluate("document.activeElement?.matches('.jp-ForgatherTB-submit')")
     (job,) = crowded_lab.call("GET", "jobs")
     assert job["options"]["window_title"] == "keyboard"
     assert job["options"]["reload_interval"] == 2.0

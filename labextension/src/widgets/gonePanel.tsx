@@ -234,8 +234,8 @@ function Action(props: {
       className={props.primary ? 'jp-ForgatherTB-primary' : undefined}
       minimal={!props.primary}
       title={props.title}
-      disabled={props.disabled}
-      onClick={props.onClick}
+      aria-disabled={props.disabled}
+      onClick={props.disabled ? undefined : props.onClick}
     >
       {props.primary && props.disabled && (
         <span className="jp-ForgatherTB-spinner" aria-hidden="true" />

@@ -283,8 +283,8 @@ function Action(props: {
       small
       minimal
       title={props.title}
-      onClick={props.onClick}
-      disabled={props.disabled}
+      onClick={props.disabled ? undefined : props.onClick}
+      aria-disabled={props.disabled}
     >
       <props.icon.react tag="span" className="jp-ForgatherTB-buttonIcon" />
       {props.label}

@@ -108,6 +108,9 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
 
   const submit = async (event: React.FormEvent) => {
     event.preventDefault();
+    if (busy) {
+      return;
+    }
     setErrors({});
     setNotice(null);
     setPhase('sending');
@@ -440,7 +443,12 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
       </details>
 
       <div className="jp-ForgatherTB-row jp-ForgatherTB-actions">
-        <Button type="submit" disabled={busy} className="jp-ForgatherTB-submit">
+        {/* Busy, the buttons keep the keyboard focus: aria-disabled, not disabled. */}
+        <Button
+          type="submit"
+          aria-disabled={busy}
+          className="jp-ForgatherTB-submit"
+        >
           {busy && (
             <span className="jp-ForgatherTB-spinner" aria-hidden="true" />
           )}
@@ -450,7 +458,12 @@ export function LaunchForm(props: ILaunchFormProps): JSX.Element {
               ? trans.__('Starting…')
               : trans.__('Launch')}
         </Button>
-        <Button minimal type="button" onClick={reset} disabled={busy}>
+        <Button
+          minimal
+          type="button"
+          onClick={busy ? undefined : reset}
+          aria-disabled={busy}
+        >
           {trans.__('Reset to defaults')}
         </Button>
       </div>
