@@ -263,15 +263,15 @@ def page_loads(
             for name, done in loads.items()
         },
         # Ratios paired within a round (against bare) or a load (warm against cold), so
-        # that slow drifts in the machine's other work cancel out.
+        # that slow drifts in the machine's other work cancel out: median and quartiles.
         "paired_ratios": {
             name: {
-                "cold_vs_bare": _median_ratio(done, loads["bare"], "cold"),
-                "warm_vs_bare": _median_ratio(done, loads["bare"], "warm"),
-                "cold_data_wait_vs_bare": _median_ratio(done, loads["bare"], "cold", "data_wait"),
-                "warm_data_wait_vs_bare": _median_ratio(done, loads["bare"], "warm", "data_wait"),
-                "warm_vs_cold": statistics.median(
-                    load["warm"]["drawn"] / load["cold"]["drawn"] for load in done
+                "cold_vs_bare": _paired(done, loads["bare"], "cold"),
+                "warm_vs_bare": _paired(done, loads["bare"], "warm"),
+                "cold_data_wait_vs_bare": _paired(done, loads["bare"], "cold", "data_wait"),
+                "warm_data_wait_vs_bare": _paired(done, loads["bare"], "warm", "data_wait"),
+                "warm_vs_cold": _quartiles(
+                    [load["warm"]["drawn"] / load["cold"]["drawn"] for load in done]
                 ),
             }
             for name, done in loads.items()
@@ -283,13 +283,22 @@ def page_loads(
     }
 
 
-def _median_ratio(
-    loads: list[dict], baseline: list[dict], kind: str, milestone: str = "drawn"
-) -> float:
-    return statistics.median(
-        load[kind][milestone] / base[kind][milestone]
-        for load, base in zip(loads, baseline, strict=True)
+def _quartiles(values: list[float]) -> dict:
+    q1, median, q3 = statistics.quantiles(values, n=4) if len(values) > 1 else values * 3
+    return {"median": median, "q1": q1, "q3": q3}
+
+
+def _paired(loads: list[dict], baseline: list[dict], kind: str, milestone: str = "drawn") -> dict:
+    return _quartiles(
+        [
+            load[kind][milestone] / base[kind][milestone]
+            for load, base in zip(loads, baseline, strict=True)
+        ]
     )
+
+
+def _ratio(quartiles: dict) -> str:
+    return f"{quartiles['median']:.2f}x (IQR {quartiles['q1']:.2f}-{quartiles['q3']:.2f})"
 
 
 def print_page_loads(r: dict) -> None:
@@ -317,12 +326,11 @@ def print_page_loads(r: dict) -> None:
         against = (
             ""
             if name == "bare"
-            else f"cold {ratio['cold_vs_bare']:.2f}x bare, warm {ratio['warm_vs_bare']:.2f}x "
-            f"bare (waiting for data {ratio['cold_data_wait_vs_bare']:.2f}x, "
-            f"{ratio['warm_data_wait_vs_bare']:.2f}x); "
+            else f"cold {_ratio(ratio['cold_vs_bare'])} bare, warm {_ratio(ratio['warm_vs_bare'])}"
+            f" bare (waiting for data {ratio['cold_data_wait_vs_bare']['median']:.2f}x, "
+            f"{ratio['warm_data_wait_vs_bare']['median']:.2f}x); "
         )
-        warm_cold = ratio["warm_vs_cold"]
-        print(f"    {name} (medians of paired ratios): {against}warm / cold {warm_cold:.2f}")
+        print(f"    {name} (paired ratios): {against}warm / cold {_ratio(ratio['warm_vs_cold'])}")
     if p["failed_responses"]:
         print(f"    failed responses: {p['failed_responses']}")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gzip
 import hashlib
 import json
 import sys
@@ -219,6 +220,34 @@ async def test_head_and_revalidation_keep_their_meaning(api, logdir):
     head = await api.proxied(job["id"], script, method="HEAD", **plain)
     assert head.code == 200 and not head.body
     assert int(head.headers["Content-Length"]) == len(full.body)
+
+
+async def test_the_page_comes_gzipped_to_a_browser_that_takes_gzip(api, logdir):
+    job = await running_job(api)
+    raw = {"decompress_response": False}
+    plain = await api.proxied(job["id"], "", headers={"Accept-Encoding": "identity"}, **raw)
+    assert "Content-Encoding" not in plain.headers  # TensorBoard's "identity" is dropped
+    assert b'name="tb-relative-root"' in plain.body and len(plain.body) > 100_000
+    packed = await api.proxied(job["id"], "", headers={"Accept-Encoding": "gzip"}, **raw)
+    assert packed.headers["Content-Encoding"] == "gzip"
+    assert "Accept-Encoding" in packed.headers["Vary"]
+    assert int(packed.headers["Content-Length"]) == len(packed.body) < len(plain.body) / 4
+    assert gzip.decompress(packed.body) == plain.body
+    # One ETag, of the page itself, whatever the coding: a reload gets a 304 for nothing.
+    assert packed.headers["Etag"] == plain.headers["Etag"]
+    again = await api.proxied(
+        job["id"],
+        "",
+        headers={"Accept-Encoding": "gzip", "If-None-Match": packed.headers["Etag"]},
+        **raw,
+    )
+    assert again.code == 304 and not again.body
+    # What TensorBoard gzipped itself (its data) goes through as it came.
+    data = await api.proxied(
+        job["id"], "data/plugins_listing", headers={"Accept-Encoding": "gzip"}, **raw
+    )
+    assert data.headers["Content-Encoding"] == "gzip"
+    assert json.loads(gzip.decompress(data.body))["scalars"]["enabled"] is True
 
 
 def _backend_client():
