@@ -18,6 +18,9 @@ Where the browser runs. A user's browser runs on their own machine, not on the o
 serves Jupyter and TensorBoard. With two CPUs or more the benchmark keeps them apart, as
 they are in use: the servers (Jupyter with its jobs, bare TensorBoard) on the first half
 of the CPUs it may use, Chromium on the other half (``--same-cpus`` shares them all).
+And a network lies between them: each target is loaded over loopback and over a
+modelled link to a cloud machine (Chromium's DevTools network emulation: 50 Mbit/s down,
+10 up, a 20 ms round trip).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import statistics
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import bench
@@ -170,12 +174,45 @@ def _drawn(page, timeout_ms: float) -> dict:
     return page.evaluate(_MILESTONES)
 
 
-def load_twice(browser, url: str, state: dict | None, timeout_ms: float = 60_000) -> dict:
+@dataclass(frozen=True)
+class Link:
+    """A network between the browser and the servers, as Chromium's DevTools model it."""
+
+    name: str
+    mbit_down: float = 0  # 0: loopback, unthrottled
+    mbit_up: float = 0
+    rtt_ms: float = 0
+
+    def apply(self, context, page) -> None:
+        if not self.mbit_down:
+            return
+        session = context.new_cdp_session(page)
+        session.send("Network.enable")
+        session.send(
+            "Network.emulateNetworkConditions",
+            {
+                "offline": False,
+                "latency": self.rtt_ms,
+                "downloadThroughput": self.mbit_down * 1e6 / 8,
+                "uploadThroughput": self.mbit_up * 1e6 / 8,
+            },
+        )
+
+
+LOOPBACK = Link("loopback")
+# A cloud machine seen from an office or home connection.
+REMOTE = Link("remote (50/10 Mbit/s, 20 ms)", mbit_down=50, mbit_up=10, rtt_ms=20)
+
+
+def load_twice(
+    browser, url: str, state: dict | None, link: Link = LOOPBACK, timeout_ms: float = 60_000
+) -> dict:
     """One cold load of ``url`` in a fresh context, then a reload: the milestones of each."""
     context = browser.new_context(storage_state=state, viewport={"width": 1280, "height": 800})
     try:
         context.add_init_script(_CHART_SIGNAL)
         page = context.new_page()
+        link.apply(context, page)
         statuses: list[tuple[int, str]] = []
         page.on("response", lambda r: statuses.append((r.status, r.url)))
         page.goto(url)
@@ -197,13 +234,14 @@ def page_loads(
     rounds: int,
     results: dict,
     same_cpus: bool = False,
+    links: tuple[Link, ...] = (LOOPBACK, REMOTE),
 ) -> None:
     """Jobs through ``/tb/<id>/`` (one per server) against bare TensorBoard direct.
 
     ``servers`` names the Jupyter servers to measure (``ours``: default settings);
-    ``logdir`` is absolute, inside their root. The targets are loaded in turn, in an
-    order rotated every round. Unless ``same_cpus``, the servers and the browser run on
-    CPUs of their own (:func:`split_cpus`).
+    ``logdir`` is absolute, inside their root. The targets are loaded in turn over each
+    of ``links``, in an order rotated every round. Unless ``same_cpus``, the servers
+    and the browser run on CPUs of their own (:func:`split_cpus`).
     """
     from playwright.sync_api import sync_playwright
 
@@ -224,7 +262,7 @@ def page_loads(
         pin_tree(bare.pid, split[0])
         os.sched_setaffinity(0, split[1])  # for the browser, which this process starts
     urls["bare"] = f"http://localhost:{port}/"
-    loads: dict[str, list[dict]] = {name: [] for name in urls}
+    loads: dict[Link, dict[str, list[dict]]] = {link: {name: [] for name in urls} for link in links}
     failed = []
     try:
         with sync_playwright() as playwright:
@@ -236,10 +274,12 @@ def page_loads(
                 for name in names:
                     load_twice(browser, urls[name], logins.get(name))
                 for round_ in range(rounds):
-                    for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
-                        loaded = load_twice(browser, urls[name], logins.get(name))
-                        loads[name].append(loaded)
-                        failed += [(name, *f) for f in loaded["failed"]]
+                    for link in links:
+                        turn = round_ % len(names)
+                        for name in names[turn:] + names[:turn]:
+                            loaded = load_twice(browser, urls[name], logins.get(name), link)
+                            loads[link][name].append(loaded)
+                            failed += [(link.name, name, *f) for f in loaded["failed"]]
             finally:
                 browser.close()
     finally:
@@ -255,6 +295,23 @@ def page_loads(
             if split
             else {"shared": sorted(mine)}
         ),
+        "links": {link.name: _link_figures(loads[link]) for link in links},
+        "renderer": sorted(
+            {
+                load[kind]["renderer"]
+                for by_name in loads.values()
+                for done in by_name.values()
+                for load in done
+                for kind in ("cold", "warm")
+            }
+        ),
+        "failed_responses": failed,
+    }
+
+
+def _link_figures(loads: dict[str, list[dict]]) -> dict:
+    """Summaries of each target's loads over one link, and their paired ratios."""
+    return {
         "loads": {
             name: {
                 kind: {m: bench.summary([load[kind][m] for load in done]) for m in MILESTONES}
@@ -276,10 +333,6 @@ def page_loads(
             }
             for name, done in loads.items()
         },
-        "renderer": sorted(
-            {load[k]["renderer"] for d in loads.values() for load in d for k in ("cold", "warm")}
-        ),
-        "failed_responses": failed,
     }
 
 
@@ -304,7 +357,6 @@ def _ratio(quartiles: dict) -> str:
 def print_page_loads(r: dict) -> None:
     """The page-load figures, as ratios against bare TensorBoard measured in the same run."""
     p = r["page_load_ms"]
-    loads, ratios = p["loads"], p["paired_ratios"]
     cpus = p["cpus"]
     where = (
         f"servers on CPUs {cpus['servers']}, browser on {cpus['browser']}"
@@ -312,25 +364,29 @@ def print_page_loads(r: dict) -> None:
         else f"servers and browser sharing CPUs {cpus['shared']}"
     )
     print(f"  page load to the first scalar chart drawn ({', '.join(p['renderer'])}; {where}):")
-    for name, by_kind in loads.items():
-        for kind in ("cold", "warm"):
-            m = {k: v["median"] for k, v in by_kind[kind].items()}
-            drawn = by_kind[kind]["drawn"]
-            print(
-                f"    {name} {kind}: drawn {m['drawn']:.0f} ms ({drawn['min']:.0f}-"
-                f"{drawn['max']:.0f}); scripts run {m['scripts_run']:.0f} ms, chart data "
-                f"{m['data']:.0f} ms (waited {m['data_wait']:.0f} ms for it); "
-                f"{m['bytes'] / 1024:.0f} KiB fetched"
+    for link, figures in p["links"].items():
+        print(f"   over {link}:")
+        for name, by_kind in figures["loads"].items():
+            for kind in ("cold", "warm"):
+                m = {k: v["median"] for k, v in by_kind[kind].items()}
+                drawn = by_kind[kind]["drawn"]
+                print(
+                    f"    {name} {kind}: drawn {m['drawn']:.0f} ms ({drawn['min']:.0f}-"
+                    f"{drawn['max']:.0f}); scripts run {m['scripts_run']:.0f} ms, chart data "
+                    f"{m['data']:.0f} ms (waited {m['data_wait']:.0f} ms for it); "
+                    f"{m['bytes'] / 1024:.0f} KiB fetched"
+                )
+        for name, ratio in figures["paired_ratios"].items():
+            against = (
+                ""
+                if name == "bare"
+                else f"cold {_ratio(ratio['cold_vs_bare'])} bare, warm "
+                f"{_ratio(ratio['warm_vs_bare'])} bare (waiting for data "
+                f"{ratio['cold_data_wait_vs_bare']['median']:.2f}x, "
+                f"{ratio['warm_data_wait_vs_bare']['median']:.2f}x); "
             )
-    for name, ratio in ratios.items():
-        against = (
-            ""
-            if name == "bare"
-            else f"cold {_ratio(ratio['cold_vs_bare'])} bare, warm {_ratio(ratio['warm_vs_bare'])}"
-            f" bare (waiting for data {ratio['cold_data_wait_vs_bare']['median']:.2f}x, "
-            f"{ratio['warm_data_wait_vs_bare']['median']:.2f}x); "
-        )
-        print(f"    {name} (paired ratios): {against}warm / cold {_ratio(ratio['warm_vs_cold'])}")
+            warm_cold = _ratio(ratio["warm_vs_cold"])
+            print(f"    {name} (paired ratios): {against}warm / cold {warm_cold}")
     if p["failed_responses"]:
         print(f"    failed responses: {p['failed_responses']}")
 
@@ -350,6 +406,11 @@ def main() -> None:
         action="store_true",
         help="run the browser on the servers' CPUs (by default each has CPUs of its own)",
     )
+    parser.add_argument(
+        "--loopback-only",
+        action="store_true",
+        help=f"measure over loopback only, not also over a modelled {REMOTE.name} link",
+    )
     args = parser.parse_args()
     if not CHROMIUM:
         sys.exit("no chromium found (apt-get install chromium, or set FORGATHER_TB_CHROMIUM)")
@@ -367,7 +428,8 @@ def main() -> None:
                 root, work / "runtime2", extension=True, extra=(nice,)
             )
         started = time.monotonic()
-        page_loads(servers, logdir, args.rounds, results, args.same_cpus)
+        links = (LOOPBACK,) if args.loopback_only else (LOOPBACK, REMOTE)
+        page_loads(servers, logdir, args.rounds, results, args.same_cpus, links)
         print(f"measured in {time.monotonic() - started:.0f} s")
     finally:
         for server in servers.values():
