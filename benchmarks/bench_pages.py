@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import random
 import shutil
 import statistics
 import sys
@@ -337,8 +338,17 @@ def _link_figures(loads: dict[str, list[dict]]) -> dict:
 
 
 def _quartiles(values: list[float]) -> dict:
+    """Median and quartiles, and a 95 % bootstrap interval of the median."""
     q1, median, q3 = statistics.quantiles(values, n=4) if len(values) > 1 else values * 3
-    return {"median": median, "q1": q1, "q3": q3}
+    draw = random.Random(0)  # the same interval for the same loads
+    medians = sorted(
+        statistics.median(draw.choices(values, k=len(values))) for _ in range(_RESAMPLES)
+    )
+    low, high = medians[int(0.025 * _RESAMPLES)], medians[int(0.975 * _RESAMPLES) - 1]
+    return {"median": median, "q1": q1, "q3": q3, "ci95": [low, high]}
+
+
+_RESAMPLES = 2000
 
 
 def _paired(loads: list[dict], baseline: list[dict], kind: str, milestone: str = "drawn") -> dict:
@@ -350,8 +360,12 @@ def _paired(loads: list[dict], baseline: list[dict], kind: str, milestone: str =
     )
 
 
-def _ratio(quartiles: dict) -> str:
-    return f"{quartiles['median']:.2f}x (IQR {quartiles['q1']:.2f}-{quartiles['q3']:.2f})"
+def _ratio(q: dict) -> str:
+    low, high = q["ci95"]
+    return (
+        f"{q['median']:.2f}x (95% CI of the median {low:.2f}-{high:.2f}; "
+        f"IQR {q['q1']:.2f}-{q['q3']:.2f})"
+    )
 
 
 def print_page_loads(r: dict) -> None:
