@@ -579,6 +579,17 @@ def test_a_stalled_job_is_told_once_per_stall_with_an_action_that_opens_it(stall
         page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab", has_text="training").wait_for()
         page.frame_locator(f"#forgather-tb-{job['id']} iframe").get_by_text("run1").first.wait_for()
 
+        # A reload lists the jobs again, and the stall, still on, is not told again.
+        def lists_jobs(response) -> bool:
+            url = response.url.split("?")[0]
+            return response.request.method == "GET" and url.endswith("/forgather-tb/api/jobs")
+
+        with page.expect_response(lists_jobs, timeout=60_000):
+            page.reload()
+        page.wait_for_timeout(3000)
+        assert stall_lab.call("GET", f"jobs/{job['id']}")["activity"]["stalled"] is True
+        assert toast.count() == 0
+
 
 def test_runs_picker_ticks_two_folders_and_launches_one_comparison(lab, page):
     root = Path(lab.root)

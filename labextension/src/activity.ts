@@ -74,3 +74,26 @@ export function stallChanges(
     withdraw: [...notified].filter(id => !stalled.has(id))
   };
 }
+
+/** One stall: its job and the last write it followed (a later stall has another). */
+export function stallKey(job: Pick<IJob, 'id' | 'activity'>): string {
+  return `${job.id}@${job.activity?.last_write ?? ''}`;
+}
+
+/**
+ * The stalls already told, kept up to date with the jobs listed: a listed job that
+ * is no longer stalled is forgotten, so its next stall is told; an unlisted job's
+ * stall is kept (the list may not have loaded yet).
+ */
+export function toldStalls(
+  jobs: readonly IJob[],
+  told: ReadonlySet<string>
+): Set<string> {
+  const listed = new Set(jobs.map(job => job.id));
+  const current = new Set(jobs.filter(isStalled).map(stallKey));
+  return new Set(
+    [...told].filter(
+      key => current.has(key) || !listed.has(key.slice(0, key.indexOf('@')))
+    )
+  );
+}

@@ -5,7 +5,9 @@ import {
   activityText,
   isStalled,
   stallChanges,
+  stallKey,
   stallMessage,
+  toldStalls,
   waitingForEvents
 } from '../src/activity';
 import { IActivity, IJob } from '../src/tokens';
@@ -118,5 +120,25 @@ describe('stall notices', () => {
 
     const gone = stallChanges([], new Set(['b']));
     expect(gone).toEqual({ show: [], withdraw: ['b'] });
+  });
+
+  it('remembers each stall told until its job writes again', () => {
+    const stalled = (id: string, seconds = 700) =>
+      job(id, {
+        activity: activity({
+          state: 'idle',
+          stalled: true,
+          last_write: ago(seconds)
+        })
+      });
+    const told = new Set([stallKey(stalled('a')), stallKey(stalled('b'))]);
+    // Still stalled: kept. Not listed (yet): kept.
+    expect(toldStalls([stalled('a')], told)).toEqual(told);
+    expect(toldStalls([], told)).toEqual(told);
+    // Written again: forgotten, and its next stall is another.
+    expect(toldStalls([job('a'), stalled('b')], told)).toEqual(
+      new Set([stallKey(stalled('b'))])
+    );
+    expect(stallKey(stalled('a', 800))).not.toBe(stallKey(stalled('a')));
   });
 });
