@@ -45,6 +45,26 @@ FOCUS = """() => {
 }"""
 
 
+# Two frames after the Launch button turns busy (its label changes), whether it still
+# has the focus: a focused button that is disabled loses it at the next frame.
+WATCH_BUSY_FOCUS = """() => {
+    const button = document.querySelector('.jp-ForgatherTB-submit');
+    window.__busyFocus = null;
+    const observer = new MutationObserver(() => {
+        if (button.textContent.trim() === 'Launch') return;
+        observer.disconnect();
+        requestAnimationFrame(() => requestAnimationFrame(() => {
+            window.__busyFocus = {
+                label: button.textContent.trim(),
+                focused: document.activeElement === button,
+                active: document.activeElement?.outerHTML.slice(0, 120),
+            };
+        }));
+    });
+    observer.observe(button, {subtree: true, childList: true, characterData: true});
+}"""
+
+
 @pytest.fixture(scope="module")
 def crowded_lab(tmp_path_factory):
     """A Lab server that runs one TensorBoard at a time: the next one queues."""
@@ -54,7 +74,9 @@ def crowded_lab(tmp_path_factory):
     write_scalars(root / "other" / "run3", "loss", [3.0, 2.0])
     env = lab_env(tmp_path_factory.mktemp("lab-home"))
     runtime = tmp_path_factory.mktemp("runtime")
-    server = JupyterServerProcess(root, runtime, args=("--ForgatherTB.max_running=1",))
+    # Lab exposes its app to the page, so that a test can wait until it has restored.
+    args = ("--ForgatherTB.max_running=1", "--LabApp.expose_app_in_browser=True")
+    server = JupyterServerProcess(root, runtime, args=args)
     server.start(env)
     yield server
     server.stop()
@@ -72,6 +94,12 @@ def lab_page(browser, crowded_lab, request):
         f"?token={crowded_lab.token}"
     )
     page.wait_for_selector('.jp-SideBar [data-id="jp-forgather-tb-sidebar"]')
+    # Once its workspace is restored, Lab opens a Launcher in the empty main area, and
+    # the Launcher takes the keyboard focus: wait for both before a test types.
+    page.wait_for_function("window.jupyterapp !== undefined")
+    page.evaluate("() => window.jupyterapp.restored.then(() => true)")
+    page.locator(".jp-Launcher").wait_for()
+    page.evaluate("() => new Promise((done) => requestAnimationFrame(() => setTimeout(done, 100)))")
     yield page
     context.close()
     for job in crowded_lab.call("GET", "jobs"):
@@ -230,10 +258,12 @@ def test_the_sidebar_works_with_the_keyboard_alone(crowded_lab, lab_page):
     keyboard.type("2")
 
     tab_to(page, "Launch")
+    page.evaluate(WATCH_BUSY_FOCUS)
     keyboard.press("Enter")
     form.get_by_role("status").filter(has_text="“keyboard” is running.").wait_for()
-    # The busy button kept the focus: Tab goes on from there, not from the page's top.
-    assert page.evaluate("document.activeElement?.matches('.jp-ForgatherTB-submit')")
+    # The button kept the focus while busy (a disabled one loses it to the page's top).
+    busy = page.evaluate("window.__busyFocus")
+    assert busy["label"] != "Launch" and busy["focused"], busy
     (job,) = crowded_lab.call("GET", "jobs")
     assert job["options"]["window_title"] == "keyboard"
     assert job["options"]["reload_interval"] == 2.0
