@@ -122,6 +122,10 @@ def lab_page(browser, server, workspace):
         f"?token={server.token}"
     )
     page.wait_for_selector("#jp-main-dock-panel")
+    # Once its workspace is restored, Lab opens a Launcher in the empty main area, and the
+    # Launcher takes the keyboard focus (closing a palette opened before it): wait for it.
+    page.locator(".jp-Launcher").wait_for()
+    page.evaluate("() => new Promise((done) => requestAnimationFrame(() => setTimeout(done, 100)))")
     yield page
     context.close()
     for job in server.call("GET", "jobs"):
