@@ -74,9 +74,7 @@ def crowded_lab(tmp_path_factory):
     write_scalars(root / "other" / "run3", "loss", [3.0, 2.0])
     env = lab_env(tmp_path_factory.mktemp("lab-home"))
     runtime = tmp_path_factory.mktemp("runtime")
-    # Lab exposes its app to the page, so that a test can wait until it has restored.
-    args = ("--ForgatherTB.max_running=1", "--LabApp.expose_app_in_browser=True")
-    server = JupyterServerProcess(root, runtime, args=args)
+    server = JupyterServerProcess(root, runtime, args=("--ForgatherTB.max_running=1",))
     server.start(env)
     yield server
     server.stop()
@@ -85,26 +83,8 @@ def crowded_lab(tmp_path_factory):
 @pytest.fixture
 def lab_page(browser, crowded_lab, request):
     """JupyterLab in a fresh context and workspace; every job is stopped and cleared after."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(60_000)
-    workspace = request.node.name.replace("_", "-")
-    page.goto(
-        f"http://127.0.0.1:{crowded_lab.port}{crowded_lab.base_url}lab/workspaces/{workspace}"
-        f"?token={crowded_lab.token}"
-    )
-    page.wait_for_selector('.jp-SideBar [data-id="jp-forgather-tb-sidebar"]')
-    # Once its workspace is restored, Lab opens a Launcher in the empty main area, and
-    # the Launcher takes the keyboard focus: wait for both before a test types.
-    page.wait_for_function("window.jupyterapp !== undefined")
-    page.evaluate("() => window.jupyterapp.restored.then(() => true)")
-    page.locator(".jp-Launcher").wait_for()
-    page.evaluate("() => new Promise((done) => requestAnimationFrame(() => setTimeout(done, 100)))")
-    yield page
-    context.close()
-    for job in crowded_lab.call("GET", "jobs"):
-        crowded_lab.call("DELETE", f"jobs/{job['id']}")
-    crowded_lab.call("DELETE", "jobs")
+    with ui.lab_page(browser, crowded_lab, request.node.name.replace("_", "-")) as page:
+        yield page
 
 
 def set_theme(server, theme: str) -> None:

@@ -257,9 +257,12 @@ class TensorBoardProxyHandler(LocalProxyHandler):
         TensorBoard gzips its assets and data but sends its page (206 KB; 25 KB
         gzipped) uncompressed, to save itself the few ms of each page load: a remote
         browser waits for every byte of it. This is tornado's own ``compress_response``
-        transform, for our answers only (Jupyter's setting would apply to all its
-        pages); tornado takes the ETag from the uncompressed body, so a reload still
-        gets a 304 for nothing.
+        transform, added to this answer's list (tornado's private ``_transforms``:
+        its setting would apply to all of Jupyter's pages); tornado takes the ETag
+        from the uncompressed body, so a reload still gets a 304 for nothing.
+        Streamed answers are left as they come: compressing megabytes on Jupyter's
+        one thread would cost every other request (TensorBoard 2.18's 534 KB page
+        is one of them).
         """
         self._transforms.append(web.GZipContentEncoding(self.request))
 
