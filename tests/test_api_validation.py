@@ -113,3 +113,56 @@ async def test_configured_allowed_roots_replace_the_server_root(other_root, api,
     assert job["options"]["logdir"] == str(other_root / "exp")
     refused = await api.call("POST", "jobs", body={"logdir": "local"})
     assert refused.code == 400
+
+
+NOT_OBJECTS = [
+    (b"null", "null"),
+    (b"[]", "an array"),
+    (b"[1, 2]", "an array"),
+    (b"42", "a number"),
+    (b"-1.5e3", "a number"),
+    (b'"logs"', "a string"),
+    (b"true", "a boolean"),
+    (b"false", "a boolean"),
+]
+
+
+@pytest.mark.parametrize(("body", "kind"), NOT_OBJECTS)
+async def test_a_launch_body_that_is_not_an_object_is_400_saying_what_it_is(
+    api, logdir, body, kind
+):
+    response = await api.call("POST", "jobs", body=body)
+    assert response.code == 400, response.body
+    error = json.loads(response.body)
+    assert error["message"] == f"the request body must be a JSON object, not {kind}"
+    assert error["field"] == "body"
+    assert await api.json("GET", "jobs") == []
+
+
+@pytest.mark.parametrize(("body", "kind"), NOT_OBJECTS)
+async def test_a_relaunch_body_that_is_not_an_object_is_400_saying_what_it_is(
+    api, logdir, body, kind
+):
+    ended = await api.kill((await api.launch(logdir="logs"))["id"])
+    response = await api.call("POST", "jobs", ended["id"], "relaunch", body=body)
+    assert response.code == 400, response.body
+    error = json.loads(response.body)
+    assert error["message"] == f"the request body must be a JSON object, not {kind}"
+    assert error["field"] == "body"
+    assert len(await api.json("GET", "jobs")) == 1  # nothing relaunched
+
+
+@pytest.mark.parametrize("body", [b"null", b"[]", b"42", b'"x"', b"true", b"{}", b"", b"{bad"])
+async def test_a_relaunch_of_an_unknown_job_is_404_whatever_the_body(api, body):
+    response = await api.call("POST", "jobs", "nope", "relaunch", body=body)
+    assert response.code == 404, response.body
+    assert "no TensorBoard job" in json.loads(response.body)["message"]
+
+
+@pytest.mark.parametrize("route", [("jobs",), ("jobs", "{id}", "relaunch")])
+async def test_a_body_that_is_not_utf8_is_400_not_500(api, logdir, route):
+    ended = await api.kill((await api.launch(logdir="logs"))["id"])
+    path = [ended["id"] if part == "{id}" else part for part in route]
+    response = await api.call("POST", *path, body=b'{"logdir": "\xff"}')
+    assert response.code == 400, response.body
+    assert "UTF-8" in json.loads(response.body)["message"]

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import math
 import socket
+import threading
 
 import pytest
 from conftest import write_scalars
 
+from jupyter_forgather_tb.server import preview as preview_module
 from jupyter_forgather_tb.server.preview import MAX_POINTS, MAX_RUNS, default_tag, downsample
 
 
@@ -146,6 +149,114 @@ async def test_a_job_on_a_tcp_port_is_previewed_over_its_port(api, logdir):
     await api.wait_status(job["id"], "running")
     answer = await preview(api, job["id"])
     assert answer["runs"] == {"run1": [[0, 1.0], [1, 0.5], [2, 0.25]], "run2": [[0, 2.0], [1, 1.5]]}
+    await api.kill(job["id"])
+
+
+def _server_parts(api, job_id):
+    """The server's preview client, and the job with the HTTP client that reaches it."""
+    settings = api.serverapp.web_app.settings
+    job = settings["forgather_tb_manager"].get(job_id)
+    return settings["forgather_tb_previews"], job, settings["forgather_tb_backends"].client_for(job)
+
+
+def _count_requests(monkeypatch, client):
+    """The last path part of every request the job's client sends from now on."""
+    sent = []
+    real = client.fetch
+
+    def counting(request, *args, **kwargs):
+        sent.append(request.url.rsplit("/", 1)[-1])
+        return real(request, *args, **kwargs)
+
+    monkeypatch.setattr(client, "fetch", counting)
+    return sent
+
+
+async def test_concurrent_previews_of_a_job_share_one_request_of_each_kind(
+    api, curves, monkeypatch
+):
+    job = await api.launch(logdir="curves")
+    await api.wait_status(job["id"], "running")
+    previews, tb_job, client = _server_parts(api, job["id"])
+    sent = _count_requests(monkeypatch, client)
+    answers = await asyncio.gather(*(previews.preview(client, tb_job, None) for _ in range(8)))
+    assert sent == ["tags", "scalars_multirun"]  # real requests to the job's TensorBoard
+    assert all(answer == answers[0] for answer in answers)
+    assert answers[0]["tag"] == "train/loss" and sorted(answers[0]["runs"]) == ["a", "b"]
+    # Done requests are not shared any more: another tag is asked of TensorBoard again.
+    other = await asyncio.gather(*(previews.preview(client, tb_job, "accuracy") for _ in range(3)))
+    assert sent[2:].count("scalars_multirun") == 1  # (and tags again only if no longer fresh)
+    assert sorted(other[0]["runs"]) == ["a", "b", "c"]
+    await api.kill(job["id"])
+
+
+async def test_concurrent_previews_over_the_api_ask_the_job_for_its_tags_once(
+    api, curves, monkeypatch
+):
+    job = await api.launch(logdir="curves")
+    await api.wait_status(job["id"], "running")
+    sent = _count_requests(monkeypatch, _server_parts(api, job["id"])[2])
+    answers = await asyncio.gather(*(preview(api, job["id"]) for _ in range(8)))
+    assert sent.count("tags") == 1
+    assert all(answer == answers[0] for answer in answers)
+    await api.kill(job["id"])
+
+
+@pytest.fixture
+def wide(jp_root_dir):
+    """One run of 100 scalar tags: TensorBoard's list of them is about 6 KB."""
+    for index in range(100):
+        write_scalars(jp_root_dir / "wide" / "run", f"group/metric_{index:03d}", [1.0])
+    return jp_root_dir / "wide"
+
+
+@pytest.mark.tb_config(preview_max_bytes=4096)
+async def test_a_list_of_tags_over_the_cap_is_a_clear_502_and_the_server_carries_on(api, wide):
+    job = await api.launch(logdir="wide")
+    await api.wait_status(job["id"], "running")
+    whole = await api.proxied(job["id"], "data/plugin/scalars/tags")
+    assert whole.code == 200 and len(whole.body) > 4096  # TensorBoard still serves it all
+    refused = await preview(api, job["id"], expect=502)
+    assert refused["message"] == (
+        "TensorBoard's list of scalar tags is larger than 4 KiB; open TensorBoard to see it"
+    )
+    assert (await api.job(job["id"]))["status"] == "running"
+    assert (await api.proxied(job["id"], "data/environment")).code == 200
+    await api.kill(job["id"])
+
+
+@pytest.mark.tb_config(preview_max_bytes=4096)
+async def test_values_of_a_tag_over_the_cap_are_a_clear_502(api, jp_root_dir):
+    write_scalars(jp_root_dir / "long" / "run", "loss", [1.0 / (step + 1) for step in range(400)])
+    job = await api.launch(logdir="long")
+    await api.wait_status(job["id"], "running")
+    refused = await preview(api, job["id"], expect=502)
+    assert refused["message"].startswith("TensorBoard's answer of this tag's values is larger")
+    await api.kill(job["id"])
+
+
+async def test_answers_are_parsed_on_the_previews_thread_not_the_event_loop(
+    api, curves, monkeypatch
+):
+    threads = []
+
+    def spy(parse):
+        def recording(*args):
+            threads.append((parse.__name__, threading.current_thread().name))
+            return parse(*args)
+
+        return recording
+
+    monkeypatch.setattr(preview_module, "parse_tags", spy(preview_module.parse_tags))
+    monkeypatch.setattr(preview_module, "parse_scalars", spy(preview_module.parse_scalars))
+    job = await api.launch(logdir="curves")
+    await api.wait_status(job["id"], "running")
+    answer = await preview(api, job["id"])
+    assert answer["tag"] == "train/loss" and len(answer["runs"]["a"]) == MAX_POINTS
+    assert [name for name, _ in threads] == ["parse_tags", "parse_scalars"]
+    loop_thread = threading.current_thread().name  # the server shares the test's loop
+    for _, thread in threads:
+        assert thread.startswith("forgather-tb-preview") and thread != loop_thread
     await api.kill(job["id"])
 
 

@@ -29,7 +29,7 @@ from .backends import BackendClients
 from .handlers import api_handlers
 from .logdirs import MAX_SCAN_ENTRIES
 from .manager import JobManager, ManagerSettings
-from .preview import PreviewClient
+from .preview import MAX_ANSWER_BYTES, PreviewClient
 from .proxy import proxy_handlers
 
 API_PREFIX = "/forgather-tb/api"
@@ -137,6 +137,17 @@ class ForgatherTB(ExtensionApp):
 
     logdir_scan_max_results = Integer(
         500, help="How many log directories the picker returns at most."
+    ).tag(config=True)
+
+    preview_max_bytes = Integer(
+        MAX_ANSWER_BYTES,
+        min=1,
+        help="Bytes of each TensorBoard answer a job's preview (the sidebar's small chart) "
+        "reads at most: the job's list of scalar tags and runs, then one tag's values. A "
+        "larger answer makes the preview an HTTP 502 saying so (TensorBoard itself still "
+        "shows it all), so previews of a job with a great many tags cannot take the "
+        "Jupyter server's memory. TensorBoard lists each tag of each run in about 45 bytes "
+        "more than its name: 16 MiB is about 250,000 of them with 16-character names.",
     ).tag(config=True)
 
     live_window = Float(
@@ -373,13 +384,14 @@ class ForgatherTB(ExtensionApp):
         self.manager = JobManager(settings, log=self.log, scan_executor=self.scan_executor)
         self.backends = BackendClients()
         self.manager.on_job_end(lambda job: self.backends.close(job.id))
+        self.previews = PreviewClient(self._server.base_url, self.preview_max_bytes)
         self.settings.update(
             {
                 "forgather_tb_manager": self.manager,
                 "forgather_tb_backends": self.backends,
                 "forgather_tb_config": self,
                 "forgather_tb_scan_executor": self.scan_executor,
-                "forgather_tb_previews": PreviewClient(self._server.base_url),
+                "forgather_tb_previews": self.previews,
             }
         )
 
@@ -392,4 +404,5 @@ class ForgatherTB(ExtensionApp):
         """Stop every TensorBoard this server started."""
         await self.manager.shutdown()
         self.backends.close_all()
+        self.previews.close()
         self.scan_executor.shutdown(wait=False, cancel_futures=True)

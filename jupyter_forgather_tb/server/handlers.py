@@ -49,6 +49,15 @@ _ERROR_STATUS = {
 RETRY_AFTER_SECONDS = 5
 
 
+class BadBody(Exception):
+    """A request body that is not one JSON object: answered with ``status`` and the message."""
+
+    def __init__(self, message: str, status: int = 400, field: str | None = None):
+        super().__init__(message)
+        self.status = status
+        self.field = field
+
+
 class _RepeatedKey(ValueError):
     def __init__(self, key: str):
         super().__init__(key)
@@ -63,6 +72,41 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
             raise _RepeatedKey(key)
         obj[key] = value
     return obj
+
+
+def _json_kind(value: Any) -> str:
+    """What a JSON value that is not an object is, for an error message."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return "a string" if isinstance(value, str) else "an array"
+
+
+def parse_json_object(body: bytes) -> dict[str, Any]:
+    """The JSON object a request body holds, or :class:`BadBody` saying what is wrong."""
+    if len(body) > MAX_BODY_BYTES:
+        raise BadBody(f"request body is larger than {MAX_BODY_BYTES} bytes", status=413)
+    try:
+        # Decoded here: jupyter_server's get_json_body answers 500 on invalid UTF-8.
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise BadBody("the request body must be UTF-8 text") from None
+    if not text.strip():
+        raise BadBody("the request body must be a JSON object, not empty", field="body")
+    try:
+        value = json.loads(text, object_pairs_hook=_unique_keys)
+    except _RepeatedKey as error:
+        raise BadBody(f"request body names {error.key!r} twice in one object") from None
+    except ValueError:
+        raise BadBody("the request body must be a JSON object, and is not JSON") from None
+    if not isinstance(value, dict):
+        raise BadBody(
+            f"the request body must be a JSON object, not {_json_kind(value)}", field="body"
+        )
+    return value
 
 
 class ForgatherTBHandler(APIHandler):
@@ -100,14 +144,17 @@ class ForgatherTBHandler(APIHandler):
 
     def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
         """Log server faults only: our own errors are answers for the user."""
-        if not isinstance(value, (ManagerError, OptionError)):
+        if not isinstance(value, (ManagerError, OptionError, BadBody)):
             super().log_exception(typ, value, tb)
 
     def write_error(self, status_code: int, **kwargs: Any) -> None:
-        """Answer an :class:`OptionError` or :class:`ManagerError` with its 4xx and message."""
+        """Answer our own errors (options, body, manager) with their 4xx and message."""
         error = kwargs["exc_info"][1] if "exc_info" in kwargs else None
         if isinstance(error, OptionError):
             self.send_error_json(400, str(error), field=error.field)
+        elif isinstance(error, BadBody):
+            field = {"field": error.field} if error.field else {}
+            self.send_error_json(error.status, str(error), **field)
         elif isinstance(error, ManagerError):
             if isinstance(error, QueueFull):
                 self.set_header("Retry-After", str(RETRY_AFTER_SECONDS))
@@ -115,21 +162,12 @@ class ForgatherTBHandler(APIHandler):
         else:
             super().write_error(status_code, **kwargs)
 
-    def read_json_body(self) -> Any:
-        """The request body as JSON, or None after answering 400/413 itself."""
+    def read_json_object(self, empty: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The body's JSON object (``empty`` when there is no body and it is given)."""
         body = self.request.body or b""
-        if len(body) > MAX_BODY_BYTES:
-            self.send_error_json(413, f"request body is larger than {MAX_BODY_BYTES} bytes")
-            return None
-        try:
-            # Decoded here: jupyter_server's get_json_body answers 500 on invalid UTF-8.
-            return json.loads(body.decode("utf-8"), object_pairs_hook=_unique_keys)
-        except _RepeatedKey as error:
-            self.send_error_json(400, f"request body names {error.key!r} twice in one object")
-            return None
-        except (UnicodeDecodeError, ValueError):
-            self.send_error_json(400, "request body must be a JSON object")
-            return None
+        if not body and empty is not None:
+            return dict(empty)
+        return parse_json_object(body)
 
 
 class JobsHandler(ForgatherTBHandler):
@@ -143,10 +181,7 @@ class JobsHandler(ForgatherTBHandler):
     @web.authenticated
     @authorized
     async def post(self) -> None:
-        body = self.read_json_body()
-        if body is None:
-            return
-        options, force_new = parse_launch(body)
+        options, force_new = parse_launch(self.read_json_object())
         config = self.tb_config
         if not config.allow_port:
             refuse_tcp(options)
@@ -197,15 +232,11 @@ class RelaunchHandler(ForgatherTBHandler):
     @web.authenticated
     @authorized
     def post(self, job_id: str) -> None:
-        body = self.read_json_body() if self.request.body else {}
-        if body is None:
-            return
-        if not isinstance(body, dict):
-            raise OptionError("body", "must be a JSON object")
+        old = self.manager.get(job_id)  # an unknown job is a 404 whatever the body
+        body = self.read_json_object(empty={})
         unknown = sorted(set(body) - {"memory_limit"})
         if unknown:
             raise OptionError(unknown[0], "unknown field (accepted: memory_limit)")
-        old = self.manager.get(job_id)
         if not self.tb_config.allow_port:
             refuse_tcp(old.options)
         job = self.manager.relaunch(job_id, memory_limit(body.get("memory_limit")))

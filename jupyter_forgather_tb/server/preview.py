@@ -4,20 +4,32 @@ The server asks TensorBoard's scalars plugin over the job's own transport, with 
 proxy's HTTP client for the job but not through the proxy, so a preview is not a
 user's request: it does not keep the job from being stopped when idle. The
 server never imports TensorBoard; it speaks the plugin's HTTP routes.
+
+What a preview costs the Jupyter server is bounded: each answer is read up to a byte
+cap (``preview_max_bytes``) and parsed on a thread of the previews' own, never on the
+event loop, and concurrent previews of one job share each request to it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import itertools
 import json
 import math
 import time
 import urllib.parse
-from typing import Any
+from collections.abc import Awaitable, Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from tornado.httpclient import HTTPClientError, HTTPRequest
+from tornado.httputil import HTTPInputError
 from tornado.simple_httpclient import HTTPTimeoutError, SimpleAsyncHTTPClient
 
 from ..common.options import OptionError
+from ..common.sizes import format_size
 from .errors import BackendFailed, BackendTimeout
 from .jobs import Job
 from .transport import PROXY_SAFE_CHARS
@@ -35,6 +47,12 @@ TIMEOUT = 10.0
 #: list is the costlier request (TensorBoard renders every tag's description). A tag
 #: asked for but not in it is looked up again at once.
 TAGS_FRESH_FOR = 10.0
+#: Bytes of each TensorBoard answer a preview reads at most (``preview_max_bytes``).
+MAX_ANSWER_BYTES = 16 * 1024**2
+#: Threads that parse TensorBoard's answers: the previews' own, so the event loop never does.
+PARSE_WORKERS = 1
+
+_T = TypeVar("_T")
 
 
 def check_tag(value: str | None) -> str | None:
@@ -96,6 +114,62 @@ def tag_index(answer: Any) -> dict[str, list[str]]:
     return index
 
 
+@dataclass(frozen=True)
+class Tags:
+    """A job's scalar tags: ``{tag: [run, ...]}`` in tag order, and the default tag."""
+
+    index: dict[str, list[str]]
+    default: str | None
+
+
+def _loads(chunks: list[bytes]) -> Any:
+    try:
+        return json.loads(b"".join(chunks))
+    except ValueError:
+        raise BackendFailed("TensorBoard answered something that is not JSON") from None
+
+
+def parse_tags(chunks: list[bytes]) -> Tags:
+    """The tags answer's bytes as :class:`Tags` (the costly part: run on a preview thread)."""
+    index = tag_index(_loads(chunks))
+    ordered = {tag: index[tag] for tag in sorted(index)}
+    return Tags(ordered, default_tag(list(ordered)))
+
+
+def parse_scalars(chunks: list[bytes], runs: list[str]) -> dict[str, list[list[Any]]]:
+    """``{run: [[step, value], ...]}`` for ``runs`` from the scalars answer's bytes."""
+    answer = _loads(chunks)
+    if not isinstance(answer, dict):
+        raise BackendFailed("TensorBoard answered scalars in an unknown form")
+    return {run: _points(answer[run]) for run in runs if run in answer}
+
+
+class _AnswerTooLarge(HTTPInputError):
+    """Stops reading an answer over the cap.
+
+    An ``HTTPInputError`` because tornado's client lets that one error out of a
+    streaming callback quietly: it closes the connection and fails the fetch.
+    """
+
+
+class _CappedBody:
+    """A streaming callback keeping an answer's chunks up to ``limit`` bytes."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.over = False
+
+    def __call__(self, chunk: bytes) -> None:
+        self.size += len(chunk)
+        if self.size > self.limit:
+            self.over = True
+            self.chunks.clear()
+            raise _AnswerTooLarge(f"a TensorBoard answer over {self.limit} bytes")
+        self.chunks.append(chunk)
+
+
 def _tag_unknown(tag: str, count: int) -> OptionError:
     shown = repr(tag if len(tag) <= 80 else tag[:77] + "...")
     return OptionError(
@@ -106,23 +180,67 @@ def _tag_unknown(tag: str, count: int) -> OptionError:
 
 
 class PreviewClient:
-    """Fetches previews from running jobs' TensorBoards, over each job's own transport."""
+    """Fetches previews from running jobs' TensorBoards, over each job's own transport.
 
-    def __init__(self, base_url: str):
+    Each answer is read up to ``max_bytes`` and parsed on the previews' own thread;
+    previews of one job at the same time share its requests (by job and route).
+    """
+
+    def __init__(self, base_url: str, max_bytes: int = MAX_ANSWER_BYTES):
         self.base_url = base_url
-        self._tags: dict[str, tuple[float, dict[str, list[str]]]] = {}  # by job id
+        self.max_bytes = max_bytes
+        self._tags: dict[str, tuple[float, Tags]] = {}  # by job id
+        self._inflight: dict[Hashable, asyncio.Future[Any]] = {}
+        self._executor = ThreadPoolExecutor(
+            PARSE_WORKERS, thread_name_prefix="forgather-tb-preview"
+        )
+
+    def close(self) -> None:
+        """Stop the parsing thread (the server is stopping)."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+    async def _shared(self, key: Hashable, make: Callable[[], Awaitable[_T]]) -> _T:
+        """``make()``'s result, awaited once for all callers asking with ``key`` meanwhile."""
+        future = self._inflight.get(key)
+        if future is None:
+            future = asyncio.ensure_future(make())
+            self._inflight[key] = future
+            future.add_done_callback(functools.partial(self._landed, key))
+        # Shielded: one caller going away must not cancel the others' request.
+        result: _T = await asyncio.shield(future)
+        return result
+
+    def _landed(self, key: Hashable, future: asyncio.Future[Any]) -> None:
+        if self._inflight.get(key) is future:
+            del self._inflight[key]
+        if not future.cancelled():
+            future.exception()  # retrieved, even if every caller has gone
 
     async def _tag_index(
         self, client: SimpleAsyncHTTPClient, job: Job, again: bool = False
-    ) -> tuple[dict[str, list[str]], bool]:
-        """The job's ``{tag: [run, ...]}``, and whether it was a recent answer reused."""
+    ) -> tuple[Tags, bool]:
+        """The job's :class:`Tags`, and whether it was a recent answer reused."""
         now = time.monotonic()
         self._tags = {k: v for k, v in self._tags.items() if now - v[0] < TAGS_FRESH_FOR}
         if job.id in self._tags and not again:
             return self._tags[job.id][1], True
-        index = tag_index(await self._json(client, self._request(job, "tags")))
-        self._tags[job.id] = (time.monotonic(), index)
-        return index, False
+        return await self._shared((job.id, "tags"), lambda: self._fetch_tags(client, job)), False
+
+    async def _fetch_tags(self, client: SimpleAsyncHTTPClient, job: Job) -> Tags:
+        chunks = await self._read(client, self._request(job, "tags"), "list of scalar tags")
+        tags = await asyncio.get_running_loop().run_in_executor(self._executor, parse_tags, chunks)
+        self._tags[job.id] = (time.monotonic(), tags)
+        return tags
+
+    async def _fetch_scalars(
+        self, client: SimpleAsyncHTTPClient, job: Job, tag: str, runs: list[str]
+    ) -> dict[str, list[list[Any]]]:
+        form = urllib.parse.urlencode([("tag", tag), *(("runs", run) for run in runs)])
+        request = self._request(job, "scalars_multirun", form)
+        chunks = await self._read(client, request, "answer of this tag's values")
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor, parse_scalars, chunks, runs
+        )
 
     def _request(self, job: Job, route: str, body: str | None = None) -> HTTPRequest:
         # The proxy's form: a Unix socket job's client resolves every host to its socket,
@@ -142,12 +260,22 @@ class PreviewClient:
             follow_redirects=False,
         )
 
-    async def _json(self, client: SimpleAsyncHTTPClient, request: HTTPRequest) -> Any:
+    async def _read(
+        self, client: SimpleAsyncHTTPClient, request: HTTPRequest, what: str
+    ) -> list[bytes]:
+        """The answer's body in chunks, at most ``max_bytes`` of it; ``what`` names it."""
+        body = _CappedBody(self.max_bytes)
+        request.streaming_callback = body
         try:
             response = await client.fetch(request, raise_error=False)
         except HTTPTimeoutError:
             raise BackendTimeout("TensorBoard did not answer in time") from None
         except (HTTPClientError, OSError) as error:
+            if body.over:
+                raise BackendFailed(
+                    f"TensorBoard's {what} is larger than {format_size(self.max_bytes)}; "
+                    "open TensorBoard to see it"
+                ) from None
             raise BackendFailed(f"TensorBoard could not be reached: {error}") from None
         if response.code == 599:
             if isinstance(response.error, HTTPTimeoutError):
@@ -155,10 +283,7 @@ class PreviewClient:
             raise BackendFailed("TensorBoard could not be reached")
         if response.code != 200:
             raise BackendFailed(f"TensorBoard answered HTTP {response.code}")
-        try:
-            return json.loads(response.body)
-        except ValueError:
-            raise BackendFailed("TensorBoard answered something that is not JSON") from None
+        return body.chunks
 
     async def preview(
         self, client: SimpleAsyncHTTPClient, job: Job, tag: str | None
@@ -168,22 +293,21 @@ class PreviewClient:
         ``tag`` (or the default one)'s values in the job's first :data:`MAX_RUNS` runs
         by name; :class:`OptionError` for a tag the job does not have.
         """
-        index, reused = await self._tag_index(client, job)
-        if reused and (not index or (tag is not None and tag not in index)):
-            index, _ = await self._tag_index(client, job, again=True)
-        tags = sorted(index)
-        chosen = tag if tag is not None else default_tag(tags)
+        tags, reused = await self._tag_index(client, job)
+        if reused and (not tags.index or (tag is not None and tag not in tags.index)):
+            tags, _ = await self._tag_index(client, job, again=True)
+        chosen = tag if tag is not None else tags.default
         if chosen is None:
             return {"tag": "", "tags": [], "runs": {}}
-        if chosen not in index:
-            raise _tag_unknown(chosen, len(tags))
-        runs = index[chosen][:MAX_RUNS]
-        form = urllib.parse.urlencode([("tag", chosen), *(("runs", run) for run in runs)])
-        answer = await self._json(client, self._request(job, "scalars_multirun", form))
-        if not isinstance(answer, dict):
-            raise BackendFailed("TensorBoard answered scalars in an unknown form")
+        if chosen not in tags.index:
+            raise _tag_unknown(chosen, len(tags.index))
+        runs = tags.index[chosen][:MAX_RUNS]
+        values = await self._shared(
+            (job.id, "scalars", chosen, *runs),
+            lambda: self._fetch_scalars(client, job, chosen, runs),
+        )
         return {
             "tag": chosen,
-            "tags": tags[:MAX_TAGS],
-            "runs": {run: _points(answer[run]) for run in runs if run in answer},
+            "tags": list(itertools.islice(tags.index, MAX_TAGS)),
+            "runs": values,
         }
