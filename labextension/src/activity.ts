@@ -4,7 +4,7 @@
  */
 import { TranslationBundle } from '@jupyterlab/translation';
 
-import { age } from './form';
+import { age } from './jobText';
 import { IActivity, IJob } from './tokens';
 
 /** The card's words while a log directory has no event files yet. */

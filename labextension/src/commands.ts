@@ -14,7 +14,7 @@ import {
 import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { TranslationBundle } from '@jupyterlab/translation';
 
-import { isOpenable, statusName, statusText } from './form';
+import { isOpenable, statusName, statusText } from './jobText';
 import { tensorboardIcon } from './icons';
 import { JobsModel, waitSettled } from './model';
 import {

@@ -1,6 +1,6 @@
 /**
- * Byte counts in binary units, as the server writes them ("512 MiB", "3.5 GiB").
- * Pure: no side effects.
+ * Byte counts in binary units, as the server writes them ("512 MiB", "3.5 GiB"): the
+ * extension's one byte formatter, for memory and S3 mirrors alike. Pure: no side effects.
  */
 
 const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];

@@ -4,7 +4,7 @@
  */
 import { TranslationBundle } from '@jupyterlab/translation';
 
-import { statusText } from './form';
+import { statusText } from './jobText';
 import { ENDED_STATUSES, IJob, IJobOptions, ILaunchRequest } from './tokens';
 
 /** A job's options as the server lists them (its JSON also carries the memory cap). */

@@ -6,7 +6,7 @@ import { TranslationBundle } from '@jupyterlab/translation';
 import { Button } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
-import { age, statusText } from '../form';
+import { age, statusText } from '../jobText';
 import { tensorboardIcon } from '../icons';
 import { endedReason, TabState, waitingText } from '../tabState';
 import { IJob } from '../tokens';

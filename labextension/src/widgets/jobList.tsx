@@ -24,7 +24,7 @@ import {
   skippedText,
   statusName,
   statusText
-} from '../form';
+} from '../jobText';
 import { doubledMemoryLimit } from '../resources';
 import { formatBytes } from '../sizes';
 import { ENDED_STATUSES, IJob, IPreview } from '../tokens';

@@ -8,7 +8,7 @@ import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
 import { TensorBoardAPI } from '../api';
-import { statusName } from '../form';
+import { statusName } from '../jobText';
 import { IOutputChunk } from '../tokens';
 
 /**
