@@ -132,7 +132,8 @@ class TensorBoardProxyHandler(LocalProxyHandler):
         if not self.current_user:  # allow_unauthenticated_access let Jupyter's pass
             if upgrade:
                 raise web.HTTPError(403)
-            return web.authenticated(lambda handler: None)(self)  # to login, or 403
+            web.authenticated(lambda handler: None)(self)  # to the login page, or 403
+            return
         if not self.authorizer.is_authorized(self, self.current_user, _PROXY_ACTION, AUTH_RESOURCE):
             raise web.HTTPError(403)
         # The proxy skips XSRF checks so TensorBoard's own POSTs work; refuse
