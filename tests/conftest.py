@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from s3_helpers import TEST_ENV, UNSET_ENV, new_bucket, start_moto
+from tornado.httputil import HTTPHeaders, parse_response_start_line
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
@@ -127,6 +128,41 @@ class Api:
         return await self.fetch("tb", f"{job_id}/{path}", **kwargs)
 
 
+async def raw_request(
+    port: int, method: str, target: str, headers: dict | None = None
+) -> tuple[int, HTTPHeaders]:
+    """Send one request with its target exactly as written (tabs, backslashes and all,
+    which HTTP clients would escape or refuse); the answer's status and headers."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    fields = {"Host": f"127.0.0.1:{port}", "Connection": "close", **(headers or {})}
+    lines = [f"{method} {target} HTTP/1.1", *(f"{k}: {v}" for k, v in fields.items())]
+    writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin1"))
+    head = await reader.readuntil(b"\r\n\r\n")
+    writer.close()
+    start, _, fields_text = head.decode("latin1").partition("\r\n")
+    return parse_response_start_line(start).code, HTTPHeaders.parse(fields_text)
+
+
+async def cookie_session(api) -> dict:
+    """Headers of a browser logged in with a session cookie (not the token, which
+    would skip Jupyter's Origin checks)."""
+    token = api.serverapp.identity_provider.token
+    no_auth = {"Authorization": ""}
+    login = await api.fetch("login", headers=dict(no_auth), raise_error=False)
+    xsrf = login.headers["Set-Cookie"].split("_xsrf=", 1)[1].split(";", 1)[0]
+    posted = await api.fetch(
+        "login",
+        method="POST",
+        body=f"password={token}&_xsrf={xsrf}",
+        headers={**no_auth, "Cookie": f"_xsrf={xsrf}"},
+        follow_redirects=False,
+        raise_error=False,
+    )
+    assert posted.code == 302, posted.code
+    cookies = "; ".join(c.split(";", 1)[0] for c in posted.headers.get_list("Set-Cookie"))
+    return {**no_auth, "Cookie": f"{cookies}; _xsrf={xsrf}"}
+
+
 @pytest.fixture
 def api(jp_fetch, jp_serverapp):
     return Api(jp_fetch, jp_serverapp)
@@ -147,6 +183,13 @@ def fake_python(tmp_path):
         return str(path)
 
     return make
+
+
+@pytest.fixture
+def echo_backend(tb_config, fake_python):
+    """Jobs run ``ws_echo_backend.py`` instead of TensorBoard (request it before ``api``)."""
+    backend = Path(__file__).with_name("ws_echo_backend.py")
+    tb_config["tensorboard_python"] = fake_python(f'exec {sys.executable} {backend} "$@"')
 
 
 def pid_alive(pid: int) -> bool:

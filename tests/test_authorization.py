@@ -113,8 +113,14 @@ async def test_only_a_logged_in_and_authorized_request_wakes_a_suspended_job(
         raise_error=False,
     )
     assert anonymous.code == 302  # to the login page
+    with pytest.raises(HTTPClientError) as anonymous_websocket:
+        await jp_ws_fetch("tb", f"{job['id']}/", headers={"Authorization": ""})
+    assert anonymous_websocket.value.code == 403
     grant(api.serverapp, "read")
     assert (await api.proxied(job["id"], "data/environment")).code == 403
+    with pytest.raises(HTTPClientError) as unauthorized_websocket:
+        await jp_ws_fetch("tb", f"{job['id']}/")
+    assert unauthorized_websocket.value.code == 403
     assert (await api.call("POST", "jobs", job["id"], "resume")).code == 403
     grant(api.serverapp, *ALL_ACTIONS)
     still = await api.job(job["id"])

@@ -11,6 +11,8 @@ from jupyter_forgather_tb.server.forwarding import (
     framing_policy,
     hop_by_hop,
     request_headers_for_backend,
+    stays_on_server,
+    websocket_handshake_refusal,
     without_token,
 )
 
@@ -96,3 +98,52 @@ def test_request_headers_for_backend_keep_only_end_to_end_non_credentials():
 )
 def test_framing_policy_is_jupyters_rule_plus_jupyter_itself(policy, framing):
     assert framing_policy(policy) == framing
+
+
+PAGE = "http://127.0.0.1:8888/a%40b/tb/J/data/x"
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "//evil.example/",
+        "/\\evil.example",
+        "\\\\evil.example",
+        "\t//evil.example",
+        "/\t/evil.example",
+        "/\n/evil.example",
+        " \x00//evil.example",
+        "http://evil.example/a%40b/",
+        "http:\\\\evil.example/a%40b/",
+        "https://127.0.0.1:8888/a%40b/",
+        "http://user@127.0.0.1:8888/a%40b/",
+        "javascript:alert(1)",
+        "/elsewhere",
+        "../../../../elsewhere",
+    ],
+)
+def test_a_location_off_the_server_or_its_base_url_is_recognised(location):
+    assert not stays_on_server(location, PAGE, "/a%40b/")
+
+
+@pytest.mark.parametrize(
+    "location",
+    ["y/", "../", "/a%40b/tb/J/experiment/e/", "HTTP://127.0.0.1:8888/a%40b/x", "?q=//e"],
+)
+def test_a_location_under_the_base_url_stays_on_the_server(location):
+    assert stays_on_server(location, PAGE, "/a%40b/")
+
+
+def test_websocket_handshakes_are_refused_for_the_headers_tornado_refuses():
+    good = {
+        "Host": "h",
+        "Connection": "keep-alive, Upgrade",
+        "Sec-WebSocket-Key": "k",
+        "Sec-WebSocket-Version": "13",
+    }
+    assert websocket_handshake_refusal(HTTPHeaders(good)) is None
+    assert websocket_handshake_refusal(HTTPHeaders({**good, "Connection": "close"}))[0] == 400
+    assert (
+        websocket_handshake_refusal(HTTPHeaders({**good, "Sec-WebSocket-Version": "6"}))[0] == 426
+    )
+    assert websocket_handshake_refusal(HTTPHeaders({**good, "Sec-WebSocket-Key": ""}))[0] == 400

@@ -6,8 +6,6 @@ import asyncio
 import gzip
 import hashlib
 import json
-import sys
-from pathlib import Path
 from urllib.parse import quote
 
 import pytest
@@ -162,12 +160,6 @@ async def test_foreign_origin_write_is_refused_for_cookie_sessions(api, logdir, 
     )
     assert no_xsrf.code == 403
     assert (await api.job(job["id"]))["status"] == "running"
-
-
-@pytest.fixture
-def echo_backend(tb_config, fake_python):
-    backend = Path(__file__).with_name("ws_echo_backend.py")
-    tb_config["tensorboard_python"] = fake_python(f'exec {sys.executable} {backend} "$@"')
 
 
 async def test_websockets_are_proxied_to_the_job(echo_backend, jp_ws_fetch, api, logdir):

@@ -10,9 +10,18 @@ import subprocess
 import urllib.request
 
 import pytest
-from conftest import JupyterServerProcess, free_port, group_pids, write_scalars
+from conftest import (
+    JupyterServerProcess,
+    cookie_session,
+    free_port,
+    group_pids,
+    raw_request,
+    write_scalars,
+)
 from orphans import record_for
 from s3_helpers import event_key, scalar_records
+from tornado.httpclient import HTTPRequest
+from tornado.websocket import websocket_connect
 
 from jupyter_forgather_tb.common.options import LaunchOptions
 from jupyter_forgather_tb.server.jobs import new_job_id
@@ -102,6 +111,46 @@ async def test_a_suspended_compare_job_drops_its_folder_of_links_and_wakes_with_
     response = await api.proxied(job["id"], "data/runs")
     assert response.code == 200, response.body[:500]
     assert sorted(json.loads(response.body)) == ["a/run1", "a/run2", "b/lr2"]
+    assert (await api.job(job["id"]))["wakes"] == 1
+
+
+@pytest.mark.tb_config(suspend_after=2)
+async def test_no_refused_websocket_handshake_wakes_a_suspended_job(
+    echo_backend, api, logdir, jp_http_port, jp_base_url
+):
+    job = await suspended_job(api)
+    session = await cookie_session(api)  # a browser's: the token would skip Origin checks
+    here = f"127.0.0.1:{jp_http_port}"
+    handshake = {
+        **session,
+        "Upgrade": "websocket",
+        "Connection": "Upgrade",
+        "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version": "13",
+        "Origin": f"http://{here}",
+    }
+    target = f"{jp_base_url}tb/{job['id']}/echo"
+    no_key = {k: v for k, v in handshake.items() if k != "Sec-WebSocket-Key"}
+    no_origin = {k: v for k, v in handshake.items() if k != "Origin"}
+    for headers, refused in (
+        ({**handshake, "Origin": "http://evil.example"}, 403),
+        ({**handshake, "Origin": "null"}, 403),
+        ({**no_origin, "Sec-Fetch-Site": "cross-site"}, 403),
+        ({**handshake, "Cookie": "", "Authorization": ""}, 403),  # not logged in
+        ({**handshake, "Connection": "keep-alive"}, 400),
+        ({**handshake, "Sec-WebSocket-Version": "12"}, 426),
+        (no_key, 400),
+    ):
+        code, _ = await raw_request(jp_http_port, "GET", target, headers)
+        assert code == refused, headers
+    still = await api.job(job["id"])
+    assert still["status"] == "suspended" and still["wakes"] == 0
+
+    request = HTTPRequest(f"ws://{here}{target}", headers={**session, "Origin": f"http://{here}"})
+    connection = await websocket_connect(request)
+    await connection.write_message("awake")
+    assert await connection.read_message() == "echo: awake"
+    connection.close()
     assert (await api.job(job["id"]))["wakes"] == 1
 
 

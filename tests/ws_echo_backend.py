@@ -6,7 +6,8 @@ This backend takes the runner's command line, listens on its Unix socket or
 TCP port (reporting the address it bound, as the runner does), answers 200 at the
 path prefix (so the job becomes running), echoes websocket messages at ``<prefix>/echo``,
 shows the request it got at ``<prefix>/seen`` (over a websocket: ``ws-seen``),
-answers with a header its Connection header lists at ``hop``, and serves the
+answers with a header its Connection header lists at ``hop``, redirects to any
+``Location`` at ``redirect?to=``, and serves the
 bodies the streaming tests need (``big``, ``drip`` and ``release``, ``broken``).
 """
 
@@ -57,6 +58,18 @@ class Hop(web.RequestHandler):
         await stream.write(
             b"HTTP/1.1 200 OK\r\nConnection: close, X-Hop\r\nX-Hop: 1\r\nX-Kept: 1\r\n"
             b"Content-Length: 2\r\n\r\nok"
+        )
+        stream.close()
+
+
+class Redirect(web.RequestHandler):
+    """A 302 to ``?to=``, written raw: tornado would refuse some of the values tried."""
+
+    async def get(self):
+        location = self.get_argument("to", strip=False).encode()
+        stream = self.detach()
+        await stream.write(
+            b"HTTP/1.1 302 Found\r\nLocation: " + location + b"\r\nContent-Length: 0\r\n\r\n"
         )
         stream.close()
 
@@ -132,6 +145,7 @@ async def main():
             (rf"{prefix}/seen", Seen),
             (rf"{prefix}/ws-seen", WsSeen),
             (rf"{prefix}/hop", Hop),
+            (rf"{prefix}/redirect", Redirect),
             (rf"{prefix}/big", Big),
             (rf"{prefix}/drip", Drip),
             (rf"{prefix}/release", Release),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from urllib.parse import unquote_plus
+from urllib.parse import unquote_plus, urljoin, urlsplit
 
 from tornado.httputil import HTTPHeaders
 
@@ -27,6 +27,11 @@ _HOP_BY_HOP = frozenset(
         "upgrade",
     )
 )
+# What a browser strips from both ends of a URL (C0 controls and space) and from within it.
+_URL_ENDS = "".join(map(chr, range(0x21)))
+_URL_DROPPED = {ord("\t"): None, ord("\n"): None, ord("\r"): None}
+# The websocket versions tornado accepts (RFC 6455 and its drafts 7 and 8).
+_WEBSOCKET_VERSIONS = ("7", "8", "13")
 # CSP source keywords that framing_policy replaces with 'self'.
 _SELF_OR_NONE = ("'self'", "'none'")
 
@@ -82,3 +87,32 @@ def framing_policy(policy: str) -> str | None:
     if "report-uri" in directives:
         parts.append(" ".join(["report-uri", *directives["report-uri"]]))
     return "; ".join(parts)
+
+
+def stays_on_server(location: str, request_url: str, base_url: str) -> bool:
+    """Whether a ``Location`` answering ``request_url`` leads, as a browser reads it, to
+    the same scheme and host, under ``base_url``.
+
+    Read as a browser reads an http(s) URL: ends trimmed of controls and spaces, tabs
+    and newlines dropped, ``\\`` taken for ``/`` (so ``/\\evil.example`` leaves the server).
+    """
+    cleaned = location.strip(_URL_ENDS).translate(_URL_DROPPED).replace("\\", "/")
+    here, there = urlsplit(request_url), urlsplit(urljoin(request_url, cleaned))
+    same_origin = (there.scheme.lower(), there.netloc.lower()) == (
+        here.scheme.lower(),
+        here.netloc.lower(),
+    )
+    return same_origin and there.path.startswith(base_url)
+
+
+def websocket_handshake_refusal(headers: HTTPHeaders) -> tuple[int, str] | None:
+    """Status and reason with which tornado refuses a websocket handshake for its
+    headers (the Origin aside), or None if it accepts them."""
+    connection = {part.strip().lower() for part in headers.get("Connection", "").split(",")}
+    if "upgrade" not in connection:
+        return 400, '"Connection" must be "Upgrade"'
+    if headers.get("Sec-WebSocket-Version") not in _WEBSOCKET_VERSIONS:
+        return 426, "unsupported websocket version"
+    if not (headers.get("Host") and headers.get("Sec-WebSocket-Key")):
+        return 400, "missing websocket headers"
+    return None

@@ -6,12 +6,12 @@ import html
 import json
 from collections.abc import Awaitable
 from typing import Any, cast
+from urllib.parse import quote
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import JupyterHandler
 from jupyter_server_proxy.handlers import LocalProxyHandler
 from tornado import httputil, web
-from tornado.escape import url_escape
 from tornado.httpclient import HTTPClientError
 from tornado.iostream import StreamClosedError
 
@@ -23,9 +23,11 @@ from .forwarding import (
     framing_policy,
     hop_by_hop,
     request_headers_for_backend,
+    stays_on_server,
+    websocket_handshake_refusal,
     without_token,
 )
-from .jobs import Job, JobStatus
+from .jobs import Job, JobStatus, is_job_id
 from .manager import JobManager, JobNotFound
 
 _SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -36,6 +38,8 @@ _PROXY_ACTION = "execute"
 # sends them: tornado then adds an ETag and answers a matching If-None-Match with 304.
 # Larger ones (TensorBoard's 6 MB script) and those of unknown length stream through.
 STREAM_ABOVE = 256 * 1024
+# What a query may keep as it is in a Location: the rest (controls, say) is %-escaped.
+_QUERY_SAFE = "!$&'()*+,;=:@/?%~[]"
 #: Seconds between retries of a request for a woken job that waits in the queue.
 WAKE_RETRY_SECONDS = 2
 
@@ -108,11 +112,27 @@ class TensorBoardProxyHandler(LocalProxyHandler):
         )
 
     async def prepare(self, *args: Any, **kwargs: Any) -> None:
-        """Log in (Jupyter's rules), authorize, then find a running job or answer for it."""
+        """Refuse what is refused, then find a running job, waking it, or answer for it.
+
+        Every refusal (Host, login, authorization, a cross-origin write, a websocket
+        handshake tornado would refuse, Jupyter's token in a body) comes before a
+        suspended job is woken: nothing refused wakes a job.
+        """
         # A websocket cannot follow a login redirect: refuse it with 403 instead.
-        upgrade = self.request.headers.get("Upgrade", "").lower() == "websocket"
-        await super().prepare(*args, _redirect_to_login=not upgrade, **kwargs)
+        upgrade = (
+            self.request.method == "GET"
+            and self.request.headers.get("Upgrade", "").lower() == "websocket"
+        )
+        # Jupyter's prepare (Host check, login), not jupyter-server-proxy's: that one
+        # checks the login again after Jupyter's has redirected, and its second
+        # redirect raises "Cannot redirect after headers have been written".
+        await JupyterHandler.prepare(self, _redirect_to_login=not upgrade)
         if self._finished:
+            return
+        if not self.current_user:  # allow_unauthenticated_access let Jupyter's pass
+            if upgrade:
+                raise web.HTTPError(403)
+            web.authenticated(lambda handler: None)(self)  # to the login page, or 403
             return
         if not self.authorizer.is_authorized(self, self.current_user, _PROXY_ACTION, AUTH_RESOURCE):
             raise web.HTTPError(403)
@@ -120,6 +140,8 @@ class TensorBoardProxyHandler(LocalProxyHandler):
         # cross-site writes by their Origin instead.
         if self.request.method not in _SAFE_METHODS and not self.check_origin():
             raise web.HTTPError(403, "cross-origin request refused")
+        if upgrade:
+            self._check_handshake()
         # Jupyter also takes its token from a form body, which goes to TensorBoard whole.
         if TOKEN_ARGUMENT in self.request.body_arguments:
             raise web.HTTPError(
@@ -157,6 +179,16 @@ class TensorBoardProxyHandler(LocalProxyHandler):
         self._backend_port = port
         self.backend_host = "localhost" if job.unix_socket else url_host(backend_ip(job))
         self.request.query = without_token(self.request.query)
+
+    def _check_handshake(self) -> None:
+        """Refuse a websocket handshake here as tornado would after prepare(): by its
+        headers, and by its Origin (with tornado's own check, which calls Jupyter's
+        ``check_origin``)."""
+        refusal = websocket_handshake_refusal(self.request.headers)
+        if refusal is not None:
+            raise web.HTTPError(*refusal)
+        if self._check_cross_origin(self.check_origin) is not None:
+            raise web.HTTPError(403, "cross-origin websocket refused")
 
     def proxy_request_headers(self) -> httputil.HTTPHeaders:
         """The request's headers for TensorBoard, HTTP and websocket alike.
@@ -212,6 +244,13 @@ class TensorBoardProxyHandler(LocalProxyHandler):
                 self._compress()
             for name, value in headers.get_all():
                 if name.lower() in dropped or (name == "Content-Length" and not keep_length):
+                    continue
+                if name.lower() == "location" and not stays_on_server(
+                    value, self.request.full_url(), self.base_url
+                ):
+                    self.log.warning(
+                        "Dropped a Location off this server from job %s: %r", self._job.id, value
+                    )
                     continue
                 self.add_header(name, value)
             # Who may frame TensorBoard (its own policy does not say): as for Jupyter,
@@ -314,15 +353,21 @@ class TensorBoardProxyHandler(LocalProxyHandler):
 
 
 class AddSlashHandler(JupyterHandler):
-    """``tb/<id>`` redirects to ``tb/<id>/`` with a relative Location, never to another host."""
+    """``tb/<id>`` redirects to ``tb/<id>/`` with a relative Location, never to another host.
+
+    Only an id of the form jobs have redirects: anything else (``%2F%2Fevil.example``,
+    backslashes, controls) is a 404, so the Location is ``<id>/`` and the query.
+    """
 
     auth_resource = AUTH_RESOURCE
 
     @web.authenticated
     @authorized
     def get(self, job_id: str) -> None:
-        query = f"?{self.request.query}" if self.request.query else ""
-        self.redirect(f"{url_escape(job_id, plus=False)}/{query}")
+        if not is_job_id(job_id):
+            raise web.HTTPError(404, "no TensorBoard job has such an id")
+        query = quote(self.request.query, safe=_QUERY_SAFE, encoding="latin1")
+        self.redirect(f"{job_id}/?{query}" if query else f"{job_id}/")
 
 
 def proxy_handlers() -> list[
