@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import functools
+import inspect
 import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import textwrap
 import time
+import types
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +45,122 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "tb_config(**traits): c.ForgatherTB settings for the test's server"
     )
+
+
+# -- Kinds of test: unit, server, browser, ssh, hub (the markers in pyproject.toml) --------
+
+#: The kinds, in the order they are looked for: a test gets the first that fits.
+KINDS = ("hub", "ssh", "browser", "server", "unit")
+#: What the code of a kind names, looked for in the test, the fixtures it uses, and the
+#: helpers of tests/ that these name, followed from helper to helper.
+SIGNS = {
+    "ssh": ("sshd",),
+    "browser": ("playwright",),
+    "server": ("subprocess", "Popen", "os.fork", ".listen(", "HTTPServer", "ThreadedMotoServer"),
+}
+#: pytest-jupyter's fixtures that start a Jupyter server inside the test's process.
+SERVER_FIXTURES = {"jp_serverapp", "jp_fetch", "jp_ws_fetch", "http_server"}
+TESTS_DIR = Path(__file__).parent
+
+
+def _code_names(code: types.CodeType) -> set[str]:
+    """The global and attribute names a function's code uses, nested functions included."""
+    names = set(code.co_names)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            names |= _code_names(const)
+    return names
+
+
+def _without_docstrings(source: str) -> str:
+    """Code as Python reads it: no comments, no docstrings (words there start nothing)."""
+    tree = ast.parse(textwrap.dedent(source))
+    for node in ast.walk(tree):
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        first = node.body[0]
+        if isinstance(first, ast.Expr) and isinstance(getattr(first.value, "value", None), str):
+            node.body = node.body[1:] or [ast.Pass()]
+    return ast.unparse(tree)
+
+
+@functools.cache
+def _code_and_helpers(obj) -> tuple[str, tuple]:
+    """A function's or class's code, and the functions and classes it names."""
+    try:
+        if not Path(inspect.getsourcefile(obj)).is_relative_to(TESTS_DIR):
+            return "", ()
+        code = _without_docstrings(inspect.getsource(obj))
+    except (OSError, TypeError):
+        return "", ()
+    members = vars(obj).values() if inspect.isclass(obj) else [obj]
+    helpers = []
+    for function in filter(inspect.isfunction, (getattr(m, "__func__", m) for m in members)):
+        for name in _code_names(function.__code__):
+            target = function.__globals__.get(name)
+            if inspect.isfunction(target) or inspect.isclass(target):
+                helpers.append(target)
+    return code, tuple(helpers)
+
+
+def _kind(item) -> str:
+    """The kind of a collected test, from the fixtures it uses and what its code names."""
+    found = {"server"} if SERVER_FIXTURES & set(item.fixturenames) else set()
+    todo = [inspect.unwrap(item.function)]
+    for name in set(item.fixturenames) - {"_unit_tests_start_nothing"}:
+        todo += [fixturedef.func for fixturedef in item._fixtureinfo.name2fixturedefs.get(name, ())]
+    seen, sources = set(), []
+    while todo:
+        obj = todo.pop()
+        if obj in seen:
+            continue
+        seen.add(obj)
+        code, helpers = _code_and_helpers(obj)
+        sources.append(code)
+        todo += helpers
+    text = "\n".join(sources)
+    found |= {kind for kind, signs in SIGNS.items() if any(sign in text for sign in signs)}
+    return next(kind for kind in KINDS if kind in found or kind == "unit")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    """Mark each test with its kind, unless it or its module already names one."""
+    for item in items:
+        if not any(item.get_closest_marker(kind) for kind in KINDS):
+            item.add_marker(_kind(item))
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_start_nothing(request, monkeypatch):
+    """Fail a test marked ``unit`` that starts a process or listens on a socket.
+
+    Such a test was classified wrongly: give it ``pytestmark = pytest.mark.server`` (or
+    a fixture that shows what it starts).
+    """
+    if request.node.get_closest_marker("unit") is None:
+        yield
+        return
+    started = []
+
+    def refuse(what):
+        def refused(*args, **kwargs):
+            started.append(what)
+            raise AssertionError(f"a unit test may not {what}")
+
+        return refused
+
+    monkeypatch.setattr(subprocess.Popen, "_execute_child", refuse("start a process"))
+    for name in ("fork", "forkpty", "posix_spawn", "posix_spawnp"):
+        monkeypatch.setattr(os, name, refuse(f"call os.{name}"))
+    monkeypatch.setattr(socket.socket, "listen", refuse("listen on a socket"))
+    yield
+    if started:
+        pytest.fail(
+            f"{request.node.nodeid} is marked unit but tried to {', '.join(started)}: "
+            "mark it pytest.mark.server",
+            pytrace=False,
+        )
 
 
 @pytest.fixture
