@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ast
 import asyncio
 import functools
 import inspect
@@ -12,7 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import textwrap
 import time
 import types
 import urllib.request
@@ -51,75 +49,95 @@ def pytest_configure(config):
 
 #: The kinds, in the order they are looked for: a test gets the first that fits.
 KINDS = ("hub", "ssh", "browser", "server", "unit")
-#: What the code of a kind names, looked for in the test, the fixtures it uses, and the
-#: helpers of tests/ that these name, followed from helper to helper.
+#: The names (or whole string constants) in the code of a test of each kind, compared
+#: without case, in the test, the fixtures it uses, and the functions and classes of
+#: tests/ that these name, followed from one to the next.
 SIGNS = {
-    "ssh": ("sshd",),
-    "browser": ("playwright",),
-    "server": ("subprocess", "Popen", "os.fork", ".listen(", "HTTPServer", "ThreadedMotoServer"),
+    "ssh": {"sshd"},
+    "browser": {"playwright"},
+    "server": {
+        "subprocess",
+        "popen",
+        "create_subprocess_exec",
+        "create_subprocess_shell",
+        "fork",
+        "forkpty",
+        "posix_spawn",
+        "listen",
+        "create_server",
+        "start_server",
+        "httpserver",
+        "threadinghttpserver",
+        "threadedmotoserver",
+    },
 }
 #: pytest-jupyter's fixtures that start a Jupyter server inside the test's process.
 SERVER_FIXTURES = {"jp_serverapp", "jp_fetch", "jp_ws_fetch", "http_server"}
 TESTS_DIR = Path(__file__).parent
 
 
-def _code_names(code: types.CodeType) -> set[str]:
+def _names(code: types.CodeType) -> set[str]:
     """The global and attribute names a function's code uses, nested functions included."""
     names = set(code.co_names)
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            names |= _code_names(const)
+    for constant in code.co_consts:
+        if isinstance(constant, types.CodeType):
+            names |= _names(constant)
     return names
 
 
-def _without_docstrings(source: str) -> str:
-    """Code as Python reads it: no comments, no docstrings (words there start nothing)."""
-    tree = ast.parse(textwrap.dedent(source))
-    for node in ast.walk(tree):
-        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            continue
-        first = node.body[0]
-        if isinstance(first, ast.Expr) and isinstance(getattr(first.value, "value", None), str):
-            node.body = node.body[1:] or [ast.Pass()]
-    return ast.unparse(tree)
+def _words(code: types.CodeType) -> set[str]:
+    """The names a function's code uses (globals, attributes, the parts of imported
+    modules) and its string constants, nested functions included, docstrings left out."""
+    flag = getattr(inspect, "CO_HAS_DOCSTRING", None)  # Python 3.14 and later
+    constants = code.co_consts
+    if constants and isinstance(constants[0], str) and (flag is None or code.co_flags & flag):
+        constants = constants[1:]  # the docstring (before 3.14 there is None if none)
+    words = {part for name in code.co_names for part in name.split(".")}
+    for constant in constants:
+        if isinstance(constant, str):
+            words.add(constant)
+        elif isinstance(constant, types.CodeType):
+            words |= _words(constant)
+    return words
 
 
 @functools.cache
-def _code_and_helpers(obj) -> tuple[str, tuple]:
-    """A function's or class's code, and the functions and classes it names."""
+def _signs_and_helpers(obj) -> tuple[frozenset[str], tuple]:
+    """The kinds a function or class of tests/ shows signs of, and what else of ours it names."""
     try:
         if not Path(inspect.getsourcefile(obj)).is_relative_to(TESTS_DIR):
-            return "", ()
-        code = _without_docstrings(inspect.getsource(obj))
-    except (OSError, TypeError):
-        return "", ()
+            return frozenset(), ()
+    except TypeError:
+        return frozenset(), ()
     members = vars(obj).values() if inspect.isclass(obj) else [obj]
+    functions = [f for f in (getattr(m, "__func__", m) for m in members) if inspect.isfunction(f)]
+    words = {word.lower() for function in functions for word in _words(function.__code__)}
+    kinds = frozenset(kind for kind, signs in SIGNS.items() if signs & words)
     helpers = []
-    for function in filter(inspect.isfunction, (getattr(m, "__func__", m) for m in members)):
-        for name in _code_names(function.__code__):
+    for function in functions:
+        for name in _names(function.__code__):
             target = function.__globals__.get(name)
             if inspect.isfunction(target) or inspect.isclass(target):
                 helpers.append(target)
-    return code, tuple(helpers)
+    return kinds, tuple(helpers)
 
 
 def _kind(item) -> str:
-    """The kind of a collected test, from the fixtures it uses and what its code names."""
-    found = {"server"} if SERVER_FIXTURES & set(item.fixturenames) else set()
-    todo = [inspect.unwrap(item.function)]
-    for name in set(item.fixturenames) - {"_unit_tests_start_nothing"}:
-        todo += [fixturedef.func for fixturedef in item._fixtureinfo.name2fixturedefs.get(name, ())]
-    seen, sources = set(), []
+    """The kind of a collected test, from the fixtures it uses and what its code starts."""
+    fixtures = set(getattr(item, "fixturenames", ())) - {"_unit_tests_start_nothing"}
+    found = {"server"} if SERVER_FIXTURES & fixtures else set()
+    todo = [inspect.unwrap(item.function)] if hasattr(item, "function") else []
+    definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+    for name in fixtures:
+        todo += [fixturedef.func for fixturedef in definitions.get(name, ())]
+    seen = set()
     while todo:
         obj = todo.pop()
-        if obj in seen:
-            continue
-        seen.add(obj)
-        code, helpers = _code_and_helpers(obj)
-        sources.append(code)
-        todo += helpers
-    text = "\n".join(sources)
-    found |= {kind for kind, signs in SIGNS.items() if any(sign in text for sign in signs)}
+        if obj not in seen:
+            seen.add(obj)
+            kinds, helpers = _signs_and_helpers(obj)
+            found |= kinds
+            todo += helpers
     return next(kind for kind in KINDS if kind in found or kind == "unit")
 
 
@@ -133,20 +151,19 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(autouse=True)
 def _unit_tests_start_nothing(request, monkeypatch):
-    """Fail a test marked ``unit`` that starts a process or listens on a socket.
+    """Fail a test marked ``unit`` that starts a process or listens on a socket all the same.
 
-    Such a test was classified wrongly: give it ``pytestmark = pytest.mark.server`` (or
-    a fixture that shows what it starts).
+    Its kind was missed: mark it ``server`` (on the test, or in its module's ``pytestmark``).
     """
     if request.node.get_closest_marker("unit") is None:
         yield
         return
-    started = []
+    tried = []
 
     def refuse(what):
         def refused(*args, **kwargs):
-            started.append(what)
-            raise AssertionError(f"a unit test may not {what}")
+            tried.append(what)
+            raise AssertionError(f"{request.node.nodeid} is marked unit but tried to {what}")
 
         return refused
 
@@ -155,9 +172,9 @@ def _unit_tests_start_nothing(request, monkeypatch):
         monkeypatch.setattr(os, name, refuse(f"call os.{name}"))
     monkeypatch.setattr(socket.socket, "listen", refuse("listen on a socket"))
     yield
-    if started:
+    if tried:  # also when the test caught the error
         pytest.fail(
-            f"{request.node.nodeid} is marked unit but tried to {', '.join(started)}: "
+            f"{request.node.nodeid} is marked unit but tried to {', '.join(tried)}: "
             "mark it pytest.mark.server",
             pytrace=False,
         )
