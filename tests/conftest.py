@@ -53,6 +53,7 @@ KINDS = ("hub", "ssh", "browser", "server", "unit")
 #: without case, in the test, the fixtures it uses, and the functions and classes of
 #: tests/ that these name, followed from one to the next.
 SIGNS = {
+    "hub": {"jupyterhub"},
     "ssh": {"sshd"},
     "browser": {"playwright"},
     "server": {
@@ -66,6 +67,10 @@ SIGNS = {
         "listen",
         "create_server",
         "start_server",
+        "bind_sockets",
+        "make_server",
+        "tcpsite",
+        "tcpserver",
         "httpserver",
         "threadinghttpserver",
         "threadedmotoserver",
