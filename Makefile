@@ -18,7 +18,7 @@ NODE_DIR := $(VENV)/node
 CHP := $(NODE_DIR)/node_modules/.bin/configurable-http-proxy
 CHP_VERSION ?= 5
 
-.PHONY: lab test lint docs linkcheck test-lowest bench bench-s3 bench-loaders screenshots install demo clean check-install
+.PHONY: lab test test-unit lint docs linkcheck test-lowest bench bench-s3 bench-loaders screenshots install demo clean check-install
 
 install: $(STAMP) $(LABEXT) $(CHP)
 
@@ -69,6 +69,12 @@ test: $(STAMP) $(LABEXT) $(CHP)
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests (exit code 5): nothing to fail"; exit 0; fi; \
 	exit $$status
 
+# The unit tests alone: no server, no process, no browser (seconds). Each test is marked
+# with its kind by tests/conftest.py: make test PYTEST_ARGS="-m server" (or browser, ssh,
+# hub) runs one other kind.
+test-unit: $(STAMP)
+	$(PY) -m pytest -q -m unit $(PYTEST_ARGS)
+
 # Benchmarks against bare TensorBoard, measured in the same run (a few minutes).
 bench: $(STAMP)
 	$(PY) benchmarks/bench.py $(BENCH_ARGS)
@@ -91,6 +97,8 @@ bench-s3: $(STAMP)
 bench-loaders: $(STAMP)
 	$(PY) benchmarks/bench_loaders.py $(BENCH_ARGS)
 
+# ruff check also gates docstrings: every public module, class, function and method of the
+# package has one (pyproject.toml's D1 rules and their per-file exceptions).
 lint: $(STAMP) $(NPM_STAMP)
 	$(VENV)/bin/ruff check jupyter_forgather_tb tests examples benchmarks docs
 	$(VENV)/bin/ruff format --check jupyter_forgather_tb tests examples benchmarks docs

@@ -29,8 +29,8 @@ import time
 import urllib.parse
 from pathlib import Path
 
-from bench import AUTH, Jupyter, cpu_seconds, group_pids, summary, wait_http
 from bench_loaders import logdir_for
+from harness import AUTH, Jupyter, cpu_seconds, group_pids, summary, wait_http
 
 from jupyter_forgather_tb.server.logdirs import MAX_SCAN_ENTRIES, find_logdirs, scan_events
 

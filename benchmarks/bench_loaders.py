@@ -29,7 +29,7 @@ import urllib.parse
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench import free_port, group_pids, rss_mib, stop_group, summary, tensorboard_argv
+from harness import free_port, group_pids, rss_mib, stop_group, summary, tensorboard_argv
 
 CACHE = Path(__file__).resolve().parent.parent / "build" / "bench-logdirs"
 HISTOGRAM_STEPS = 50

@@ -37,8 +37,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import bench
-from bench import AUTH, TOKEN, Jupyter, wait_http, write_logdir
+import harness
+from harness import AUTH, TOKEN, Jupyter, wait_http, write_logdir
 
 CHROMIUM = os.environ.get("FORGATHER_TB_CHROMIUM") or shutil.which("chromium") or ""
 # As in tests/test_lab_ui.py: headless as root, on a machine with no network to speak of.
@@ -258,7 +258,7 @@ def page_loads(
         jobs[name] = server.api("POST", "jobs", {"logdir": str(logdir), "force_new": True})
         urls[name] = f"http://127.0.0.1:{server.port}{jobs[name]['url']}"
         wait_http(urls[name], headers=AUTH)
-    bare, port, _ = bench.bare_tensorboard(logdir, [])
+    bare, port, _ = harness.bare_tensorboard(logdir, [])
     if split:
         pin_tree(bare.pid, split[0])
         os.sched_setaffinity(0, split[1])  # for the browser, which this process starts
@@ -285,7 +285,7 @@ def page_loads(
                 browser.close()
     finally:
         os.sched_setaffinity(0, mine)
-        bench.stop_group(bare)
+        harness.stop_group(bare)
         for name, server in servers.items():
             server.api("DELETE", f"jobs/{jobs[name]['id']}")
             if split:
@@ -315,7 +315,7 @@ def _link_figures(loads: dict[str, list[dict]]) -> dict:
     return {
         "loads": {
             name: {
-                kind: {m: bench.summary([load[kind][m] for load in done]) for m in MILESTONES}
+                kind: {m: harness.summary([load[kind][m] for load in done]) for m in MILESTONES}
                 for kind in ("cold", "warm")
             }
             for name, done in loads.items()

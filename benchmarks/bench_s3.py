@@ -24,8 +24,8 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
-import bench
-from bench import TOKEN
+import harness
+from harness import TOKEN
 
 HERE = Path(__file__).resolve().parent
 # The tests' moto server and event-record writer (tensorboard's own RecordWriter).
@@ -36,8 +36,8 @@ MIB = 1024 * 1024
 RELOAD_INTERVAL = 1.0
 
 
-class Jupyter(bench.Jupyter):
-    """``bench.py``'s Jupyter server with the extension, pointed at the S3 endpoint."""
+class Jupyter(harness.Jupyter):
+    """``harness.py``'s Jupyter server with the extension, pointed at the S3 endpoint."""
 
     def __init__(self, root: Path, runtime: Path, endpoint: str):
         super().__init__(root, runtime, True, (f"--ForgatherTB.s3_endpoint_url={endpoint}",))

@@ -21,7 +21,8 @@ import time
 import urllib.parse
 from pathlib import Path
 
-from bench import (
+from bench_loaders import SIZES, logdir_for
+from harness import (
     AUTH,
     Jupyter,
     cpu_seconds,
@@ -31,7 +32,6 @@ from bench import (
     summary,
     wait_http,
 )
-from bench_loaders import SIZES, logdir_for
 
 #: Short, so that a job is suspended again soon after each measured wake.
 SUSPEND_AFTER_S = 2

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import inspect
 import json
 import os
 import signal
@@ -10,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import types
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +44,146 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "tb_config(**traits): c.ForgatherTB settings for the test's server"
     )
+
+
+# -- Kinds of test: unit, server, browser, ssh, hub (the markers in pyproject.toml) --------
+
+#: The kinds, in the order they are looked for: a test gets the first that fits.
+KINDS = ("hub", "ssh", "browser", "server", "unit")
+#: The names (or whole string constants) in the code of a test of each kind, compared
+#: without case, in the test, the fixtures it uses, and the functions and classes of
+#: tests/ that these name, followed from one to the next.
+SIGNS = {
+    "hub": {"jupyterhub"},
+    "ssh": {"sshd"},
+    "browser": {"playwright"},
+    "server": {
+        "subprocess",
+        "popen",
+        "create_subprocess_exec",
+        "create_subprocess_shell",
+        "fork",
+        "forkpty",
+        "posix_spawn",
+        "listen",
+        "create_server",
+        "start_server",
+        "bind_sockets",
+        "make_server",
+        "tcpsite",
+        "tcpserver",
+        "httpserver",
+        "threadinghttpserver",
+        "threadedmotoserver",
+    },
+}
+#: pytest-jupyter's fixtures that start a Jupyter server inside the test's process.
+SERVER_FIXTURES = {"jp_serverapp", "jp_fetch", "jp_ws_fetch", "http_server"}
+TESTS_DIR = Path(__file__).parent
+
+
+def _names(code: types.CodeType) -> set[str]:
+    """The global and attribute names a function's code uses, nested functions included."""
+    names = set(code.co_names)
+    for constant in code.co_consts:
+        if isinstance(constant, types.CodeType):
+            names |= _names(constant)
+    return names
+
+
+def _words(code: types.CodeType) -> set[str]:
+    """The names a function's code uses (globals, attributes, the parts of imported
+    modules) and its string constants, nested functions included, docstrings left out."""
+    flag = getattr(inspect, "CO_HAS_DOCSTRING", None)  # Python 3.14 and later
+    constants = code.co_consts
+    if constants and isinstance(constants[0], str) and (flag is None or code.co_flags & flag):
+        constants = constants[1:]  # the docstring (before 3.14 there is None if none)
+    words = {part for name in code.co_names for part in name.split(".")}
+    for constant in constants:
+        if isinstance(constant, str):
+            words.add(constant)
+        elif isinstance(constant, types.CodeType):
+            words |= _words(constant)
+    return words
+
+
+@functools.cache
+def _signs_and_helpers(obj) -> tuple[frozenset[str], tuple]:
+    """The kinds a function or class of tests/ shows signs of, and what else of ours it names."""
+    try:
+        if not Path(inspect.getsourcefile(obj)).is_relative_to(TESTS_DIR):
+            return frozenset(), ()
+    except TypeError:
+        return frozenset(), ()
+    members = vars(obj).values() if inspect.isclass(obj) else [obj]
+    functions = [f for f in (getattr(m, "__func__", m) for m in members) if inspect.isfunction(f)]
+    words = {word.lower() for function in functions for word in _words(function.__code__)}
+    kinds = frozenset(kind for kind, signs in SIGNS.items() if signs & words)
+    helpers = []
+    for function in functions:
+        for name in _names(function.__code__):
+            target = function.__globals__.get(name)
+            if inspect.isfunction(target) or inspect.isclass(target):
+                helpers.append(target)
+    return kinds, tuple(helpers)
+
+
+def _kind(item) -> str:
+    """The kind of a collected test, from the fixtures it uses and what its code starts."""
+    fixtures = set(getattr(item, "fixturenames", ())) - {"_unit_tests_start_nothing"}
+    found = {"server"} if SERVER_FIXTURES & fixtures else set()
+    todo = [inspect.unwrap(item.function)] if hasattr(item, "function") else []
+    definitions = getattr(getattr(item, "_fixtureinfo", None), "name2fixturedefs", {})
+    for name in fixtures:
+        todo += [fixturedef.func for fixturedef in definitions.get(name, ())]
+    seen = set()
+    while todo:
+        obj = todo.pop()
+        if obj not in seen:
+            seen.add(obj)
+            kinds, helpers = _signs_and_helpers(obj)
+            found |= kinds
+            todo += helpers
+    return next(kind for kind in KINDS if kind in found or kind == "unit")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    """Mark each test with its kind, unless it or its module already names one."""
+    for item in items:
+        if not any(item.get_closest_marker(kind) for kind in KINDS):
+            item.add_marker(_kind(item))
+
+
+@pytest.fixture(autouse=True)
+def _unit_tests_start_nothing(request, monkeypatch):
+    """Fail a test marked ``unit`` that starts a process or listens on a socket all the same.
+
+    Its kind was missed: mark it ``server`` (on the test, or in its module's ``pytestmark``).
+    """
+    if request.node.get_closest_marker("unit") is None:
+        yield
+        return
+    tried = []
+
+    def refuse(what):
+        def refused(*args, **kwargs):
+            tried.append(what)
+            raise AssertionError(f"{request.node.nodeid} is marked unit but tried to {what}")
+
+        return refused
+
+    monkeypatch.setattr(subprocess.Popen, "_execute_child", refuse("start a process"))
+    for name in ("fork", "forkpty", "posix_spawn", "posix_spawnp"):
+        monkeypatch.setattr(os, name, refuse(f"call os.{name}"))
+    monkeypatch.setattr(socket.socket, "listen", refuse("listen on a socket"))
+    yield
+    if tried:  # also when the test caught the error
+        pytest.fail(
+            f"{request.node.nodeid} is marked unit but tried to {', '.join(tried)}: "
+            "mark it pytest.mark.server",
+            pytrace=False,
+        )
 
 
 @pytest.fixture
