@@ -358,6 +358,8 @@ class ForgatherTB(ExtensionApp):
             memory_limit=parse_size(self.memory_limit),
             max_memory_limit=parse_size(self.max_memory_limit),
             total_memory_limit=parse_size(self.total_memory_limit),
+            allow_port=self.allow_port,
+            allowed_roots=self.roots,
             cpu_nice=self.cpu_nice,
             cpu_limit=self.cpu_limit,
             limit_mechanism=self.limit_mechanism,

@@ -205,9 +205,6 @@ class RelaunchHandler(ForgatherTBHandler):
         unknown = sorted(set(body) - {"memory_limit"})
         if unknown:
             raise OptionError(unknown[0], "unknown field (accepted: memory_limit)")
-        old = self.manager.get(job_id)
-        if not self.tb_config.allow_port:
-            refuse_tcp(old.options)
         job = self.manager.relaunch(job_id, memory_limit(body.get("memory_limit")))
         self.set_status(201)
         self.set_header("Location", job.url)
