@@ -133,7 +133,7 @@ NO_CAP = [0, "0", "0G"]
 
 
 @pytest.mark.tb_config(max_memory_limit="1G")
-@pytest.mark.parametrize("limit", NO_CAP)
+@pytest.mark.parametrize("limit", NO_CAP, ids=["0", "string 0", "0G"])
 async def test_no_cap_is_refused_where_the_server_has_a_maximum(api, logdir, limit):
     response = await api.call("POST", "jobs", body={"logdir": "logs", "memory_limit": limit})
     error = json.loads(response.body)
