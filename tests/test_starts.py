@@ -13,7 +13,7 @@ import signal
 import urllib.error
 
 import pytest
-from conftest import JupyterServerProcess, group_pids, pid_alive, write_scalars
+from conftest import JupyterServerProcess, free_port, group_pids, pid_alive, write_scalars
 from orphans import record_for, start_orphan
 
 from jupyter_forgather_tb.common.options import LaunchOptions
@@ -98,33 +98,51 @@ def test_jobs_saved_under_looser_limits_start_again_only_within_todays(tmp_path)
 
 @pytest.fixture
 def saved_queue(tb_config, tmp_path, jp_base_url, jp_root_dir):
-    """A state file of two queued jobs saved under looser limits: 2 GiB, then 256 MiB."""
+    """A state file of queued jobs saved under looser settings: one of 2 GiB, one on a TCP
+    port, then one of 256 MiB; the server now has a 1 GiB budget and no ports."""
     logdir = write_scalars(jp_root_dir / "logs" / "run1", "loss", [4.0, 3.0]).parent
-    records = [
-        record_for(
+    saved = {
+        "big": LaunchOptions(logdir=str(logdir), window_title="big", memory_limit=2 * GiB),
+        "port": LaunchOptions(
+            logdir=str(logdir), window_title="port", memory_limit=256 * MiB, port=free_port()
+        ),
+        "small": LaunchOptions(logdir=str(logdir), window_title="small", memory_limit=256 * MiB),
+    }
+    records = {
+        name: record_for(
             new_job_id(),
-            LaunchOptions(logdir=str(logdir), window_title=title, memory_limit=limit),
+            options,
             jp_base_url,
             status="queued",
             seq=seq,
-            memory_limit=limit,
+            memory_limit=options.memory_limit,
         )
-        for seq, (title, limit) in enumerate((("big", 2 * GiB), ("small", 256 * MiB)), 1)
-    ]
+        for seq, (name, options) in enumerate(saved.items(), 1)
+    }
     state_file = tmp_path / "state" / "jobs.json"
-    save_state(str(state_file), records)
-    tb_config.update(state_file=str(state_file), max_memory_limit="4G", total_memory_limit="1G")
+    save_state(str(state_file), list(records.values()))
+    tb_config.update(
+        state_file=str(state_file),
+        max_memory_limit="4G",
+        total_memory_limit="1G",
+        allow_port=False,
+    )
     return records
 
 
-async def test_a_restored_queued_job_that_can_never_fit_fails_and_holds_back_none(saved_queue, api):
-    big, small = saved_queue
-    failed = await api.wait_status(big["id"], "failed")
-    assert failed["error"] == (
+async def test_restored_queued_jobs_todays_settings_refuse_fail_in_words_and_hold_back_none(
+    saved_queue, api
+):
+    big = await api.wait_status(saved_queue["big"]["id"], "failed")
+    assert big["error"] == (
         "not started again: memory_limit: 2 GiB is more than the memory budget of all "
         "jobs together (1 GiB, total_memory_limit)"
     )
-    running = await api.wait_status(small["id"], "running")
+    port = await api.wait_status(saved_queue["port"]["id"], "failed")
+    assert port["error"].startswith(
+        "not started again: port: the administrator has disabled TCP ports on this server"
+    )
+    running = await api.wait_status(saved_queue["small"]["id"], "running")
     assert running["limits"]["memory_bytes"] == 256 * MiB
 
 
