@@ -9,15 +9,22 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
+import subprocess
+import sys
+import tempfile
+import time
 import urllib.error
 
 import pytest
 from conftest import JupyterServerProcess, free_port, group_pids, pid_alive, write_scalars
 from orphans import record_for, start_orphan
 
-from jupyter_forgather_tb.common.options import LaunchOptions
+from jupyter_forgather_tb.common.options import LaunchOptions, build_argv
 from jupyter_forgather_tb.server.jobs import new_job_id
+from jupyter_forgather_tb.server.listeners import listeners_on
+from jupyter_forgather_tb.server.procfs import process_identity
 from jupyter_forgather_tb.server.state import save_state
 
 MiB = 1 << 20
@@ -266,3 +273,61 @@ async def test_a_re_adopted_job_whose_folder_now_leads_outside_the_roots_is_stop
     job = await api.wait_status(record["id"], "killed", timeout=30)
     assert job["error"] == f"stopped after a restart of the server: {outside(logdir, private)}"
     assert group_pids(record["pid"]) == []
+
+
+@pytest.fixture
+def port_orphan(tb_config, jp_root_dir, jp_base_url, tmp_path):
+    """A TensorBoard on a TCP port left running by a previous server, which allowed ports;
+    the server now has ``allow_port = False``."""
+    logdir = write_scalars(jp_root_dir / "logs" / "run1", "loss", [3.0, 2.0]).parent
+    job_id, port = new_job_id(), free_port()
+    options = LaunchOptions(logdir=str(logdir), window_title="logs", port=port, host="127.0.0.1")
+    run_dir = tempfile.mkdtemp(prefix="forgather-tb-")
+    report_file = os.path.join(run_dir, f"{job_id}.json")
+    argv = build_argv(
+        options,
+        python=sys.executable,
+        path_prefix=f"{jp_base_url}tb/{job_id}",
+        port=port,
+        private_network=True,
+        report_file=report_file,
+    )
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 30
+    while not listeners_on("127.0.0.1", port):
+        assert time.monotonic() < deadline and proc.poll() is None, "the orphan did not start"
+        time.sleep(0.05)
+    record = record_for(
+        job_id,
+        options,
+        jp_base_url,
+        pid=proc.pid,
+        port=port,
+        host="127.0.0.1",
+        argv=argv,
+        report_file=report_file,
+        proc_start_time=process_identity(proc.pid)[0],
+        memory_limit=GiB,
+    )
+    state_file = tmp_path / "state" / "jobs.json"
+    save_state(str(state_file), [record])
+    tb_config.update(state_file=str(state_file), allow_port=False)
+    yield record
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait()
+    shutil.rmtree(run_dir, ignore_errors=True)
+
+
+async def test_a_re_adopted_job_on_a_port_now_forbidden_is_stopped(port_orphan, api):
+    job = await api.wait_status(port_orphan["id"], "killed", timeout=30)
+    assert job["error"].startswith(
+        "stopped after a restart of the server: port: the administrator has disabled TCP ports"
+    )
+    assert group_pids(port_orphan["pid"]) == []
