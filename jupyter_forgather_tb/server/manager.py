@@ -3,7 +3,8 @@
 Its parts, one layer each: :mod:`registry` (the job list and what happens when a job
 ends), :mod:`readiness` (port checks, the readiness probe), :mod:`lifecycle`
 (processes: start, output, kill; which queued job starts, decided by the pure
-:mod:`scheduling`), :mod:`suspension` (idle jobs suspended and woken, or ended),
+:mod:`scheduling`; whether today's settings let a job start at all, by
+:mod:`admission`), :mod:`suspension` (idle jobs suspended and woken, or ended),
 :mod:`restore` (restart survival),
 and :class:`~.s3jobs.S3Caches` for what s3:// jobs add.
 """
