@@ -205,6 +205,20 @@ async def test_memory_limit_usage_columns_and_relaunch_from_the_command_line(
     assert code == 1 and "no TensorBoard job with id 'nope'" in err
 
 
+@pytest.mark.tb_config(max_memory_limit="1G")
+async def test_the_command_line_cannot_drop_the_cap_where_the_server_has_a_maximum(
+    server_env, api, logdir
+):
+    code, _, err = await cli("launch", "logs", "--memory_limit", "0", env=server_env)
+    assert code == 1 and "error: memory_limit: 0 asks for no cap" in err
+    assert "at most 1 GiB (max_memory_limit)" in err
+    job = await api.launch(logdir="logs", memory_limit="512M")
+    await api.kill(job["id"])
+    code, _, err = await cli("relaunch", job["id"], "--memory_limit", "0G", env=server_env)
+    assert code == 1 and "(max_memory_limit)" in err
+    assert [j["id"] for j in await api.json("GET", "jobs")] == [job["id"]]
+
+
 def test_every_option_has_help():
     parser = _parser()
     subparsers = next(a for a in parser._actions if a.dest == "command").choices

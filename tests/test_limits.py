@@ -111,7 +111,8 @@ async def test_the_memory_budget_queues_a_job_until_memory_is_freed(api, logdir)
     assert second["queue_reason"] is None
 
 
-@pytest.mark.tb_config(total_memory_limit="1G")
+# No maximum: with one, no cap is refused by the maximum's rule first.
+@pytest.mark.tb_config(total_memory_limit="1G", max_memory_limit=0)
 async def test_a_budget_needs_a_cap_and_one_that_fits(api, logdir):
     for limit, words in ((0, "every job needs a memory limit"), ("2G", "more than the memory")):
         response = await api.call("POST", "jobs", body={"logdir": "logs", "memory_limit": limit})
@@ -127,6 +128,49 @@ async def test_a_bad_memory_limit_is_a_400_naming_the_field(api, logdir, limit):
     assert response.code == 400, response.body
     assert json.loads(response.body)["field"] == "memory_limit"
     assert await api.json("GET", "jobs") == []
+
+
+NO_CAP = [0, "0", "0G"]
+
+
+@pytest.mark.tb_config(max_memory_limit="1G")
+@pytest.mark.parametrize("limit", NO_CAP, ids=["0", "string 0", "0G"])
+async def test_no_cap_is_refused_where_the_server_has_a_maximum(api, logdir, limit):
+    response = await api.call("POST", "jobs", body={"logdir": "logs", "memory_limit": limit})
+    error = json.loads(response.body)
+    assert response.code == 400 and error["field"] == "memory_limit"
+    assert "0 asks for no cap" in error["message"]
+    assert "at most 1 GiB (max_memory_limit)" in error["message"]
+    assert await api.json("GET", "jobs") == []
+
+
+@pytest.mark.tb_config(max_memory_limit="1G")
+async def test_a_relaunch_cannot_drop_the_cap_where_the_server_has_a_maximum(api, logdir):
+    job = await api.launch(logdir="logs", memory_limit="512M")
+    await api.kill(job["id"])
+    for limit in NO_CAP:
+        body = {"memory_limit": limit}
+        response = await api.call("POST", "jobs", job["id"], "relaunch", body=body)
+        error = json.loads(response.body)
+        assert response.code == 400 and error["field"] == "memory_limit", limit
+        assert "(max_memory_limit)" in error["message"]
+    assert [j["id"] for j in await api.json("GET", "jobs")] == [job["id"]]
+    again = await api.json("POST", "jobs", job["id"], "relaunch", body={})
+    assert again["limits"]["memory_bytes"] == 512 * MiB
+
+
+@pytest.fixture(params=[0, "2G"], ids=["no default cap", "a default above it"])
+def maximum_and_default(request, tb_config):
+    """A maximum of 1 GiB with a default cap that is none, or above it."""
+    tb_config.update(max_memory_limit="1G", memory_limit=request.param)
+
+
+async def test_a_launch_asking_for_no_cap_gets_one_within_the_maximum(
+    maximum_and_default, api, logdir
+):
+    job = await api.launch(logdir="logs")
+    assert job["limits"]["memory_bytes"] == GiB
+    assert (await api.wait_status(job["id"], "running"))["limits"]["memory_bytes"] == GiB
 
 
 async def test_relaunch_refuses_a_live_job_and_restarts_an_ended_one(api, logdir):

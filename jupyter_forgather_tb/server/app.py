@@ -254,12 +254,16 @@ class ForgatherTB(ExtensionApp):
         "M, G or T suffix (binary multiples, as JupyterHub's mem_limit). A job over its cap "
         "ends 'failed' with the reason. 2G is about 20 times what a job on a small log "
         "directory uses (about 100 MiB) and 10 times one holding 300,000 scalar points, and "
-        "still stops a runaway TensorBoard long before it takes a shared machine. 0: no cap.",
+        "still stops a runaway TensorBoard long before it takes a shared machine. 0: no cap, "
+        "where there is no max_memory_limit (with one, 0 or a default above it gives the "
+        "maximum).",
     ).tag(config=True)
 
     max_memory_limit = Union(
         [Integer(), Unicode()],
         help="The largest memory_limit one launch may ask for (a size as for memory_limit). "
+        "With a maximum no job runs without a cap: asking for 0 (no cap) is refused. "
+        "Wakes, relaunches and restored jobs are held to it too. "
         "Default: half of this machine's memory. 0: no maximum.",
     ).tag(config=True)
 
@@ -369,6 +373,8 @@ class ForgatherTB(ExtensionApp):
             memory_limit=parse_size(self.memory_limit),
             max_memory_limit=parse_size(self.max_memory_limit),
             total_memory_limit=parse_size(self.total_memory_limit),
+            allow_port=self.allow_port,
+            allowed_roots=self.roots,
             cpu_nice=self.cpu_nice,
             cpu_limit=self.cpu_limit,
             limit_mechanism=self.limit_mechanism,

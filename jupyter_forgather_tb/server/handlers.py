@@ -232,13 +232,11 @@ class RelaunchHandler(ForgatherTBHandler):
     @web.authenticated
     @authorized
     def post(self, job_id: str) -> None:
-        old = self.manager.get(job_id)  # an unknown job is a 404 whatever the body
+        self.manager.get(job_id)  # an unknown job is a 404 whatever the body
         body = self.read_json_object(empty={})
         unknown = sorted(set(body) - {"memory_limit"})
         if unknown:
             raise OptionError(unknown[0], "unknown field (accepted: memory_limit)")
-        if not self.tb_config.allow_port:
-            refuse_tcp(old.options)
         job = self.manager.relaunch(job_id, memory_limit(body.get("memory_limit")))
         self.set_status(201)
         self.set_header("Location", job.url)

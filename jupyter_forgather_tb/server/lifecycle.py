@@ -8,7 +8,8 @@ import os
 import shutil
 import signal
 
-from ..common.options import build_argv
+from ..common.options import OptionError, build_argv
+from .admission import admit, confine
 from .compare import TREE_SUFFIX, make_tree
 from .errors import PortInUse
 from .forkclient import JobProcess
@@ -51,6 +52,35 @@ class ProcessLifecycle(Readiness):
         for job in decided.start:
             job.status = JobStatus.STARTING
             self._tasks[job.id] = asyncio.ensure_future(self._run(job))
+
+    def _requeue(self, job: Job) -> bool:
+        """Queue a job that starts again (a wake, a restored queued job) under today's rules.
+
+        It gets today's memory cap, niceness and CPU limit; if the rules refuse it (see
+        :func:`~.admission.admit`), it ends failed, saying which rule, and False is returned.
+        """
+        try:
+            job.memory_limit = admit(job.options, self.settings)
+        except OptionError as error:
+            self._finish(job, JobStatus.FAILED, f"not started again: {error}")
+            return False
+        job.cpu_nice = self.settings.cpu_nice
+        job.cpu_limit = self.settings.cpu_limit or None
+        job.status = JobStatus.QUEUED
+        return True
+
+    async def _confine(self, job: Job) -> bool:
+        """Resolve and check a starting job's log directories again; it reads the paths found.
+
+        False, and the job failed in words, if one now leads outside the allowed roots.
+        """
+        loop = asyncio.get_running_loop()
+        try:
+            job.options = await loop.run_in_executor(None, confine, job.options, self.settings)
+        except OptionError as error:
+            self._finish(job, JobStatus.FAILED, f"not started: {error}")
+            return False
+        return True
 
     async def _watch_usage(self) -> None:
         """Sample live jobs' usage about once a second; end those over their memory cap."""
@@ -125,6 +155,8 @@ class ProcessLifecycle(Readiness):
             self._schedule()
 
     async def _run_process(self, job: Job) -> None:
+        if not await self._confine(job):
+            return
         argv = self._argv(job)
         if job.options.port is not None and not job.kill_requested:
             try:

@@ -18,6 +18,11 @@ def _inside(path: str, root: str) -> bool:
     return os.path.commonpath([path, root]) == root
 
 
+def inside_roots(real: str, allowed_roots: list[str]) -> bool:
+    """True if the real path ``real`` is inside one of the allowed roots (themselves resolved)."""
+    return any(_inside(real, os.path.realpath(root)) for root in allowed_roots)
+
+
 def resolve_logdir(
     value: object, root_dir: str, allowed_roots: list[str], field: str = "logdir"
 ) -> str:
@@ -35,8 +40,7 @@ def resolve_logdir(
     if "\0" in path:
         raise OptionError(field, "must not contain NUL")
     real = os.path.realpath(os.path.join(root_dir, os.path.expanduser(path)))
-    roots = [os.path.realpath(root) for root in allowed_roots]
-    if not any(_inside(real, root) for root in roots):
+    if not inside_roots(real, allowed_roots):
         raise OptionError(field, f"{path!r} is outside the directories this server may read")
     if not os.path.isdir(real):
         raise OptionError(field, f"{path!r} is not an existing directory")

@@ -3,7 +3,8 @@
 Its parts, one layer each: :mod:`registry` (the job list and what happens when a job
 ends), :mod:`readiness` (port checks, the readiness probe), :mod:`lifecycle`
 (processes: start, output, kill; which queued job starts, decided by the pure
-:mod:`scheduling`), :mod:`suspension` (idle jobs suspended and woken, or ended),
+:mod:`scheduling`; whether today's settings let a job start at all, by
+:mod:`admission`), :mod:`suspension` (idle jobs suspended and woken, or ended),
 :mod:`restore` (restart survival),
 and :class:`~.s3jobs.S3Caches` for what s3:// jobs add.
 """
@@ -17,10 +18,11 @@ from concurrent.futures import Executor
 from dataclasses import replace
 from typing import Any
 
-from ..common.options import LaunchOptions, OptionError
+from ..common.options import LaunchOptions
 from ..common.s3paths import url_scheme
 from ..common.sizes import format_size
 from .activity import ActivitySettings, ActivityTracker
+from .admission import admit, default_cap
 from .errors import (
     JobNotFound,
     JobNotRunning,
@@ -107,6 +109,14 @@ class JobManager(RestartSurvival):
             else None
         )
         self.limits = JobLimits(settings.limit_mechanism, self.log)
+        if settings.memory_limit != default_cap(settings):
+            self.log.warning(
+                "memory_limit (%s) is not within max_memory_limit (%s): a job that asks for "
+                "no cap gets %s",
+                format_size(settings.memory_limit) if settings.memory_limit else "no cap",
+                format_size(settings.max_memory_limit),
+                format_size(default_cap(settings)),
+            )
         self._restore()
         # Sockets live in a private directory: only this user can connect, so
         # nobody can reach a TensorBoard without going through Jupyter's login.
@@ -152,7 +162,8 @@ class JobManager(RestartSurvival):
         """Queue a job for these options, or return the live one that matches.
 
         Returns ``(job, reused)``. Raises :class:`PortInUse` when a requested
-        port is taken, before anything starts.
+        port is taken, and :class:`~..common.options.OptionError` when today's rules
+        refuse the options (:func:`~.admission.admit`), before anything starts.
         """
         if not force_new:
             existing = self.find_reusable(options)
@@ -165,7 +176,7 @@ class JobManager(RestartSurvival):
             )
         if options.port is not None:
             self._check_port(options)
-        memory_cap = self._memory_cap(options)
+        memory_cap = admit(options, self.settings)
         self._seq += 1
         job = Job(
             options=options,
@@ -191,34 +202,11 @@ class JobManager(RestartSurvival):
         self._save()
         return job, False
 
-    def _memory_cap(self, options: LaunchOptions) -> int | None:
-        """The memory cap a launch gets (None: none), or :class:`OptionError` if not allowed."""
-        settings = self.settings
-        asked = options.memory_limit
-        cap = settings.memory_limit if asked is None else asked
-        if asked and settings.max_memory_limit and asked > settings.max_memory_limit:
-            raise OptionError(
-                "memory_limit",
-                f"{format_size(asked)} is more than the {format_size(settings.max_memory_limit)} "
-                "one job may ask for on this server (max_memory_limit)",
-            )
-        if settings.total_memory_limit:
-            if not cap:
-                raise OptionError(
-                    "memory_limit",
-                    "this server shares a memory budget between jobs (total_memory_limit): "
-                    "every job needs a memory limit",
-                )
-            if cap > settings.total_memory_limit:
-                raise OptionError(
-                    "memory_limit",
-                    f"{format_size(cap)} is more than the memory budget of all jobs together "
-                    f"({format_size(settings.total_memory_limit)}, total_memory_limit)",
-                )
-        return cap or None
-
     def relaunch(self, job_id: str, memory_limit: int | None = None) -> Job:
-        """Start a new job with an ended job's options (and a new memory limit, if given)."""
+        """Start a new job with an ended job's options (and a new memory limit, if given).
+
+        It is admitted under today's rules, as any launch is.
+        """
         old = self.get(job_id)
         if old.status.is_live:
             raise JobStillLive(

@@ -55,6 +55,8 @@ class ManagerSettings:
     memory_limit: int  # 0: no cap
     max_memory_limit: int  # 0: no maximum
     total_memory_limit: int  # 0: no budget
+    allow_port: bool  # False: no job may listen on a TCP port
+    allowed_roots: list[str]  # local log directories must resolve inside one of these
     cpu_nice: int
     cpu_limit: float  # 0: no limit
     limit_mechanism: str

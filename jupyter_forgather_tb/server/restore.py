@@ -11,7 +11,10 @@ from typing import Any
 
 from tornado.ioloop import IOLoop
 
+from ..common.options import OptionError, refuse_tcp
 from ..common.processes import FORKSERVER_MODULE
+from ..common.sizes import format_size
+from .admission import ceiling, confine
 from .compare import remove_tree
 from .jobs import Job, JobStatus
 from .output import OutputBuffer
@@ -152,10 +155,42 @@ class RestartSurvival(Suspension):
             self.limits.adopt(job)
             self._seed_output(job)
             self._tasks[job.id] = asyncio.ensure_future(self._watch_adopted(job))
+            await self._hold_to_todays_rules(job)
+        for job in self.queue():  # saved while waiting: admitted again, as a wake is
+            self._requeue(job)
         if self.suspended_jobs() and self.fork_server is not None:
             # So that the first wake after a restart is a warm start too.
             self.fork_server.warm_up(self._child_env())
         self._schedule()
+
+    async def _hold_to_todays_rules(self, job: Job) -> None:
+        """Keep a re-adopted job within the limits this server runs with now.
+
+        A cap above today's largest (``max_memory_limit``, the memory budget), or none,
+        becomes that largest, enforced by the watchdog (its control group, if any,
+        keeps the old one). A job on a TCP port that ``allow_port`` now refuses, or
+        whose log directory now resolves outside the allowed roots, is stopped, saying why.
+        """
+        most = ceiling(self.settings)
+        if most and (job.memory_limit is None or job.memory_limit > most):
+            self.log.warning(
+                "TensorBoard job %s was re-adopted with a memory cap of %s, above today's "
+                "%s: the watchdog now holds it to that",
+                job.id,
+                format_size(job.memory_limit) if job.memory_limit else "none",
+                format_size(most),
+            )
+            job.memory_limit = most
+            job.enforced_by = "watchdog"
+        loop = asyncio.get_running_loop()
+        try:
+            if not self.settings.allow_port:
+                refuse_tcp(job.options)
+            await loop.run_in_executor(None, confine, job.options, self.settings)
+        except OptionError as error:
+            why = f"stopped after a restart of the server: {error}"
+            self.log.warning("TensorBoard job %s %s", job.id, why)
+            self._in_background(self.kill(job.id, why))
 
     def _seed_output(self, job: Job) -> None:
         if job.log_file:

@@ -98,8 +98,9 @@ class Suspension(ProcessLifecycle):
     def wake(self, job_id: str) -> Job:
         """Queue a suspended job to start again; :class:`NotSuspended` if it is not.
 
-        It then goes through the same scheduling as a launch (``max_running``, the
-        memory budget), so it may wait in the queue.
+        It gets today's limits, or ends failed saying which one refuses it, and then
+        goes through the same scheduling as a launch (``max_running``, the memory
+        budget), so it may wait in the queue.
         """
         job = self.get(job_id)
         if job.status != JobStatus.SUSPENDED:
@@ -109,10 +110,11 @@ class Suspension(ProcessLifecycle):
                 "nothing to resume"
             )
         self.log.info("Waking TensorBoard job %s", job.id)
-        job.status = JobStatus.QUEUED
         job.suspended_at = None
         job.wakes += 1
         job.loader = None  # its next process says again which loader it got
+        if not self._requeue(job):  # today's limits refuse it: it has ended, saying why
+            return job
         self._waking[job.id] = asyncio.get_running_loop().create_future()
         self._schedule()
         self._save()
