@@ -24,6 +24,13 @@ from ..common.jsonfile import write_json
 from ..common.options import check_nice
 from ..common.processes import RUNNER_MODULE
 from .assets import default_assets, stored_zip
+from .capture import (
+    Forwarder,
+    forward_captures,
+    profile_plugin_installed,
+    start_connector,
+    stop_connector,
+)
 from .limits import LimitError, join_cgroups, set_nice
 from .loader import load_fast_flag, rust_loader_installed
 from .servers import (
@@ -166,11 +173,13 @@ def main(
         tb_args = tb_args[1:]
     # Before any thread starts: a user namespace needs a single-threaded process. Not
     # without the Rust loader: the namespace would only take the job's network away.
-    private = (
-        bool(args.private_network and args.unix_socket)
-        and rust_loader_installed()
-        and _enter_private_network()
-    )
+    wants_private = bool(args.private_network and args.unix_socket) and rust_loader_installed()
+    # Before leaving the machine's network: what lets the Profile plugin capture from it.
+    connector = start_connector() if wants_private and profile_plugin_installed() else None
+    private = wants_private and _enter_private_network()
+    if connector and not private:
+        stop_connector(*connector)
+        connector = None
     if args.s3_mirror and not _start_mirror(args):
         return 3
     if args.fast_loader_above is not None:
@@ -189,6 +198,8 @@ def main(
     servers: list[Any] = []
 
     def make_server(wsgi_app: WSGIApplication, flags: argparse.Namespace) -> Any:
+        if connector:
+            wsgi_app = forward_captures(wsgi_app, Forwarder(connector[0]))
         servers.append(_server(wsgi_app, flags, args))
         return servers[-1]
 
