@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
+import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
@@ -388,8 +390,41 @@ class ForgatherTB(ExtensionApp):
         self.handlers.extend(api_handlers(API_PREFIX))
         self.handlers.extend(proxy_handlers())
 
+    async def _start_jupyter_server_extension(self, serverapp: ServerApp) -> None:
+        """Once the server runs: stop on SIGINT as on SIGTERM (see :func:`stop_on_sigint`)."""
+        stop_on_sigint(serverapp)
+
     async def stop_extension(self) -> None:
-        """Stop every TensorBoard this server started."""
+        """Stop every TensorBoard this server started (once, however often it is asked)."""
+        if self._stopping is None:
+            self._stopping = asyncio.ensure_future(self._stop())
+        await asyncio.shield(self._stopping)
+
+    _stopping: asyncio.Future[None] | None = None
+
+    async def _stop(self) -> None:
         await self.manager.shutdown()
         self.backends.close_all()
         self.scan_executor.shutdown(wait=False, cancel_futures=True)
+
+
+def stop_on_sigint(serverapp: ServerApp) -> None:
+    """Make SIGINT stop the server cleanly, as SIGTERM does, where jupyter_server would not.
+
+    Without a terminal, jupyter_server leaves SIGINT to Python: a KeyboardInterrupt
+    stops the event loop and the server exits without its cleanup, so no extension
+    is stopped (jobs die with their pipes, but their records still say running, and
+    their sockets and control groups stay). JupyterHub's local spawner stops a
+    server with SIGINT first. Where Python's handler is still in place, SIGINT then
+    calls ``ServerApp.stop``, which runs every extension's ``stop_extension``, as
+    SIGTERM does; on a terminal, jupyter_server's own handler (which asks first)
+    is kept.
+    """
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return
+
+    def stop(sig: int, frame: object) -> None:
+        serverapp.log.critical("received signal %s, stopping", sig)
+        serverapp.stop(from_signal=True)
+
+    signal.signal(signal.SIGINT, stop)

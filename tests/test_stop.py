@@ -1,0 +1,104 @@
+"""How a server stops (SIGINT, SIGTERM), and what a starting server sweeps after one killed."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from conftest import JupyterServerProcess, group_pids, pid_alive, write_scalars
+
+
+def _own_memory_cgroup() -> str | None:
+    """This process's cgroup v1 memory directory (test servers start in it), if writable."""
+    try:
+        with open("/proc/self/cgroup") as cgroup:
+            lines = cgroup.read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            directory = "/sys/fs/cgroup/memory" + path.rstrip("/")
+            if os.access(os.path.join(directory, "memory.limit_in_bytes"), os.W_OK):
+                return directory
+    return None
+
+
+_OWN = _own_memory_cgroup()
+
+
+@pytest.fixture
+def short_dir():
+    """A directory with a short path (Unix socket paths must stay under 108 bytes)."""
+    path = tempfile.mkdtemp(prefix="fts-", dir="/tmp")
+    yield Path(path)
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def dirs(tmp_path, short_dir):
+    """A root with one run, a runtime directory, and a private socket base."""
+    root, runtime = tmp_path / "root", tmp_path / "runtime"
+    write_scalars(root / "logs" / "run1", "loss", [1.0, 0.5])
+    runtime.mkdir()
+    sockets = short_dir / "s"
+    sockets.mkdir(mode=0o700)
+    return root, runtime, sockets
+
+
+def _server(dirs) -> JupyterServerProcess:
+    root, runtime, sockets = dirs
+    return JupyterServerProcess(root, runtime, args=(f"--ForgatherTB.socket_dir={sockets}",))
+
+
+def _records(server) -> dict[str, dict]:
+    state_file = next((server.runtime / "forgather-tb").glob("jobs-*.json"))
+    return {record["id"]: record for record in json.loads(state_file.read_text())["jobs"]}
+
+
+def _parent_cgroup(pid: int) -> str | None:
+    return os.path.join(_OWN, f"forgather-tb-{pid}") if _OWN else None
+
+
+def _run_job(server) -> dict:
+    job = server.call("POST", "jobs", {"logdir": "logs"})
+    return server.wait_status(job["id"], "running")
+
+
+def _wait_gone(pids: list[int]) -> None:
+    deadline = time.monotonic() + 15
+    while any(pid_alive(pid) for pid in pids):
+        assert time.monotonic() < deadline, "processes outlived their server"
+        time.sleep(0.1)
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signalled_server_ends_its_jobs_and_leaves_nothing_behind(dirs, sig):
+    server = _server(dirs)
+    server.start()
+    try:
+        job = _run_job(server)
+        pids = group_pids(job["pid"])
+        socket_dir = os.path.dirname(_records(server)[job["id"]]["unix_socket"])
+        assert os.path.isdir(socket_dir)
+        parent = _parent_cgroup(server.proc.pid)
+        cgroup_used = job["limits"]["enforced_by"] == "cgroup1"
+        if cgroup_used:
+            assert os.path.isdir(parent)
+        server.stop(sig)
+        assert server.proc.returncode is not None
+        _wait_gone(pids)
+        record = _records(server)[job["id"]]
+        assert record["status"] == "killed"
+        assert record["error"] == "the Jupyter server stopped"
+        assert not os.path.exists(socket_dir)
+        if parent:
+            assert not os.path.exists(parent)
+    finally:
+        server.stop(signal.SIGKILL)
