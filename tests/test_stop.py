@@ -6,12 +6,17 @@ import json
 import os
 import shutil
 import signal
+import socket
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import pytest
 from conftest import JupyterServerProcess, group_pids, pid_alive, write_scalars
+
+from jupyter_forgather_tb.server.procfs import process_identity
 
 
 def _own_memory_cgroup() -> str | None:
@@ -31,6 +36,8 @@ def _own_memory_cgroup() -> str | None:
 
 
 _OWN = _own_memory_cgroup()
+# Two or three servers per test, on a machine that may be busy.
+pytestmark = pytest.mark.timeout(300)
 
 
 @pytest.fixture
@@ -102,3 +109,56 @@ def test_a_signalled_server_ends_its_jobs_and_leaves_nothing_behind(dirs, sig):
             assert not os.path.exists(parent)
     finally:
         server.stop(signal.SIGKILL)
+
+
+def _dead_pid() -> int:
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    return gone.pid
+
+
+def test_a_starting_server_sweeps_what_a_killed_server_left_and_nothing_live(dirs, tmp_path):
+    root, _, sockets = dirs
+    live = JupyterServerProcess(
+        root, tmp_path / "live-runtime", args=(f"--ForgatherTB.socket_dir={sockets}",)
+    )
+    (tmp_path / "live-runtime").mkdir()
+    killed = _server(dirs)
+    live.start(log=tmp_path / "live.log")
+    try:
+        (live_dir,) = sockets.iterdir()  # the live server's run directory
+        killed.start(log=tmp_path / "killed.log")
+        job = _run_job(killed)
+        pids = group_pids(job["pid"])
+        left_dir = os.path.dirname(_records(killed)[job["id"]]["unix_socket"])
+        parent = _parent_cgroup(killed.proc.pid)
+        # A directory named for a server that is gone, where a TensorBoard still serves
+        # (one a later server on that job table re-adopts): it stays.
+        start = process_identity(os.getpid())[0]
+        serving_dir = sockets / f"forgather-tb-{_dead_pid()}-{start}-abcd1234"
+        serving_dir.mkdir(mode=0o700)
+        listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        listener.bind(str(serving_dir / "x.sock"))
+        listener.listen()
+        killed.stop(signal.SIGKILL)
+        _wait_gone(pids)
+        assert os.path.isdir(left_dir)
+        if job["limits"]["enforced_by"] == "cgroup1":
+            assert os.path.isdir(parent)
+        # Another server, on another job table (so it re-adopts nothing), in the same place.
+        after = JupyterServerProcess(
+            root, tmp_path / "after-runtime", args=(f"--ForgatherTB.socket_dir={sockets}",)
+        )
+        (tmp_path / "after-runtime").mkdir()
+        after.start(log=tmp_path / "after.log")
+        try:
+            assert not os.path.exists(left_dir)
+            if parent:
+                assert not os.path.exists(parent)
+            assert os.path.isdir(live_dir) and os.path.isdir(serving_dir)
+            listener.close()
+        finally:
+            after.stop(signal.SIGKILL)
+    finally:
+        killed.stop(signal.SIGKILL)
+        live.stop(signal.SIGTERM)

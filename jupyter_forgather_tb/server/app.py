@@ -33,6 +33,7 @@ from .logdirs import MAX_SCAN_ENTRIES
 from .manager import JobManager, ManagerSettings
 from .preview import PreviewClient
 from .proxy import proxy_handlers
+from .rundirs import UnsafeSocketBase
 
 API_PREFIX = "/forgather-tb/api"
 #: Threads for log directory scans: theirs alone, so a launch never waits behind a scan.
@@ -372,7 +373,12 @@ class ForgatherTB(ExtensionApp):
         self.scan_executor = ThreadPoolExecutor(
             SCAN_WORKERS, thread_name_prefix="forgather-tb-scan"
         )
-        self.manager = JobManager(settings, log=self.log, scan_executor=self.scan_executor)
+        try:
+            self.manager = JobManager(settings, log=self.log, scan_executor=self.scan_executor)
+        except UnsafeSocketBase as error:
+            self.scan_executor.shutdown(wait=False)
+            self.log.error("TensorBoard jobs are turned off on this server: %s", error)
+            raise
         self.backends = BackendClients()
         self.manager.on_job_end(lambda job: self.backends.close(job.id))
         self.settings.update(

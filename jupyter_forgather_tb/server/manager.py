@@ -34,9 +34,10 @@ from .forkclient import ForkServer
 from .jobs import Job, JobStatus
 from .limits import JobLimits
 from .output import OutputBuffer
-from .records import RUN_DIR_PREFIX, OwnDirs
+from .records import OwnDirs
 from .registry import ManagerSettings
 from .restore import RestartSurvival
+from .rundirs import check_socket_base, make_run_dir, sweep_run_dirs
 from .s3jobs import S3Caches
 
 __all__ = [
@@ -62,6 +63,9 @@ class JobManager(RestartSurvival):
     ):
         self.settings = settings
         self.log = log or logging.getLogger(__name__)
+        socket_base = settings.socket_dir or tempfile.gettempdir()
+        # First: restoring the job table acts on files under it.
+        check_socket_base(socket_base)
         self._jobs = {}
         self._procs = {}
         self._tasks = {}
@@ -93,7 +97,7 @@ class JobManager(RestartSurvival):
         self._own_dirs = OwnDirs(
             base_url=settings.base_url,
             log_dir=settings.log_dir,
-            socket_base=settings.socket_dir or tempfile.gettempdir(),
+            socket_base=socket_base,
             cache_root=self.s3.cache_root,
         )
         # Before the log directory, which may share the state file's directory:
@@ -110,9 +114,10 @@ class JobManager(RestartSurvival):
         self._restore()
         # Sockets live in a private directory: only this user can connect, so
         # nobody can reach a TensorBoard without going through Jupyter's login.
-        # Made after _restore, so no saved record can name it for removal.
-        self._socket_dir = tempfile.mkdtemp(prefix=RUN_DIR_PREFIX, dir=self._own_dirs.socket_base)
-        os.chmod(self._socket_dir, 0o700)
+        # Made after _restore, so no saved record can name it for removal; after the
+        # sweep of the directories that servers killed outright left behind.
+        sweep_run_dirs(socket_base, self.log)
+        self._socket_dir = make_run_dir(socket_base)
 
     def job_json(self, job: Job) -> dict[str, Any]:
         """A job's JSON, with its queue position, log directories' existence, mirror, activity.
