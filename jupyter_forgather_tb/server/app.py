@@ -409,6 +409,8 @@ class ForgatherTB(ExtensionApp):
     _stopping: asyncio.Future[None] | None = None
 
     async def _stop(self) -> None:
+        if not hasattr(self, "manager"):
+            return  # never started: its socket directory was refused
         await self.manager.shutdown()
         self.backends.close_all()
         self.scan_executor.shutdown(wait=False, cancel_futures=True)
