@@ -21,6 +21,7 @@ from ..common.options import LaunchOptions, OptionError
 from ..common.s3paths import url_scheme
 from ..common.sizes import format_size
 from .activity import ActivitySettings, ActivityTracker
+from .dirchecks import DirChecks
 from .errors import (
     JobNotFound,
     JobNotRunning,
@@ -75,6 +76,8 @@ class JobManager(RestartSurvival):
         self._background = set()
         self._waking = {}
         self._end_listeners = []
+        self._dir_checks = DirChecks()
+        self.on_job_end(lambda job: self._dir_checks.forget(job.id))
         self.s3 = S3Caches(
             settings.s3_cache_dir or os.path.join(os.path.dirname(settings.log_dir), "s3-cache"),
             max_bytes=settings.s3_cache_max_bytes,
@@ -123,7 +126,8 @@ class JobManager(RestartSurvival):
         """A job's JSON, with its queue position, log directories' existence, mirror, activity.
 
         Reading a live job's activity may start a scan of its log directory (see
-        :mod:`.activity`).
+        :mod:`.activity`), and whether its log directories exist is the last answer of a
+        check in a thread (see :mod:`.dirchecks`): None while unknown.
         """
         data = job.to_json(self.queue_position(job))
         live = job.status.is_live
@@ -131,7 +135,7 @@ class JobManager(RestartSurvival):
             paths = [path for _, path in job.options.logdirs]
         else:
             paths = [] if url_scheme(job.options.logdir) else [job.options.logdir]
-        data["logdir_exists"] = all(map(os.path.isdir, paths)) if live and paths else None
+        data["logdir_exists"] = self._dir_checks.answer(job.id, paths) if live and paths else None
         data["mirror"] = self.s3.mirror_json(job) if live else job.mirror_status
         data["activity"] = self.activity.json(job)
         return data
