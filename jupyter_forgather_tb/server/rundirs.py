@@ -128,7 +128,7 @@ def sweep_run_dirs(base: str, log: logging.Logger) -> list[str]:
     longer runs, and where no TensorBoard serves any more. A server killed outright
     (SIGKILL) leaves its directory behind; a server stopped cleanly removes its own.
     """
-    removed = []
+    removed: list[str] = []
     uid = os.geteuid()
     try:
         with os.scandir(base) as entries:
