@@ -108,7 +108,10 @@ class ForgatherTB(ExtensionApp):
     socket_dir = Unicode(
         "",
         help="Where the private directory for TensorBoard's Unix sockets is created. "
-        "Empty means the system's temporary directory (socket paths must stay short).",
+        "Empty means the system's temporary directory (socket paths must stay short). "
+        "It, and every directory above it, must belong to the server's user or root and "
+        "be writable by nobody else unless it has the sticky bit (as /tmp has); otherwise "
+        "the server says why and TensorBoard jobs are turned off.",
     ).tag(config=True)
 
     proxy_connect_timeout = Float(
