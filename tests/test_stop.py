@@ -163,3 +163,26 @@ def test_a_starting_server_sweeps_what_a_killed_server_left_and_nothing_live(dir
     finally:
         killed.stop(signal.SIGKILL)
         live.stop(signal.SIGTERM)
+
+
+def test_sigterm_during_a_sigint_shutdown_stops_once_and_cleanly(dirs, tmp_path):
+    """JupyterHub sends SIGTERM when SIGINT has not stopped the server soon enough."""
+    server = _server(dirs)
+    log = tmp_path / "server.log"
+    server.start(log=log)
+    try:
+        job = _run_job(server)
+        pids = group_pids(job["pid"])
+        server.proc.send_signal(signal.SIGINT)
+        deadline = time.monotonic() + 30
+        while "Stopping 1 TensorBoard job(s)" not in log.read_text():
+            assert time.monotonic() < deadline and server.proc.poll() is None
+            time.sleep(0.02)
+        server.stop(signal.SIGTERM)
+        _wait_gone(pids)
+        text = log.read_text()
+        assert text.count("Stopping 1 TensorBoard job(s)") == 1
+        assert "Traceback" not in text
+        assert _records(server)[job["id"]]["status"] == "killed"
+    finally:
+        server.stop(signal.SIGKILL)

@@ -48,6 +48,8 @@ class ForgatherTB(ExtensionApp):
 
     name = "jupyter_forgather_tb"
     load_other_extensions = True
+    #: The shutdown, once begun (SIGINT then SIGTERM may each ask for it).
+    _stopping: asyncio.Future[None] | None = None
 
     max_running = Integer(
         4, help="How many TensorBoard jobs may run at once; further launches wait in the queue."
@@ -408,8 +410,6 @@ class ForgatherTB(ExtensionApp):
         if self._stopping is None:
             self._stopping = asyncio.ensure_future(self._stop())
         await asyncio.shield(self._stopping)
-
-    _stopping: asyncio.Future[None] | None = None
 
     async def _stop(self) -> None:
         if not hasattr(self, "manager"):
