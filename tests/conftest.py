@@ -452,6 +452,7 @@ class JupyterServerProcess:
                 *args,
             ],
             env=env,
+            stdin=subprocess.DEVNULL,  # never a terminal: no "Shut down?" prompt on SIGINT
             stdout=output,
             stderr=output,
         )

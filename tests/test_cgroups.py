@@ -334,6 +334,38 @@ def test_leftovers_of_a_server_that_died_are_removed_at_detection():
 
 
 @needs_cgroup1
+def test_leftovers_named_for_a_pid_now_run_elsewhere_are_removed_and_a_live_servers_kept():
+    """A pid alive outside this cgroup was reused; one alive in it may be a live server's."""
+    elsewhere = Path(_OWN, f"probe-{os.getpid()}")
+    elsewhere.mkdir()
+    reused = subprocess.Popen(["sleep", "60"])
+    here = subprocess.Popen(["sleep", "60"])
+    try:
+        (elsewhere / "cgroup.procs").write_text(f"{reused.pid}\n")
+        stale = Path(_OWN, f"forgather-tb-{reused.pid}")
+        kept = Path(_OWN, f"forgather-tb-{here.pid}")
+        (stale / "job-old").mkdir(parents=True)
+        (kept / "job-live").mkdir(parents=True)
+        enforcer = cgroups.detect("cgroup1")
+        try:
+            assert not stale.exists()
+            assert (kept / "job-live").is_dir()
+        finally:
+            enforcer.cleanup()
+    finally:
+        for proc in (reused, here):
+            proc.kill()
+            proc.wait()
+        for group in (
+            Path(_OWN, f"forgather-tb-{here.pid}") / "job-live",
+            Path(_OWN, f"forgather-tb-{here.pid}"),
+            elsewhere,
+        ):
+            with contextlib.suppress(OSError):
+                group.rmdir()
+
+
+@needs_cgroup1
 def test_a_job_of_an_earlier_server_is_found_again(enforcer):
     group = enforcer.create("adopt", 100 * MiB, None)
     again = cgroups.detect("cgroup1").find("adopt")

@@ -9,6 +9,7 @@ import stat
 
 import pytest
 from conftest import write_scalars
+from test_dirchecks import until_exists_is
 
 
 @pytest.fixture
@@ -57,7 +58,7 @@ async def test_a_compare_job_serves_each_folders_runs_under_its_name(api, two_fo
     await wait_runs(api, job["id"], ["base/lr1", "tuned/lr2"])
     assert await scalars(api, job["id"], "base/lr1") == [(0, 1.0), (1, 0.5)]
     assert await scalars(api, job["id"], "tuned/lr2") == [(0, 2.0), (1, 1.0), (2, 0.5)]
-    assert job["logdir_exists"] is True
+    await until_exists_is(api, job["id"], True)  # every folder, as last checked
     await api.kill(job["id"])
 
 

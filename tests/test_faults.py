@@ -11,6 +11,7 @@ import time
 
 import pytest
 from conftest import data_server_pids, group_pids, pid_alive
+from test_dirchecks import until_exists_is
 
 
 async def running_job(api, **options):
@@ -62,10 +63,10 @@ async def test_delete_finishes_after_the_grace_period_when_sigterm_is_ignored(
 
 async def test_deleted_log_directory_is_reported_and_job_stays_up(api, logdir):
     job = await running_job(api)
-    assert job["logdir_exists"] is True
+    await until_exists_is(api, job["id"], True)
     shutil.rmtree(logdir)
-    job = await api.job(job["id"])
-    assert job["status"] == "running" and job["logdir_exists"] is False
+    job = await until_exists_is(api, job["id"], False)  # checked in a thread: soon, not at once
+    assert job["status"] == "running"
     assert (await api.proxied(job["id"], "data/environment")).code == 200
     assert (await api.kill(job["id"]))["status"] == "killed"
 

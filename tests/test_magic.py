@@ -8,7 +8,7 @@ import re
 import shlex
 
 import pytest
-from conftest import write_scalars
+from conftest import free_port, write_scalars
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.utils.capture import capture_output
@@ -219,3 +219,25 @@ async def test_magic_shows_a_suspended_job_whose_view_wakes_it(
     assert (await api.job(job["id"]))["status"] == "suspended"  # until the view asks
     assert (await api.proxied(job["id"], "")).code == 200
     assert (await api.job(job["id"]))["wakes"] == 1
+
+
+async def test_magic_warns_that_a_port_job_is_open_to_local_users(shell, api, logdir, monkeypatch):
+    monkeypatch.chdir(logdir)
+    port = free_port()
+    shown = (await magic(shell, f"--logdir run1 --title Runs --port {port}")).outputs[-1].data
+    warning = (
+        f"listens on port {port} of 127.0.0.1: every user of this machine can open it "
+        "without Jupyter's login"
+    )
+    assert shown["text/plain"].splitlines()[1] == f"Warning: TensorBoard Runs {warning}"
+    assert (
+        f"<p><b>Warning</b>: TensorBoard Runs {warning.replace(chr(39), '&#x27;')}</p>"
+        in (shown["text/html"])
+    )
+    (job,) = await api.json("GET", "jobs")
+    listed = (await magic(shell, "list")).outputs[-1].data
+    assert listed["text/plain"].splitlines()[-1] == f"Warning: {job['id']} {warning}"
+    assert f"<p><b>Warning</b>: {job['id']} " in listed["text/html"]
+    await api.kill(job["id"])
+    ended = (await magic(shell, "list")).outputs[-1].data
+    assert "Warning" not in ended["text/plain"] + ended["text/html"]

@@ -33,6 +33,7 @@ from .client import (
     find_server,
     running_servers,
 )
+from .exposure import exposure_warning
 from .launch_args import add_launch_arguments, add_memory_limit_argument, launch_body
 from .resources import (
     cpu_column,
@@ -191,25 +192,6 @@ def _loader_text(loader: dict[str, Any]) -> str:
     return "Rust data server; its loopback port is open to local users"
 
 
-def _exposure_warning(job: dict[str, Any]) -> str | None:
-    """Who can open a job without Jupyter's login, when others can (None otherwise).
-
-    A Rust data server open to local users is said on the loader line instead.
-    """
-    port = f"port {job['port']}" if job.get("port") else "a port"
-    if job.get("exposure") == "network":
-        return (
-            f"listens on {port} of all interfaces: anyone who can reach this machine "
-            "can open it without Jupyter's login"
-        )
-    if job.get("exposure") == "local" and job.get("transport") == "tcp":
-        return (
-            f"listens on {port} of {job['options']['host']}: every user of this machine "
-            "can open it without Jupyter's login"
-        )
-    return None
-
-
 def _describe(job: dict[str, Any], server: ServerInfo) -> str:
     detail = f" (position {job['queue_position']})" if job.get("queue_position") else ""
     if job["status"] == "suspended":
@@ -242,7 +224,7 @@ def _describe(job: dict[str, Any], server: ServerInfo) -> str:
         lines.append(f"usage:    {usage}")
     if job.get("loader"):
         lines.append(f"loader:   {_loader_text(job['loader'])}")
-    warning = _exposure_warning(job)
+    warning = exposure_warning(job)
     if warning:
         lines.append(f"warning:  {warning}")
     if job.get("error"):
@@ -309,7 +291,7 @@ def _started(client: Client, args: argparse.Namespace, job: dict[str, Any], reus
         note = ", reused a live job" if reused else ""
         label, status = printable(job["label"]), printable(job["status"])
         print(f"TensorBoard {label}: {status}{note}", file=sys.stderr)
-        warning = _exposure_warning(job)
+        warning = exposure_warning(job)
         if warning:
             print(f"warning: TensorBoard {label} {printable(warning)}", file=sys.stderr)
         print(printable(url))
@@ -354,7 +336,7 @@ def _list(client: Client, args: argparse.Namespace) -> int:
     else:
         print(_jobs_table(jobs))
         for job in jobs:
-            warning = _exposure_warning(job)
+            warning = exposure_warning(job)
             if warning and job["status"] not in ENDED:
                 print(f"warning: {job['id']} {warning}", file=sys.stderr)
     return 0

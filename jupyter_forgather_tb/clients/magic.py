@@ -18,7 +18,8 @@ from IPython.display import IFrame, display
 
 from ..common.options import OptionError
 from .activity import activity_text
-from .client import LIVE, Client, ClientError, find_server
+from .client import ENDED, LIVE, Client, ClientError, find_server
+from .exposure import exposure_warning
 from .launch_args import add_launch_arguments, add_memory_limit_argument, launch_body
 from .resources import cpu_column, doubled_memory_limit, memory_column, size_argument
 from .terminal import printable
@@ -111,8 +112,14 @@ def _view(job: dict[str, Any], client: Client, height: int, reused: bool) -> dic
         f"Open TensorBoard {html.escape(job['label'])} in a new tab</a>{note}</p>"
     )
     state = "is running" if job["status"] == "running" else "is suspended and wakes when opened"
-    text = f"TensorBoard {job['label']} {state} at {client.server.browser_url(url)}{note}"
-    return _bundle(printable(text), markup)
+    lines = [f"TensorBoard {job['label']} {state} at {client.server.browser_url(url)}{note}"]
+    warning = exposure_warning(job)
+    if warning:
+        lines.append(f"Warning: TensorBoard {job['label']} {warning}")
+        markup += (
+            f"<p><b>Warning</b>: TensorBoard {html.escape(job['label'])} {html.escape(warning)}</p>"
+        )
+    return _bundle("\n".join(map(printable, lines)), markup)
 
 
 def _jobs_table(jobs: list[dict[str, Any]]) -> dict[str, str]:
@@ -145,7 +152,19 @@ def _jobs_table(jobs: list[dict[str, Any]]) -> dict[str, str]:
         "<tr><th>id</th><th>status</th><th>memory</th><th>CPU</th><th>activity</th><th>label</th>"
         "<th>logdir</th><th></th></tr>"
     )
-    return _bundle(text, f"<table>{head}{cells}</table>")
+    warnings = [
+        (job, warning)
+        for job in jobs
+        if job["status"] not in ENDED and (warning := exposure_warning(job))
+    ]
+    text += "".join(
+        "\nWarning: " + printable(f"{job['id']} {warning}") for job, warning in warnings
+    )
+    notes = "".join(
+        f"<p><b>Warning</b>: {html.escape(job['id'])} {html.escape(warning)}</p>"
+        for job, warning in warnings
+    )
+    return _bundle(text, f"<table>{head}{cells}</table>{notes}")
 
 
 @magics_class

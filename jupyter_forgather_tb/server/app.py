@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
+import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
@@ -31,6 +33,7 @@ from .logdirs import MAX_SCAN_ENTRIES
 from .manager import JobManager, ManagerSettings
 from .preview import MAX_ANSWER_BYTES, PreviewClient
 from .proxy import proxy_handlers
+from .rundirs import UnsafeSocketBase
 
 API_PREFIX = "/forgather-tb/api"
 #: Threads for log directory scans: theirs alone, so a launch never waits behind a scan.
@@ -45,6 +48,8 @@ class ForgatherTB(ExtensionApp):
 
     name = "jupyter_forgather_tb"
     load_other_extensions = True
+    #: The shutdown, once begun (SIGINT then SIGTERM may each ask for it).
+    _stopping: asyncio.Future[None] | None = None
 
     max_running = Integer(
         4, help="How many TensorBoard jobs may run at once; further launches wait in the queue."
@@ -105,7 +110,10 @@ class ForgatherTB(ExtensionApp):
     socket_dir = Unicode(
         "",
         help="Where the private directory for TensorBoard's Unix sockets is created. "
-        "Empty means the system's temporary directory (socket paths must stay short).",
+        "Empty means the system's temporary directory (socket paths must stay short). "
+        "It, and every directory above it, must belong to the server's user or root and "
+        "be writable by nobody else unless it has the sticky bit (as /tmp has); otherwise "
+        "the server says why and TensorBoard jobs are turned off.",
     ).tag(config=True)
 
     proxy_connect_timeout = Float(
@@ -387,7 +395,12 @@ class ForgatherTB(ExtensionApp):
         self.scan_executor = ThreadPoolExecutor(
             SCAN_WORKERS, thread_name_prefix="forgather-tb-scan"
         )
-        self.manager = JobManager(settings, log=self.log, scan_executor=self.scan_executor)
+        try:
+            self.manager = JobManager(settings, log=self.log, scan_executor=self.scan_executor)
+        except UnsafeSocketBase as error:
+            self.scan_executor.shutdown(wait=False)
+            self.log.error("TensorBoard jobs are turned off on this server: %s", error)
+            raise
         self.backends = BackendClients()
         self.manager.on_job_end(lambda job: self.backends.close(job.id))
         self.previews = PreviewClient(self._server.base_url, self.preview_max_bytes)
@@ -406,9 +419,42 @@ class ForgatherTB(ExtensionApp):
         self.handlers.extend(api_handlers(API_PREFIX))
         self.handlers.extend(proxy_handlers())
 
+    async def _start_jupyter_server_extension(self, serverapp: ServerApp) -> None:
+        """Once the server runs: stop on SIGINT as on SIGTERM (see :func:`stop_on_sigint`)."""
+        stop_on_sigint(serverapp)
+
     async def stop_extension(self) -> None:
-        """Stop every TensorBoard this server started."""
+        """Stop every TensorBoard this server started (once, however often it is asked)."""
+        if self._stopping is None:
+            self._stopping = asyncio.ensure_future(self._stop())
+        await asyncio.shield(self._stopping)
+
+    async def _stop(self) -> None:
+        if not hasattr(self, "manager"):
+            return  # never started: its socket directory was refused
         await self.manager.shutdown()
         self.backends.close_all()
         self.previews.close()
         self.scan_executor.shutdown(wait=False, cancel_futures=True)
+
+
+def stop_on_sigint(serverapp: ServerApp) -> None:
+    """Make SIGINT stop the server cleanly, as SIGTERM does, where jupyter_server would not.
+
+    Without a terminal, jupyter_server leaves SIGINT to Python: a KeyboardInterrupt
+    stops the event loop and the server exits without its cleanup, so no extension
+    is stopped (jobs die with their pipes, but their records still say running, and
+    their sockets and control groups stay). JupyterHub's local spawner stops a
+    server with SIGINT first. Where Python's handler is still in place, SIGINT then
+    calls ``ServerApp.stop``, which runs every extension's ``stop_extension``, as
+    SIGTERM does; on a terminal, jupyter_server's own handler (which asks first)
+    is kept.
+    """
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return
+
+    def stop(sig: int, frame: object) -> None:
+        serverapp.log.critical("received signal %s, stopping", sig)
+        serverapp.stop(from_signal=True)
+
+    signal.signal(signal.SIGINT, stop)

@@ -18,8 +18,9 @@
 The job's runner joins the group itself (``--join-cgroup``, one ``cgroup.procs``
 file per hierarchy) before TensorBoard starts, so every process it starts is in
 it. Job directories are named ``job-<id>`` so that no job id can collide with a
-kernel file such as ``tasks``. Leftover parents of servers that are gone are
-removed at detection, when empty.
+kernel file such as ``tasks``. Leftover parents of servers that are gone (their pid
+no longer runs, or runs outside this cgroup: another process got it) are removed at
+detection, when empty.
 """
 
 from __future__ import annotations
@@ -551,11 +552,31 @@ def _listdir(path: str) -> list[str]:
         return []
 
 
+def _may_own(top: str, pid: int) -> bool:
+    """True if process ``pid`` may be the server that made a parent group in cgroup ``top``.
+
+    A server makes its parent group in its own cgroup (or, for cgroup v2, in the one
+    above the leaf it moved into), so a live process elsewhere got a gone server's
+    pid: its name no longer protects the group.
+    """
+    if pid == os.getpid():
+        return True
+    if not _alive(pid):
+        return False
+    return any(
+        pid in _pids(os.path.join(directory, "cgroup.procs"))
+        for directory in (top, os.path.join(top, SERVER_LEAF))
+    )
+
+
 def _remove_stale_parents(top: str) -> None:
-    """Remove the empty parent groups (and empty job groups) of servers that are gone."""
+    """Remove the empty parent groups (and empty job groups) of servers that are gone.
+
+    The kernel removes only empty groups: one that still holds a process stays.
+    """
     for entry in _listdir(top):
         match = _PARENT_RE.fullmatch(entry)
-        if match is None or int(match[1]) == os.getpid() or _alive(int(match[1])):
+        if match is None or _may_own(top, int(match[1])):
             continue
         parent = os.path.join(top, entry)
         for job in _listdir(parent):

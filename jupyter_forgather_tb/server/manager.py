@@ -23,6 +23,7 @@ from ..common.s3paths import url_scheme
 from ..common.sizes import format_size
 from .activity import ActivitySettings, ActivityTracker
 from .admission import admit, default_cap
+from .dirchecks import DirChecks
 from .errors import (
     JobNotFound,
     JobNotRunning,
@@ -36,9 +37,10 @@ from .forkclient import ForkServer
 from .jobs import Job, JobStatus
 from .limits import JobLimits
 from .output import OutputBuffer
-from .records import RUN_DIR_PREFIX, OwnDirs
+from .records import OwnDirs
 from .registry import ManagerSettings
 from .restore import RestartSurvival
+from .rundirs import check_socket_base, make_run_dir, sweep_run_dirs
 from .s3jobs import S3Caches
 
 __all__ = [
@@ -64,6 +66,9 @@ class JobManager(RestartSurvival):
     ):
         self.settings = settings
         self.log = log or logging.getLogger(__name__)
+        socket_base = settings.socket_dir or tempfile.gettempdir()
+        # First: restoring the job table acts on files under it.
+        check_socket_base(socket_base)
         self._jobs = {}
         self._procs = {}
         self._tasks = {}
@@ -73,6 +78,8 @@ class JobManager(RestartSurvival):
         self._background = set()
         self._waking = {}
         self._end_listeners = []
+        self._dir_checks = DirChecks()
+        self.on_job_end(lambda job: self._dir_checks.forget(job.id))
         self.s3 = S3Caches(
             settings.s3_cache_dir or os.path.join(os.path.dirname(settings.log_dir), "s3-cache"),
             max_bytes=settings.s3_cache_max_bytes,
@@ -95,7 +102,7 @@ class JobManager(RestartSurvival):
         self._own_dirs = OwnDirs(
             base_url=settings.base_url,
             log_dir=settings.log_dir,
-            socket_base=settings.socket_dir or tempfile.gettempdir(),
+            socket_base=socket_base,
             cache_root=self.s3.cache_root,
         )
         # Before the log directory, which may share the state file's directory:
@@ -120,15 +127,17 @@ class JobManager(RestartSurvival):
         self._restore()
         # Sockets live in a private directory: only this user can connect, so
         # nobody can reach a TensorBoard without going through Jupyter's login.
-        # Made after _restore, so no saved record can name it for removal.
-        self._socket_dir = tempfile.mkdtemp(prefix=RUN_DIR_PREFIX, dir=self._own_dirs.socket_base)
-        os.chmod(self._socket_dir, 0o700)
+        # Made after _restore, so no saved record can name it for removal; after the
+        # sweep of the directories that servers killed outright left behind.
+        sweep_run_dirs(socket_base, self.log)
+        self._socket_dir = make_run_dir(socket_base)
 
     def job_json(self, job: Job) -> dict[str, Any]:
         """A job's JSON, with its queue position, log directories' existence, mirror, activity.
 
         Reading a live job's activity may start a scan of its log directory (see
-        :mod:`.activity`).
+        :mod:`.activity`), and whether its log directories exist is the last answer of a
+        check in a thread (see :mod:`.dirchecks`): None while unknown.
         """
         data = job.to_json(self.queue_position(job))
         live = job.status.is_live
@@ -136,7 +145,7 @@ class JobManager(RestartSurvival):
             paths = [path for _, path in job.options.logdirs]
         else:
             paths = [] if url_scheme(job.options.logdir) else [job.options.logdir]
-        data["logdir_exists"] = all(map(os.path.isdir, paths)) if live and paths else None
+        data["logdir_exists"] = self._dir_checks.answer(job.id, paths) if live and paths else None
         data["mirror"] = self.s3.mirror_json(job) if live else job.mirror_status
         data["activity"] = self.activity.json(job)
         return data

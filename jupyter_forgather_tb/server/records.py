@@ -12,7 +12,6 @@ re-adoption compares a live process with the command line this server builds.
 from __future__ import annotations
 
 import os
-import re
 import stat
 from collections.abc import Container
 from dataclasses import dataclass
@@ -26,11 +25,8 @@ from .cgroups import JOB_PREFIX, MECHANISMS
 from .compare import TREE_SUFFIX
 from .jobs import Job, JobStatus, is_job_id, new_job_id
 from .output import OutputBuffer
+from .rundirs import RUN_DIR_RE
 from .state import unsafe_reason
-
-#: What ``tempfile.mkdtemp(prefix="forgather-tb-")`` names a server run's socket directory.
-RUN_DIR_PREFIX = "forgather-tb-"
-_RUN_DIR_RE = re.compile(r"forgather-tb-[a-z0-9_]{8}")
 
 
 class RecordError(ValueError):
@@ -133,7 +129,7 @@ def _inside(path: Any, directory: str, name: str, what: str) -> str:
 def _in_run_dir(path: Any, dirs: OwnDirs, name: str, what: str) -> str:
     """The path of ``name`` in the server-run directory ``path`` names, if it is ours."""
     run_dir = os.path.basename(os.path.dirname(path)) if isinstance(path, str) else ""
-    if not _RUN_DIR_RE.fullmatch(run_dir):
+    if not RUN_DIR_RE.fullmatch(run_dir):
         raise RecordError(f"its {what} {_show(path)} is not in a socket directory of this server")
     directory = os.path.join(dirs.socket_base, run_dir)
     _own_dir(directory, what)
