@@ -16,6 +16,7 @@ The client half, in the Jupyter server, is :mod:`jupyter_forgather_tb.server.for
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import os
 import signal
@@ -27,6 +28,10 @@ from ..common.processes import FORK_MESSAGE_MAX
 
 if TYPE_CHECKING:
     from .servers import AssetsZipProvider
+
+#: Modules of installed plugins whose loaders import them at each start (xprof, and
+#: tensorboard-plugin-profile before it).
+PLUGIN_MODULES = ("xprof.profile_plugin", "tensorboard_plugin_profile.profile_plugin")
 
 # -- the fork server process ----------------------------------------------------------------
 
@@ -45,6 +50,11 @@ def _warm_up() -> AssetsZipProvider:
     from .assets import default_assets, stored_zip
 
     default.get_plugins()
+    # A plugin's loader imports its module at each TensorBoard's start; import the
+    # Profile plugin's here (0.26 s, no threads) so forked jobs start without it.
+    for module in PLUGIN_MODULES:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(module)
     servers.make_unix_server_class()
     servers.make_tcp_server_class()
     contents = default_assets()

@@ -28,7 +28,7 @@ from traitlets import (
 from ..common.options import check_nice
 from ..common.sizes import parse_size
 from .backends import BackendClients
-from .handlers import api_handlers
+from .handlers import api_handlers, turned_off_handlers
 from .logdirs import MAX_SCAN_ENTRIES
 from .manager import JobManager, ManagerSettings
 from .preview import MAX_ANSWER_BYTES, PreviewClient
@@ -50,6 +50,8 @@ class ForgatherTB(ExtensionApp):
     load_other_extensions = True
     #: The shutdown, once begun (SIGINT then SIGTERM may each ask for it).
     _stopping: asyncio.Future[None] | None = None
+    #: Why jobs are off on this server (an unsafe socket directory), or None.
+    turned_off: str | None = None
 
     max_running = Integer(
         4, help="How many TensorBoard jobs may run at once; further launches wait in the queue."
@@ -399,8 +401,9 @@ class ForgatherTB(ExtensionApp):
             self.manager = JobManager(settings, log=self.log, scan_executor=self.scan_executor)
         except UnsafeSocketBase as error:
             self.scan_executor.shutdown(wait=False)
-            self.log.error("TensorBoard jobs are turned off on this server: %s", error)
-            raise
+            self.turned_off = f"TensorBoard jobs are turned off on this server: {error}"
+            self.log.error("%s", self.turned_off)
+            return
         self.backends = BackendClients()
         self.manager.on_job_end(lambda job: self.backends.close(job.id))
         self.previews = PreviewClient(self._server.base_url, self.preview_max_bytes)
@@ -416,6 +419,9 @@ class ForgatherTB(ExtensionApp):
 
     def initialize_handlers(self) -> None:
         """Register the REST API and the proxy routes."""
+        if self.turned_off:
+            self.handlers.extend(turned_off_handlers(API_PREFIX, self.turned_off))
+            return
         self.handlers.extend(api_handlers(API_PREFIX))
         self.handlers.extend(proxy_handlers())
 

@@ -414,3 +414,43 @@ def api_handlers(prefix: str) -> list[tuple[str, type[ForgatherTBHandler]]]:
         (rf"{prefix}/logdirs", LogdirsHandler),
         (rf"{prefix}/openapi.json", OpenAPIHandler),
     ]
+
+
+class TurnedOffHandler(APIHandler):
+    """Every route of ours while jobs are off: a 503 saying why, behind Jupyter's login."""
+
+    auth_resource = AUTH_RESOURCE
+
+    def initialize(self, reason: str) -> None:
+        """Keep the reason to answer with."""
+        self.reason = reason
+
+    def _refuse(self) -> None:
+        self.set_status(503)
+        self.set_header("Content-Type", "application/json")
+        self.finish(json.dumps({"message": self.reason}))
+
+    @web.authenticated
+    @authorized
+    def get(self, *args: str) -> None:
+        self._refuse()
+
+    @web.authenticated
+    @authorized
+    def post(self, *args: str) -> None:
+        self._refuse()
+
+    @web.authenticated
+    @authorized
+    def delete(self, *args: str) -> None:
+        self._refuse()
+
+
+def turned_off_handlers(
+    prefix: str, reason: str
+) -> list[tuple[str, type[TurnedOffHandler], dict[str, str]]]:
+    """Routes that answer every request of ours with ``reason`` (under ``prefix`` and ``tb/``)."""
+    return [
+        (rf"{prefix}(/.*)?", TurnedOffHandler, {"reason": reason}),
+        (r"/tb/(.*)", TurnedOffHandler, {"reason": reason}),
+    ]
