@@ -13,9 +13,9 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from .cgroups import CgroupError, Enforcer, JobCgroup, detect
-from .jobs import Job
-from .usage import JobTarget, UsageSampler, limit_error, over_limit
+from ..host.cgroups import CgroupError, Enforcer, JobCgroup, detect
+from ..host.usage import JobTarget, UsageSampler, limit_error, over_limit
+from .job import Job
 
 
 class JobLimits:
