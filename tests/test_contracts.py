@@ -63,7 +63,7 @@ def test_the_tree_keeps_every_contract(tmp_path):
         ("server/jobs/state.py", "import boto3", {"server", "boto3"}),
         ("job/runner.py", "from tornado import web", {"job"}),
         ("job/loader.py", "import jupyter_server", {"job"}),
-        ("runner.py", "from .server import manager", {"job"}),
+        ("runner.py", "from .server.jobs import manager", {"job"}),
         ("clients/client.py", "from ..server import jobs", {"clients"}),
         ("clients/cli.py", "from ..job import loader", {"clients"}),
         ("common/options.py", "import tornado.ioloop", {"common"}),
