@@ -137,7 +137,7 @@ class JobManager(RestartSurvival):
 
         Reading a live job's activity may start a scan of its log directory (see
         :mod:`.activity`), and whether its log directories exist is the last answer of a
-        check in a thread (see :mod:`.dirchecks`): None while unknown.
+        check in a thread (see :mod:`..logdirs.dirchecks`): None while unknown.
         """
         data = job.to_json(self.queue_position(job))
         live = job.status.is_live
@@ -171,7 +171,7 @@ class JobManager(RestartSurvival):
         """Queue a job for these options, or return the live one that matches.
 
         Returns ``(job, reused)``. Raises :class:`PortInUse` when a requested
-        port is taken, and :class:`~..common.options.OptionError` when today's rules
+        port is taken, and :class:`~...common.options.OptionError` when today's rules
         refuse the options (:func:`~.admission.admit`), before anything starts.
         """
         if not force_new:

@@ -53,7 +53,7 @@ def resolve_members(
     """A compare launch's folders as ``(name, real path)``, each confined as a logdir is.
 
     Folders given as a list (names ``""``) are named after their last path part
-    (see :func:`~..common.options.member_names`). A folder given twice is refused.
+    (see :func:`~...common.options.member_names`). A folder given twice is refused.
     """
     reals = [resolve_logdir(path, root_dir, allowed_roots, "logdirs") for _, path in members]
     if all(name == "" for name, _ in members):
