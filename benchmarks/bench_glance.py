@@ -32,7 +32,7 @@ from pathlib import Path
 from bench_loaders import logdir_for
 from harness import AUTH, Jupyter, cpu_seconds, group_pids, summary, wait_http
 
-from jupyter_forgather_tb.server.logdirs import MAX_SCAN_ENTRIES, find_logdirs, scan_events
+from jupyter_forgather_tb.server.logdirs.find import MAX_SCAN_ENTRIES, find_logdirs, scan_events
 
 PARTS = ("activity", "preview", "compare")
 MANY_RUNS, MANY_POINTS = 200, 5000

@@ -31,8 +31,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from jupyter_forgather_tb.common.options import build_argv, parse_launch  # noqa: E402
-from jupyter_forgather_tb.server import cgroups  # noqa: E402
-from jupyter_forgather_tb.server.usage import JobTarget, UsageSampler  # noqa: E402
+from jupyter_forgather_tb.server.host import cgroups  # noqa: E402
+from jupyter_forgather_tb.server.host.usage import JobTarget, UsageSampler  # noqa: E402
 
 MiB = 1 << 20
 

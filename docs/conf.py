@@ -33,7 +33,7 @@ root_pages = {"CHANGELOG": "changelog", "CONTRIBUTING": "contributing", "RELEASE
 
 # The REST API reference: rendered from the OpenAPI document the server itself serves.
 openapi_reference_pages = {
-    "rest-api-reference": DOCS.parent / "jupyter_forgather_tb" / "server" / "openapi.json"
+    "rest-api-reference": DOCS.parent / "jupyter_forgather_tb" / "server" / "web" / "openapi.json"
 }
 
 html_theme = "pydata_sphinx_theme"

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jupyter_forgather_tb.common.options import LaunchOptions, build_argv
-from jupyter_forgather_tb.server.compare import TREE_SUFFIX, make_tree
-from jupyter_forgather_tb.server.jobs import new_job_id
-from jupyter_forgather_tb.server.procfs import process_identity
+from jupyter_forgather_tb.server.host.procfs import process_identity
+from jupyter_forgather_tb.server.jobs.job import new_job_id
+from jupyter_forgather_tb.server.logdirs.compare import TREE_SUFFIX, make_tree
 
 
 def record_for(job_id: str, options: LaunchOptions, base_url: str, **fields) -> dict:

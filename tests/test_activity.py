@@ -13,13 +13,13 @@ from s3_helpers import event_key, scalar_records
 
 from jupyter_forgather_tb.clients.activity import activity_text
 from jupyter_forgather_tb.common.s3status import summarize_events
-from jupyter_forgather_tb.server.activity import (
+from jupyter_forgather_tb.server.jobs.activity import (
     RESCAN_AFTER,
     ActivitySettings,
     activity_json,
     mirror_scan,
 )
-from jupyter_forgather_tb.server.logdirs import EventScan
+from jupyter_forgather_tb.server.logdirs.find import EventScan
 
 
 async def wait_activity(api, job_id, check, timeout=60.0):

@@ -7,7 +7,7 @@ import os
 import threading
 import time
 
-from jupyter_forgather_tb.server.dirchecks import CHECK_TIMEOUT, RECHECK_AFTER
+from jupyter_forgather_tb.server.logdirs.dirchecks import CHECK_TIMEOUT, RECHECK_AFTER
 
 
 async def until_exists_is(api, job_id, value):

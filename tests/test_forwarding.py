@@ -7,7 +7,7 @@ from urllib.parse import parse_qsl
 import pytest
 from tornado.httputil import HTTPHeaders
 
-from jupyter_forgather_tb.server.forwarding import (
+from jupyter_forgather_tb.server.web.forwarding import (
     framing_policy,
     hop_by_hop,
     request_headers_for_backend,

@@ -10,8 +10,8 @@ import pytest
 from conftest import write_scalars
 
 from jupyter_forgather_tb.common.options import OptionError
-from jupyter_forgather_tb.server import logdirs
-from jupyter_forgather_tb.server.logdirs import LogdirEntry, find_logdirs, resolve_logdir
+from jupyter_forgather_tb.server.logdirs import find as logdirs
+from jupyter_forgather_tb.server.logdirs.find import LogdirEntry, find_logdirs, resolve_logdir
 
 
 @pytest.fixture

@@ -37,7 +37,7 @@ EXAMPLES_PER_MODE = 25
 
 def packaged_document() -> dict:
     return json.loads(
-        resources.files("jupyter_forgather_tb.server").joinpath("openapi.json").read_text()
+        resources.files("jupyter_forgather_tb.server.web").joinpath("openapi.json").read_text()
     )
 
 

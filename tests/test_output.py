@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from jupyter_forgather_tb.server.output import OutputBuffer
+from jupyter_forgather_tb.server.jobs.output import OutputBuffer
 
 # --- offsets and reading -------------------------------------------------------------------
 

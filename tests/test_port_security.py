@@ -23,10 +23,10 @@ from conftest import free_port, group_pids, needs_ipv6, write_scalars
 from test_cli import clean_env, cli
 
 from jupyter_forgather_tb.common.options import LaunchOptions, build_argv
-from jupyter_forgather_tb.server.jobs import new_job_id
-from jupyter_forgather_tb.server.listeners import PortCheck, check_port, listeners_on
-from jupyter_forgather_tb.server.procfs import process_identity
-from jupyter_forgather_tb.server.state import save_state
+from jupyter_forgather_tb.server.host.listeners import PortCheck, check_port, listeners_on
+from jupyter_forgather_tb.server.host.procfs import process_identity
+from jupyter_forgather_tb.server.jobs.job import new_job_id
+from jupyter_forgather_tb.server.jobs.state import save_state
 
 NOBODY = 65534
 

@@ -12,8 +12,8 @@ import threading
 import pytest
 from conftest import write_scalars
 
-from jupyter_forgather_tb.server import preview as preview_module
-from jupyter_forgather_tb.server.preview import MAX_POINTS, MAX_RUNS, default_tag, downsample
+from jupyter_forgather_tb.server.web import preview as preview_module
+from jupyter_forgather_tb.server.web.preview import MAX_POINTS, MAX_RUNS, default_tag, downsample
 
 
 async def preview(api, job_id, expect=200, **params):

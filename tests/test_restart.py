@@ -16,9 +16,9 @@ from conftest import JupyterServerProcess, group_pids, pid_alive, write_scalars
 from orphans import start_orphan
 
 from jupyter_forgather_tb.common.options import LaunchOptions
-from jupyter_forgather_tb.server.jobs import new_job_id
-from jupyter_forgather_tb.server.procfs import process_identity
-from jupyter_forgather_tb.server.state import save_state
+from jupyter_forgather_tb.server.host.procfs import process_identity
+from jupyter_forgather_tb.server.jobs.job import new_job_id
+from jupyter_forgather_tb.server.jobs.state import save_state
 
 
 def _socket_of(server, job_id):

@@ -285,7 +285,7 @@ async def test_a_file_and_a_folder_named_like_it_never_stop_the_mirror(s3, api):
     assert mirror["skipped"] == [{"key": inner, "reason": EVENT_FILE_FOLDER}]
     assert mirror["skipped_count"] == 1
     assert mirror["objects"] == 2 and mirror["last_error"] is None
-    document = resources.files("jupyter_forgather_tb.server").joinpath("openapi.json")
+    document = resources.files("jupyter_forgather_tb.server.web").joinpath("openapi.json")
     published = json.loads(document.read_text())["components"]["schemas"]["Job"]
     assert set(published["properties"]["mirror"]["required"]) == set(mirror)
     output = await api.json("GET", "jobs", job["id"], "output", expect=200)

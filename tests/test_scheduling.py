@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from jupyter_forgather_tb.common.options import LaunchOptions
-from jupyter_forgather_tb.server.jobs import Job, JobStatus
-from jupyter_forgather_tb.server.output import OutputBuffer
-from jupyter_forgather_tb.server.scheduling import plan, queue_order
+from jupyter_forgather_tb.server.jobs.job import Job, JobStatus
+from jupyter_forgather_tb.server.jobs.output import OutputBuffer
+from jupyter_forgather_tb.server.jobs.scheduling import plan, queue_order
 
 GIB = 1 << 30
 

@@ -9,7 +9,7 @@ import socket
 
 from conftest import group_pids
 
-from jupyter_forgather_tb.server.jobs import new_job_id
+from jupyter_forgather_tb.server.jobs.job import new_job_id
 
 
 async def test_foreign_host_header_is_refused(api, logdir):

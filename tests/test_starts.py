@@ -22,10 +22,10 @@ from conftest import JupyterServerProcess, free_port, group_pids, pid_alive, wri
 from orphans import record_for, start_orphan
 
 from jupyter_forgather_tb.common.options import LaunchOptions, build_argv
-from jupyter_forgather_tb.server.jobs import new_job_id
-from jupyter_forgather_tb.server.listeners import listeners_on
-from jupyter_forgather_tb.server.procfs import process_identity
-from jupyter_forgather_tb.server.state import save_state
+from jupyter_forgather_tb.server.host.listeners import listeners_on
+from jupyter_forgather_tb.server.host.procfs import process_identity
+from jupyter_forgather_tb.server.jobs.job import new_job_id
+from jupyter_forgather_tb.server.jobs.state import save_state
 
 MiB = 1 << 20
 GiB = 1 << 30

@@ -20,10 +20,10 @@ from conftest import JupyterServerProcess, pid_alive, write_scalars
 from orphans import orphan_command, record_for, start_orphan
 
 from jupyter_forgather_tb.common.options import LaunchOptions
-from jupyter_forgather_tb.server.forkclient import ForkServer
-from jupyter_forgather_tb.server.jobs import new_job_id
-from jupyter_forgather_tb.server.procfs import process_identity
-from jupyter_forgather_tb.server.state import save_state
+from jupyter_forgather_tb.server.host.procfs import process_identity
+from jupyter_forgather_tb.server.jobs.forkclient import ForkServer
+from jupyter_forgather_tb.server.jobs.job import new_job_id
+from jupyter_forgather_tb.server.jobs.state import save_state
 
 FAILED_VALIDATION = "not re-adopted: its record failed validation ("
 

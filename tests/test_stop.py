@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from conftest import JupyterServerProcess, group_pids, pid_alive, write_scalars
 
-from jupyter_forgather_tb.server.procfs import process_identity
+from jupyter_forgather_tb.server.host.procfs import process_identity
 
 
 def _own_memory_cgroup() -> str | None:

@@ -24,9 +24,9 @@ from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
 
 from jupyter_forgather_tb.common.options import LaunchOptions
-from jupyter_forgather_tb.server.jobs import new_job_id
-from jupyter_forgather_tb.server.procfs import process_identity
-from jupyter_forgather_tb.server.state import save_state
+from jupyter_forgather_tb.server.host.procfs import process_identity
+from jupyter_forgather_tb.server.jobs.job import new_job_id
+from jupyter_forgather_tb.server.jobs.state import save_state
 
 SCALARS = "data/plugin/scalars/scalars"
 FAILED_VALIDATION = "not re-adopted: its record failed validation ("

@@ -12,7 +12,7 @@ import time
 import pytest
 from conftest import pid_alive
 
-from jupyter_forgather_tb.server.usage import (
+from jupyter_forgather_tb.server.host.usage import (
     JobSample,
     JobTarget,
     UsageSampler,

@@ -10,7 +10,7 @@ started with ``python -m jupyter_forgather_tb.runner``. The fork server starts n
 thread, so forking it is safe; TensorBoard's data server and gRPC start in the
 child. It exits when the Jupyter server closes its end of the socket.
 
-The client half, in the Jupyter server, is :mod:`jupyter_forgather_tb.server.forkclient`.
+The client half, in the Jupyter server, is :mod:`jupyter_forgather_tb.server.jobs.forkclient`.
 """
 
 from __future__ import annotations

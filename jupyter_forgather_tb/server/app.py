@@ -27,13 +27,13 @@ from traitlets import (
 
 from ..common.options import check_nice
 from ..common.sizes import parse_size
-from .backends import BackendClients
-from .handlers import api_handlers, turned_off_handlers
-from .logdirs import MAX_SCAN_ENTRIES
-from .manager import JobManager, ManagerSettings
-from .preview import MAX_ANSWER_BYTES, PreviewClient
-from .proxy import proxy_handlers
-from .rundirs import UnsafeSocketBase
+from .host.rundirs import UnsafeSocketBase
+from .jobs.manager import JobManager, ManagerSettings
+from .logdirs.find import MAX_SCAN_ENTRIES
+from .web.backends import BackendClients
+from .web.handlers import ApiConfig, api_handlers, turned_off_handlers
+from .web.preview import MAX_ANSWER_BYTES, PreviewClient
+from .web.proxy import proxy_handlers
 
 API_PREFIX = "/forgather-tb/api"
 #: Threads for log directory scans: theirs alone, so a launch never waits behind a scan.
@@ -407,11 +407,12 @@ class ForgatherTB(ExtensionApp):
         self.backends = BackendClients()
         self.manager.on_job_end(lambda job: self.backends.close(job.id))
         self.previews = PreviewClient(self._server.base_url, self.preview_max_bytes)
+        config: ApiConfig = self  # mypy checks the app has every setting the handlers read
         self.settings.update(
             {
                 "forgather_tb_manager": self.manager,
                 "forgather_tb_backends": self.backends,
-                "forgather_tb_config": self,
+                "forgather_tb_config": config,
                 "forgather_tb_scan_executor": self.scan_executor,
                 "forgather_tb_previews": self.previews,
             }

@@ -15,7 +15,7 @@ import signal
 import socket
 from typing import Any, Protocol
 
-from ..common.processes import FORK_MESSAGE_MAX, FORKSERVER_MODULE, RUNNER_MODULE
+from ...common.processes import FORK_MESSAGE_MAX, FORKSERVER_MODULE, RUNNER_MODULE
 
 
 class JobProcess(Protocol):

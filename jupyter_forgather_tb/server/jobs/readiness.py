@@ -11,14 +11,14 @@ import asyncio
 import time
 from typing import Any
 
-from ..common.addresses import bind_ip, connect_ip
-from ..common.jsonfile import read_json
-from ..common.options import LaunchOptions
+from ...common.addresses import bind_ip, connect_ip
+from ...common.jsonfile import read_json
+from ...common.options import LaunchOptions
+from ..host.listeners import Listener, PortCheck, check_port
+from ..host.transport import http_status, port_is_free
 from .errors import PortInUse
-from .jobs import Job
-from .listeners import Listener, PortCheck, check_port
+from .job import Job
 from .registry import JobRegistry
-from .transport import http_status, port_is_free
 
 
 def _reported_address(report: Any) -> tuple[str, int] | None:

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ..common.sizes import format_size
-from .jobs import Job, JobStatus
+from ...common.sizes import format_size
+from .job import Job, JobStatus
 
 
 def queue_order(jobs: Iterable[Job]) -> list[Job]:

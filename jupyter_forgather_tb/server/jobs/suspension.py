@@ -21,7 +21,7 @@ from datetime import datetime
 from typing import Any
 
 from .errors import NotSuspended
-from .jobs import Job, JobStatus
+from .job import Job, JobStatus
 from .lifecycle import ProcessLifecycle
 from .registry import now
 

@@ -11,13 +11,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ..common.jsonfile import read_json
-from .compare import remove_tree
+from ...common.jsonfile import read_json
+from ..host.procfs import process_identity
+from ..logdirs.compare import remove_tree
 from .errors import JobNotFound
 from .forkclient import ForkServer, JobProcess
-from .jobs import Job, JobStatus
+from .job import Job, JobStatus
 from .limits import JobLimits
-from .procfs import process_identity
 from .records import OwnDirs, loader_report
 from .s3jobs import S3Caches
 from .scheduling import queue_order

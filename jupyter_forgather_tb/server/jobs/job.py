@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from typing import TypeGuard  # Python 3.10+; annotations only
 
-from ..common.options import LaunchOptions
-from .logdirs import EventScan
+from ...common.options import LaunchOptions
+from ..logdirs.find import EventScan
 from .output import OutputBuffer
 
 

@@ -11,14 +11,14 @@ from typing import Any
 
 from tornado.ioloop import IOLoop
 
-from ..common.options import OptionError, refuse_tcp
-from ..common.processes import FORKSERVER_MODULE
-from ..common.sizes import format_size
+from ...common.options import OptionError, refuse_tcp
+from ...common.processes import FORKSERVER_MODULE
+from ...common.sizes import format_size
+from ..host.procfs import leads_its_group, listens_on, process_identity
+from ..logdirs.compare import remove_tree
 from .admission import ceiling, confine
-from .compare import remove_tree
-from .jobs import Job, JobStatus
+from .job import Job, JobStatus
 from .output import OutputBuffer
-from .procfs import leads_its_group, listens_on, process_identity
 from .records import RecordError, lost_job, restore_job
 from .registry import now, signal_group
 from .state import StateFile, StateInUse, StateRefused

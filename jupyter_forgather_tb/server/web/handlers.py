@@ -7,20 +7,17 @@ import json
 import os
 from concurrent.futures import Executor
 from importlib import resources
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, Protocol, cast
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 from tornado.iostream import StreamClosedError
 
-from ..common.options import OptionError, memory_limit, parse_launch, refuse_tcp
-from .auth import AUTH_RESOURCE
-from .backends import BackendClients
-from .errors import BackendFailed, BackendTimeout, JobNotRunning
-from .jobs import Job
-from .logdirs import find_logdirs, resolve_logdir, resolve_members
-from .manager import (
+from ...common.options import OptionError, memory_limit, parse_launch, refuse_tcp
+from ..jobs.errors import BackendFailed, BackendTimeout, JobNotRunning
+from ..jobs.job import Job
+from ..jobs.manager import (
     JobManager,
     JobNotFound,
     JobStillLive,
@@ -29,10 +26,30 @@ from .manager import (
     PortInUse,
     QueueFull,
 )
+from ..logdirs.find import find_logdirs, resolve_logdir, resolve_members
+from .auth import AUTH_RESOURCE
+from .backends import BackendClients
 from .preview import PreviewClient, check_tag
 
-if TYPE_CHECKING:
-    from .app import ForgatherTB
+
+class ApiConfig(Protocol):
+    """The settings the handlers read: the extension app's traits (the app is above this layer)."""
+
+    @property
+    def allow_port(self) -> bool: ...
+    @property
+    def root_dir(self) -> str: ...
+    @property
+    def roots(self) -> list[str]: ...
+    @property
+    def logdir_scan_depth(self) -> int: ...
+    @property
+    def logdir_scan_max_dirs(self) -> int: ...
+    @property
+    def logdir_scan_max_entries(self) -> int: ...
+    @property
+    def logdir_scan_max_results(self) -> int: ...
+
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_OUTPUT_CHUNK = 256 * 1024
@@ -129,9 +146,9 @@ class ForgatherTBHandler(APIHandler):
         return cast(Executor, self.settings["forgather_tb_scan_executor"])
 
     @property
-    def tb_config(self) -> ForgatherTB:
+    def tb_config(self) -> ApiConfig:
         """The extension app, whose traits are our configuration."""
-        return cast("ForgatherTB", self.settings["forgather_tb_config"])
+        return cast(ApiConfig, self.settings["forgather_tb_config"])
 
     def send_error_json(self, status: int, message: str, **extra: Any) -> None:
         """Finish with ``{"message": ...}`` and a 4xx status, without raising."""

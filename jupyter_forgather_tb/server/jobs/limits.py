@@ -1,6 +1,6 @@
 """Each job's memory and CPU limits: the machine's mechanism, the job's group, its usage.
 
-The mechanism is chosen once (:func:`~.cgroups.detect`): a control group per job where
+The mechanism is chosen once (:func:`~..host.cgroups.detect`): a control group per job where
 the kernel lets us make one (the cap is then enforced by the kernel, on every process
 of the job), else the watchdog here, which samples the job's memory about once a second
 and ends the job above its cap. Usage is sampled the same way for every job.
@@ -13,9 +13,9 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from .cgroups import CgroupError, Enforcer, JobCgroup, detect
-from .jobs import Job
-from .usage import JobTarget, UsageSampler, limit_error, over_limit
+from ..host.cgroups import CgroupError, Enforcer, JobCgroup, detect
+from ..host.usage import JobTarget, UsageSampler, limit_error, over_limit
+from .job import Job
 
 
 class JobLimits:

@@ -28,11 +28,11 @@ from tornado.httpclient import HTTPClientError, HTTPRequest
 from tornado.httputil import HTTPInputError
 from tornado.simple_httpclient import HTTPTimeoutError, SimpleAsyncHTTPClient
 
-from ..common.options import OptionError
-from ..common.sizes import format_size
-from .errors import BackendFailed, BackendTimeout
-from .jobs import Job
-from .transport import PROXY_SAFE_CHARS
+from ...common.options import OptionError
+from ...common.sizes import format_size
+from ..host.transport import PROXY_SAFE_CHARS
+from ..jobs.errors import BackendFailed, BackendTimeout
+from ..jobs.job import Job
 
 #: Points per run in a preview at most; more are thinned evenly, keeping the last.
 MAX_POINTS = 100

@@ -18,14 +18,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ..common.addresses import bind_ip
-from ..common.options import CONTROL_FIELDS, LaunchOptions, OptionError, parse_launch
-from ..common.s3paths import is_s3_url, url_scheme
-from .cgroups import JOB_PREFIX, MECHANISMS
-from .compare import TREE_SUFFIX
-from .jobs import Job, JobStatus, is_job_id, new_job_id
+from ...common.addresses import bind_ip
+from ...common.options import CONTROL_FIELDS, LaunchOptions, OptionError, parse_launch
+from ...common.s3paths import is_s3_url, url_scheme
+from ..host.cgroups import JOB_PREFIX, MECHANISMS
+from ..host.rundirs import RUN_DIR_RE
+from ..logdirs.compare import TREE_SUFFIX
+from .job import Job, JobStatus, is_job_id, new_job_id
 from .output import OutputBuffer
-from .rundirs import RUN_DIR_RE
 from .state import unsafe_reason
 
 

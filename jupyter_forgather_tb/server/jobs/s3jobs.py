@@ -7,10 +7,10 @@ import os
 import shutil
 from typing import Any
 
-from ..common.options import DEFAULT_SYNC_INTERVAL
-from ..common.s3paths import is_s3_url
-from ..common.s3status import STATUS_FILE, read_status
-from .jobs import Job
+from ...common.options import DEFAULT_SYNC_INTERVAL
+from ...common.s3paths import is_s3_url
+from ...common.s3status import STATUS_FILE, read_status
+from .job import Job
 
 
 class S3Caches:

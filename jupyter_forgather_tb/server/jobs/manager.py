@@ -18,12 +18,13 @@ from concurrent.futures import Executor
 from dataclasses import replace
 from typing import Any
 
-from ..common.options import LaunchOptions
-from ..common.s3paths import url_scheme
-from ..common.sizes import format_size
+from ...common.options import LaunchOptions
+from ...common.s3paths import url_scheme
+from ...common.sizes import format_size
+from ..host.rundirs import check_socket_base, make_run_dir, sweep_run_dirs
+from ..logdirs.dirchecks import DirChecks
 from .activity import ActivitySettings, ActivityTracker
 from .admission import admit, default_cap
-from .dirchecks import DirChecks
 from .errors import (
     JobNotFound,
     JobNotRunning,
@@ -34,13 +35,12 @@ from .errors import (
     QueueFull,
 )
 from .forkclient import ForkServer
-from .jobs import Job, JobStatus
+from .job import Job, JobStatus
 from .limits import JobLimits
 from .output import OutputBuffer
 from .records import OwnDirs
 from .registry import ManagerSettings
 from .restore import RestartSurvival
-from .rundirs import check_socket_base, make_run_dir, sweep_run_dirs
 from .s3jobs import S3Caches
 
 __all__ = [
@@ -137,7 +137,7 @@ class JobManager(RestartSurvival):
 
         Reading a live job's activity may start a scan of its log directory (see
         :mod:`.activity`), and whether its log directories exist is the last answer of a
-        check in a thread (see :mod:`.dirchecks`): None while unknown.
+        check in a thread (see :mod:`..logdirs.dirchecks`): None while unknown.
         """
         data = job.to_json(self.queue_position(job))
         live = job.status.is_live
@@ -171,7 +171,7 @@ class JobManager(RestartSurvival):
         """Queue a job for these options, or return the live one that matches.
 
         Returns ``(job, reused)``. Raises :class:`PortInUse` when a requested
-        port is taken, and :class:`~..common.options.OptionError` when today's rules
+        port is taken, and :class:`~...common.options.OptionError` when today's rules
         refuse the options (:func:`~.admission.admit`), before anything starts.
         """
         if not force_new:

@@ -13,7 +13,7 @@ import os
 import stat
 from typing import Any
 
-from ..common.jsonfile import read_json, write_json
+from ...common.jsonfile import read_json, write_json
 
 STATE_VERSION = 1
 

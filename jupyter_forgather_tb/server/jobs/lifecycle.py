@@ -8,17 +8,17 @@ import os
 import shutil
 import signal
 
-from ..common.options import OptionError, build_argv
+from ...common.options import OptionError, build_argv
+from ..host.procfs import process_identity
+from ..host.transport import free_port
+from ..logdirs.compare import TREE_SUFFIX, make_tree
 from .admission import admit, confine
-from .compare import TREE_SUFFIX, make_tree
 from .errors import PortInUse
 from .forkclient import JobProcess
-from .jobs import Job, JobStatus
-from .procfs import process_identity
+from .job import Job, JobStatus
 from .readiness import Readiness, taken
 from .registry import now, signal_group
 from .scheduling import plan
-from .transport import free_port
 
 #: Seconds between two samples of the jobs' memory and CPU (the watchdog's period).
 USAGE_INTERVAL = 1.0

@@ -15,7 +15,9 @@ from tornado import httputil, web
 from tornado.httpclient import HTTPClientError
 from tornado.iostream import StreamClosedError
 
-from ..common.addresses import url_host
+from ...common.addresses import url_host
+from ..jobs.job import Job, JobStatus, is_job_id
+from ..jobs.manager import JobManager, JobNotFound
 from .auth import AUTH_RESOURCE
 from .backends import BackendClients, backend_ip
 from .forwarding import (
@@ -27,8 +29,6 @@ from .forwarding import (
     websocket_handshake_refusal,
     without_token,
 )
-from .jobs import Job, JobStatus, is_job_id
-from .manager import JobManager, JobNotFound
 
 _SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 # The proxy handler is a websocket handler too, and jupyter_server maps websocket

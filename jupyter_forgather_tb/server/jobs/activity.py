@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ..common.s3paths import is_s3_url, url_scheme
-from .jobs import Job, JobStatus
-from .logdirs import EventScan, scan_events
+from ...common.s3paths import is_s3_url, url_scheme
+from ..logdirs.find import EventScan, scan_events
+from .job import Job, JobStatus
 from .s3jobs import S3Caches
 
 #: Seconds a job's scan is answered before a request for its JSON starts another.

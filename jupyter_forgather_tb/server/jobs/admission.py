@@ -13,10 +13,10 @@ import os
 from dataclasses import replace
 from typing import Protocol
 
-from ..common.options import LaunchOptions, OptionError, refuse_tcp
-from ..common.s3paths import url_scheme
-from ..common.sizes import format_size
-from .logdirs import inside_roots
+from ...common.options import LaunchOptions, OptionError, refuse_tcp
+from ...common.s3paths import url_scheme
+from ...common.sizes import format_size
+from ..logdirs.find import inside_roots
 
 
 class Rules(Protocol):

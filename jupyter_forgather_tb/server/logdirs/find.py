@@ -6,8 +6,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
-from ..common.options import OptionError, check_logdir_shape, member_names
-from ..common.s3paths import EVENT_FILE_MARK, url_scheme
+from ...common.options import OptionError, check_logdir_shape, member_names
+from ...common.s3paths import EVENT_FILE_MARK, url_scheme
 
 #: Directory entries a scan reads at most by default (see ForgatherTB.logdir_scan_max_entries).
 MAX_SCAN_ENTRIES = 20_000
@@ -53,7 +53,7 @@ def resolve_members(
     """A compare launch's folders as ``(name, real path)``, each confined as a logdir is.
 
     Folders given as a list (names ``""``) are named after their last path part
-    (see :func:`~..common.options.member_names`). A folder given twice is refused.
+    (see :func:`~...common.options.member_names`). A folder given twice is refused.
     """
     reals = [resolve_logdir(path, root_dir, allowed_roots, "logdirs") for _, path in members]
     if all(name == "" for name, _ in members):

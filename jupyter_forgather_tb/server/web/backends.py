@@ -9,8 +9,8 @@ from jupyter_server_proxy.unixsock import UnixResolver
 from tornado.netutil import Resolver
 from tornado.simple_httpclient import SimpleAsyncHTTPClient
 
-from ..common.addresses import connect_ip
-from .jobs import Job
+from ...common.addresses import connect_ip
+from ..jobs.job import Job
 
 # Concurrent requests to one job; more wait in the client's queue (up to the connect
 # timeout). TensorBoard serves each connection on its own thread.

@@ -1,0 +1,1 @@
+"""The machine: control groups, usage, /proc, listeners, local transport, run directories."""

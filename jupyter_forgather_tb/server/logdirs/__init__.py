@@ -1,0 +1,1 @@
+"""Log directories: resolving and finding them, compare trees, checks that they exist."""

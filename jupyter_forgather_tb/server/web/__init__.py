@@ -1,0 +1,1 @@
+"""The web layer: REST handlers, the /tb/ proxy and its forwarding rules, job clients, previews."""
