@@ -1,6 +1,7 @@
 """The process a TensorBoard job runs in: TensorBoard served on a Unix socket or a TCP port.
 
 Run as ``python -m jupyter_forgather_tb.runner [--unix-socket PATH] -- <tensorboard flags>``.
+Its arguments and the report file it writes are defined in ``common/jobwire.py``.
 Only a job's processes import tensorboard (here, in ``servers.py`` and in the fork
 server); the Jupyter server never does.
 The runner exits when its standard input closes, so a job never outlives the
