@@ -15,7 +15,7 @@ import unicodedata
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from .processes import RUNNER_MODULE
+from .jobwire import JobArgs, S3MirrorArgs, job_argv
 from .s3paths import REMOTE_SCHEMES, is_s3_url, normalize_bucket_url, url_scheme
 from .sizes import format_size, parse_size
 
@@ -35,9 +35,6 @@ MIN_MEMORY_LIMIT = 32 << 20
 #: TensorBoard's loaders: ``false`` the Python one, ``true`` the Rust data server,
 #: ``auto`` the server's choice by the log directory's size (see ``loader.py``).
 LOAD_FAST_VALUES = ("auto", "true", "false")
-
-#: The range of a process's niceness (``cpu_nice``).
-NICE_MIN, NICE_MAX = -20, 19
 
 #: How many folders one compare launch (``logdirs``) may name.
 MAX_COMPARE = 32
@@ -475,13 +472,6 @@ def memory_limit(value: Any) -> int | None:
     return size
 
 
-def check_nice(nice: Any) -> int:
-    """A niceness from -20 (first) to 19 (last), or ValueError."""
-    if not _is_int(nice) or not NICE_MIN <= nice <= NICE_MAX:
-        raise ValueError(f"niceness must be an integer from {NICE_MIN} to {NICE_MAX}, not {nice!r}")
-    return nice
-
-
 def refuse_tcp(options: LaunchOptions) -> None:
     """Refuse options that ask for a TCP port, where the administrator has turned them off."""
     if options.port is not None:
@@ -506,7 +496,7 @@ def build_argv(
     unix_socket: str | None = None,
     port: int | None = None,
     logdir: str | None = None,
-    runner_args: list[str] | None = None,
+    s3_mirror: S3MirrorArgs | None = None,
     fast_loader_above: int = 0,
     private_network: bool = False,
     report_file: str | None = None,
@@ -516,49 +506,50 @@ def build_argv(
     """The command line that runs one TensorBoard job through our runner.
 
     Exactly one of ``unix_socket`` and ``port`` is given: where TensorBoard
-    listens. ``logdir`` replaces the options' own (an S3 job's local mirror) and
-    ``runner_args`` go to the runner itself. ``fast_loader_above`` is the
+    listens. ``logdir`` replaces the options' own (an S3 job's local mirror, which
+    the runner fills from ``s3_mirror``). ``fast_loader_above`` is the
     ``auto`` threshold in bytes of event files outside a private network (0:
     never). ``private_network`` lets the runner try a network namespace of its
     own for a job that may use the Rust loader and needs no network. The runner
     writes which loader and network it got to ``report_file``. The runner joins
     the control groups whose ``cgroup.procs`` files are in ``join_cgroups`` and
-    takes niceness ``nice`` before anything else. The result is an argv list,
-    never a shell string.
+    takes niceness ``nice`` before anything else (see :class:`~.jobwire.JobArgs`).
+    The result is an argv list, never a shell string.
     """
     if (unix_socket is None) == (port is None):
         raise ValueError("give exactly one of unix_socket and port")
-    argv = [python, "-m", RUNNER_MODULE]
-    for procs_file in join_cgroups:
-        argv += [f"--join-cgroup={procs_file}"]
-    argv += [f"--nice={check_nice(nice)}"] if nice is not None else []
-    argv += ["--unix-socket", unix_socket] if unix_socket else []
     load_fast = options.load_fast
     scheme = url_scheme(options.logdir)
     # gs:// only works with the fast loader: TensorBoard's Python loader reads GCS
     # only through TensorFlow (parse_launch refuses load_fast=false for it).
     if scheme == "gs":
         load_fast = "true"
-    # A job on a TCP port must stay reachable, and an s3:// or gs:// one needs the
-    # network; the Python loader opens no port, so it has nothing to hide.
-    if private_network and unix_socket and scheme is None and load_fast != "false":
-        argv += ["--private-network"]
-    argv += runner_args or []
-    argv += ["--report-file", report_file] if report_file else []
-    if load_fast == "auto":
-        # The runner picks the loader itself (see loader.py).
-        argv += ["--fast-loader-above", str(fast_loader_above)]
-    argv += ["--", "--logdir", logdir or options.logdir, "--path_prefix", path_prefix.rstrip("/")]
-    argv += [f"--window_title={options.window_title}"]
+    tb_args = ["--logdir", logdir or options.logdir, "--path_prefix", path_prefix.rstrip("/")]
+    tb_args += [f"--window_title={options.window_title}"]
     if load_fast != "auto":
-        argv += [f"--load_fast={load_fast}"]
+        tb_args += [f"--load_fast={load_fast}"]
     if port is not None:
-        argv += ["--port", str(port)]
-        argv += ["--bind_all"] if options.bind_all else ["--host", options.host or DEFAULT_HOST]
+        tb_args += ["--port", str(port)]
+        tb_args += ["--bind_all"] if options.bind_all else ["--host", options.host or DEFAULT_HOST]
     if options.reload_interval is not None:
-        argv += ["--reload_interval", repr(options.reload_interval)]
+        tb_args += ["--reload_interval", repr(options.reload_interval)]
     if options.reload_multifile is not None:
-        argv += [f"--reload_multifile={str(options.reload_multifile).lower()}"]
+        tb_args += [f"--reload_multifile={str(options.reload_multifile).lower()}"]
     if options.samples_per_plugin:
-        argv += ["--samples_per_plugin", options.samples_per_plugin]
-    return argv
+        tb_args += ["--samples_per_plugin", options.samples_per_plugin]
+    args = JobArgs(
+        tensorboard_args=tuple(tb_args),
+        join_cgroups=tuple(join_cgroups),
+        nice=nice,
+        unix_socket=unix_socket,
+        # A job on a TCP port must stay reachable, and an s3:// or gs:// one needs the
+        # network; the Python loader opens no port, so it has nothing to hide.
+        private_network=bool(
+            private_network and unix_socket and scheme is None and load_fast != "false"
+        ),
+        s3_mirror=s3_mirror,
+        report_file=report_file,
+        # The runner picks the loader itself (see loader.py).
+        fast_loader_above=fast_loader_above if load_fast == "auto" else None,
+    )
+    return job_argv(python, args)

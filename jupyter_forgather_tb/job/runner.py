@@ -1,6 +1,7 @@
 """The process a TensorBoard job runs in: TensorBoard served on a Unix socket or a TCP port.
 
 Run as ``python -m jupyter_forgather_tb.runner [--unix-socket PATH] -- <tensorboard flags>``.
+Its arguments and the report file it writes are defined in ``common/jobwire.py``.
 Only a job's processes import tensorboard (here, in ``servers.py`` and in the fork
 server); the Jupyter server never does.
 The runner exits when its standard input closes, so a job never outlives the
@@ -9,7 +10,7 @@ server that started it, even if that server is killed outright.
 
 from __future__ import annotations
 
-import argparse
+import argparse  # TensorBoard hands its flags to make_server as a Namespace
 import logging
 import os
 import signal
@@ -20,9 +21,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
 
-from ..common.jsonfile import write_json
-from ..common.options import check_nice
-from ..common.processes import RUNNER_MODULE
+from ..common.jobwire import JobArgs, JobReport, S3MirrorArgs, parse_job_argv, write_report
 from .assets import default_assets, stored_zip
 from .capture import (
     Forwarder,
@@ -50,7 +49,7 @@ def _exit_when_stdin_closes() -> None:
     os._exit(0)
 
 
-def _start_mirror(args: argparse.Namespace) -> bool:
+def _start_mirror(args: S3MirrorArgs) -> bool:
     """Mirror an S3 prefix into the job's cache, then keep it fresh; False on a fatal error."""
     from ..common.s3client import S3Error, make_client
     from ..common.s3status import STATUS_FILE
@@ -60,22 +59,20 @@ def _start_mirror(args: argparse.Namespace) -> bool:
     scratch = os.path.join(args.cache_dir, "partial")
     for directory in (data, scratch):
         os.makedirs(directory, mode=0o700, exist_ok=True)
-    status = StatusFile(os.path.join(args.cache_dir, STATUS_FILE), args.s3_mirror)
+    status = StatusFile(os.path.join(args.cache_dir, STATUS_FILE), args.url)
     parent = os.getppid()
     try:
-        client = make_client(args.s3_endpoint_url)
+        client = make_client(args.endpoint_url)
         mirror = S3Mirror(
-            args.s3_mirror, data, scratch, client, args.max_cache_bytes, args.max_cache_objects
+            args.url, data, scratch, client, args.max_cache_bytes, args.max_cache_objects
         )
         # Retrying stops if the server that started us is gone (our parent changed).
         initial_sync(mirror, status, args.sync_interval, lambda: os.getppid() != parent)
     except S3Error as error:
         status.update(None, error)
-        sys.stderr.write(f"ERROR: S3 mirror of {args.s3_mirror}: {error.message}\n")
+        sys.stderr.write(f"ERROR: S3 mirror of {args.url}: {error.message}\n")
         return False
-    sys.stderr.write(
-        f"Mirrored {mirror.objects} objects ({mirror.bytes} bytes) from {args.s3_mirror}\n"
-    )
+    sys.stderr.write(f"Mirrored {mirror.objects} objects ({mirror.bytes} bytes) from {args.url}\n")
     if mirror.skipped:
         sys.stderr.write(
             f"Not mirrored: {len(mirror.skipped)} key(s), such as {mirror.skipped[0]['key']!r}: "
@@ -99,13 +96,6 @@ def _enter_private_network() -> bool:
     return True
 
 
-def _nice(text: str) -> int:
-    try:
-        return check_nice(int(text))
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
 def _auto_load_fast(tb_args: list[str], threshold: int, private_network: bool) -> str:
     logdir = tb_args[tb_args.index("--logdir") + 1]
     flag, why = load_fast_flag(logdir, threshold, private_network)
@@ -122,55 +112,17 @@ def main(
     passes the assets it prepared); None means TensorBoard's packaged ones,
     prepared here the same way (see ``assets.py``).
     """
-    parser = argparse.ArgumentParser(prog=RUNNER_MODULE)
-    parser.add_argument(
-        "--join-cgroup",
-        action="append",
-        default=[],
-        metavar="FILE",
-        help="join this control group (its cgroup.procs file) before anything starts; repeatable",
-    )
-    parser.add_argument(
-        "--nice", type=_nice, help="run the job at this niceness (-20 to 19), children included"
-    )
-    parser.add_argument("--unix-socket", help="serve on this Unix socket instead of TCP")
-    parser.add_argument(
-        "--fast-loader-above",
-        type=int,
-        help="load_fast 'auto': pick the loader here; outside a private network, the Rust "
-        "loader from these bytes of event files (0: never)",
-    )
-    parser.add_argument(
-        "--private-network",
-        action="store_true",
-        help="run in a network namespace of our own (Linux), where the Rust loader's port "
-        "is private; TensorBoard must listen on --unix-socket",
-    )
-    parser.add_argument(
-        "--report-file",
-        help="write the loader and network this job got here, as JSON, and once serving "
-        "on TCP, the address it bound",
-    )
-    parser.add_argument("--s3-mirror", metavar="URL", help="mirror this s3:// prefix first")
-    parser.add_argument("--cache-dir", help="the job's private directory for the mirror")
-    parser.add_argument("--sync-interval", type=float, default=5.0)
-    parser.add_argument("--max-cache-bytes", type=int, default=2**63)
-    parser.add_argument("--max-cache-objects", type=int, default=2**63)
-    parser.add_argument("--s3-endpoint-url", default=None)
-    parser.add_argument("tensorboard_args", nargs=argparse.REMAINDER)
-    args = parser.parse_args(argv)
+    args = parse_job_argv(argv)
     # First of all, while this is the job's only process and thread: whatever starts
     # later (TensorBoard's threads, its data server) inherits the groups and niceness.
     try:
-        join_cgroups(args.join_cgroup)
+        join_cgroups(list(args.join_cgroups))
     except LimitError as error:
         sys.stderr.write(f"ERROR: {error}\n")
         return 1
     if args.nice is not None and (note := set_nice(args.nice)):
         sys.stderr.write(f"Note: {note}\n")
-    tb_args = args.tensorboard_args
-    if tb_args[:1] == ["--"]:
-        tb_args = tb_args[1:]
+    tb_args = list(args.tensorboard_args)
     # Before any thread starts: a user namespace needs a single-threaded process. Not
     # without the Rust loader: the namespace would only take the job's network away.
     wants_private = bool(args.private_network and args.unix_socket) and rust_loader_installed()
@@ -180,14 +132,14 @@ def main(
     if connector and not private:
         stop_connector(*connector)
         connector = None
-    if args.s3_mirror and not _start_mirror(args):
+    if args.s3_mirror and not _start_mirror(args.s3_mirror):
         return 3
     if args.fast_loader_above is not None:
         tb_args = [*tb_args, _auto_load_fast(tb_args, args.fast_loader_above, private)]
     rust = "--load_fast=true" in tb_args
     if rust and not private:
         sys.stderr.write("Note: the Rust data server's loopback port is open to local users\n")
-    report = {"name": "rust" if rust else "python", "private_network": private}
+    report = JobReport(loader={"name": "rust" if rust else "python", "private_network": private})
     # Said before serving, so a job that fails to start has said it too.
     _report(args.report_file, report)
 
@@ -219,7 +171,7 @@ def main(
     if not args.unix_socket:
         # Where it listens, as bound: the server checks that listener is ours, then probes it.
         ip, port = servers[0].address
-        _report(args.report_file, {**report, "address": {"host": ip, "port": port}})
+        _report(args.report_file, JobReport(report.loader, address=(ip, port)))
     sys.stderr.write(f"TensorBoard serving at {url}\n")
     sys.stderr.flush()
     # Exit at once: TensorBoard keeps nothing to flush, and a normal interpreter
@@ -231,12 +183,12 @@ def main(
     return 0
 
 
-def _report(path: str | None, report: dict[str, Any]) -> None:
+def _report(path: str | None, report: JobReport) -> None:
     if path:
-        write_json(path, report)
+        write_report(path, report)
 
 
-def _server(wsgi_app: WSGIApplication, flags: argparse.Namespace, args: argparse.Namespace) -> Any:
+def _server(wsgi_app: WSGIApplication, flags: argparse.Namespace, args: JobArgs) -> Any:
     """TensorBoard's server for this job: on its Unix socket, or on exactly its TCP address."""
     from tensorboard import program
 

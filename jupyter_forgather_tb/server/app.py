@@ -25,7 +25,7 @@ from traitlets import (
     validate,
 )
 
-from ..common.options import check_nice
+from ..common.jobwire import check_nice
 from ..common.sizes import parse_size
 from .host.rundirs import UnsafeSocketBase
 from .jobs.manager import JobManager, ManagerSettings

@@ -64,8 +64,8 @@ class JobLimits:
 
     @staticmethod
     def argv(job: Job) -> dict[str, Any]:
-        """The ``build_argv`` arguments that apply a job's limits (its group, its niceness)."""
-        return {"join_cgroups": job.cgroup_files or (), "nice": job.cpu_nice}
+        """The ``build_argv`` arguments (``JobArgs`` fields) for a job's group and niceness."""
+        return {"join_cgroups": tuple(job.cgroup_files or ()), "nice": job.cpu_nice}
 
     def adopt(self, job: Job) -> None:
         """Find the group of a job re-adopted after a restart, if it still has one."""

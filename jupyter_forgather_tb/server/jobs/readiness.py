@@ -9,30 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
 from ...common.addresses import bind_ip, connect_ip
-from ...common.jsonfile import read_json
+from ...common.jobwire import read_report
 from ...common.options import LaunchOptions
 from ..host.listeners import Listener, PortCheck, check_port
 from ..host.transport import http_status, port_is_free
 from .errors import PortInUse
 from .job import Job
 from .registry import JobRegistry
-
-
-def _reported_address(report: Any) -> tuple[str, int] | None:
-    """The ``(ip, port)`` a TCP job's runner says it bound, if its report says so validly."""
-    address = report.get("address") if isinstance(report, dict) else None
-    if not isinstance(address, dict):
-        return None
-    host, port = address.get("host"), address.get("port")
-    if not isinstance(host, str) or not isinstance(port, int) or isinstance(port, bool):
-        return None
-    try:
-        return bind_ip(host, False), port
-    except ValueError:
-        return None
 
 
 def taken(port: int | None, listener: Listener) -> str:
@@ -109,7 +94,7 @@ class Readiness(JobRegistry):
         """The IP the job's runner says it bound on the job's port, once it serves."""
         if job.report_file is None:
             return None
-        address = _reported_address(read_json(job.report_file))
+        address = read_report(job.report_file).address
         return address[0] if address and address[1] == job.port else None
 
     @staticmethod

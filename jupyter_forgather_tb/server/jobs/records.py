@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ...common.addresses import bind_ip
+from ...common.jobwire import loader_report
 from ...common.options import CONTROL_FIELDS, LaunchOptions, OptionError, parse_launch
 from ...common.s3paths import is_s3_url, url_scheme
 from ..host.cgroups import JOB_PREFIX, MECHANISMS
@@ -41,17 +42,6 @@ class OwnDirs:
     log_dir: str  # <id>.log
     socket_base: str  # one private directory per server run, holding <id>.sock and <id>.json
     cache_root: str  # <id>/ for an s3:// job's mirror
-
-
-def loader_report(value: Any) -> dict[str, Any] | None:
-    """A runner's loader report ``{"name", "private_network"}`` if well formed, else None."""
-    if (
-        isinstance(value, dict)
-        and value.get("name") in ("rust", "python")
-        and isinstance(value.get("private_network"), bool)
-    ):
-        return {"name": value["name"], "private_network": value["private_network"]}
-    return None
 
 
 def _show(value: Any) -> str:

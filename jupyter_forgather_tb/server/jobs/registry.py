@@ -11,14 +11,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from ...common.jsonfile import read_json
+from ...common.jobwire import read_report
 from ..host.procfs import process_identity
 from ..logdirs.compare import remove_tree
 from .errors import JobNotFound
 from .forkclient import ForkServer, JobProcess
 from .job import Job, JobStatus
 from .limits import JobLimits
-from .records import OwnDirs, loader_report
+from .records import OwnDirs
 from .s3jobs import S3Caches
 from .scheduling import queue_order
 from .state import StateFile
@@ -208,7 +208,7 @@ class JobRegistry:
         if job.report_file is None:
             return
         if job.loader is None:
-            job.loader = loader_report(read_json(job.report_file))
+            job.loader = read_report(job.report_file).loader
         with contextlib.suppress(OSError):
             os.unlink(job.report_file)
 

@@ -7,6 +7,7 @@ import os
 import shutil
 from typing import Any
 
+from ...common.jobwire import S3MirrorArgs
 from ...common.options import DEFAULT_SYNC_INTERVAL
 from ...common.s3paths import is_s3_url
 from ...common.s3status import STATUS_FILE, read_status
@@ -47,14 +48,15 @@ class S3Caches:
         cache = self.cache_dir(job)
         if cache is None:
             return {}
-        interval = job.options.sync_interval or DEFAULT_SYNC_INTERVAL
-        runner_args = ["--s3-mirror", job.options.logdir, "--cache-dir", cache]
-        runner_args += ["--sync-interval", repr(interval)]
-        runner_args += ["--max-cache-bytes", str(self.max_bytes)]
-        runner_args += ["--max-cache-objects", str(self.max_objects)]
-        if self.endpoint_url:
-            runner_args += ["--s3-endpoint-url", self.endpoint_url]
-        return {"logdir": os.path.join(cache, "data"), "runner_args": runner_args}
+        mirror = S3MirrorArgs(
+            url=job.options.logdir,
+            cache_dir=cache,
+            sync_interval=job.options.sync_interval or DEFAULT_SYNC_INTERVAL,
+            max_cache_bytes=self.max_bytes,
+            max_cache_objects=self.max_objects,
+            endpoint_url=self.endpoint_url,
+        )
+        return {"logdir": os.path.join(cache, "data"), "s3_mirror": mirror}
 
     def mirror_status(self, job: Job) -> dict[str, Any] | None:
         """The status file the job's mirror last wrote, if any."""
