@@ -217,7 +217,11 @@ def hanging_tb(tb_config, fake_python):
 async def test_startup_timeout_fails_the_job_and_kills_its_whole_group(hanging_tb, api, logdir):
     job = await api.launch(logdir="logs")
     job = await api.wait_status(job["id"], "starting")
-    assert job["pid"]
+    # A starting job checks its log directories (in a thread) before its process starts.
+    while not job["pid"]:
+        assert job["status"] == "starting", job
+        await asyncio.sleep(0.05)
+        job = await api.job(job["id"])
     assert len(group_pids(job["pid"])) >= 2
     job = await api.wait_status(job["id"], "failed", timeout=10)
     assert "did not answer within 1 s" in job["error"]
