@@ -305,6 +305,8 @@ async def test_finished_history_is_bounded(api, logdir, tb_config):
 async def test_clearing_ended_jobs_keeps_live_ones_and_their_logs(api, logdir, tb_config):
     (logdir / "a").mkdir()
     ended = await api.launch(logdir="logs/a")
+    # Started, so it has a log file (a job cancelled before its process starts has none).
+    await api.wait_status(ended["id"], "running")
     await api.kill(ended["id"])
     live = await api.launch(logdir="logs")
     manager = api.serverapp.web_app.settings["forgather_tb_manager"]
