@@ -107,7 +107,12 @@ def stays_on_server(location: str, request_url: str, base_url: str) -> bool:
 
 def websocket_handshake_refusal(headers: HTTPHeaders) -> tuple[int, str] | None:
     """Status and reason with which tornado refuses a websocket handshake for its
-    headers (the Origin aside), or None if it accepts them."""
+    headers (the Origin aside), or None if it accepts them.
+
+    Written here because tornado makes these checks inline in
+    ``WebSocketHandler.get``, after ``prepare()``, with nothing to call beforehand;
+    the proxy must refuse before it wakes a suspended job.
+    """
     connection = {part.strip().lower() for part in headers.get("Connection", "").split(",")}
     if "upgrade" not in connection:
         return 400, '"Connection" must be "Upgrade"'
