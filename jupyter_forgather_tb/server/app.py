@@ -8,6 +8,8 @@ import os
 import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import fields
+from typing import Any, TypeVar
 
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.serverapp import ServerApp
@@ -31,11 +33,13 @@ from .host.rundirs import UnsafeSocketBase
 from .jobs.manager import JobManager, ManagerSettings
 from .logdirs.find import MAX_SCAN_ENTRIES
 from .web.backends import BackendClients
-from .web.handlers import ApiConfig, api_handlers, turned_off_handlers
+from .web.handlers import api_handlers, turned_off_handlers
 from .web.preview import MAX_ANSWER_BYTES, PreviewClient
 from .web.proxy import proxy_handlers
+from .web.settings import WebSettings
 
 API_PREFIX = "/forgather-tb/api"
+_Settings = TypeVar("_Settings")
 #: Threads for log directory scans: theirs alone, so a launch never waits behind a scan.
 SCAN_WORKERS = 2
 
@@ -357,39 +361,21 @@ class ForgatherTB(ExtensionApp):
 
     def initialize_settings(self) -> None:
         """Build the job manager and share it with the handlers."""
-        settings = ManagerSettings(
-            base_url=self._server.base_url,
+        server = self._server
+        settings = from_traits(
+            ManagerSettings,
+            self,
+            base_url=server.base_url,
             python=self.tensorboard_python,
-            max_running=self.max_running,
-            startup_timeout=self.startup_timeout,
-            kill_grace=self.kill_grace,
-            output_buffer_size=self.output_buffer_size,
-            log_dir=os.path.join(self._server.runtime_dir, "forgather-tb", "logs"),
+            log_dir=os.path.join(server.runtime_dir, "forgather-tb", "logs"),
             socket_dir=self.socket_dir or None,
-            max_finished=self.max_finished,
-            max_queued=self.max_queued,
-            idle_timeout=self.idle_timeout,
-            suspend_after=self.suspend_after,
             state_file=self.state_file or None,
-            s3_cache_dir=self.s3_cache_dir,
-            s3_cache_max_bytes=self.s3_cache_max_bytes,
-            s3_cache_max_objects=self.s3_cache_max_objects,
-            s3_keep_cache=self.s3_keep_cache,
             s3_endpoint_url=self.s3_endpoint_url or None,
-            load_fast_auto_bytes=self.load_fast_auto_bytes,
-            private_network=self.private_network,
-            fork_server=self.fork_server,
             # parse_size again: traitlets does not validate static default values.
             memory_limit=parse_size(self.memory_limit),
             max_memory_limit=parse_size(self.max_memory_limit),
             total_memory_limit=parse_size(self.total_memory_limit),
-            allow_port=self.allow_port,
             allowed_roots=self.roots,
-            cpu_nice=self.cpu_nice,
-            cpu_limit=self.cpu_limit,
-            limit_mechanism=self.limit_mechanism,
-            live_window=self.live_window,
-            stall_after=self.stall_after,
             scan_depth=self.logdir_scan_depth,
             scan_max_dirs=self.logdir_scan_max_dirs,
             scan_max_entries=self.logdir_scan_max_entries,
@@ -407,7 +393,7 @@ class ForgatherTB(ExtensionApp):
         self.backends = BackendClients()
         self.manager.on_job_end(lambda job: self.backends.close(job.id))
         self.previews = PreviewClient(self._server.base_url, self.preview_max_bytes)
-        config: ApiConfig = self  # mypy checks the app has every setting the handlers read
+        config = from_traits(WebSettings, self)
         self.settings.update(
             {
                 "forgather_tb_manager": self.manager,
@@ -443,6 +429,12 @@ class ForgatherTB(ExtensionApp):
         self.backends.close_all()
         self.previews.close()
         self.scan_executor.shutdown(wait=False, cancel_futures=True)
+
+
+def from_traits(cls: type[_Settings], app: ForgatherTB, **given: Any) -> _Settings:
+    """A settings dataclass filled from the app: ``given`` values, else the same-named trait."""
+    names = [field.name for field in fields(cls)]  # type: ignore[arg-type]
+    return cls(**{name: given[name] if name in given else getattr(app, name) for name in names})
 
 
 def stop_on_sigint(serverapp: ServerApp) -> None:

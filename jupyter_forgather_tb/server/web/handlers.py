@@ -7,7 +7,7 @@ import json
 import os
 from concurrent.futures import Executor
 from importlib import resources
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
@@ -18,7 +18,6 @@ from ...common.options import OptionError, memory_limit, parse_launch, refuse_tc
 from ..jobs.errors import BackendFailed, BackendTimeout, JobNotRunning
 from ..jobs.job import Job
 from ..jobs.manager import (
-    JobManager,
     JobNotFound,
     JobStillLive,
     ManagerError,
@@ -28,28 +27,8 @@ from ..jobs.manager import (
 )
 from ..logdirs.find import find_logdirs, resolve_logdir, resolve_members
 from .auth import AUTH_RESOURCE
-from .backends import BackendClients
+from .parts import ServerParts
 from .preview import PreviewClient, check_tag
-
-
-class ApiConfig(Protocol):
-    """The settings the handlers read: the extension app's traits (the app is above this layer)."""
-
-    @property
-    def allow_port(self) -> bool: ...
-    @property
-    def root_dir(self) -> str: ...
-    @property
-    def roots(self) -> list[str]: ...
-    @property
-    def logdir_scan_depth(self) -> int: ...
-    @property
-    def logdir_scan_max_dirs(self) -> int: ...
-    @property
-    def logdir_scan_max_entries(self) -> int: ...
-    @property
-    def logdir_scan_max_results(self) -> int: ...
-
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_OUTPUT_CHUNK = 256 * 1024
@@ -126,29 +105,15 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
     return value
 
 
-class ForgatherTBHandler(APIHandler):
+class ForgatherTBHandler(ServerParts, APIHandler):
     """Base of our API handlers: the manager, JSON errors, and the auth resource."""
 
     auth_resource = AUTH_RESOURCE
 
     @property
-    def manager(self) -> JobManager:
-        return cast(JobManager, self.settings["forgather_tb_manager"])
-
-    @property
-    def backends(self) -> BackendClients:
-        """The HTTP clients that reach each running job (the proxy's)."""
-        return cast(BackendClients, self.settings["forgather_tb_backends"])
-
-    @property
     def scan_executor(self) -> Executor:
         """The threads log directory scans run in (never the ones launches use)."""
         return cast(Executor, self.settings["forgather_tb_scan_executor"])
-
-    @property
-    def tb_config(self) -> ApiConfig:
-        """The extension app, whose traits are our configuration."""
-        return cast(ApiConfig, self.settings["forgather_tb_config"])
 
     def send_error_json(self, status: int, message: str, **extra: Any) -> None:
         """Finish with ``{"message": ...}`` and a 4xx status, without raising."""
