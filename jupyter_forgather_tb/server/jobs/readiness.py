@@ -14,7 +14,8 @@ from collections.abc import Iterable
 from ...common.addresses import bind_ip, connect_ip
 from ...common.jobwire import read_report
 from ...common.options import LaunchOptions
-from ..host.listeners import Listener, PortCheck, check_port
+from ..host.listeners import PortCheck, check_port
+from ..host.procfs import Listener
 from ..host.transport import http_status, port_is_free
 from .errors import PortInUse
 from .job import Job
