@@ -173,14 +173,6 @@ class JobManager:
                 "asked for its scalars"
             )
 
-    def find_reusable(self, options: LaunchOptions) -> Job | None:
-        """A live job started with the same options, if any."""
-        key = options.reuse_key()
-        for job in self.list():
-            if job.status.is_live and job.options.reuse_key() == key:
-                return job
-        return None
-
     def launch(self, options: LaunchOptions, force_new: bool = False) -> tuple[Job, bool]:
         """Queue a job for these options, or return the live one that matches.
 
@@ -189,7 +181,7 @@ class JobManager:
         refuse the options (:func:`~.admission.admit`), before anything starts.
         """
         if not force_new:
-            existing = self.find_reusable(options)
+            existing = self.table.find_reusable(options)
             if existing is not None:
                 return existing, True
         settings = self.settings

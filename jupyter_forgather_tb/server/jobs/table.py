@@ -6,6 +6,7 @@ import builtins
 import logging
 from datetime import UTC, datetime
 
+from ...common.options import LaunchOptions
 from .errors import JobNotFound
 from .job import Job, JobStatus
 from .scheduling import queue_order
@@ -53,6 +54,14 @@ class JobTable:
         if job.status != JobStatus.QUEUED:
             return None
         return self.queue().index(job) + 1
+
+    def find_reusable(self, options: LaunchOptions) -> Job | None:
+        """A live job started with the same options, if any."""
+        key = options.reuse_key()
+        for job in self.list():
+            if job.status.is_live and job.options.reuse_key() == key:
+                return job
+        return None
 
     def suspended(self) -> builtins.list[Job]:
         """The jobs that are suspended now."""
