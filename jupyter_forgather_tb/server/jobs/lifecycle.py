@@ -84,7 +84,8 @@ class Lifecycle:
     def adopt(self, job: Job) -> None:
         """Watch a job re-adopted after a restart until its process is gone."""
         self.parts.limits.adopt(job)
-        self.tasks[job.id] = asyncio.ensure_future(self._drive(job, self._watch_adopted(job)))
+        run = self.runs[job.id] = Run(job, self.parts)  # at once: a kill may come first
+        self.tasks[job.id] = asyncio.ensure_future(self._drive(job, self._watch_adopted(run)))
 
     def in_background(self, work: Coroutine[Any, Any, Any]) -> None:
         """Run a stop (or other work nobody waits for) without losing it."""
@@ -139,13 +140,12 @@ class Lifecycle:
         self.table.save()
         self.log.info("TensorBoard job %s is running (pid %s)", job.id, job.pid)
 
-    async def _watch_adopted(self, job: Job) -> None:
+    async def _watch_adopted(self, run: Run) -> None:
         """Confirm a re-adopted job answers, then watch it until it ends."""
-        run = self.runs[job.id] = Run(job, self.parts)
         await run.serve_adopted()
         self.table.save()
         await run.gone()
-        self.end(job, *await run.outcome(None))
+        self.end(run.job, *await run.outcome(None))
 
     def signal(self, job: Job, sig: int) -> None:
         """Signal the processes of a job's run, if it has one."""
