@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 
 from .. import __version__
 from ..common.options import OptionError
+from ..common.sizes import format_size
 from .activity import activity_text
 from .client import (
     ENDED,
@@ -137,15 +138,21 @@ def _parser() -> argparse.ArgumentParser:
 
     upload = commands.add_parser(
         "upload",
-        help="copy a local log directory's event files to S3, once or while training runs",
+        help="copy a local log directory's event files to a remote source, once or while "
+        "training runs",
         description="Copy the TensorBoard files (event files and plugin assets) of a local "
-        "log directory to s3://bucket/prefix. Only new bytes are sent: a grown event file "
-        "is appended to in S3. Uses boto3's credentials (environment, profile or role). "
+        "log directory to s3://bucket/prefix, gs://bucket/prefix, az://container/prefix or "
+        "ssh://[user@]host[:port]/path. Only new bytes are sent where the store allows: a "
+        "grown event file is appended to (S3: a server-side copy and the new bytes; GCS: "
+        "compose; Azure: append blobs; SSH: SFTP append). Uses the store's standard "
+        "credentials, or a named connection of this machine's Jupyter configuration. "
         "Needs no Jupyter server.",
     )
     upload.set_defaults(usage_error=upload.error)
     upload.add_argument("local", metavar="LOCAL_LOGDIR", help="the local log directory")
-    upload.add_argument("url", metavar="S3_URL", help="where to: s3://bucket/prefix")
+    upload.add_argument(
+        "url", metavar="URL", help="where to: s3://, gs://, az:// or ssh:// URL of a folder"
+    )
     upload.add_argument(
         "--follow",
         action="store_true",
@@ -159,9 +166,16 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds between uploads with --follow (default 10)",
     )
     upload.add_argument(
+        "--connection",
+        metavar="NAME",
+        help="a connection of c.ForgatherTB.connections in this machine's Jupyter "
+        "configuration (endpoint, region, account, SSH host...)",
+    )
+    upload.add_argument(
         "--endpoint-url",
         metavar="URL",
-        help="S3-compatible endpoint (default: $AWS_ENDPOINT_URL, else AWS)",
+        help="S3-compatible endpoint for s3:// (default: the connection's, "
+        "$AWS_ENDPOINT_URL, else AWS)",
     )
     return parser
 
@@ -369,21 +383,35 @@ def _servers(args: argparse.Namespace) -> int:
     return 0
 
 
+def _progress_line(files: int, of_files: int, sent: int, of_bytes: int) -> None:
+    """Show an upload's progress on the terminal's last line (a line of its own at the end)."""
+    line = f"Uploading: {files}/{of_files} file(s), {format_size(sent)} of {format_size(of_bytes)}"
+    end = "\n" if files == of_files else ""
+    sys.stderr.write(f"\r\033[K{line}{end}")
+    sys.stderr.flush()
+
+
 def _upload(args: argparse.Namespace) -> int:
-    from ..common.s3client import S3Error
-    from .s3upload import S3Uploader
+    from ..common.remotefs import RemoteError
+    from .connconfig import find_connection
+    from .upload import Uploader
 
     if not args.interval > 0:
         args.usage_error("--interval must be a number of seconds above 0")
     if not os.path.isdir(args.local):
         args.usage_error(f"{args.local} is not a directory")
     try:
-        uploader = S3Uploader(args.local, args.url, endpoint_url=args.endpoint_url)
+        connection = find_connection(args.connection) if args.connection else None
+        uploader = Uploader(
+            args.local, args.url, connection=connection, endpoint_url=args.endpoint_url
+        )
     except ValueError as error:
         args.usage_error(f"{args.url}: {error}")
-    except S3Error as error:  # boto3 missing
+    except RemoteError as error:  # the store's extra missing
         print(f"error: {printable(error.message, multiline=True)}", file=sys.stderr)
         return 1
+    if sys.stderr.isatty():
+        uploader.on_progress = _progress_line
     stop = threading.Event()
     if args.follow:
         # The first signal asks for a last sync; a second one ends at once.
@@ -400,13 +428,13 @@ def _upload(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         uploader.follow(args.interval, stop)
-    except S3Error as error:
+    except RemoteError as error:
         print(printable(f"error: {args.url}: {error.message}", multiline=True), file=sys.stderr)
         return 1
     total = uploader.total
     print(
         f"Uploaded {total.files} file(s) to {args.url}: {total.bytes_sent} bytes sent, "
-        f"{total.bytes_copied} copied within S3.",
+        f"{total.bytes_copied} copied within the store.",
         file=sys.stderr,
     )
     return 0
