@@ -30,7 +30,8 @@ from ..common.s3client import (
     list_tensorboard_objects,
     make_client,
 )
-from ..common.s3paths import EVENT_FILE_MARK, key_prefix, parse_bucket_url, tensorboard_path
+from ..common.sources import parse_source_url
+from ..common.tbfiles import EVENT_FILE_MARK, key_prefix, tensorboard_path
 
 MIN_PART_BYTES = 5 * 1024**2  # S3's minimum size of every part but the last
 MAX_PART_BYTES = 5 * 1024**3  # S3's maximum part size (and copy range)
@@ -106,7 +107,8 @@ class S3Uploader:
         client: S3Client | None = None,
         endpoint_url: str | None = None,
     ):
-        scheme, self.bucket, prefix = parse_bucket_url(url)
+        source = parse_source_url(url)
+        scheme, self.bucket, prefix = source.scheme, source.location, source.path
         if scheme != "s3":
             raise ValueError("the destination must be an s3://bucket/prefix URL")
         self.url = url
