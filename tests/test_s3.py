@@ -11,10 +11,10 @@ from importlib import resources
 import pytest
 from s3_helpers import event_key, new_bucket, scalar_records, start_moto
 
-from jupyter_forgather_tb.common.options import OptionError, build_argv, parse_launch
+from jupyter_forgather_tb.common.options import OptionError, parse_launch
 from jupyter_forgather_tb.common.s3client import S3Error, make_client
-from jupyter_forgather_tb.common.s3paths import EVENT_FILE_FOLDER, FOLDER_CLASH, paths_to_skip
 from jupyter_forgather_tb.common.s3status import read_status
+from jupyter_forgather_tb.common.tbfiles import EVENT_FILE_FOLDER, FOLDER_CLASH, paths_to_skip
 from jupyter_forgather_tb.job.s3mirror import (
     MAX_SKIPPED_REPORTED,
     OVERLAP_BYTES,
@@ -59,8 +59,7 @@ async def wait_for(predicate, timeout=30.0):
 def test_bucket_urls_are_accepted_in_their_canonical_spelling(given, canonical):
     options, _ = parse_launch({"logdir": given})
     assert options.logdir == canonical
-    is_s3 = canonical.startswith("s3://")
-    assert options.sync_interval == (5.0 if is_s3 else None)
+    assert options.sync_interval == 5.0  # every remote source is mirrored
 
 
 @pytest.mark.parametrize(
@@ -71,7 +70,7 @@ def test_bucket_urls_are_accepted_in_their_canonical_spelling(given, canonical):
         ({"logdir": "s3://Bad_Bucket/x"}, "logdir", "not a valid S3 bucket name"),
         ({"logdir": "s3://bucket/a/../b"}, "logdir", "'..'"),
         ({"logdir": "s3://bucket/a?versionId=1"}, "logdir", "query"),
-        ({"logdir": "logs", "sync_interval": 5}, "sync_interval", "only to s3://"),
+        ({"logdir": "logs", "sync_interval": 5}, "sync_interval", "only to remote"),
         ({"logdir": "s3://bucket/x", "sync_interval": 0.1}, "sync_interval", "from 0.5"),
         ({"logdir": "s3://bucket/x", "sync_interval": "5"}, "sync_interval", "number"),
         ({"logdir": "s3://bucket/x", "sync_interval": True}, "sync_interval", "number"),
@@ -82,26 +81,6 @@ def test_bad_bucket_urls_and_sync_intervals_are_refused(body, field, words):
         parse_launch(body)
     assert caught.value.field == field
     assert words in caught.value.message
-
-
-def test_gs_logdir_goes_to_tensorboard_as_it_is():
-    options, _ = parse_launch({"logdir": "gs://bucket/runs"})
-    argv = build_argv(options, python="python", path_prefix="/tb/x", unix_socket="/s")
-    assert argv[argv.index("--logdir") + 1] == "gs://bucket/runs"
-    assert "--s3-mirror" not in argv
-    assert "--load_fast=true" in argv  # TensorBoard reads GCS only with its fast loader
-    # ... also when "auto" would leave the choice to the runner's size threshold.
-    argv = build_argv(
-        options, python="python", path_prefix="/tb/x", unix_socket="/s", fast_loader_above=10
-    )
-    assert "--load_fast=true" in argv and "--fast-loader-above" not in argv
-
-
-def test_gs_logdir_refuses_the_python_loader():
-    with pytest.raises(OptionError) as caught:
-        parse_launch({"logdir": "gs://bucket/runs", "load_fast": "false"})
-    assert caught.value.field == "load_fast"
-    assert "gs://" in caught.value.message
 
 
 @pytest.mark.parametrize(

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
-from ..common.s3paths import url_scheme
+from ..common.sources import url_scheme
 
 API_PATH = "forgather-tb/api/"
 ENV_SERVER = "FORGATHER_TB_SERVER"

@@ -23,8 +23,9 @@ from typing import Any
 
 from ..common.jsonfile import write_json
 from ..common.s3client import S3Client, S3Error, describe_error, list_tensorboard_objects
-from ..common.s3paths import key_prefix, parse_bucket_url, paths_to_skip
 from ..common.s3status import summarize_events
+from ..common.sources import parse_source_url
+from ..common.tbfiles import key_prefix, paths_to_skip
 
 #: Bytes re-read before the mirrored end of a grown object, compared with the local
 #: copy: a cheap check that the object was appended to rather than rewritten.
@@ -54,7 +55,8 @@ class S3Mirror:
     def __init__(
         self, url: str, dest: str, scratch: str, client: S3Client, max_bytes: int, max_objects: int
     ):
-        _, self.bucket, prefix = parse_bucket_url(url)
+        source = parse_source_url(url)
+        self.bucket, prefix = source.location, source.path
         self.url = url
         self.prefix = key_prefix(prefix)
         self.dest = dest

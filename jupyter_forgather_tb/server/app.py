@@ -8,12 +8,14 @@ import os
 import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.serverapp import ServerApp
 from traitlets import (
     Bool,
     Bunch,
+    Dict,
     Enum,
     Float,
     Integer,
@@ -25,6 +27,7 @@ from traitlets import (
     validate,
 )
 
+from ..common.connections import parse_connections
 from ..common.jobwire import check_nice
 from ..common.sizes import parse_size
 from .host.rundirs import UnsafeSocketBase
@@ -188,6 +191,19 @@ class ForgatherTB(ExtensionApp):
         "MinIO. Empty means boto3's default: AWS_ENDPOINT_URL when set, else AWS.",
     ).tag(config=True)
 
+    connections = Dict(
+        help="Named connections for remote log directories, chosen per launch by name: "
+        '{"minio": {"protocol": "s3", "endpoint_url": "https://minio:9000", "ca_bundle": '
+        '"/etc/ssl/minio.pem"}, "cluster": {"protocol": "ssh", "host": "login1"}}. '
+        "Settings per protocol: s3: endpoint_url, region, ca_bundle, profile, key, secret, "
+        "anon; gs: endpoint_url, project, token (a credentials file), anon; az: "
+        "account_name, connection_string, account_key, sas_token, anon; ssh: host, port, "
+        "username, client_keys, known_hosts, config. Without a connection the standard "
+        "credential chains apply (AWS env/profile/role, Google ADC, Azure's default "
+        "credential, the SSH agent, keys and ~/.ssh/config). Secrets given here are listed "
+        "nowhere and reach a job only through a private file.",
+    ).tag(config=True)
+
     s3_cache_dir = Unicode(
         help="Where s3:// jobs mirror their event files, one private directory per job. "
         "Defaults to a directory under the Jupyter runtime directory.",
@@ -316,6 +332,14 @@ class ForgatherTB(ExtensionApp):
         except ValueError as error:
             raise TraitError(f"c.ForgatherTB.{proposal['trait'].name}: {error}") from None
 
+    @validate("connections")
+    def _valid_connections(self, proposal: Bunch) -> dict[str, Any]:
+        try:
+            parse_connections(proposal["value"])
+        except ValueError as error:
+            raise TraitError(f"c.ForgatherTB.connections: {error}") from None
+        return dict(proposal["value"])
+
     @validate("cpu_nice")
     def _valid_nice(self, proposal: Bunch) -> int:
         try:
@@ -376,6 +400,7 @@ class ForgatherTB(ExtensionApp):
             s3_cache_max_objects=self.s3_cache_max_objects,
             s3_keep_cache=self.s3_keep_cache,
             s3_endpoint_url=self.s3_endpoint_url or None,
+            connections=parse_connections(self.connections),
             load_fast_auto_bytes=self.load_fast_auto_bytes,
             private_network=self.private_network,
             fork_server=self.fork_server,

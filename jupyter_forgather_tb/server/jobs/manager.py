@@ -19,8 +19,8 @@ from dataclasses import replace
 from typing import Any
 
 from ...common.options import LaunchOptions
-from ...common.s3paths import url_scheme
 from ...common.sizes import format_size
+from ...common.sources import url_scheme
 from ..host.rundirs import check_socket_base, make_run_dir, sweep_run_dirs
 from ..logdirs.dirchecks import DirChecks
 from .activity import ActivitySettings, ActivityTracker

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from ...common.connections import Connection
 from ...common.jobwire import read_report
 from ..host.procfs import process_identity
 from ..logdirs.compare import remove_tree
@@ -49,6 +50,7 @@ class ManagerSettings:
     s3_cache_max_objects: int
     s3_keep_cache: bool
     s3_endpoint_url: str | None
+    connections: dict[str, Connection]  # by name, from c.ForgatherTB.connections
     load_fast_auto_bytes: int
     private_network: bool
     fork_server: bool

@@ -9,8 +9,8 @@ from typing import Any
 
 from ...common.jobwire import S3MirrorArgs
 from ...common.options import DEFAULT_SYNC_INTERVAL
-from ...common.s3paths import is_s3_url
 from ...common.s3status import STATUS_FILE, read_status
+from ...common.sources import is_remote
 from .job import Job
 
 
@@ -34,7 +34,7 @@ class S3Caches:
 
     def cache_dir(self, job: Job) -> str | None:
         """The private directory an s3:// job mirrors into (None for other jobs)."""
-        return os.path.join(self.cache_root, job.id) if is_s3_url(job.options.logdir) else None
+        return os.path.join(self.cache_root, job.id) if is_remote(job.options.logdir) else None
 
     def make_cache(self, job: Job) -> None:
         """Create an s3:// job's cache directory (private) before it starts."""
