@@ -325,9 +325,7 @@ class Uploader:
                 result = self._s3("upload_part", **target, PartNumber=len(parts) + 1, Body=body)
                 parts.append({"PartNumber": len(parts) + 1, "ETag": result["ETag"]})
                 stats.bytes_sent += len(body)
-            done = self._s3(
-                "complete_multipart_upload", **target, MultipartUpload={"Parts": parts}
-            )
+            done = self._s3("complete_multipart_upload", **target, MultipartUpload={"Parts": parts})
         except BaseException:
             # Also on KeyboardInterrupt: S3 would otherwise keep (and bill) the parts.
             if "UploadId" in target:

@@ -152,6 +152,14 @@ class ForgatherTB(ExtensionApp):
         500, help="How many log directories the picker returns at most."
     ).tag(config=True)
 
+    remote_list_timeout = Float(
+        20.0,
+        help="Seconds the log directory picker may spend listing a remote source (s3://, "
+        "gs://, az://, ssh://) before it gives up and says so; the listing runs in a "
+        "process of its own, killed then. The picker's other limits (depth, directories, "
+        "entries, results) hold for remote sources too.",
+    ).tag(config=True)
+
     preview_max_bytes = Integer(
         MAX_ANSWER_BYTES,
         min=1,

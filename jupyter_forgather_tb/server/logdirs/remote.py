@@ -63,7 +63,9 @@ def listing_request(url: str, connection: Connection | None, limits: ListLimits)
     ).encode()
 
 
-def read_answer(stdout: bytes, stderr: bytes, code: int | None) -> tuple[list[dict[str, Any]], bool]:
+def read_answer(
+    stdout: bytes, stderr: bytes, code: int | None
+) -> tuple[list[dict[str, Any]], bool]:
     """``(entries, truncated)`` from the listing process's output, or :class:`RemoteListError`."""
     try:
         answer = json.loads(stdout) if stdout else None
