@@ -392,7 +392,7 @@ def _progress_line(files: int, of_files: int, sent: int, of_bytes: int) -> None:
 
 
 def _upload(args: argparse.Namespace) -> int:
-    from ..common.remotefs import RemoteError
+    from ..common.remotefs import SourceError
     from .connconfig import find_connection
     from .upload import Uploader
 
@@ -407,7 +407,7 @@ def _upload(args: argparse.Namespace) -> int:
         )
     except ValueError as error:
         args.usage_error(f"{args.url}: {error}")
-    except RemoteError as error:  # the store's extra missing
+    except SourceError as error:  # the store's extra missing
         print(f"error: {printable(error.message, multiline=True)}", file=sys.stderr)
         return 1
     if sys.stderr.isatty():
@@ -428,7 +428,7 @@ def _upload(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         uploader.follow(args.interval, stop)
-    except RemoteError as error:
+    except SourceError as error:
         print(printable(f"error: {args.url}: {error.message}", multiline=True), file=sys.stderr)
         return 1
     total = uploader.total

@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import posixpath
 import signal
 import threading
 import uuid
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 from typing import Any, BinaryIO
 
 from ..common.connections import Connection
-from ..common.remotefs import RemoteError, describe_error, open_filesystem, root_path
+from ..common.remotefs import RemoteSource, SourceError, describe_error, open_source
 from ..common.sources import parse_source_url
 from ..common.tbfiles import EVENT_FILE_MARK, tensorboard_path
 
@@ -114,18 +115,15 @@ def _copy(source: BinaryIO, out: Any, length: int) -> int:
     return sent
 
 
-def _etag(info: dict[str, Any]) -> str | None:
-    value = info.get("ETag") or info.get("etag") or info.get("generation")
-    return None if value is None else str(value)
-
-
 class Uploader:
     """Keeps a remote source a copy of a local log directory's TensorBoard files.
 
     Only event files (``*tfevents*``) and plugin assets (``plugins/``) go up,
     as the mirror on the read side takes only those. ``connection`` is a named
-    connection's settings (None: the standard credential chains); ``fs`` an
-    fsspec filesystem already open on the source's store, for tests.
+    connection's settings (None: the standard credential chains); ``endpoint_url``
+    an S3 endpoint for ``s3://`` without one. Raises ``ValueError`` for a URL that
+    is not a remote source, :class:`SourceError` when the store cannot be opened
+    (its package missing, say).
     """
 
     def __init__(
@@ -133,16 +131,16 @@ class Uploader:
         local_dir: str,
         url: str,
         connection: Connection | None = None,
-        fs: Any = None,
         endpoint_url: str | None = None,
     ):
         self.source = parse_source_url(url)
         self.url = str(self.source)
         self.local_dir = os.path.abspath(local_dir)
-        self.fs = fs if fs is not None else open_filesystem(self.source, connection, endpoint_url)
-        self.root = root_path(self.source)
+        self.remote: RemoteSource = open_source(self.source, connection, endpoint_url)
+        self.fs = self.remote.fs
+        self.root = self.remote.root
         self.total = UploadStats()
-        self.last_error: RemoteError | None = None
+        self.last_error: SourceError | None = None
         self.on_progress: Progress | None = None
         self._remote: dict[str, _Remote] | None = None
         self._stop = threading.Event()
@@ -151,24 +149,14 @@ class Uploader:
     # -- one sync ----------------------------------------------------------------------------
 
     def _full(self, path: str) -> str:
-        return f"{self.root.rstrip('/')}/{path}" if self.root else path
+        return self.remote.full_path(path)
 
     def _list_remote(self) -> dict[str, _Remote]:
-        with contextlib.suppress(AttributeError):
-            self.fs.invalidate_cache(self.root)
-        try:
-            found = self.fs.find(self.root, detail=True)
-        except FileNotFoundError:
-            if self.source.scheme != "ssh":
-                raise
-            found = {}  # a folder the first sync makes
-        base = self.root.rstrip("/") + "/" if self.root.rstrip("/") else ""
-        remote = {}
-        for name, info in found.items():
-            path = tensorboard_path(name.lstrip("/")[len(base.lstrip("/")) :])
-            if path is not None and info.get("type") != "directory":
-                remote[path] = _Remote(int(info["size"]), _etag(info))
-        return remote
+        """What the destination holds already (an SSH folder is made when missing)."""
+        if self.source.scheme == "ssh":
+            self.fs.makedirs(self.root or ".", exist_ok=True)
+        self.remote.check()
+        return {item.path: _Remote(item.size, item.version or None) for item in self.remote.list()}
 
     def _local_files(self) -> Iterator[tuple[str, os.stat_result]]:
         for directory, dirs, files in os.walk(self.local_dir):
@@ -187,7 +175,7 @@ class Uploader:
         return have.size >= MIN_PART_BYTES if self.source.scheme == "s3" else have.size > 0
 
     def sync(self) -> UploadStats:
-        """Upload what changed since the last sync; raises :class:`RemoteError`."""
+        """Upload what changed since the last sync; raises :class:`SourceError`."""
         stats = UploadStats()
         try:
             if self._remote is None:
@@ -249,8 +237,8 @@ class Uploader:
             if self.fs.exists(target):
                 self.fs.rm_file(target)  # a block blob cannot become an append blob
             mode = "ab"
-        elif self.source.scheme == "ssh":
-            self.fs.makedirs(target.rsplit("/", 1)[0], exist_ok=True)
+        elif self.source.scheme == "ssh" and posixpath.dirname(target):
+            self.fs.makedirs(posixpath.dirname(target), exist_ok=True)
         with self.fs.open(target, mode) as out:
             stats.bytes_sent += _copy(source, out, size)
 
@@ -347,7 +335,7 @@ class Uploader:
             try:
                 self.sync()
                 self.last_error = None
-            except RemoteError as error:
+            except SourceError as error:
                 self.last_error = error
                 if error.fatal or stopping:
                     raise
@@ -362,7 +350,7 @@ class Uploader:
             raise RuntimeError("the uploader is already running")
 
         def run() -> None:
-            with contextlib.suppress(RemoteError):  # kept in last_error for stop() to raise
+            with contextlib.suppress(SourceError):  # kept in last_error for stop() to raise
                 self.follow(interval, self._stop)
 
         self._stop.clear()

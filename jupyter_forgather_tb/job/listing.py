@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from ..common.connections import parse_connection
-from ..common.remotefs import describe_error, open_filesystem, root_path
+from ..common.remotefs import describe_error, open_source
 from ..common.sources import parse_source_url
 from ..common.tbfiles import EVENT_FILE_MARK
 
@@ -88,10 +88,11 @@ def answer(request: dict[str, Any]) -> dict[str, Any]:
     conn = request.get("connection")
     connection = parse_connection(conn["name"], conn["entry"]) if conn else None
     try:
-        fs = open_filesystem(source, connection)
+        remote = open_source(source, connection, request.get("s3_endpoint_url"))
+        remote.check()
         runs, truncated = list_runs(
-            fs,
-            root_path(source),
+            remote.fs,
+            remote.root or ".",
             int(request["max_depth"]),
             int(request["max_dirs"]),
             int(request["max_entries"]),

@@ -43,7 +43,9 @@ class ListLimits:
     timeout: float
 
 
-def listing_request(url: str, connection: Connection | None, limits: ListLimits) -> bytes:
+def listing_request(
+    url: str, connection: Connection | None, limits: ListLimits, s3_endpoint_url: str | None
+) -> bytes:
     """The JSON request the listing process reads on stdin."""
     conn = None
     if connection is not None:
@@ -55,6 +57,7 @@ def listing_request(url: str, connection: Connection | None, limits: ListLimits)
         {
             "url": url,
             "connection": conn,
+            "s3_endpoint_url": s3_endpoint_url,
             "max_depth": limits.max_depth,
             "max_dirs": limits.max_dirs,
             "max_entries": limits.max_entries,
@@ -80,13 +83,18 @@ def read_answer(
 
 
 async def list_remote(
-    python: str, url: str, connection: Connection | None, limits: ListLimits
+    python: str,
+    url: str,
+    connection: Connection | None,
+    limits: ListLimits,
+    s3_endpoint_url: str | None = None,
 ) -> tuple[list[dict[str, Any]], bool]:
     """The run folders of ``url`` as the picker shows them, and whether the list is cut short.
 
     Raises :class:`RemoteListError`: 400 for what retrying cannot fix (no such
     bucket, bad credentials, a missing extra), 502 for a failure of the store, 504
-    when the listing outlasts ``limits.timeout`` seconds.
+    when the listing outlasts ``limits.timeout`` seconds. ``s3_endpoint_url`` is the
+    server's default S3 endpoint (a connection's own wins).
     """
     env = {k: v for k, v in os.environ.items() if k not in _ENV_DENYLIST}
     proc = await asyncio.create_subprocess_exec(
@@ -102,9 +110,10 @@ async def list_remote(
     )
     try:
         stdout, stderr = await asyncio.wait_for(
-            proc.communicate(listing_request(url, connection, limits)), limits.timeout
+            proc.communicate(listing_request(url, connection, limits, s3_endpoint_url)),
+            limits.timeout,
         )
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise RemoteListError(
             f"listing {url} took longer than {limits.timeout:g} s: the store is slow or "
             "unreachable, or the prefix holds too much (pick a deeper one)",

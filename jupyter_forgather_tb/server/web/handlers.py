@@ -56,6 +56,8 @@ class ApiConfig(Protocol):
     def remote_list_timeout(self) -> float: ...
     @property
     def tensorboard_python(self) -> str: ...
+    @property
+    def s3_endpoint_url(self) -> str: ...
 
 
 MAX_BODY_BYTES = 64 * 1024
@@ -471,7 +473,7 @@ class LogdirsHandler(ForgatherTBHandler):
         )
         try:
             entries, truncated = await list_remote(
-                config.tensorboard_python, url, connection, limits
+                config.tensorboard_python, url, connection, limits, config.s3_endpoint_url or None
             )
         except RemoteListError as error:
             self.send_error_json(error.status, error.message, field="path")
