@@ -58,9 +58,9 @@ export function firstCopyText(
 ): string {
   const done = trans.__(
     '%1 of %2 files, %3 of %4',
-    copy.files_done,
+    copy.files,
     copy.files_total,
-    formatBytes(copy.bytes_done),
+    formatBytes(copy.bytes),
     formatBytes(copy.bytes_total)
   );
   if (copy.eta_seconds === null || !Number.isFinite(copy.eta_seconds)) {
@@ -80,8 +80,8 @@ export function firstCopyText(
 export function firstCopyFraction(copy: IFirstCopy): number {
   const [done, total] =
     copy.bytes_total > 0
-      ? [copy.bytes_done, copy.bytes_total]
-      : [copy.files_done, copy.files_total];
+      ? [copy.bytes, copy.bytes_total]
+      : [copy.files, copy.files_total];
   return total > 0 ? Math.min(1, Math.max(0, done / total)) : 0;
 }
 

@@ -114,24 +114,28 @@ export interface IJobOptions {
   connection?: string | null;
 }
 
-/** A remote job's first copy of its source, while it runs. */
+/** A remote job's first copy of its source. */
 export interface IFirstCopy {
-  files_done: number;
+  /** Files copied so far, of `files_total`. */
+  files: number;
   files_total: number;
-  bytes_done: number;
+  /** Bytes of the copied files, of `bytes_total`. */
+  bytes: number;
   bytes_total: number;
-  /** Seconds left, estimated; null until there is enough to estimate. */
+  /** Seconds left, estimated; 0 once done, null until something is copied. */
   eta_seconds: number | null;
+  /** Whether the first copy has finished. */
+  done: boolean;
 }
 
 /** How a remote job's local mirror is doing. */
 export interface IMirrorStatus {
   /** Requests made to the store so far. */
   requests?: number;
-  /** When the next sync is due (ISO 8601); null when none is (a suspended job). */
+  /** When the next sync is due (ISO 8601); null while the first copy runs. */
   next_sync?: string | null;
-  /** The first copy's progress while it runs; null or absent once done. */
-  first_copy?: IFirstCopy | null;
+  /** The first copy's progress; null before its listing. */
+  progress?: IFirstCopy | null;
   last_sync: string | null;
   objects: number;
   bytes: number;

@@ -86,11 +86,12 @@ describe('jobs in words', () => {
 
   it("shows a first copy's progress and the time it has left", () => {
     const copy = {
-      files_done: 3,
+      files: 3,
       files_total: 10,
-      bytes_done: 1024 * 1024,
+      bytes: 1024 * 1024,
       bytes_total: 4 * 1024 * 1024,
-      eta_seconds: 95
+      eta_seconds: 95,
+      done: false
     };
     expect(firstCopyText(copy, trans)).toBe(
       '3 of 10 files, 1 MiB of 4 MiB, about 2 min left'
@@ -100,7 +101,7 @@ describe('jobs in words', () => {
     );
     expect(firstCopyFraction(copy)).toBe(0.25);
     expect(
-      firstCopyFraction({ ...copy, bytes_total: 0, bytes_done: 0 })
+      firstCopyFraction({ ...copy, bytes_total: 0, bytes: 0 })
     ).toBeCloseTo(0.3);
   });
 

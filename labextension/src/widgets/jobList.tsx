@@ -171,18 +171,18 @@ function JobItem(props: IJobListProps & { job: IJob }): JSX.Element {
           {loader.text}
         </div>
       )}
-      {job.mirror?.first_copy && (
+      {job.mirror?.progress && !job.mirror.progress.done && (
         <div className="jp-ForgatherTB-dim jp-ForgatherTB-firstCopy">
           <span>
             {trans.__(
               'Copying from %1: %2',
               storeName(job.options.logdir),
-              firstCopyText(job.mirror.first_copy, trans)
+              firstCopyText(job.mirror.progress, trans)
             )}
           </span>
           <progress
             max={1}
-            value={firstCopyFraction(job.mirror.first_copy)}
+            value={firstCopyFraction(job.mirror.progress)}
             aria-label={trans.__('First copy of %1', job.label)}
           />
         </div>
