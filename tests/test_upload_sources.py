@@ -172,7 +172,7 @@ def test_an_unknown_ssh_host_key_is_refused_with_a_clear_message(servers, tmp_pa
     url = f"ssh://127.0.0.1:{server.port}{tmp_path}/remote"
     from jupyter_forgather_tb.common.remotefs import SourceError
 
-    with pytest.raises(SourceError, match="host key of 127.0.0.1 is unknown or has changed"):
+    with pytest.raises(SourceError, match=r"host key of 127\.0\.0\.1 is unknown or has changed"):
         Uploader(str(local), url, connection=parse_connection("c", entry)).sync()
     assert not (tmp_path / "remote").exists()
 
