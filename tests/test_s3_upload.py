@@ -277,3 +277,36 @@ def test_ctrl_c_during_a_multipart_upload_aborts_it(s3, tmp_path):
     assert proc.returncode == 130
     assert s3.client.list_multipart_uploads(Bucket=s3.bucket).get("Uploads", []) == []
     assert keys(s3, "big/") == []  # no half object either
+
+
+def test_the_upload_shows_its_progress_on_a_terminal(s3, tmp_path):
+    import pty
+
+    local = tmp_path / "logs"
+    for run in ("a", "b"):
+        write_scalars(local / run, "loss", [1.0, 2.0])
+    sizes = sum(os.path.getsize(event_file(local / run)) for run in ("a", "b"))
+    primary, secondary = pty.openpty()
+    command = [sys.executable, "-m", "jupyter_forgather_tb.clients.cli", "upload", str(local)]
+    try:
+        proc = subprocess.run(
+            [*command, f"s3://{s3.bucket}/tty", "--endpoint-url", s3.endpoint],
+            stderr=secondary,
+            timeout=120,
+        )
+        os.close(secondary)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:  # the terminal's other end is closed: all read
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(primary)
+    assert proc.returncode == 0
+    text = shown.decode()
+    assert "Uploading: 0/2 file(s), 0 B of " in text
+    assert f"Uploading: 2/2 file(s), {sizes} B of {sizes} B" in text
