@@ -398,3 +398,12 @@ async def test_a_suspended_job_is_shown_and_resumed_from_the_command_line(
     assert out == f"{server_url}tb/{job['id']}/\n"
     woken = await api.job(job["id"])
     assert woken["status"] == "running" and woken["wakes"] == 2
+
+
+@pytest.mark.tb_config(connections={"minio": {"protocol": "s3", "endpoint_url": "http://x:9"}})
+async def test_launch_sends_a_connection_and_says_which_ones_the_server_has(server_env, api):
+    code, _, err = await cli("launch", "s3://bucket/runs", "--connection", "nope", env=server_env)
+    assert code == 1
+    assert "no connection named 'nope' on this server (configured: minio)" in err
+    code, _, err = await cli("launch", "gs://bucket/runs", "--connection", "minio", env=server_env)
+    assert code == 1 and "connection 'minio' is for s3:// sources, not gs://" in err
