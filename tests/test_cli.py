@@ -407,3 +407,15 @@ async def test_launch_sends_a_connection_and_says_which_ones_the_server_has(serv
     assert "no connection named 'nope' on this server (configured: minio)" in err
     code, _, err = await cli("launch", "gs://bucket/runs", "--connection", "minio", env=server_env)
     assert code == 1 and "connection 'minio' is for s3:// sources, not gs://" in err
+
+
+def test_show_says_how_a_remote_jobs_mirror_is_doing():
+    from jupyter_forgather_tb.clients.cli import _mirror_text
+
+    mirror = {"objects": 12, "bytes": 3 << 20, "last_sync": None, "requests": 40}
+    copying = {"files": 3, "files_total": 10, "bytes": 1 << 20, "bytes_total": 4 << 20}
+    assert _mirror_text(
+        {**mirror, "progress": {**copying, "eta_seconds": 19.6, "done": False}}
+    ) == ("first copy: 3 of 10 files, 1 MiB of 4 MiB, about 20 s left")
+    done = {**copying, "eta_seconds": 0, "done": True}
+    assert _mirror_text({**mirror, "progress": done}) == "12 files, 3 MiB, 40 requests"

@@ -206,6 +206,24 @@ def _loader_text(loader: dict[str, Any]) -> str:
     return "Rust data server; its loopback port is open to local users"
 
 
+def _mirror_text(mirror: dict[str, Any]) -> str:
+    """A remote job's mirror in a line: its first copy while it runs, else what it holds."""
+    progress = mirror.get("progress")
+    if progress and not progress.get("done"):
+        text = (
+            f"first copy: {progress['files']} of {progress['files_total']} files, "
+            f"{format_size(progress['bytes'])} of {format_size(progress['bytes_total'])}"
+        )
+        if progress.get("eta_seconds") is not None:
+            text += f", about {round(progress['eta_seconds'])} s left"
+        return text
+    text = f"{mirror['objects']} files, {format_size(mirror['bytes'])}"
+    text += f", synced {_age(mirror['last_sync'])} ago" if mirror.get("last_sync") else ""
+    if mirror.get("requests") is not None:
+        text += f", {mirror['requests']} requests"
+    return text
+
+
 def _describe(job: dict[str, Any], server: ServerInfo) -> str:
     detail = f" (position {job['queue_position']})" if job.get("queue_position") else ""
     if job["status"] == "suspended":
@@ -238,6 +256,8 @@ def _describe(job: dict[str, Any], server: ServerInfo) -> str:
         lines.append(f"usage:    {usage}")
     if job.get("loader"):
         lines.append(f"loader:   {_loader_text(job['loader'])}")
+    if job.get("mirror"):
+        lines.append(f"mirror:   {_mirror_text(job['mirror'])}")
     warning = exposure_warning(job)
     if warning:
         lines.append(f"warning:  {warning}")
