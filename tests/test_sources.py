@@ -104,5 +104,5 @@ def test_a_bad_connections_setting_stops_the_extension_with_its_reason():
 
     from jupyter_forgather_tb.server.app import ForgatherTB
 
-    with pytest.raises(TraitError, match="c.ForgatherTB.connections: connection 'm': unknown"):
+    with pytest.raises(TraitError, match=r"c\.ForgatherTB\.connections: connection 'm': unknown"):
         ForgatherTB(connections={"m": {"protocol": "s3", "bogus": 1}})

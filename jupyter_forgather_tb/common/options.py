@@ -16,7 +16,7 @@ from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from .connections import CONNECTION_NAME_RE
-from .jobwire import JobArgs, S3MirrorArgs, job_argv
+from .jobwire import JobArgs, MirrorArgs, job_argv
 from .sizes import format_size, parse_size
 from .sources import REMOTE_SCHEMES, is_remote, parse_source_url, url_scheme
 
@@ -509,7 +509,7 @@ def build_argv(
     unix_socket: str | None = None,
     port: int | None = None,
     logdir: str | None = None,
-    s3_mirror: S3MirrorArgs | None = None,
+    mirror: MirrorArgs | None = None,
     fast_loader_above: int = 0,
     private_network: bool = False,
     report_file: str | None = None,
@@ -520,7 +520,7 @@ def build_argv(
 
     Exactly one of ``unix_socket`` and ``port`` is given: where TensorBoard
     listens. ``logdir`` replaces the options' own (a remote job's local mirror, which
-    the runner fills from ``s3_mirror``). ``fast_loader_above`` is the
+    the runner fills from ``mirror``). ``fast_loader_above`` is the
     ``auto`` threshold in bytes of event files outside a private network (0:
     never). ``private_network`` lets the runner try a network namespace of its
     own for a job that may use the Rust loader and needs no network. The runner
@@ -556,7 +556,7 @@ def build_argv(
         private_network=bool(
             private_network and unix_socket and scheme is None and load_fast != "false"
         ),
-        s3_mirror=s3_mirror,
+        mirror=mirror,
         report_file=report_file,
         # The runner picks the loader itself (see loader.py).
         fast_loader_above=fast_loader_above if load_fast == "auto" else None,

@@ -20,7 +20,7 @@ from typing import Any
 from ...common.sources import is_remote, url_scheme
 from ..logdirs.find import EventScan, scan_events
 from .job import Job, JobStatus
-from .s3jobs import S3Caches
+from .mirrors import MirrorCaches
 
 #: Seconds a job's scan is answered before a request for its JSON starts another.
 RESCAN_AFTER = 3.0
@@ -93,7 +93,7 @@ class ActivityTracker:
     def __init__(
         self,
         settings: ActivitySettings,
-        s3: S3Caches,
+        s3: MirrorCaches,
         executor: Executor | None,
         log: logging.Logger,
     ):

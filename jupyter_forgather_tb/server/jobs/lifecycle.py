@@ -16,6 +16,7 @@ from .admission import admit, confine
 from .errors import PortInUse
 from .forkclient import JobProcess
 from .job import Job, JobStatus
+from .mirrors import UnknownConnection
 from .readiness import Readiness, taken
 from .registry import now, signal_group
 from .scheduling import plan
@@ -105,7 +106,7 @@ class ProcessLifecycle(Readiness):
                     signal_group(job.pid, signal.SIGKILL)
 
     def _argv(self, job: Job) -> builtins.list[str]:
-        """Give a job its socket (or port), report file and S3 cache; its command line."""
+        """Give a job its socket (or port), report file and mirror cache; its command line."""
         if job.options.uses_tcp:
             if job.port is None:
                 job.port = free_port()
@@ -122,7 +123,7 @@ class ProcessLifecycle(Readiness):
     def _build_argv(self, job: Job) -> builtins.list[str]:
         """The command line this server runs for a job, from its options and its own paths."""
         where = {"port": job.port} if job.options.uses_tcp else {"unix_socket": job.unix_socket}
-        # An s3:// job reads its mirror, a compare job its folder of links.
+        # A remote job reads its mirror, a compare job its folder of links.
         read = {"logdir": job.logdir_tree} if job.logdir_tree else self.s3.mirror_argv(job)
         return build_argv(
             job.options,
@@ -157,7 +158,11 @@ class ProcessLifecycle(Readiness):
     async def _run_process(self, job: Job) -> None:
         if not await self._confine(job):
             return
-        argv = self._argv(job)
+        try:
+            argv = self._argv(job)
+        except UnknownConnection as error:
+            self._finish(job, JobStatus.FAILED, str(error))
+            return
         if job.options.port is not None and not job.kill_requested:
             try:
                 self._check_port(job.options, job)
@@ -202,7 +207,8 @@ class ProcessLifecycle(Readiness):
                 job.error = f"TensorBoard did not answer within {self.settings.startup_timeout:g} s"
                 last_error = (self.s3.mirror_status(job) or {}).get("last_error")
                 if last_error:
-                    job.error += f" (the S3 mirror's initial sync failed: {last_error})"
+                    label = self.s3.label(job)
+                    job.error += f" (the {label} mirror's initial sync failed: {last_error})"
                 self._signal(job, signal.SIGKILL)
             code = await exited
         finally:

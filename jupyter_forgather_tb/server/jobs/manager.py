@@ -6,7 +6,7 @@ ends), :mod:`readiness` (port checks, the readiness probe), :mod:`lifecycle`
 :mod:`scheduling`; whether today's settings let a job start at all, by
 :mod:`admission`), :mod:`suspension` (idle jobs suspended and woken, or ended),
 :mod:`restore` (restart survival),
-and :class:`~.s3jobs.S3Caches` for what s3:// jobs add.
+and :class:`~.mirrors.MirrorCaches` for what s3:// jobs add.
 """
 
 from __future__ import annotations
@@ -37,11 +37,11 @@ from .errors import (
 from .forkclient import ForkServer
 from .job import Job, JobStatus
 from .limits import JobLimits
+from .mirrors import MirrorCaches
 from .output import OutputBuffer
 from .records import OwnDirs
 from .registry import ManagerSettings
 from .restore import RestartSurvival
-from .s3jobs import S3Caches
 
 __all__ = [
     "JobManager",
@@ -80,12 +80,13 @@ class JobManager(RestartSurvival):
         self._end_listeners = []
         self._dir_checks = DirChecks()
         self.on_job_end(lambda job: self._dir_checks.forget(job.id))
-        self.s3 = S3Caches(
+        self.s3 = MirrorCaches(
             settings.s3_cache_dir or os.path.join(os.path.dirname(settings.log_dir), "s3-cache"),
             max_bytes=settings.s3_cache_max_bytes,
             max_objects=settings.s3_cache_max_objects,
             keep=settings.s3_keep_cache,
             endpoint_url=settings.s3_endpoint_url,
+            connections=settings.connections,
         )
         self.activity = ActivityTracker(
             ActivitySettings(
@@ -131,6 +132,7 @@ class JobManager(RestartSurvival):
         # sweep of the directories that servers killed outright left behind.
         sweep_run_dirs(socket_base, self.log)
         self._socket_dir = make_run_dir(socket_base)
+        self.s3.run_dir = self._socket_dir  # where jobs' connection files go
 
     def job_json(self, job: Job) -> dict[str, Any]:
         """A job's JSON, with its queue position, log directories' existence, mirror, activity.

@@ -19,8 +19,8 @@ from .errors import JobNotFound
 from .forkclient import ForkServer, JobProcess
 from .job import Job, JobStatus
 from .limits import JobLimits
+from .mirrors import MirrorCaches
 from .records import OwnDirs
-from .s3jobs import S3Caches
 from .scheduling import queue_order
 from .state import StateFile
 
@@ -85,7 +85,7 @@ class JobRegistry:
 
     settings: ManagerSettings
     log: logging.Logger
-    s3: S3Caches
+    s3: MirrorCaches
     limits: JobLimits
     fork_server: ForkServer | None
     _jobs: dict[str, Job]
