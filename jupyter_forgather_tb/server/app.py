@@ -154,6 +154,7 @@ class ForgatherTB(ExtensionApp):
 
     remote_list_timeout = Float(
         20.0,
+        min=0.1,
         help="Seconds the log directory picker may spend listing a remote source (s3://, "
         "gs://, az://, ssh://) before it gives up and says so; the listing runs in a "
         "process of its own, killed then. The picker's other limits (depth, directories, "
