@@ -244,3 +244,35 @@ async def test_a_listing_names_the_connection_it_does_not_know(api):
         "message": "connection: no connection named 'nope' on this server (none are configured)",
         "field": "connection",
     }
+
+
+@pytest.mark.parametrize("store", ["az", "ssh"], indirect=True)
+def test_an_append_cut_short_is_completed_not_repeated_by_the_next_sync(
+    store, tmp_path, monkeypatch
+):
+    from jupyter_forgather_tb.clients import upload
+    from jupyter_forgather_tb.common.remotefs import SourceError
+
+    local = tmp_path / "logs"
+    write_scalars(local / "run", "loss", [1.0])
+    (name,) = os.listdir(local / "run")
+    path = local / "run" / name
+    uploader = Uploader(str(local), store.url, connection=store.connection)
+    uploader.sync()
+    with open(path, "ab") as out:
+        out.write(scalar_records("loss", [0.5, 0.25, 0.125], start_step=1, header=False))
+
+    # The connection drops halfway through the append (a drop cannot be timed for real).
+    real_copy = upload._copy
+
+    def half_then_drop(source, out, length):
+        real_copy(source, out, length // 2)
+        out.flush()
+        raise ConnectionResetError("connection lost")
+
+    monkeypatch.setattr(upload, "_copy", half_then_drop)
+    with pytest.raises(SourceError):
+        uploader.sync()
+    monkeypatch.setattr(upload, "_copy", real_copy)
+    uploader.sync()
+    assert remote_bytes(store, f"run/{name}") == path.read_bytes()

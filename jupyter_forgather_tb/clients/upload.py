@@ -201,7 +201,11 @@ class Uploader:
                 stats.files += 1
             if self.on_progress and todo:
                 self.on_progress(len(todo), len(todo), done, total)
-        except Exception as error:
+        except BaseException as error:
+            # What a failed write left (an append cut short) is unknown: list again next time.
+            self._remote = None
+            if not isinstance(error, Exception):
+                raise
             raise describe_error(error, self.source) from error
         finally:
             self.total.add(stats)
