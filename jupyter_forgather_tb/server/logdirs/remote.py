@@ -18,8 +18,6 @@ from typing import Any
 from ...common.connections import Connection
 
 LISTING_MODULE = "jupyter_forgather_tb.job.listing"
-#: Bytes of answer read at most (about 500 entries need 100 KB).
-MAX_ANSWER_BYTES = 4 * 1024 * 1024
 _ENV_DENYLIST = ("JUPYTER_TOKEN", "JPY_API_TOKEN", "JUPYTERHUB_API_TOKEN", "JPY_SESSION_NAME")
 
 
@@ -106,7 +104,6 @@ async def list_remote(
         stderr=asyncio.subprocess.PIPE,
         start_new_session=True,
         env=env,
-        limit=MAX_ANSWER_BYTES,
     )
     try:
         stdout, stderr = await asyncio.wait_for(
