@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
 import uuid
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from s3_helpers import event_key, scalar_records
 
 os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")  # see remotefs.py
 
+# Each test starts its Jupyter server itself, once its connections are configured.
+pytestmark = pytest.mark.server
 SCHEMES = ("s3", "gs", "az", "ssh")
 
 
@@ -182,40 +185,67 @@ async def test_a_remote_prefix_is_mirrored_served_and_kept_up_to_date(store, api
     await api.kill(job["id"])
 
 
-@pytest.mark.parametrize("scheme", ["az", "ssh"])
-async def test_wrong_credentials_fail_the_job_with_the_reason(scheme, request, tb_config, tmp_path):
-    made = _store(scheme, request, tmp_path)
-    conn = dict(made.connection)
-    if scheme == "az":
+def _spoil(scheme: str, conn: dict, variant: str, tmp_path: Path, request) -> dict:
+    """A connection made wrong in one way: ``bad-key``, ``known:<file>``; else as it is."""
+    conn = dict(conn)
+    if variant == "bad-key" and scheme == "az":
         key = conn["connection_string"].split("AccountKey=")[1].split(";")[0]
         conn["connection_string"] = conn["connection_string"].replace(key, "d3Jvbmc=" * 11)
-        words = "Azure mirror: Azure refused the credentials"
-    else:
+    elif variant == "bad-key":
         other = tmp_path / "other_key"
-        os.system(f"ssh-keygen -q -t ed25519 -N '' -f {other}")
+        subprocess.run(
+            ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(other)], check=True
+        )
         conn["client_keys"] = [str(other)]
-        words = "SSH mirror: the SSH server 127.0.0.1 refused the login"
-    tb_config.update(connections={"bad": conn}, s3_cache_dir=str(tmp_path / "cache"))
-    made.put(event_key("runs/a"), scalar_records("loss", [1.0]))
-    api = request.getfixturevalue("api")
-    job = await api.launch(logdir=made.url("runs"), connection="bad")
+    elif variant == "known:empty":
+        (tmp_path / "empty_known_hosts").write_text("")
+        conn["known_hosts"] = str(tmp_path / "empty_known_hosts")
+    elif variant.startswith("known:"):
+        conn["known_hosts"] = request.getfixturevalue("sshd_server").extra[variant[6:]]
+    return conn
+
+
+@pytest.fixture
+def remote(request, tb_config, tmp_path):
+    """``(scheme, variant)``: a fresh store, reached through the connection ``conn``.
+
+    Request it before ``api``. The server keeps its job table in ``tmp_path/state.json``.
+    """
+    scheme, variant = request.param
+    made = _store(scheme, request, tmp_path)
+    made.name = "conn"
+    conn = _spoil(scheme, made.connection, variant, tmp_path, request)
+    tb_config.update(
+        connections={"conn": conn},
+        s3_cache_dir=str(tmp_path / "cache"),
+        state_file=str(tmp_path / "state.json"),
+    )
+    return made
+
+
+@pytest.mark.parametrize(
+    ("remote", "words"),
+    [
+        (("az", "bad-key"), "Azure mirror: Azure refused the credentials"),
+        (("ssh", "bad-key"), "SSH mirror: the SSH server 127.0.0.1 refused the login"),
+    ],
+    indirect=["remote"],
+)
+async def test_wrong_credentials_fail_the_job_with_the_reason(remote, api, words):
+    remote.put(event_key("runs/a"), scalar_records("loss", [1.0]))
+    job = await api.launch(logdir=remote.url("runs"), connection="conn")
     job = await api.wait_status(job["id"], "failed")
     assert job["error"].startswith(words), job["error"]
     assert job["mirror"]["last_error"] in job["error"]
 
 
-@pytest.mark.parametrize("trust", ["other_known_hosts", "empty"])
-async def test_an_unknown_or_changed_ssh_host_key_is_refused(trust, request, tb_config, tmp_path):
-    made = _store("ssh", request, tmp_path)
-    known = tmp_path / "empty_known_hosts"
-    known.write_text("")
-    server = request.getfixturevalue("sshd_server")
-    conn = dict(made.connection)
-    conn["known_hosts"] = str(known) if trust == "empty" else server.extra[trust]
-    tb_config.update(connections={"cluster": conn}, s3_cache_dir=str(tmp_path / "cache"))
-    made.put(event_key("runs/a"), scalar_records("loss", [1.0]))
-    api = request.getfixturevalue("api")
-    job = await api.launch(logdir=made.url("runs"), connection="cluster")
+@pytest.mark.ssh
+@pytest.mark.parametrize(
+    "remote", [("ssh", "known:other_known_hosts"), ("ssh", "known:empty")], indirect=True
+)
+async def test_an_unknown_or_changed_ssh_host_key_is_refused(remote, api, tmp_path):
+    remote.put(event_key("runs/a"), scalar_records("loss", [1.0]))
+    job = await api.launch(logdir=remote.url("runs"), connection="conn")
     job = await api.wait_status(job["id"], "failed")
     assert job["error"].startswith(
         "SSH mirror: the SSH host key of 127.0.0.1 is unknown or has changed, so the "
@@ -224,17 +254,12 @@ async def test_an_unknown_or_changed_ssh_host_key_is_refused(trust, request, tb_
     assert not list((tmp_path / "cache" / job["id"] / "data").rglob("*tfevents*"))
 
 
-@pytest.mark.parametrize("scheme", ["gs", "az"])
-async def test_a_missing_bucket_or_container_fails_the_job_in_words(
-    scheme, request, tb_config, tmp_path
-):
-    made = _store(scheme, request, tmp_path)
-    tb_config.update(connections={made.name: made.connection}, s3_cache_dir=str(tmp_path / "cache"))
-    api = request.getfixturevalue("api")
-    job = await api.launch(logdir=f"{scheme}://no-such-place/runs", connection=made.name)
+@pytest.mark.parametrize("remote", [("gs", ""), ("az", "")], indirect=True)
+async def test_a_missing_bucket_or_container_fails_the_job_in_words(remote, api):
+    job = await api.launch(logdir=f"{remote.scheme}://no-such-place/runs", connection="conn")
     job = await api.wait_status(job["id"], "failed")
-    what = "container" if scheme == "az" else "bucket"
-    label = {"gs": "GCS", "az": "Azure"}[scheme]
+    what = "container" if remote.scheme == "az" else "bucket"
+    label = {"gs": "GCS", "az": "Azure"}[remote.scheme]
     assert job["error"] == f"{label} mirror: {what} 'no-such-place' does not exist"
 
 
@@ -252,22 +277,16 @@ def _group(pid: int) -> list[int]:
     return members
 
 
-@pytest.mark.parametrize("scheme", ["s3", "az"])
+@pytest.mark.parametrize("remote", [("s3", ""), ("az", "")], indirect=True)
 async def test_a_connection_secret_reaches_no_command_line_environment_api_or_state(
-    scheme, request, tb_config, tmp_path
+    remote, api, tmp_path
 ):
-    made = _store(scheme, request, tmp_path)
-    secret = made.connection["secret"] if scheme == "s3" else made.connection["connection_string"]
-    secret_part = secret.split("AccountKey=")[1].split(";")[0] if scheme == "az" else secret
+    conn = remote.connection
+    secret = conn["secret"] if remote.scheme == "s3" else conn["connection_string"]
+    secret_part = secret.split("AccountKey=")[1].split(";")[0] if remote.scheme == "az" else secret
     state_file = tmp_path / "state.json"
-    tb_config.update(
-        connections={made.name: made.connection},
-        s3_cache_dir=str(tmp_path / "cache"),
-        state_file=str(state_file),
-    )
-    made.put(event_key("runs/a"), scalar_records("loss", [1.0]))
-    api = request.getfixturevalue("api")
-    job = await api.launch(logdir=made.url("runs"), connection=made.name)
+    remote.put(event_key("runs/a"), scalar_records("loss", [1.0]))
+    job = await api.launch(logdir=remote.url("runs"), connection="conn")
     job = await api.wait_status(job["id"], "running")
     assert await scalars(api, job["id"], "a") == [(0, 1.0)]  # the connection worked
     members = _group(job["pid"])

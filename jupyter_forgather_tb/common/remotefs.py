@@ -346,7 +346,14 @@ def describe_error(error: BaseException, url: SourceURL) -> SourceError:
                 "`gcloud auth application-default login`, or give a connection a token",
                 fatal=True,
             )
-        if name == "ClientAuthenticationError" or "AuthenticationFailed" in str(cause):
+        az_code = str(getattr(cause, "error_code", "") or "")
+        if az_code.startswith("Authorization"):
+            return SourceError(f"access to {where} is denied ({az_code})", fatal=True)
+        if (
+            name == "ClientAuthenticationError"
+            or az_code == "AuthenticationFailed"
+            or "failed to authenticate" in str(cause)
+        ):
             return SourceError(
                 f"Azure refused the credentials for {where} (check the account key, SAS "
                 "token or connection string)",
