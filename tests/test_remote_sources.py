@@ -303,3 +303,27 @@ async def test_a_connection_secret_reaches_no_command_line_environment_api_or_st
     manager = api.serverapp.web_app.settings["forgather_tb_manager"]
     assert not os.path.exists(manager.s3.connection_file(manager.get(job["id"])))
     await api.kill(job["id"])
+
+
+@pytest.mark.parametrize(
+    ("remote", "what"),
+    [(("gs", ""), "file"), (("az", ""), "file"), (("ssh", ""), "file"), (("ssh", ""), "missing")],
+    indirect=["remote"],
+)
+def test_a_source_that_is_a_file_or_missing_fails_in_words(remote, what, tmp_path):
+    from jupyter_forgather_tb.common.connections import parse_connection
+    from jupyter_forgather_tb.common.remotefs import SourceError, open_source
+    from jupyter_forgather_tb.common.sources import parse_source_url
+    from jupyter_forgather_tb.job.mirror import Mirror
+
+    if what == "file":
+        remote.put("runs", b"a file, not a folder of runs")
+    url = parse_source_url(remote.url("runs"))
+    source = open_source(url, parse_connection("conn", remote.connection))
+    (tmp_path / "d").mkdir()
+    mirror = Mirror(source, str(tmp_path / "d"), str(tmp_path), 10**9, 10**6)
+    with pytest.raises(SourceError) as caught:
+        mirror.sync()
+    assert caught.value.fatal
+    words = "is a file, not a folder of runs" if what == "file" else "does not exist"
+    assert caught.value.message == f"{url} {words}"
