@@ -131,8 +131,8 @@ class RemoteSource:
         with contextlib.suppress(Exception):
             self.fs.invalidate_cache()
         found = self.fs.find(self.root or ".", detail=True)
-        if not isinstance(found, dict):  # adlfs answers a file's path with a list
-            found = {item["name"]: item for item in found}
+        if not isinstance(found, dict):  # adlfs answers a file's path with a list of names
+            found = {}  # nothing below it: check() says what it is
         folders: set[str] = set()
         prefix = (self.root.rstrip("/") + "/") if self.root else ""
         for name, item in found.items():
