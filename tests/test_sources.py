@@ -106,3 +106,51 @@ def test_a_bad_connections_setting_stops_the_extension_with_its_reason():
 
     with pytest.raises(TraitError, match=r"c\.ForgatherTB\.connections: connection 'm': unknown"):
         ForgatherTB(connections={"m": {"protocol": "s3", "bogus": 1}})
+
+
+def test_an_unchanged_source_is_polled_less_and_less_often_up_to_the_bound():
+    from jupyter_forgather_tb.job.mirror import MAX_IDLE_INTERVAL, idle_wait
+
+    waits = [idle_wait(0.5, unchanged) for unchanged in range(10)]
+    assert waits[:4] == [0.5, 1.0, 2.0, 4.0]
+    assert waits == sorted(waits) and waits[-1] == MAX_IDLE_INTERVAL
+    # A sync interval above the bound is kept as it is; a change starts again from it.
+    assert idle_wait(120.0, 5) == 120.0
+    assert idle_wait(0.5, 0) == 0.5
+
+
+def test_the_first_copy_reports_its_progress_and_time_left(monkeypatch):
+    from jupyter_forgather_tb.job import mirror
+
+    clock = iter([100.0, 110.0, 130.0])
+    monkeypatch.setattr(mirror.time, "monotonic", lambda: next(clock))
+    progress = mirror.Progress()  # started at 100
+    progress.files_total, progress.bytes_total = 4, 1000
+    progress.files, progress.bytes = 1, 250
+    assert progress.to_json() == {
+        "files": 1,
+        "files_total": 4,
+        "bytes": 250,
+        "bytes_total": 1000,
+        "eta_seconds": 30.0,  # 250 bytes took 10 s: 750 more take 30 s
+        "done": False,
+    }
+    progress.done = True
+    assert progress.to_json()["eta_seconds"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("scheme", "extra"), [("s3", "s3"), ("gs", "gcs"), ("az", "azure"), ("ssh", "ssh")]
+)
+def test_a_missing_extra_says_which_pip_install_fixes_it(scheme, extra, monkeypatch):
+    import sys
+
+    from jupyter_forgather_tb.common.remotefs import SourceError, open_source
+
+    package = {"s3": "s3fs", "gs": "gcsfs", "az": "adlfs", "ssh": "sshfs"}[scheme]
+    monkeypatch.setitem(sys.modules, package, None)  # as if it were not installed
+    monkeypatch.setitem(sys.modules, f"{package}.core", None)
+    with pytest.raises(SourceError) as caught:
+        open_source(parse_source_url(f"{scheme}://bucket/runs"), None)
+    assert caught.value.fatal
+    assert f'pip install "jupyter-forgather-tb[{extra}]"' in caught.value.message

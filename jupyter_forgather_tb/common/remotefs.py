@@ -131,6 +131,8 @@ class RemoteSource:
         with contextlib.suppress(Exception):
             self.fs.invalidate_cache()
         found = self.fs.find(self.root or ".", detail=True)
+        if not isinstance(found, dict):  # adlfs answers a file's path with a list of names
+            found = {}  # nothing below it: check() says what it is
         folders: set[str] = set()
         prefix = (self.root.rstrip("/") + "/") if self.root else ""
         for name, item in found.items():
@@ -346,7 +348,14 @@ def describe_error(error: BaseException, url: SourceURL) -> SourceError:
                 "`gcloud auth application-default login`, or give a connection a token",
                 fatal=True,
             )
-        if name == "ClientAuthenticationError" or "AuthenticationFailed" in str(cause):
+        az_code = str(getattr(cause, "error_code", "") or "")
+        if az_code.startswith("Authorization"):
+            return SourceError(f"access to {where} is denied ({az_code})", fatal=True)
+        if (
+            name == "ClientAuthenticationError"
+            or az_code == "AuthenticationFailed"
+            or "failed to authenticate" in str(cause)
+        ):
             return SourceError(
                 f"Azure refused the credentials for {where} (check the account key, SAS "
                 "token or connection string)",
