@@ -1,7 +1,7 @@
 """The uploader, the CLI's --connection and the picker's remote listing on GCS, Azure and SSH.
 
-Each against a real server on loopback started here: the GCS emulator, Azurite and a
-private sshd (``source_servers.py``); S3 is ``test_s3_upload.py``'s (moto).
+Each against a real server on loopback (conftest's session fixtures): the GCS emulator,
+Azurite and a private sshd; S3 is ``test_s3_upload.py``'s (moto).
 """
 
 from __future__ import annotations
@@ -16,19 +16,15 @@ from dataclasses import dataclass
 import pytest
 from conftest import write_scalars
 from s3_helpers import scalar_records
-from source_servers import (
-    azurite_available,
-    sshd_available,
-    start_azurite,
-    start_gcs,
-    start_sshd,
-)
 
 from jupyter_forgather_tb.clients.cli import main
 from jupyter_forgather_tb.clients.upload import PARTS_FOLDER, Uploader
 from jupyter_forgather_tb.common.connections import parse_connection
 
 SCHEMES = ("gs", "az", "ssh")
+# Every test here starts (or reuses) an emulator or an sshd, which the kinds' static
+# look at fixtures cannot see through ``servers``.
+pytestmark = pytest.mark.server
 
 
 @dataclass
@@ -45,25 +41,11 @@ class Store:
         return parse_connection(self.name, self.entry)
 
 
-@pytest.fixture(scope="module")
-def servers(tmp_path_factory):
-    """One server per scheme for the module, started on first use."""
-    started: dict[str, object] = {}
-
-    def get(scheme: str):
-        if scheme not in started:
-            workdir = tmp_path_factory.mktemp(scheme)
-            if scheme == "az" and not azurite_available():
-                pytest.skip("Azurite is not installed (make install puts it in the venv)")
-            if scheme == "ssh" and not sshd_available():
-                pytest.skip("OpenSSH's sshd is not installed")
-            start = {"gs": start_gcs, "az": start_azurite, "ssh": start_sshd}[scheme]
-            started[scheme] = start(workdir)
-        return started[scheme]
-
-    yield get
-    for server in started.values():
-        server.stop()
+@pytest.fixture
+def servers(request):
+    """The session's server for a scheme (conftest's fixtures), started on first use."""
+    names = {"gs": "gcs_server", "az": "azurite_server", "ssh": "sshd_server"}
+    return lambda scheme: request.getfixturevalue(names[scheme])
 
 
 @pytest.fixture(params=SCHEMES)
