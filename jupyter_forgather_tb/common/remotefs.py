@@ -13,7 +13,7 @@ import errno
 import os
 import posixpath
 import threading
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -155,7 +155,7 @@ class RemoteSource:
         else:
             self._count(1 + len(found) // _PAGE[self.url.scheme])
 
-    def read(self, path: str, start: int, end: int) -> Iterator[bytes]:
+    def read(self, path: str, start: int, end: int) -> Generator[bytes, None, None]:
         """The bytes ``[start, end)`` of a file, in chunks of at most :data:`READ_CHUNK`."""
         full = self.full_path(path)
         if self.url.scheme == "ssh":
