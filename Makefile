@@ -22,7 +22,7 @@ CHP_VERSION ?= 5
 AZURITE := $(NODE_DIR)/node_modules/.bin/azurite-blob
 AZURITE_VERSION ?= 3
 
-.PHONY: lab test test-unit lint docs linkcheck test-lowest bench bench-s3 bench-loaders screenshots install demo clean check-install
+.PHONY: lab test test-unit lint docs linkcheck test-lowest bench bench-s3 bench-sources bench-loaders screenshots install demo clean check-install
 
 install: $(STAMP) $(LABEXT) $(CHP) $(AZURITE)
 
@@ -97,6 +97,11 @@ screenshots: $(STAMP) $(LABEXT)
 # s3:// jobs and the uploader against moto's S3 server on loopback (about two minutes).
 bench-s3: $(STAMP)
 	$(PY) benchmarks/bench_s3.py $(BENCH_ARGS)
+
+# The mirror against each scheme's emulator: idle requests per hour against a naive poll,
+# and the initial copy against fsspec's bulk get (BENCH_ARGS="--runs 40 --points 1000").
+bench-sources: $(STAMP) $(AZURITE)
+	$(PY) benchmarks/bench_sources.py $(BENCH_ARGS)
 
 # TensorBoard's Python and Rust loaders and our default job on generated log directories,
 # small to large (generated once into build/bench-logdirs; about 25 minutes on 2 cores,

@@ -327,3 +327,32 @@ def test_a_source_that_is_a_file_or_missing_fails_in_words(remote, what, tmp_pat
     assert caught.value.fatal
     words = "is a file, not a folder of runs" if what == "file" else "does not exist"
     assert caught.value.message == f"{url} {words}"
+
+
+@pytest.mark.parametrize("remote", [(scheme, "") for scheme in SCHEMES], indirect=True)
+def test_a_hundred_run_prefix_is_mirrored_whole_then_listed_without_fetching(remote, tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from jupyter_forgather_tb.common.connections import parse_connection
+    from jupyter_forgather_tb.common.remotefs import open_source
+    from jupyter_forgather_tb.common.sources import parse_source_url
+    from jupyter_forgather_tb.job.mirror import Mirror
+
+    records = scalar_records("loss", [1.0, 2.0])
+    keys = [event_key(f"runs/r{i:03d}") for i in range(100)]
+    # The GCS emulator answers one request at a time: write to it in turn.
+    workers = 1 if remote.scheme == "gs" else 8
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(lambda key: remote.put(key, records), keys))
+    source = open_source(
+        parse_source_url(remote.url("runs")), parse_connection("c", remote.connection)
+    )
+    (tmp_path / "d").mkdir()
+    mirror = Mirror(source, str(tmp_path / "d"), str(tmp_path), 10**9, 10**6)
+    assert mirror.sync() is True
+    assert mirror.objects == 100 and mirror.bytes == 100 * len(records)
+    assert mirror.progress.to_json()["files"] == 100
+    fetched, requests = mirror.bytes_fetched, source.requests
+    assert mirror.sync() is False  # nothing changed: a listing, no read
+    assert mirror.bytes_fetched == fetched
+    assert source.requests - requests <= (101 if remote.scheme == "ssh" else 1)

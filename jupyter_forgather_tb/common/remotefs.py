@@ -12,7 +12,8 @@ import contextlib
 import errno
 import os
 import posixpath
-from collections.abc import Iterator
+import threading
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -75,8 +76,8 @@ class RemoteSource:
     """One remote log directory opened with fsspec: list its TensorBoard files, read them.
 
     ``requests`` counts the requests made (a listing counts its pages, or for SSH
-    the folders it read); ``bytes_read`` the bytes received. Thread-safe enough
-    for reads from several threads (fsspec's async filesystems run on one loop).
+    the folders it read); ``bytes_read`` the bytes received. Files may be read from
+    several threads at once (fsspec's filesystems run their requests on one loop).
     """
 
     def __init__(self, url: SourceURL, fs: Any, root: str):
@@ -85,6 +86,12 @@ class RemoteSource:
         self.root = root.rstrip("/") if root not in ("/", "") else root
         self.requests = 0
         self.bytes_read = 0
+        self._lock = threading.Lock()
+
+    def _count(self, requests: int, size: int = 0) -> None:
+        with self._lock:
+            self.requests += requests
+            self.bytes_read += size
 
     @property
     def label(self) -> str:
@@ -144,16 +151,16 @@ class RemoteSource:
             if path is not None:
                 yield RemoteFile(path, int(item.get("size") or 0), _version(item), _modified(item))
         if self.url.scheme == "ssh":
-            self.requests += 1 + len(folders)
+            self._count(1 + len(folders))
         else:
-            self.requests += 1 + len(found) // _PAGE[self.url.scheme]
+            self._count(1 + len(found) // _PAGE[self.url.scheme])
 
-    def read(self, path: str, start: int, end: int) -> Iterator[bytes]:
+    def read(self, path: str, start: int, end: int) -> Generator[bytes, None, None]:
         """The bytes ``[start, end)`` of a file, in chunks of at most :data:`READ_CHUNK`."""
         full = self.full_path(path)
         if self.url.scheme == "ssh":
             # sshfs's cat_file ignores ranges: read from an open file instead.
-            self.requests += 1
+            self._count(1)
             with self.fs.open(full, "rb", block_size=READ_CHUNK) as remote:
                 remote.seek(start)
                 position = start
@@ -162,17 +169,16 @@ class RemoteSource:
                     if not chunk:
                         return
                     position += len(chunk)
-                    self.bytes_read += len(chunk)
+                    self._count(0, len(chunk))
                     yield chunk
             return
         position = start
         while position < end:
-            self.requests += 1
             chunk = self.fs.cat_file(full, start=position, end=min(end, position + READ_CHUNK))
+            self._count(1, len(chunk))
             if not chunk:
                 return
             position += len(chunk)
-            self.bytes_read += len(chunk)
             yield chunk
 
 

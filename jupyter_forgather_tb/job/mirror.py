@@ -176,9 +176,9 @@ class Mirror:
         if todo:
             changed = True
             with ThreadPoolExecutor(min(FETCH_WORKERS, len(todo))) as pool:
-                for error in pool.map(self._update, todo):
+                for problem in pool.map(self._update, todo):
                     # One file that cannot be fetched must not hold back the others.
-                    failure = failure or error
+                    failure = failure or problem
         if failure is not None:
             raise failure
         self.progress.done = True

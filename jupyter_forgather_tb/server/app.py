@@ -214,19 +214,19 @@ class ForgatherTB(ExtensionApp):
     ).tag(config=True)
 
     s3_cache_dir = Unicode(
-        help="Where s3:// jobs mirror their event files, one private directory per job. "
-        "Defaults to a directory under the Jupyter runtime directory.",
+        help="Where remote (s3://, gs://, az://, ssh://) jobs mirror their event files, one "
+        "private directory per job. Defaults to a directory under the Jupyter runtime directory.",
     ).tag(config=True)
 
     s3_cache_max_bytes = Integer(
         20 * 1024**3,
-        help="Bytes of TensorBoard files an s3:// job may mirror; a job whose prefix holds "
+        help="Bytes of TensorBoard files a remote job may mirror; a job whose prefix holds "
         "more fails to start, or once running stops fetching and says why in its mirror status.",
     ).tag(config=True)
 
     s3_cache_max_objects = Integer(
         100_000,
-        help="How many TensorBoard files (S3 objects) an s3:// job may mirror; a job whose "
+        help="How many TensorBoard files (objects) a remote job may mirror; a job whose "
         "prefix holds more fails to start, or once running stops fetching and says why in "
         "its mirror status. Empty objects count nothing toward s3_cache_max_bytes: this bounds "
         "the mirror's files and memory, and is far more than the event files of thousands "
@@ -235,7 +235,7 @@ class ForgatherTB(ExtensionApp):
 
     s3_keep_cache = Bool(
         False,
-        help="Keep an s3:// job's mirror when the job ends (by default it is removed).",
+        help="Keep a remote job's mirror when the job ends (by default it is removed).",
     ).tag(config=True)
 
     @default("s3_cache_dir")
