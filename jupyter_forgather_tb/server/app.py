@@ -16,6 +16,7 @@ from jupyter_server.serverapp import ServerApp
 from traitlets import (
     Bool,
     Bunch,
+    Dict,
     Enum,
     Float,
     Integer,
@@ -27,6 +28,7 @@ from traitlets import (
     validate,
 )
 
+from ..common.connections import parse_connections
 from ..common.jobwire import check_nice
 from ..common.sizes import parse_size
 from .host.rundirs import UnsafeSocketBase
@@ -153,6 +155,15 @@ class ForgatherTB(ExtensionApp):
         500, help="How many log directories the picker returns at most."
     ).tag(config=True)
 
+    remote_list_timeout = Float(
+        20.0,
+        min=0.1,
+        help="Seconds the log directory picker may spend listing a remote source (s3://, "
+        "gs://, az://, ssh://) before it gives up and says so; the listing runs in a "
+        "process of its own, killed then. The picker's other limits (depth, directories, "
+        "entries, results) hold for remote sources too.",
+    ).tag(config=True)
+
     preview_max_bytes = Integer(
         MAX_ANSWER_BYTES,
         min=1,
@@ -192,20 +203,33 @@ class ForgatherTB(ExtensionApp):
         "MinIO. Empty means boto3's default: AWS_ENDPOINT_URL when set, else AWS.",
     ).tag(config=True)
 
+    connections = Dict(
+        help="Named connections for remote log directories, chosen per launch by name: "
+        '{"minio": {"protocol": "s3", "endpoint_url": "https://minio:9000", "ca_bundle": '
+        '"/etc/ssl/minio.pem"}, "cluster": {"protocol": "ssh", "host": "login1"}}. '
+        "Settings per protocol: s3: endpoint_url, region, ca_bundle, profile, key, secret, "
+        "anon; gs: endpoint_url, project, token (a credentials file), anon; az: "
+        "account_name, connection_string, account_key, sas_token, anon; ssh: host, port, "
+        "username, client_keys, known_hosts, config. Without a connection the standard "
+        "credential chains apply (AWS env/profile/role, Google ADC, Azure's default "
+        "credential, the SSH agent, keys and ~/.ssh/config). Secrets given here are listed "
+        "nowhere and reach a job only through a private file.",
+    ).tag(config=True)
+
     s3_cache_dir = Unicode(
-        help="Where s3:// jobs mirror their event files, one private directory per job. "
-        "Defaults to a directory under the Jupyter runtime directory.",
+        help="Where remote (s3://, gs://, az://, ssh://) jobs mirror their event files, one "
+        "private directory per job. Defaults to a directory under the Jupyter runtime directory.",
     ).tag(config=True)
 
     s3_cache_max_bytes = Integer(
         20 * 1024**3,
-        help="Bytes of TensorBoard files an s3:// job may mirror; a job whose prefix holds "
+        help="Bytes of TensorBoard files a remote job may mirror; a job whose prefix holds "
         "more fails to start, or once running stops fetching and says why in its mirror status.",
     ).tag(config=True)
 
     s3_cache_max_objects = Integer(
         100_000,
-        help="How many TensorBoard files (S3 objects) an s3:// job may mirror; a job whose "
+        help="How many TensorBoard files (objects) a remote job may mirror; a job whose "
         "prefix holds more fails to start, or once running stops fetching and says why in "
         "its mirror status. Empty objects count nothing toward s3_cache_max_bytes: this bounds "
         "the mirror's files and memory, and is far more than the event files of thousands "
@@ -214,7 +238,7 @@ class ForgatherTB(ExtensionApp):
 
     s3_keep_cache = Bool(
         False,
-        help="Keep an s3:// job's mirror when the job ends (by default it is removed).",
+        help="Keep a remote job's mirror when the job ends (by default it is removed).",
     ).tag(config=True)
 
     @default("s3_cache_dir")
@@ -320,6 +344,14 @@ class ForgatherTB(ExtensionApp):
         except ValueError as error:
             raise TraitError(f"c.ForgatherTB.{proposal['trait'].name}: {error}") from None
 
+    @validate("connections")
+    def _valid_connections(self, proposal: Bunch) -> dict[str, Any]:
+        try:
+            parse_connections(proposal["value"])
+        except ValueError as error:
+            raise TraitError(f"c.ForgatherTB.connections: {error}") from None
+        return dict(proposal["value"])
+
     @validate("cpu_nice")
     def _valid_nice(self, proposal: Bunch) -> int:
         try:
@@ -371,6 +403,7 @@ class ForgatherTB(ExtensionApp):
             socket_dir=self.socket_dir or None,
             state_file=self.state_file or None,
             s3_endpoint_url=self.s3_endpoint_url or None,
+            connections=parse_connections(self.connections),
             # parse_size again: traitlets does not validate static default values.
             memory_limit=parse_size(self.memory_limit),
             max_memory_limit=parse_size(self.max_memory_limit),

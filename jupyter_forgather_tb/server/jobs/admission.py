@@ -15,8 +15,8 @@ from dataclasses import replace
 from typing import Protocol
 
 from ...common.options import LaunchOptions, OptionError, refuse_tcp
-from ...common.s3paths import url_scheme
 from ...common.sizes import format_size
+from ...common.sources import url_scheme
 from ..logdirs.find import inside_roots
 
 

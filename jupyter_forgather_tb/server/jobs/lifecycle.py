@@ -17,6 +17,7 @@ from ...common.options import OptionError
 from .admission import admit, confine
 from .errors import PortInUse
 from .job import Job, JobStatus
+from .mirrors import UnknownConnection
 from .readiness import check_port_free
 from .run import Run, RunParts, release_files, signal_group, take_report
 from .scheduling import plan
@@ -114,7 +115,11 @@ class Lifecycle:
             self.finish(job, JobStatus.FAILED, f"not started: {error}")
             return
         run = self.runs[job.id] = Run(job, self.parts)
-        argv = run.prepare()
+        try:
+            argv = run.prepare()
+        except UnknownConnection as error:
+            self.finish(job, JobStatus.FAILED, str(error))
+            return
         if job.options.port is not None and not job.kill_requested:
             try:
                 check_port_free(job.options, self.table.jobs.values(), job)

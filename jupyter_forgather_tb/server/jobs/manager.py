@@ -5,7 +5,7 @@ jobs by id, saved to the state file), the :class:`~.lifecycle.Lifecycle` (which
 queued job starts, each start a :class:`~.run.Run` through a
 :class:`~.launcher.Launcher`), the :class:`~.idle.IdleWatch` (suspends and ends idle
 jobs) and the :class:`~.restore.Restorer` (restart survival); beside them
-:class:`~.limits.JobLimits`, :class:`~.s3jobs.S3Caches` and the
+:class:`~.limits.JobLimits`, :class:`~.mirrors.MirrorCaches` and the
 :class:`~.activity.ActivityTracker`.
 """
 
@@ -24,7 +24,7 @@ from dataclasses import replace
 from typing import Any
 
 from ...common.options import LaunchOptions
-from ...common.s3paths import url_scheme
+from ...common.sources import url_scheme
 from ..host.rundirs import check_socket_base, make_run_dir, sweep_run_dirs
 from ..logdirs.dirchecks import DirChecks
 from .activity import ActivitySettings, ActivityTracker
@@ -44,12 +44,12 @@ from .job import Job, JobStatus
 from .launcher import ForkLauncher, Launcher, SubprocessLauncher
 from .lifecycle import Lifecycle
 from .limits import JobLimits
+from .mirrors import MirrorCaches
 from .output import OutputBuffer
 from .readiness import check_port_free
 from .records import OwnDirs
 from .restore import Restorer, open_state
 from .run import RunParts
-from .s3jobs import S3Caches
 from .settings import ManagerSettings
 from .table import JobTable, now
 
@@ -79,12 +79,13 @@ class JobManager:
         socket_base = settings.socket_dir or tempfile.gettempdir()
         # First: restoring the job table acts on files under it.
         check_socket_base(socket_base)
-        self.s3 = S3Caches(
+        self.s3 = MirrorCaches(
             settings.s3_cache_dir or os.path.join(os.path.dirname(settings.log_dir), "s3-cache"),
             max_bytes=settings.s3_cache_max_bytes,
             max_objects=settings.s3_cache_max_objects,
             keep=settings.s3_keep_cache,
             endpoint_url=settings.s3_endpoint_url,
+            connections=settings.connections,
         )
         activity = ActivitySettings(
             live_window=settings.live_window,
@@ -122,6 +123,7 @@ class JobManager:
         # sweep of the directories that servers killed outright left behind.
         sweep_run_dirs(socket_base, log)
         self.parts.socket_dir = make_run_dir(socket_base)
+        self.s3.run_dir = self.parts.socket_dir  # where jobs' connection files go
 
     def get(self, job_id: str) -> Job:
         """The job with this id, or :class:`JobNotFound`."""

@@ -27,8 +27,8 @@ from .forkclient import JobProcess
 from .job import Job, JobStatus
 from .launcher import Launcher
 from .limits import JobLimits
+from .mirrors import MirrorCaches
 from .readiness import check_listener, intended_ip, probe, taken, wait_ready
-from .s3jobs import S3Caches
 from .settings import ManagerSettings
 from .table import now
 
@@ -38,7 +38,7 @@ class RunParts:
     """What every run draws on: the settings and the parts the server shares between jobs."""
 
     settings: ManagerSettings
-    s3: S3Caches
+    s3: MirrorCaches
     limits: JobLimits
     launcher: Launcher
     log: logging.Logger
@@ -108,7 +108,7 @@ class Run:
         """The command line this server runs for the job, from its options and its own paths."""
         job, settings, s3 = self.job, self.parts.settings, self.parts.s3
         where = {"port": job.port} if job.options.uses_tcp else {"unix_socket": job.unix_socket}
-        # An s3:// job reads its mirror, a compare job its folder of links.
+        # A remote job reads its mirror, a compare job its folder of links.
         read = {"logdir": job.logdir_tree} if job.logdir_tree else s3.mirror_argv(job)
         return build_argv(
             job.options,
@@ -189,7 +189,8 @@ class Run:
                 job.error = f"TensorBoard did not answer within {timeout:g} s"
                 last_error = (self.parts.s3.mirror_status(job) or {}).get("last_error")
                 if last_error:
-                    job.error += f" (the S3 mirror's initial sync failed: {last_error})"
+                    label = self.parts.s3.label(job)
+                    job.error += f" (the {label} mirror's initial sync failed: {last_error})"
                 self.signal(signal.SIGKILL)
             return await self.exited
         finally:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ...common.connections import Connection
+
 
 @dataclass
 class ManagerSettings:
@@ -32,6 +34,7 @@ class ManagerSettings:
     s3_cache_max_objects: int
     s3_keep_cache: bool
     s3_endpoint_url: str | None
+    connections: dict[str, Connection]  # by name, from c.ForgatherTB.connections
     load_fast_auto_bytes: int
     private_network: bool
     fork_server: bool

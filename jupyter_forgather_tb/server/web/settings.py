@@ -21,3 +21,6 @@ class WebSettings:
     logdir_scan_max_results: int
     proxy_connect_timeout: float
     proxy_request_timeout: float
+    remote_list_timeout: float  # seconds the picker may spend listing a remote source
+    tensorboard_python: str  # the job side's Python, which lists remote sources
+    s3_endpoint_url: str  # "" for boto3's default
