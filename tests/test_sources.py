@@ -154,3 +154,17 @@ def test_a_missing_extra_says_which_pip_install_fixes_it(scheme, extra, monkeypa
         open_source(parse_source_url(f"{scheme}://bucket/runs"), None)
     assert caught.value.fatal
     assert f'pip install "jupyter-forgather-tb[{extra}]"' in caught.value.message
+
+
+def test_a_connection_file_is_private_and_reads_back_the_same_connection(tmp_path):
+    from jupyter_forgather_tb.common.jobwire import read_connection_file, write_connection_file
+
+    conn = parse_connections(CONFIG)["store"]
+    path = tmp_path / "job.connection.json"
+    path.write_text("stale")  # replaced, never written through
+    write_connection_file(str(path), conn)
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert read_connection_file(str(path)) == conn
+    path.write_text("[]")
+    with pytest.raises(ValueError, match="holds no connection"):
+        read_connection_file(str(path))
