@@ -222,3 +222,13 @@ async def test_a_job_whose_port_is_taken_when_it_starts_leaves_no_control_group(
     assert f"port {port}" in failed["error"] and failed["pid"] is None
     assert failed["limits"]["enforced_by"] == "cgroup1"  # its group was made, then released
     assert _group_dirs(api, waiting["id"]) == []
+
+
+@needs_cgroup1
+@pytest.mark.tb_config(tensorboard_python="/nonexistent/python", fork_server=False)
+async def test_a_job_whose_process_cannot_start_leaves_no_control_group(api, logdir):
+    job = await api.launch(logdir="logs")
+    failed = await api.wait_status(job["id"], "failed")
+    assert failed["error"].startswith("could not start TensorBoard") and failed["pid"] is None
+    assert failed["limits"]["enforced_by"] == "cgroup1"
+    assert _group_dirs(api, job["id"]) == []
