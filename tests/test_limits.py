@@ -5,11 +5,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import socket
 from pathlib import Path
 
 import pytest
-from conftest import group_pids, write_scalars
+from conftest import free_port, group_pids, write_scalars
 from test_cgroups import _scalars_logdir, needs_cgroup1
+
+from jupyter_forgather_tb.server.host.cgroups import JOB_PREFIX
 
 MiB = 1 << 20
 GiB = 1 << 30
@@ -195,3 +198,37 @@ async def test_a_small_log_directory_fits_the_default_cap(api, jp_root_dir):
     job = await api.launch(logdir="tiny")
     assert job["limits"]["memory_bytes"] == 2 * GiB
     assert (await api.wait_status(job["id"], "running"))["status"] == "running"
+
+
+def _group_dirs(api, job_id: str) -> list[str]:
+    """The job's control group directories that exist now, under the server's parents."""
+    enforcer = api.serverapp.web_app.settings["forgather_tb_manager"].limits.enforcer
+    names = [os.path.join(parent, JOB_PREFIX + job_id) for parent in enforcer.parents]
+    return [name for name in names if os.path.isdir(name)]
+
+
+@needs_cgroup1
+@pytest.mark.tb_config(max_running=1)
+async def test_a_job_whose_port_is_taken_when_it_starts_leaves_no_control_group(api, logdir):
+    first = await api.launch(logdir="logs")
+    port = free_port()
+    waiting = await api.launch(logdir="logs/run1", port=port)
+    assert waiting["status"] == "queued"
+    with socket.socket() as taken:  # taken while the job waits: its start finds it so
+        taken.bind(("127.0.0.1", port))
+        taken.listen()
+        await api.kill(first["id"])
+        failed = await api.wait_status(waiting["id"], "failed")
+    assert f"port {port}" in failed["error"] and failed["pid"] is None
+    assert failed["limits"]["enforced_by"] == "cgroup1"  # its group was made, then released
+    assert _group_dirs(api, waiting["id"]) == []
+
+
+@needs_cgroup1
+@pytest.mark.tb_config(tensorboard_python="/nonexistent/python", fork_server=False)
+async def test_a_job_whose_process_cannot_start_leaves_no_control_group(api, logdir):
+    job = await api.launch(logdir="logs")
+    failed = await api.wait_status(job["id"], "failed")
+    assert failed["error"].startswith("could not start TensorBoard") and failed["pid"] is None
+    assert failed["limits"]["enforced_by"] == "cgroup1"
+    assert _group_dirs(api, job["id"]) == []

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import JupyterServerProcess, group_pids, pid_alive, write_scalars
-from orphans import start_orphan
+from orphans import record_for, start_orphan
 
 from jupyter_forgather_tb.common.options import LaunchOptions
 from jupyter_forgather_tb.server.host.procfs import process_identity
@@ -94,9 +94,44 @@ async def test_restart_re_adopts_a_tensorboard_that_still_runs(orphan, api):
         job["id"], "data/plugin/scalars/scalars", params={"run": "run1", "tag": "loss"}
     )
     assert [v for _, _, v in json.loads(response.body)] == [3.0, 2.0]
+    output = await api.json("GET", "jobs", job["id"], "output")
+    assert orphan["log_file"] is None  # as records may be: its earlier output is gone
+    assert "output from before the server restarted is unavailable" in output["text"]
     killed = await api.kill(job["id"])
     assert killed["status"] == "killed"
     assert group_pids(orphan["pid"]) == []
+
+
+@pytest.fixture
+def suspended_without_log_file(tb_config, jp_root_dir, jp_base_url, tmp_path):
+    """A state file holding a suspended job whose record names no log file."""
+    logdir = write_scalars(jp_root_dir / "logs" / "run1", "loss", [3.0, 2.0]).parent
+    options = LaunchOptions(logdir=str(logdir), window_title="logs")
+    record = record_for(
+        new_job_id(),
+        options,
+        jp_base_url,
+        status="suspended",
+        suspended_at="2026-12-01T10:00:00+00:00",
+        log_file=None,
+    )
+    state_file = tmp_path / "state" / "jobs.json"
+    save_state(str(state_file), [record])
+    tb_config.update(state_file=str(state_file), suspend_after=600)
+    return record
+
+
+async def test_a_restored_job_without_a_log_file_runs_says_so_and_stops_cleanly(
+    suspended_without_log_file, api
+):
+    job_id = suspended_without_log_file["id"]
+    await api.json("POST", "jobs", job_id, "resume", expect=200)
+    await api.wait_status(job_id, "running")
+    killed = await api.kill(job_id)
+    assert (killed["status"], killed["error"]) == ("killed", None)
+    output = await api.json("GET", "jobs", job_id, "output")
+    assert "output is not saved: its record names no log file" in output["text"]
+    assert output["complete"] is True
 
 
 @pytest.fixture

@@ -186,7 +186,13 @@ class Lifecycle:
             waking.set_result(None)
 
     def finish(self, job: Job, status: JobStatus, error: str | None) -> None:
-        """End a job: its files and cache go, its listeners hear, the table is saved."""
+        """End a job: what its run prepared goes, its listeners hear, the table is saved.
+
+        Every way a run ends comes here, also a start that failed between preparing the
+        run and starting its process: its control group, socket, report file, compare
+        folder and cache are all released (each only if still there).
+        """
+        self.parts.limits.ended(job)  # its group; already released if its process ran
         job.status = status
         job.error = error
         job.ended = now()

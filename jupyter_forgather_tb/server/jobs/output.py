@@ -35,6 +35,10 @@ class OutputBuffer:
             self._start += overflow
         self._wake()
 
+    def note(self, text: str) -> None:
+        """Add a line of this server's own (not the process's), marked as such."""
+        self.append(f"[jupyter-forgather-tb] {text}\n".encode())
+
     def close(self) -> None:
         """Mark the output complete: the process has ended."""
         self.closed = True

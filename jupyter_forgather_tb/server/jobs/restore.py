@@ -204,7 +204,13 @@ class Restorer:
             self.lifecycle.in_background(self.kill(job.id, why))
 
     def _seed_output(self, job: Job) -> None:
-        if job.log_file:
+        """Start a re-adopted job's output with the end of its log file, or say it has none."""
+        if job.log_file is None:
+            job.output.note(
+                "output from before the server restarted is unavailable: "
+                "this job's record names no log file"
+            )
+        else:
             with contextlib.suppress(OSError), open(job.log_file, "rb") as log_file:
                 log_file.seek(0, os.SEEK_END)
                 log_file.seek(max(0, log_file.tell() - self.settings.output_buffer_size))

@@ -17,6 +17,7 @@ import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from ...common.jobwire import read_report
 from ...common.options import build_argv
@@ -255,16 +256,42 @@ class Run:
         return JobStatus.FAILED, reason
 
     async def _copy_output(self, proc: JobProcess) -> None:
-        """Copy the process's output into the job's buffer and its log file."""
+        """Copy the process's output into the job's buffer, and into its log file if it can.
+
+        Never fails: output the log file cannot take (the job has none, or it cannot be
+        written) stays in the buffer, which says so once; the process's pipe is always
+        read to its end.
+        """
         job = self.job
         assert proc.stdout is not None
-        assert job.log_file is not None  # set at launch, and kept in the job table
-        with open(job.log_file, "ab") as log_file:
-            while True:
-                chunk = await proc.stdout.read(65536)
-                if not chunk:
-                    break
+        log_file = None
+        if job.log_file is None:  # a restored record may name none
+            job.output.note("this job's output is not saved: its record names no log file")
+        else:
+            try:
+                log_file = open(job.log_file, "ab")  # noqa: SIM115 (closed below)
+            except OSError as error:
+                job.output.note(f"this job's output is not saved to its log file: {error}")
+        try:
+            while chunk := await proc.stdout.read(65536):
                 job.output.append(chunk)
-                # Small appends to a local file; not worth a thread per chunk.
-                log_file.write(chunk)
-                log_file.flush()
+                if log_file is None:
+                    continue
+                try:  # small appends to a local file; not worth a thread per chunk
+                    log_file.write(chunk)
+                    log_file.flush()
+                except OSError as error:
+                    job.output.note(
+                        f"this job's output is no longer saved to its log file: {error}"
+                    )
+                    _close(log_file)
+                    log_file = None
+        finally:
+            if log_file is not None:
+                _close(log_file)
+
+
+def _close(log_file: BinaryIO) -> None:
+    """Close a log file that may have failed a write; nothing is left to save then."""
+    with contextlib.suppress(OSError):
+        log_file.close()
