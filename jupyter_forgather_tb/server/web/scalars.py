@@ -33,8 +33,10 @@ MEDIA_TYPES = {
 ROW_GROUP_ROWS = 65536
 #: What brings Parquet to a Jupyter server without pyarrow.
 PARQUET_INSTALL = "pip install 'jupyter-forgather-tb[data]'"
-MAX_NAMES = 10000
-MAX_NAME_LENGTH = 1024
+#: Runs (and tags) a query may name at most, and their length: the query stays within
+#: the server's header size limit (64 KiB) even with every character percent-encoded.
+MAX_NAMES = 16
+MAX_NAME_LENGTH = 128
 
 
 class ParquetUnavailable(Exception):
@@ -53,17 +55,20 @@ class Series:
 
 
 def check_format(value: str | None) -> str:
-    """The export format asked for (``csv`` by default), or :class:`OptionError`."""
-    choice = (value or "csv").lower()
-    if choice not in MEDIA_TYPES:
+    """The export format asked for (``csv`` when absent), or :class:`OptionError`."""
+    if value is None:
+        return "csv"
+    if value not in MEDIA_TYPES:
         raise OptionError("format", "must be 'csv', 'parquet' or 'json'")
-    return choice
+    return value
 
 
 def check_names(field: str, values: list[str]) -> list[str]:
     """Runs or tags asked for (repeated query arguments), or :class:`OptionError`."""
     if len(values) > MAX_NAMES:
-        raise OptionError(field, f"names more than {MAX_NAMES} values")
+        raise OptionError(
+            field, f"names more than {MAX_NAMES} values: leave it out to export them all"
+        )
     for value in values:
         if not value or len(value) > MAX_NAME_LENGTH:
             raise OptionError(field, f"must be 1 to {MAX_NAME_LENGTH} characters long")
