@@ -56,6 +56,17 @@ def same_values(got, want) -> bool:
     return [key(row) for row in got] == [key(row) for row in want]
 
 
+def chunked_body_is_complete(body: bytes) -> bool:
+    """Whether a chunked HTTP body ends with its last (empty) chunk."""
+    while body:
+        size_line, _, rest = body.partition(b"\r\n")
+        size = int(size_line, 16)
+        if size == 0:
+            return True
+        body = rest[size + 2 :]
+    return False
+
+
 async def loaded(api, job_id, runs: int, tag: str = "accuracy", timeout: float = 60.0):
     """Wait until the job's TensorBoard has loaded ``runs`` runs with ``tag`` (it loads in
     the background after it first answers)."""
@@ -174,12 +185,13 @@ async def test_parquet_without_pyarrow_in_the_server_says_which_pip_install(
     await api.kill(job["id"])
 
 
+@pytest.mark.timeout(300)
 async def test_an_abandoned_download_stops_its_work(api, jp_serverapp, jp_root_dir):
-    for index in range(100):
+    for index in range(40):
         write_scalars(
             jp_root_dir / "big" / f"run{index:02}", "loss", [float(i) for i in range(5000)]
         )
-    job = await running_job(api, logdir="big", runs=100, tag="loss")
+    job = await running_job(api, logdir="big", runs=40, tag="loss")
     exports = jp_serverapp.web_app.settings["forgather_tb_exports"]
     port = jp_serverapp.port
     token = jp_serverapp.identity_provider.token
@@ -198,6 +210,27 @@ async def test_an_abandoned_download_stops_its_work(api, jp_serverapp, jp_root_d
         await asyncio.sleep(0.05)
     assert exports.active == {}
     await api.kill(job["id"])
+
+
+@pytest.mark.timeout(300)
+async def test_a_job_that_ends_during_an_export_cuts_the_download_short(
+    api, jp_serverapp, jp_root_dir
+):
+    for index in range(40):
+        write_scalars(jp_root_dir / "big" / f"run{index:02}", "loss", [1.0] * 5000)
+    job = await running_job(api, logdir="big", runs=40, tag="loss")
+    token = jp_serverapp.identity_provider.token
+    path = f"{jp_serverapp.base_url}forgather-tb/api/jobs/{job['id']}/scalars?format=csv"
+    reader, writer = await asyncio.open_connection("127.0.0.1", jp_serverapp.port)
+    request = f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: token {token}\r\n\r\n"
+    writer.write(request.encode())
+    head = await reader.readuntil(b"\r\n\r\n")
+    assert b"200 OK" in head and b"chunked" in head.lower()
+    await api.kill(job["id"])
+    body = await asyncio.wait_for(reader.read(), timeout=60)  # until the server closes
+    writer.close()
+    assert not chunked_body_is_complete(body)  # no last chunk: the client sees it cut short
+    assert jp_serverapp.web_app.settings["forgather_tb_exports"].active == {}
 
 
 def test_the_plan_goes_run_by_run_and_names_what_is_missing():

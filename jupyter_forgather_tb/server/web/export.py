@@ -16,7 +16,6 @@ from tornado.http1connection import HTTP1Connection
 from tornado.iostream import StreamClosedError
 from tornado.simple_httpclient import SimpleAsyncHTTPClient
 
-from ..jobs.errors import BackendFailed, BackendTimeout
 from ..jobs.job import Job
 from .handlers import ForgatherTBHandler
 from .preview import PreviewClient
@@ -138,11 +137,11 @@ class ScalarsHandler(ForgatherTBHandler):
             self.finish(set_content_type=MEDIA_TYPES[fmt])
         except StreamClosedError:
             return
-        except (BackendFailed, BackendTimeout) as error:
+        except Exception as error:
             if not self._headers_written:
                 raise
             # Headers are sent: cut the connection so the download fails rather than
-            # ending as if complete.
+            # ending as if complete (the job ended, its TensorBoard failed...).
             log.warning("Export of job %s stopped: %s", job.id, error)
             cast(HTTP1Connection, self.request.connection).close()
         finally:
