@@ -251,9 +251,14 @@ class Client:
                 "jupyter-forgather-tb, and is its base URL part of the address?"
             ) from None
 
-    def open(self, path: str, params: list[tuple[str, str]] | None = None) -> Any:
+    def open(
+        self, path: str, params: list[tuple[str, str]] | None = None, timeout: float | None = None
+    ) -> Any:
         """A streamed GET of ``path`` (under the server's URL): the open response to read
-        and close; a refusal or an unreachable server is a :class:`ClientError`."""
+        and close; a refusal or an unreachable server is a :class:`ClientError`.
+
+        ``timeout`` (default: the client's) bounds each wait for the server.
+        """
         url = urllib.parse.urljoin(self.server.url, path)
         if params:
             url += "?" + urllib.parse.urlencode(params)
@@ -261,7 +266,7 @@ class Client:
         if self.server.token:
             request.add_header("Authorization", f"token {self.server.token}")
         try:
-            return urllib.request.urlopen(request, timeout=self.timeout)
+            return urllib.request.urlopen(request, timeout=timeout or self.timeout)
         except urllib.error.HTTPError as error:
             raise self._error(error) from None
         except (urllib.error.URLError, OSError) as error:

@@ -31,6 +31,8 @@ DATA_INSTALL = "pip install 'jupyter-forgather-tb[data]'"
 MAX_NAMES = 16
 #: Seconds a job just launched may take to read its runs before its data is exported.
 SETTLE_TIMEOUT = 60.0
+#: Seconds an export may wait for its next bytes (a Parquet row group takes many series).
+EXPORT_TIMEOUT = 300.0
 COLUMNS = ["run", "tag", "step", "wall_time", "value"]
 _CHUNK = 1024 * 1024
 
@@ -76,7 +78,7 @@ def write_export(
         )
     written = 0
     for number, (path, query) in enumerate(requests):
-        with client.open(path, query) as response:
+        with client.open(path, query, EXPORT_TIMEOUT) as response:
             if number:
                 response.readline()  # each CSV answer starts with the header
             while chunk := response.read(_CHUNK):
@@ -170,7 +172,7 @@ def read_frame(
 
         tables = []
         for path, query in export_requests(job_id, "parquet", runs, tags):
-            with client.open(path, query) as response:
+            with client.open(path, query, EXPORT_TIMEOUT) as response:
                 tables.append(pq.read_table(io.BytesIO(response.read())))
         return pa.concat_tables(tables).to_pandas() if tables else pd.DataFrame(columns=COLUMNS)
     body = io.BytesIO()
