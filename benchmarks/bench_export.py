@@ -78,7 +78,7 @@ def run(args, root: Path, runtime: Path, results: dict) -> None:
     try:
         cold, cold_rows = timed(jupyter_forgather_tb.scalars, "export", **found)
         (job,) = [j for j in server.api("GET", "jobs") if j["status"] == "running"]
-        warm = [timed(jupyter_forgather_tb.scalars, job["id"], **found) for _ in range(3)]
+        warm = [timed(jupyter_forgather_tb.scalars, job["id"], **found) for _ in range(2)]
     finally:
         server.stop()
     tbparse, tbparse_rows = timed(with_tbparse, logdir)
