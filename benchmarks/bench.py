@@ -48,6 +48,7 @@ PARTS = [
     "compare",
     "pages",
     "suspend",
+    "export",
 ]
 
 
@@ -116,6 +117,10 @@ def main() -> None:
             import bench_glance
 
             bench_glance.run(glance, args, root, runtime, results)
+        if "export" in args.only:
+            import bench_export
+
+            bench_export.run(args, root, runtime, results)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(json.dumps(results, indent=2))
@@ -529,6 +534,9 @@ def print_ratios(r: dict) -> None:
     import bench_glance
 
     bench_glance.print_ratios(r)
+    import bench_export
+
+    bench_export.print_ratios(r)
     if "page_load_ms" in r:
         import bench_pages
 

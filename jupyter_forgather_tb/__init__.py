@@ -24,6 +24,16 @@ def _jupyter_server_extension_points() -> list[dict[str, Any]]:
     return [{"module": "jupyter_forgather_tb.server.app", "app": ForgatherTB}]
 
 
+def scalars(job_or_logdir: Any, runs: Any = None, tags: Any = None, **server: Any) -> Any:
+    """A job's scalars as a pandas DataFrame (run, tag, step, wall_time, value).
+
+    See :func:`jupyter_forgather_tb.clients.scalars.scalars`.
+    """
+    from .clients.scalars import scalars as read
+
+    return read(job_or_logdir, runs, tags, **server)
+
+
 def load_ipython_extension(ipython: InteractiveShell) -> None:
     """``%load_ext jupyter_forgather_tb`` registers the ``%forgather_tb`` magic."""
     from .clients.magic import load_ipython_extension as load

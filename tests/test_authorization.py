@@ -41,6 +41,7 @@ async def codes(api, jp_ws_fetch, job_id):
         "launch": ("POST", ("jobs",), {"logdir": "logs/run1"}),
         "get": ("GET", ("jobs", job_id), None),
         "output": ("GET", ("jobs", job_id, "output"), None),
+        "scalars": ("GET", ("jobs", job_id, "scalars"), None),
         "logdirs": ("GET", ("logdirs",), None),
         "connections": ("GET", ("connections",), None),
     }
@@ -83,6 +84,7 @@ async def test_read_only_users_can_list_but_not_launch_kill_or_open(api, jp_ws_f
     result = await codes(api, jp_ws_fetch, job["id"])
     assert result["list"] == result["get"] == result["output"] == result["logdirs"] == 200
     assert result["connections"] == 200
+    assert result["scalars"] == 200  # the same numbers a preview shows: reading, as a GET
     assert result["redirect"] == 302
     assert result["launch"] == result["delete"] == 403
     # Reaching a running TensorBoard is "execute", as for kernels and terminals.

@@ -60,6 +60,7 @@ async def test_served_document_is_the_packaged_one(api):
         "GET /jobs/{job_id}/output",
         "GET /jobs/{job_id}/output/stream",
         "GET /jobs/{job_id}/preview",
+        "GET /jobs/{job_id}/scalars",
         "GET /logdirs",
         "GET /connections",
         "GET /openapi.json",
@@ -277,6 +278,38 @@ async def test_previews_answer_as_documented(api, jp_base_url, logdir):
     await api.kill(job["id"])
     assert failures == {}
     assert codes == [200, 200, 400]
+
+
+async def test_scalar_exports_answer_as_documented(api, jp_base_url, logdir):
+    write_scalars(logdir / "diverged", "loss", [1.0, float("nan")])
+    job = await api.launch(logdir="logs")
+    await api.wait_status(job["id"], "running")
+    while len((await api.json("GET", "jobs", job["id"], "preview"))["runs"]) < 3:
+        await asyncio.sleep(0.2)  # TensorBoard reads the runs after it first answers
+    base_url = f"http://127.0.0.1:{api.serverapp.port}{jp_base_url}forgather-tb/api"
+    headers = {"Authorization": f"token {api.serverapp.identity_provider.token}"}
+
+    def ask() -> tuple[list[int], dict[str, str]]:
+        operation = schemathesis.openapi.from_dict(packaged_document())["/jobs/{job_id}/scalars"]
+        failures: dict[str, str] = {}
+        codes = []
+        for query in (
+            {"format": "json", "runs": ["diverged"]},
+            {"format": "csv", "tags": ["loss"]},
+            {"format": "parquet"},
+            {"runs": ["no such run"]},
+            {"format": "xlsx"},
+        ):
+            case = operation["GET"].Case(path_parameters={"job_id": job["id"]}, query=query)
+            response = case.call(base_url=base_url, headers=headers, timeout=30)
+            codes.append(response.status_code)
+            check(case, response, headers, failures)
+        return codes, failures
+
+    codes, failures = await asyncio.get_running_loop().run_in_executor(None, ask)
+    await api.kill(job["id"])
+    assert failures == {}
+    assert codes == [200, 200, 200, 400, 400]
 
 
 def resume_by_hand(base_url: str, token: str, job_id: str) -> tuple[list[str], dict[str, str]]:

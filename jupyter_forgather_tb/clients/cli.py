@@ -44,6 +44,7 @@ from .resources import (
     size_argument,
     usage_text,
 )
+from .scalars import add_export_arguments, export_command
 from .terminal import printable
 
 DESCRIPTION = """\
@@ -135,6 +136,8 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     command("servers", "list the Jupyter servers this command can see, and the one it uses")
+
+    add_export_arguments(command("export", "write a running job's scalars to a file"))
 
     upload = commands.add_parser(
         "upload",
@@ -474,6 +477,8 @@ def _run(args: argparse.Namespace) -> int:
         return _started(client, args, client.relaunch(args.id, args.memory_limit), False)
     if args.command == "list":
         return _list(client, args)
+    if args.command == "export":
+        return export_command(client, args)
     if args.command == "show":
         job = client.job(args.id)
         print(json.dumps(job, indent=2) if args.json else _describe(job, client.server))

@@ -252,6 +252,29 @@ class Client:
                 "jupyter-forgather-tb, and is its base URL part of the address?"
             ) from None
 
+    def open(
+        self, path: str, params: list[tuple[str, str]] | None = None, timeout: float | None = None
+    ) -> Any:
+        """A streamed GET of ``path`` (under the server's URL): the open response to read
+        and close; a refusal or an unreachable server is a :class:`ClientError`.
+
+        ``timeout`` (default: the client's) bounds each wait for the server.
+        """
+        url = urllib.parse.urljoin(self.server.url, path)
+        if params:
+            url += "?" + urllib.parse.urlencode(params)
+        request = urllib.request.Request(url)
+        if self.server.token:
+            request.add_header("Authorization", f"token {self.server.token}")
+        try:
+            return urllib.request.urlopen(request, timeout=timeout or self.timeout)
+        except urllib.error.HTTPError as error:
+            raise self._error(error) from None
+        except (urllib.error.URLError, OSError) as error:
+            reason = getattr(error, "reason", error)
+            message = f"Cannot reach the Jupyter server at {self.server.url}: {reason}"
+            raise ClientError(message) from None
+
     def _error(self, error: urllib.error.HTTPError) -> ClientError:
         try:
             payload = json.loads(error.read())

@@ -22,6 +22,8 @@ from .client import ENDED, LIVE, Client, ClientError, find_server
 from .exposure import exposure_warning
 from .launch_args import add_launch_arguments, add_memory_limit_argument, launch_body
 from .resources import cpu_column, doubled_memory_limit, memory_column, size_argument
+from .scalars import read_frame
+from .snapshot import add_snapshot, caption_text, job_snapshot, snapshot_bundle
 from .terminal import printable
 
 if TYPE_CHECKING:
@@ -31,9 +33,10 @@ USAGE = """\
 %forgather_tb --logdir DIR [--title T] [--port P] [--reload_interval S]
               [--samples_per_plugin SPEC] [--memory_limit SIZE] [--height 800] [--new] [...]
 %forgather_tb list | kill ID | output ID | relaunch ID [--memory_limit SIZE]
+%forgather_tb scalars ID (a DataFrame) | snapshot ID (a picture of its main scalars)
 (%forgather_tb --help for every option)"""
 
-COMMANDS = ("list", "kill", "output", "relaunch")
+COMMANDS = ("list", "kill", "output", "relaunch", "scalars", "snapshot")
 #: States whose URL serves TensorBoard: a request to a suspended job wakes it.
 OPENABLE = ("running", "suspended")
 
@@ -172,12 +175,13 @@ class ForgatherTBMagics(Magics):
     """The ``%forgather_tb`` line magic."""
 
     @line_magic
-    def forgather_tb(self, line: str) -> None:
+    def forgather_tb(self, line: str) -> Any:
         """Launch or reuse TensorBoard on a log directory and show it here.
 
         ``%forgather_tb --logdir runs/ [--title T] [--port P] [--height 800] [--new] ...``;
         also ``%forgather_tb list``, ``%forgather_tb kill ID``, ``%forgather_tb output ID``,
-        ``%forgather_tb relaunch ID [--memory_limit SIZE]``.
+        ``%forgather_tb relaunch ID [--memory_limit SIZE]``, ``%forgather_tb scalars ID``
+        (returns a DataFrame), ``%forgather_tb snapshot ID``.
         """
         try:
             words = shlex.split(line)
@@ -194,6 +198,11 @@ class ForgatherTBMagics(Magics):
                 self._show(client, client.relaunch(args.id, args.memory_limit), False, args.height)
             elif command == "list":
                 display(_jobs_table(client.jobs()), raw=True)
+            elif command == "scalars":
+                return read_frame(client, args.id)
+            elif command == "snapshot":
+                job = client.job(args.id)
+                display(snapshot_bundle(job_snapshot(client, job), caption_text(job)), raw=True)
             elif command == "kill":
                 job = client.kill(args.id)
                 print(printable(f"TensorBoard {job['label']} ({job['id']}) is {job['status']}."))
@@ -232,10 +241,13 @@ class ForgatherTBMagics(Magics):
         # A suspended job's view wakes it: the IFrame's request is enough.
         openable = job["status"] in OPENABLE
         result = _view(job, client, height, reused) if openable else _failure(job)
-        if handle is None:
-            display(result, raw=True)
+        view = handle
+        if view is None:
+            view = display(result, raw=True, display_id=True)
         else:
-            handle.update(result, raw=True)
+            view.update(result, raw=True)
+        if view is not None and job["status"] == "running":
+            add_snapshot(view, result, client, job)
 
 
 def load_ipython_extension(ipython: InteractiveShell) -> None:

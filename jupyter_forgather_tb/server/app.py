@@ -35,6 +35,7 @@ from .host.rundirs import UnsafeSocketBase
 from .jobs.manager import JobManager, ManagerSettings
 from .logdirs.find import MAX_SCAN_ENTRIES
 from .web.backends import BackendClients
+from .web.export import Exports
 from .web.handlers import api_handlers, turned_off_handlers
 from .web.preview import MAX_ANSWER_BYTES, PreviewClient
 from .web.proxy import proxy_handlers
@@ -426,6 +427,7 @@ class ForgatherTB(ExtensionApp):
         self.backends = BackendClients()
         self.manager.on_job_end(lambda job: self.backends.close(job.id))
         self.previews = PreviewClient(self._server.base_url, self.preview_max_bytes)
+        self.exports = Exports()
         config = from_traits(WebSettings, self)
         self.settings.update(
             {
@@ -434,6 +436,7 @@ class ForgatherTB(ExtensionApp):
                 "forgather_tb_config": config,
                 "forgather_tb_scan_executor": self.scan_executor,
                 "forgather_tb_previews": self.previews,
+                "forgather_tb_exports": self.exports,
             }
         )
 
@@ -461,6 +464,7 @@ class ForgatherTB(ExtensionApp):
         await self.manager.shutdown()
         self.backends.close_all()
         self.previews.close()
+        self.exports.close()
         self.scan_executor.shutdown(wait=False, cancel_futures=True)
 
 

@@ -232,6 +232,15 @@ export class TensorBoardAPI {
     }
   }
 
+  /**
+   * Where a running job's scalars download from, as one CSV or Parquet file: a plain
+   * link, so the browser streams it to disk under Jupyter's login cookie.
+   */
+  scalarsUrl(id: string, format: 'csv' | 'parquet'): string {
+    const query = URLExt.objectToQueryString({ format });
+    return this._url(`jobs/${encodeURIComponent(id)}/scalars`, query);
+  }
+
   /** The absolute URL a job is served at, for a link or an IFrame. */
   jobUrl(job: Pick<IJob, 'url'>): string {
     return new URL(job.url, this.serverSettings.baseUrl).href;

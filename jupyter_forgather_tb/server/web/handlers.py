@@ -468,6 +468,8 @@ class OpenAPIHandler(ForgatherTBHandler):
 
 def api_handlers(prefix: str) -> list[tuple[str, type[ForgatherTBHandler]]]:
     """Routes of the REST API under ``prefix`` (relative to the server's base_url)."""
+    from .export import ScalarsHandler  # it builds on this module's base handler
+
     job_id = r"(?P<job_id>[^/]+)"
     return [
         (rf"{prefix}/jobs", JobsHandler),
@@ -477,6 +479,7 @@ def api_handlers(prefix: str) -> list[tuple[str, type[ForgatherTBHandler]]]:
         (rf"{prefix}/jobs/{job_id}/output", OutputHandler),
         (rf"{prefix}/jobs/{job_id}/output/stream", OutputStreamHandler),
         (rf"{prefix}/jobs/{job_id}/preview", PreviewHandler),
+        (rf"{prefix}/jobs/{job_id}/scalars", ScalarsHandler),
         (rf"{prefix}/logdirs", LogdirsHandler),
         (rf"{prefix}/connections", ConnectionsHandler),
         (rf"{prefix}/openapi.json", OpenAPIHandler),

@@ -242,13 +242,27 @@ class PreviewClient:
             self._executor, parse_scalars, chunks, runs
         )
 
-    def _request(self, job: Job, route: str, body: str | None = None) -> HTTPRequest:
+    async def tags(self, client: SimpleAsyncHTTPClient, job: Job, again: bool = False) -> Tags:
+        """The job's :class:`Tags` (a recent answer reused unless ``again``)."""
+        return (await self._tag_index(client, job, again))[0]
+
+    async def answer(
+        self, client: SimpleAsyncHTTPClient, job: Job, route: str, query: str, what: str
+    ) -> list[bytes]:
+        """The body of the scalars plugin's GET ``route?query``, capped; ``what`` names it."""
+        return await self._read(client, self._request(job, route, query=query), what)
+
+    def _request(
+        self, job: Job, route: str, body: str | None = None, query: str = ""
+    ) -> HTTPRequest:
         # The proxy's form: a Unix socket job's client resolves every host to its socket,
         # a TCP job's to the address proved to be the job's own.
         port = 80 if job.unix_socket else job.port
         path = urllib.parse.quote(
             f"{self.base_url}tb/{job.id}/data/plugin/scalars/{route}", safe=PROXY_SAFE_CHARS
         )
+        if query:
+            path += "?" + query
         headers = {"Content-Type": "application/x-www-form-urlencoded"} if body else None
         return HTTPRequest(
             f"http://localhost:{port}{path}",

@@ -5,6 +5,7 @@ import { TranslationBundle } from '@jupyterlab/translation';
 import {
   Button,
   closeIcon,
+  downloadIcon,
   launchIcon,
   refreshIcon,
   stopIcon,
@@ -43,6 +44,8 @@ export interface IJobListProps {
   error: string | null;
   /** The absolute URL a job is served at. */
   urlOf: (job: IJob) => string;
+  /** Where a running job's scalars download from, as CSV or Parquet. */
+  scalarsUrlOf?: (job: IJob, format: 'csv' | 'parquet') => string;
   /** A job's last scalar preview, if any. */
   previewOf: (job: IJob) => IPreview | null;
   /** Show another scalar tag in a job's preview. */
@@ -246,6 +249,27 @@ function JobItem(props: IJobListProps & { job: IJob }): JSX.Element {
             </a>
           </>
         )}
+        {job.status === 'running' &&
+          props.scalarsUrlOf &&
+          (['csv', 'parquet'] as const).map(format => (
+            <a
+              key={format}
+              className="jp-ForgatherTB-link jp-ForgatherTB-download"
+              href={props.scalarsUrlOf!(job, format)}
+              download={`${job.id}-scalars.${format}`}
+              title={trans.__(
+                "Download every scalar of this job's runs (run, tag, step, wall_time, value)"
+              )}
+            >
+              <downloadIcon.react
+                tag="span"
+                className="jp-ForgatherTB-buttonIcon"
+              />
+              {format === 'csv'
+                ? trans.__('Download CSV')
+                : trans.__('Download Parquet')}
+            </a>
+          ))}
         {job.started && (
           <Action
             icon={listIcon}

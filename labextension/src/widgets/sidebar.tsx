@@ -113,6 +113,9 @@ export class TensorBoardSidebar extends ReactWidget {
                   trans={trans}
                   error={model.error}
                   urlOf={job => model.api.jobUrl(job)}
+                  scalarsUrlOf={(job, format) =>
+                    model.api.scalarsUrl(job.id, format)
+                  }
                   previewOf={job => previews.preview(job.id)}
                   onTag={(job, tag) => void previews.pick(job, tag)}
                   onOpen={this._options.open}
