@@ -8,6 +8,7 @@ and paul's server runs JupyterHub's plain authorizer. Run alone with ``pytest -m
 
 from __future__ import annotations
 
+import html
 import re
 from urllib.parse import urlsplit
 
@@ -24,11 +25,11 @@ c.JupyterHub.load_groups = {{"team": {{"users": ["gina"]}}}}
 c.JupyterHub.load_roles = [
     *c.JupyterHub.load_roles,
     {{"name": "user", "scopes": ["self", "shares!user", "read:users:name",
-                                 "read:groups:name", "read:users:shares!user"]}},
+                                 "read:groups", "read:users:shares!user"]}},
 ]
 c.Spawner.server_token_scopes = [
     "users:activity!user", "access:servers!server", "shares!user", "read:users:name",
-    "read:groups:name", "read:users:shares!user",
+    "read:groups", "read:users:shares!user",
 ]
 
 
@@ -106,6 +107,24 @@ def private_job(olivia):
     return olivia.launch("logs/run1")
 
 
+def visit(hub, browser, path) -> requests.Response:
+    """A browser's GET through the Hub, confirming JupyterHub's "Authorize access" page.
+
+    JupyterHub asks a visitor of someone else's server, once, to authorize it.
+    """
+    return authorize_if_asked(browser, browser.get(hub.url + path, timeout=30))
+
+
+def authorize_if_asked(browser, response) -> requests.Response:
+    """Where a browser landed on JupyterHub's "Authorize access" page, confirm it."""
+    if urlsplit(response.url).path == "/hub/api/oauth2/authorize" and response.ok:
+        xsrf = re.search(r'name="_xsrf" value="([^"]+)"', response.text).group(1)
+        scopes = re.findall(r'name="scopes" value="([^"]*)"', response.text)
+        form = {"_xsrf": html.unescape(xsrf), "scopes": [html.unescape(s) for s in scopes]}
+        response = browser.post(response.url, data=form, timeout=30)
+    return response
+
+
 def get(hub, path, token, **kwargs):
     return requests.get(
         hub.url + path, headers=auth(token), timeout=30, allow_redirects=False, **kwargs
@@ -179,3 +198,85 @@ def test_sharing_is_refused_under_jupyterhubs_plain_authorizer(hub, tokens):
     assert get(hub, job["url"], tokens["victor"]).status_code == 403
     listed = paul.call("GET", f"jobs/{job['id']}/shares").json()
     assert listed["enabled"] is False and listed["shares"] == []
+
+
+def test_a_group_share_admits_the_groups_members_only(hub, tokens, olivia, private_job):
+    job = olivia.launch("logs")
+    # (No request of gina's before the share: the server would cache her refusal for 300 s.)
+    share = olivia.share(job["id"], group="team")
+    assert share["kind"] == "group" and share["name"] == "team"
+    gina = hub.login("gina")
+    assert losses(visit(hub, gina, job["url"] + SCALARS)) == [1.0, 0.5, 0.25]
+    assert get(hub, job["url"] + SCALARS, tokens["otto"]).status_code == 403
+    assert get(hub, private_job["url"], tokens["gina"]).status_code == 403
+
+
+def test_admin_named_in_the_configuration_keeps_full_access(hub, tokens, olivia, private_job):
+    token = tokens["ada"]
+    assert get(hub, "/user/olivia/api/contents", token).status_code == 200
+    assert get(hub, "/user/olivia/forgather-tb/api/jobs", token).status_code == 200
+    scalars = get(hub, private_job["url"] + "data/plugin/scalars/scalars?run=.&tag=loss", token)
+    assert losses(scalars) == [1.0, 0.5, 0.25]
+
+
+def accept_share_link(hub, browser, link: str) -> requests.Response:
+    """Accept a share code on JupyterHub's page, as its form does; the page it ends on."""
+    page = browser.get(hub.url + link, timeout=30)
+    assert page.status_code == 200, page.text[:500]
+    xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
+    form = re.search(r'<form[^>]*action="([^"]*)"', page.text)
+    action = form.group(1) if form and form.group(1) else link
+    return browser.post(hub.url + action.replace("&amp;", "&"), data={"_xsrf": xsrf}, timeout=30)
+
+
+def test_a_link_share_is_accepted_on_jupyterhubs_page_and_opens_the_job(hub, tokens, olivia):
+    job = olivia.launch("logs")
+    share = olivia.share(job["id"], link=True, expires_in=3600)
+    assert share["kind"] == "link" and share["url"].startswith("/hub/accept-share?code=")
+    lena = hub.login("lena")
+    assert lena.get(hub.url + job["url"] + SCALARS, timeout=30).status_code == 403
+    opened = accept_share_link(hub, lena, share["url"])
+    assert opened.status_code == 200 and "<tb-webapp>" in opened.text
+    assert urlsplit(opened.url).path == job["url"]
+    assert losses(lena.get(hub.url + job["url"] + SCALARS, timeout=30)) == [1.0, 0.5, 0.25]
+    listed = olivia.call("GET", f"jobs/{job['id']}/shares").json()["shares"]
+    assert [s["visitors"] for s in listed if s["kind"] == "link"] == [["lena"]]
+    # The Hub's share of the server alone is not the link: another job stays closed.
+    other = olivia.launch("logs/run1")
+    assert lena.get(hub.url + other["url"] + SCALARS, timeout=30).status_code == 403
+
+
+def test_revoking_refuses_the_viewers_next_request_despite_the_hubs_identity_cache(
+    hub, tokens, olivia
+):
+    job = olivia.launch("logs")
+    olivia.share(job["id"], user="victor")
+    victor = hub.login("victor")
+    assert losses(visit(hub, victor, job["url"] + SCALARS)) == [1.0, 0.5, 0.25]
+    revoked = olivia.call("DELETE", f"jobs/{job['id']}/shares?user=victor")
+    assert revoked.status_code == 204, revoked.text
+    # The same browser, whose identity the server caches for 300 s: refused at once.
+    again = victor.get(hub.url + job["url"] + SCALARS, timeout=30)
+    assert again.status_code == 403 and "0.25" not in again.text
+    assert olivia.call("GET", f"jobs/{job['id']}/shares").json()["shares"] == []
+
+
+def test_killing_the_job_ends_its_shares(hub, tokens, olivia):
+    job = olivia.launch("logs")
+    olivia.share(job["id"], user="victor")
+    assert get(hub, job["url"] + SCALARS, tokens["victor"]).status_code == 200
+    assert olivia.call("DELETE", f"jobs/{job['id']}").status_code in (200, 202, 204)
+    assert get(hub, job["url"] + SCALARS, tokens["victor"]).status_code == 403
+
+
+def test_shared_with_you_lists_the_owner_and_its_page_opens_the_job(hub, tokens, shared_job):
+    hub.start_server("victor")
+    victor_api = "/user/victor/forgather-tb/api/shared"
+    listed = get(hub, victor_api, tokens["victor"])
+    assert listed.status_code == 200, listed.text
+    (olivias,) = [item for item in listed.json() if item["owner"] == "olivia"]
+    assert olivias["url"] == "/user/olivia/forgather-tb/shared"
+    landing = get(hub, olivias["url"], tokens["victor"])
+    assert landing.status_code == 302
+    assert landing.headers["Location"] == shared_job["url"]
+    assert get(hub, olivias["url"], tokens["otto"]).status_code == 403

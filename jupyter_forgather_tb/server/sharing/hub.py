@@ -19,7 +19,7 @@ from tornado.httpclient import AsyncHTTPClient, HTTPClientError
 NEEDED_SCOPES = {
     "shares!user": "make and revoke shares of this server",
     "read:users:name": "name a user to share with",
-    "read:groups:name": "name a group to share with",
+    "read:groups": "share with a group's members (JupyterHub 6 tokens ignore group shares)",
     "read:users:shares!user": "list what others share with this server's owner",
 }
 
@@ -123,6 +123,10 @@ class HubClient:
         except HubError as error:
             if error.status != 404:
                 raise
+
+    async def group_members(self, group: str) -> list[str]:
+        """The names of a group's members."""
+        return list((await self._call("GET", f"groups/{quote(group, safe='')}")).get("users", []))
 
     async def shared_with_owner(self) -> list[dict[str, Any]]:
         """The servers others share with this server's owner (JupyterHub's list)."""

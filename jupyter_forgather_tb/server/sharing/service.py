@@ -100,6 +100,14 @@ class Sharing:
         else:
             assert name is not None
             await hub.share(kind, name)
+        if kind == "group":
+            # JupyterHub 6's tokens (browsers' too) leave a group's shares out of a member's
+            # scopes: each member present now gets a user share as well.
+            assert name is not None
+            members = [m for m in await hub.group_members(name) if m != hub.env.owner]
+            for member in members:
+                await hub.share("user", member)
+            share.visitors = members
         self.store.add(job_id, share)
         return share
 
@@ -116,13 +124,12 @@ class Sharing:
 
     async def _revoke_in_hub(self, share: Share) -> None:
         assert self.hub is not None
-        if share.kind == "link":
-            if share.code_id:
-                await self.hub.revoke_code(share.code_id)
-            for visitor in share.visitors:
-                if not self._still_shared("user", visitor):
-                    await self.hub.unshare("user", visitor)
-        elif share.name is not None and not self._still_shared(share.kind, share.name):
+        if share.code_id:
+            await self.hub.revoke_code(share.code_id)
+        for visitor in share.visitors:
+            if not self._still_shared("user", visitor):
+                await self.hub.unshare("user", visitor)
+        if share.kind != "link" and share.name and not self._still_shared(share.kind, share.name):
             await self.hub.unshare(share.kind, share.name)
 
     def _still_shared(self, kind: ShareKind, name: str) -> bool:
@@ -131,7 +138,7 @@ class Sharing:
             for share in self.store.of_job(job_id):
                 if share.kind == kind and share.name == name:
                     return True
-                if kind == "user" and share.kind == "link" and name in share.visitors:
+                if kind == "user" and name in share.visitors:
                     return True
         return False
 

@@ -45,7 +45,8 @@ class Share:
     secret: str | None = None
     code_id: str | None = None
     url: str | None = None
-    #: Link shares: the users who came with the link (they then hold it).
+    #: The users given JupyterHub's share on this share's behalf: those who came with a
+    #: link, a group's members when it was shared.
     visitors: list[str] = field(default_factory=list)
 
     def expired(self, now: datetime) -> bool:
@@ -56,16 +57,16 @@ class Share:
         """Whether this share (unexpired) lets ``user``, a member of ``groups``, in."""
         if self.kind == "user":
             return self.name == user
-        if self.kind == "group":
-            return self.name in set(groups)
-        return user in self.visitors
+        return user in self.visitors or (self.kind == "group" and self.name in set(groups))
 
     def public_json(self) -> dict[str, Any]:
         """The share as the REST API shows it to the owner (never the link's secret)."""
         shown = asdict(self)
         del shown["secret"], shown["code_id"]
-        if self.kind != "link":
+        if self.kind == "user":
             del shown["url"], shown["visitors"]
+        elif self.kind == "group":
+            del shown["url"]
         return shown
 
 
