@@ -34,6 +34,7 @@ c.Spawner.server_token_scopes = [
 
 
 def share_authorizer(spawner):
+    spawner.args = [*spawner.args, "--ForgatherTB.max_running=16"]
     if spawner.user.name != "paul":
         spawner.args = [
             *spawner.args,
@@ -226,7 +227,8 @@ def accept_share_link(hub, browser, link: str) -> requests.Response:
     xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page.text).group(1)
     form = re.search(r'<form[^>]*action="([^"]*)"', page.text)
     action = form.group(1) if form and form.group(1) else link
-    return browser.post(hub.url + action.replace("&amp;", "&"), data={"_xsrf": xsrf}, timeout=30)
+    accepted = browser.post(hub.url + html.unescape(action), data={"_xsrf": xsrf}, timeout=30)
+    return authorize_if_asked(browser, accepted)
 
 
 def test_a_link_share_is_accepted_on_jupyterhubs_page_and_opens_the_job(hub, tokens, olivia):
