@@ -256,7 +256,8 @@ def test_revoking_refuses_the_viewers_next_request_despite_the_hubs_identity_cac
     victor = hub.login("victor")
     assert losses(visit(hub, victor, job["url"] + SCALARS)) == [1.0, 0.5, 0.25]
     revoked = olivia.call("DELETE", f"jobs/{job['id']}/shares?user=victor")
-    assert revoked.status_code == 204, revoked.text
+    assert revoked.status_code == 200, revoked.text
+    assert revoked.json()["shares"] == []
     # The same browser, whose identity the server caches for 300 s: refused at once.
     again = victor.get(hub.url + job["url"] + SCALARS, timeout=30)
     assert again.status_code == 403 and "0.25" not in again.text
@@ -282,3 +283,22 @@ def test_shared_with_you_lists_the_owner_and_its_page_opens_the_job(hub, tokens,
     assert landing.status_code == 302
     assert landing.headers["Location"] == shared_job["url"]
     assert get(hub, olivias["url"], tokens["otto"]).status_code == 403
+
+
+def test_cli_shares_lists_and_unshares_a_job(hub, tokens, olivia, capsys):
+    from jupyter_forgather_tb.clients.cli import main
+
+    job = olivia.launch("logs")
+    server = ["--server", f"{hub.url}/user/olivia/", "--token", tokens["olivia"]]
+    assert main([*server, "share", job["id"], "--user", "victor"]) == 0
+    assert "user victor" in capsys.readouterr().out
+    assert losses(get(hub, job["url"] + SCALARS, tokens["victor"])) == [1.0, 0.5, 0.25]
+    assert main([*server, "share", job["id"], "--link", "--expires-in", "600"]) == 0
+    link = capsys.readouterr().out
+    assert "link, expires" in link and "/hub/accept-share?code=" in link
+    assert main([*server, "shares", job["id"]]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert len(listed) == 2 and "user victor" in listed[0] and "link" in listed[1]
+    assert main([*server, "unshare", job["id"], "--user", "victor"]) == 0
+    assert "victor" not in capsys.readouterr().out
+    assert get(hub, job["url"] + SCALARS, tokens["victor"]).status_code == 403

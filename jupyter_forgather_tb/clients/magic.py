@@ -22,6 +22,7 @@ from .client import ENDED, LIVE, Client, ClientError, find_server
 from .exposure import exposure_warning
 from .launch_args import add_launch_arguments, add_memory_limit_argument, launch_body
 from .resources import cpu_column, doubled_memory_limit, memory_column, size_argument
+from .sharing import SHARING_COMMANDS, add_sharing_arguments, sharing_text
 from .terminal import printable
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ USAGE = """\
 %forgather_tb list | kill ID | output ID | relaunch ID [--memory_limit SIZE]
 (%forgather_tb --help for every option)"""
 
-COMMANDS = ("list", "kill", "output", "relaunch")
+COMMANDS = ("list", "kill", "output", "relaunch", *SHARING_COMMANDS)
 #: States whose URL serves TensorBoard: a request to a suspended job wakes it.
 OPENABLE = ("running", "suspended")
 
@@ -59,6 +60,8 @@ def _parser(command: str | None = None) -> _Parser:
     parser = _Parser(prog=prog, description="TensorBoard through this notebook's Jupyter server.")
     if command is None:
         add_launch_arguments(parser, logdir_flag=True)
+    elif command in SHARING_COMMANDS:
+        add_sharing_arguments(parser, command)
     elif command != "list":
         parser.add_argument("id", help="job id (from %%forgather_tb list)")
     if command == "relaunch":
@@ -177,7 +180,8 @@ class ForgatherTBMagics(Magics):
 
         ``%forgather_tb --logdir runs/ [--title T] [--port P] [--height 800] [--new] ...``;
         also ``%forgather_tb list``, ``%forgather_tb kill ID``, ``%forgather_tb output ID``,
-        ``%forgather_tb relaunch ID [--memory_limit SIZE]``.
+        ``%forgather_tb relaunch ID [--memory_limit SIZE]``, and under JupyterHub
+        ``%forgather_tb share ID --user NAME|--group NAME|--link``, ``unshare``, ``shares``.
         """
         try:
             words = shlex.split(line)
@@ -192,6 +196,9 @@ class ForgatherTBMagics(Magics):
                 self._show(client, *client.launch(body), args.height)
             elif command == "relaunch":
                 self._show(client, client.relaunch(args.id, args.memory_limit), False, args.height)
+            elif command in SHARING_COMMANDS:
+                args.command = command
+                print(sharing_text(client, args))
             elif command == "list":
                 display(_jobs_table(client.jobs()), raw=True)
             elif command == "kill":

@@ -94,22 +94,25 @@ class SharingHandler(ForgatherTBHandler):
 
 
 class SharesHandler(SharingHandler):
-    """``GET/POST/DELETE jobs/<id>/shares``: who a job is shared with; share; revoke."""
+    """``GET/POST/DELETE jobs/<id>/shares``: who a job is shared with; share; revoke.
+
+    GET and DELETE answer with the job's shares (after the revocation).
+    """
+
+    def _listing(self, job_id: str) -> None:
+        shares = self.sharing.shares(job_id)
+        listing = {
+            "enabled": self.sharing.refusal is None,
+            "reason": self.sharing.refusal,
+            "shares": [share.public_json() for share in shares],
+        }
+        self.finish(json.dumps(listing))
 
     @web.authenticated
     @authorized
     async def get(self, job_id: str) -> None:
         await self.sharing.revoke_expired()
-        shares = self.sharing.shares(job_id)
-        self.finish(
-            json.dumps(
-                {
-                    "enabled": self.sharing.refusal is None,
-                    "reason": self.sharing.refusal,
-                    "shares": [share.public_json() for share in shares],
-                }
-            )
-        )
+        self._listing(job_id)
 
     @web.authenticated
     @authorized
@@ -125,8 +128,7 @@ class SharesHandler(SharingHandler):
         arguments = {key: self.get_query_argument(key) for key in self.request.query_arguments}
         shares = matching(self.sharing.shares(job_id), arguments)
         await self.sharing.revoke(job_id, shares)
-        self.set_status(204)
-        self.finish()
+        self._listing(job_id)
 
 
 class SharedWithMeHandler(SharingHandler):
