@@ -14,7 +14,14 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from test_hub import SCALARS, losses, running_hub, wait_running
+from test_hub import (
+    SCALARS,
+    losses,
+    running_hub,
+    settled_activity,
+    wait_activity,
+    wait_running,
+)
 
 pytestmark = [pytest.mark.hub, pytest.mark.timeout(300)]
 
@@ -302,3 +309,14 @@ def test_cli_shares_lists_and_unshares_a_job(hub, tokens, olivia, capsys):
     assert main([*server, "unshare", job["id"], "--user", "victor"]) == 0
     assert "victor" not in capsys.readouterr().out
     assert get(hub, job["url"] + SCALARS, tokens["victor"]).status_code == 403
+
+
+def test_a_visitors_requests_do_not_keep_the_owners_server_active(hub, tokens, shared_job):
+    quiet = settled_activity(hub, "olivia")
+    for _ in range(5):
+        assert get(hub, shared_job["url"] + SCALARS, tokens["victor"]).status_code == 200
+    # The server reports activity every second: a visitor's would have shown by now.
+    assert wait_activity(hub, "olivia", quiet, 5) == quiet
+    # The owner's own requests to the same job still count.
+    assert get(hub, shared_job["url"] + SCALARS, tokens["olivia"]).status_code == 200
+    assert wait_activity(hub, "olivia", quiet, 15) > quiet

@@ -1,10 +1,11 @@
-"""The shares store: what the authorizer asks on every visitor's request."""
+"""Sharing's pure parts: the shares store, the visitor's routes, the token's scopes."""
 
 from __future__ import annotations
 
 import json
 from datetime import UTC, datetime, timedelta
 
+from jupyter_forgather_tb.server.sharing.hub import NEEDED_SCOPES, missing_scopes
 from jupyter_forgather_tb.server.sharing.rules import is_landing_page, shared_job_route
 from jupyter_forgather_tb.server.sharing.store import ShareStore, new_share
 
@@ -104,3 +105,12 @@ def test_a_visitor_may_read_a_jobs_url_and_send_tensorboards_read_queries_only()
     assert shared_job_route(base, f"/user/other/tb/{JOB}/", "GET") is None
     assert is_landing_page(base, f"{base}forgather-tb/shared", "GET")
     assert not is_landing_page(base, f"{base}forgather-tb/shared", "POST")
+
+
+def test_the_start_up_check_names_each_missing_scope_and_accepts_broader_ones():
+    assert set(missing_scopes([])) == set(NEEDED_SCOPES)
+    held = ["shares!user=olivia", "read:users:name", "read:groups", "read:users:shares"]
+    assert missing_scopes(held) == {}
+    assert list(missing_scopes(["shares!user=olivia", "read:users:name", "read:groups"])) == [
+        "read:users:shares!user"
+    ]
