@@ -9,12 +9,15 @@ and paul's server runs JupyterHub's plain authorizer. Run alone with ``pytest -m
 from __future__ import annotations
 
 import html
+import os
 import re
+import shutil
 from urllib.parse import urlsplit
 
 import pytest
 import requests
 from test_hub import (
+    PASSWORD,
     SCALARS,
     losses,
     running_hub,
@@ -52,6 +55,20 @@ def share_authorizer(spawner):
 
 c.Spawner.pre_spawn_hook = share_authorizer
 """
+
+
+@pytest.fixture(autouse=True)
+def jp_asyncio_loop():
+    """No pytest-jupyter loop here: Playwright's sync API runs (and owns) its own loop."""
+    return None
+
+
+@pytest.fixture(autouse=True)
+def jp_server_cleanup():
+    """Nothing to clean: the Hub runs Jupyter in subprocesses, not in pytest's process."""
+    return None
+
+
 USERS = ["olivia", "victor", "otto", "gina", "lena", "ada", "paul"]
 
 
@@ -320,3 +337,52 @@ def test_a_visitors_requests_do_not_keep_the_owners_server_active(hub, tokens, s
     # The owner's own requests to the same job still count.
     assert get(hub, shared_job["url"] + SCALARS, tokens["olivia"]).status_code == 200
     assert wait_activity(hub, "olivia", quiet, 15) > quiet
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    """Headless Chromium (as tests/test_lab_ui.py starts it), or a skip where it is missing."""
+    executable = os.environ.get("FORGATHER_TB_CHROMIUM") or shutil.which("chromium")
+    if not executable:
+        pytest.skip("chromium is not installed (apt-get install chromium)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=executable,
+            args=["--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-sync"],
+        )
+        yield browser
+        browser.close()
+
+
+def chromium_login(hub, chromium, name):
+    """A Chromium page logged in to the Hub through its form."""
+    page = chromium.new_context().new_page()
+    page.goto(f"{hub.url}/hub/login")
+    page.fill("#username_input", name)
+    page.fill("#password_input", PASSWORD)
+    page.click("#login_submit")
+    page.wait_for_url(lambda url: "/hub/login" not in url)
+    return page
+
+
+def test_in_chromium_a_viewer_and_a_link_visitor_see_the_runs_and_nothing_else(
+    hub, olivia, chromium
+):
+    job = olivia.launch("logs")
+    olivia.share(job["id"], user="victor")
+    victor = chromium_login(hub, chromium, "victor")
+    victor.goto(hub.url + job["url"])
+    victor.get_by_role("button", name="Authorize").click()  # JupyterHub asks once
+    victor.get_by_text("run1").first.wait_for()
+    assert victor.request.get(f"{hub.url}/user/olivia/lab").status == 403
+
+    link = olivia.share(job["id"], link=True)
+    otto = chromium_login(hub, chromium, "otto")
+    otto.goto(hub.url + link["url"])
+    otto.get_by_role("button", name="Accept invitation").click()
+    otto.get_by_role("button", name="Authorize").click()
+    otto.get_by_text("run1").first.wait_for()
+    assert urlsplit(otto.url).path == job["url"]
+    assert otto.request.get(f"{hub.url}/user/olivia/api/contents").status == 403
