@@ -367,6 +367,13 @@ def chromium_login(hub, chromium, name):
     return page
 
 
+def authorize_in_chromium(page):
+    """Confirm JupyterHub's "Authorize access" page where it asks (once per user and server)."""
+    page.wait_for_load_state()
+    if urlsplit(page.url).path == "/hub/api/oauth2/authorize":
+        page.get_by_role("button", name="Authorize").click()
+
+
 def test_in_chromium_a_viewer_and_a_link_visitor_see_the_runs_and_nothing_else(
     hub, olivia, chromium
 ):
@@ -374,7 +381,7 @@ def test_in_chromium_a_viewer_and_a_link_visitor_see_the_runs_and_nothing_else(
     olivia.share(job["id"], user="victor")
     victor = chromium_login(hub, chromium, "victor")
     victor.goto(hub.url + job["url"])
-    victor.get_by_role("button", name="Authorize").click()  # JupyterHub asks once
+    authorize_in_chromium(victor)
     victor.get_by_text("run1").first.wait_for()
     assert victor.request.get(f"{hub.url}/user/olivia/lab").status == 403
 
@@ -382,7 +389,7 @@ def test_in_chromium_a_viewer_and_a_link_visitor_see_the_runs_and_nothing_else(
     otto = chromium_login(hub, chromium, "otto")
     otto.goto(hub.url + link["url"])
     otto.get_by_role("button", name="Accept invitation").click()
-    otto.get_by_role("button", name="Authorize").click()
+    authorize_in_chromium(otto)
     otto.get_by_text("run1").first.wait_for()
     assert urlsplit(otto.url).path == job["url"]
     assert otto.request.get(f"{hub.url}/user/olivia/api/contents").status == 403
