@@ -17,10 +17,14 @@ NPM_STAMP := labextension/node_modules/.installed
 NODE_DIR := $(VENV)/node
 CHP := $(NODE_DIR)/node_modules/.bin/configurable-http-proxy
 CHP_VERSION ?= 5
+# Azurite, Azure's storage emulator, for the az:// tests (tests/source_servers.py finds it
+# beside the venv's interpreter). Both the S3 (moto) and GCS emulators come from PyPI.
+AZURITE := $(NODE_DIR)/node_modules/.bin/azurite-blob
+AZURITE_VERSION ?= 3
 
-.PHONY: lab test test-unit lint docs linkcheck test-lowest bench bench-s3 bench-loaders screenshots install demo clean check-install
+.PHONY: lab test test-unit lint docs linkcheck test-lowest bench bench-s3 bench-sources bench-loaders screenshots install demo clean check-install
 
-install: $(STAMP) $(LABEXT) $(CHP)
+install: $(STAMP) $(LABEXT) $(CHP) $(AZURITE)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -41,6 +45,9 @@ $(LABEXT): $(LABEXT_SRC) labextension/package.json | $(STAMP) $(NPM_STAMP)
 
 $(CHP):
 	npm install --prefix $(NODE_DIR) --no-audit --no-fund --loglevel=error configurable-http-proxy@$(CHP_VERSION)
+
+$(AZURITE):
+	npm install --prefix $(NODE_DIR) --no-audit --no-fund --loglevel=error azurite@$(AZURITE_VERSION)
 
 demo: $(STAMP)
 	$(PY) examples/make_demo_logdir.py $(DEMO)
@@ -63,7 +70,7 @@ lab: demo $(LABEXT)
 
 # All tests: the extension's TypeScript units, then pytest (REST, proxy, CLI, and the
 # sidebar in headless Chromium). pytest exits 5 when it collects nothing: not a failure.
-test: $(STAMP) $(LABEXT) $(CHP)
+test: $(STAMP) $(LABEXT) $(CHP) $(AZURITE)
 	cd labextension && npm test --silent
 	@$(PY) -m pytest -q $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests (exit code 5): nothing to fail"; exit 0; fi; \
@@ -90,6 +97,11 @@ screenshots: $(STAMP) $(LABEXT)
 # s3:// jobs and the uploader against moto's S3 server on loopback (about two minutes).
 bench-s3: $(STAMP)
 	$(PY) benchmarks/bench_s3.py $(BENCH_ARGS)
+
+# The mirror against each scheme's emulator: idle requests per hour against a naive poll,
+# and the initial copy against fsspec's bulk get (BENCH_ARGS="--runs 40 --points 1000").
+bench-sources: $(STAMP) $(AZURITE)
+	$(PY) benchmarks/bench_sources.py $(BENCH_ARGS)
 
 # TensorBoard's Python and Rust loaders and our default job on generated log directories,
 # small to large (generated once into build/bench-logdirs; about 25 minutes on 2 cores,

@@ -140,14 +140,14 @@ def fetched_per_sync(jupyter, client, bucket, base_mib: int, appends: int) -> li
     return rows
 
 
-def upload_growth(client, bucket, root: Path, sizes_mib) -> list[tuple]:
+def upload_growth(endpoint: str, bucket, root: Path, sizes_mib) -> list[tuple]:
     """``(size, new bytes, bytes sent, bytes copied, seconds)`` per step of a growing file."""
-    from jupyter_forgather_tb.clients.s3upload import S3Uploader
+    from jupyter_forgather_tb.clients.upload import Uploader
 
     local = root / "upload" / "run"
     local.mkdir(parents=True)
     path = local / "events.out.tfevents.1.bench"
-    uploader = S3Uploader(str(root / "upload"), f"s3://{bucket}/up", client=client)
+    uploader = Uploader(str(root / "upload"), f"s3://{bucket}/up", endpoint_url=endpoint)
     rows = []
     size = 0
     for target in sizes_mib:
@@ -188,7 +188,7 @@ def main() -> None:
             fetched = fetched_per_sync(jupyter, client, bucket, base_mib=8, appends=5)
         finally:
             jupyter.stop()
-        uploads = upload_growth(client, bucket, root, [1, 2, 5, 10, 20, 35, 50])
+        uploads = upload_growth(endpoint, bucket, root, [1, 2, 5, 10, 20, 35, 50])
     server.stop()
 
     print(

@@ -3,7 +3,7 @@
 Usage: python examples/train_to_s3.py LOCAL_LOGDIR s3://bucket/prefix [--steps N]
 
 It writes a loss curve with tensorboard's own writer into LOCAL_LOGDIR while
-``S3Uploader`` sends new bytes to S3 every few seconds in a background thread, and
+``Uploader`` sends new bytes to S3 every few seconds in a background thread, and
 once more when training ends, so the S3 copy is complete when the script exits.
 Open ``s3://bucket/prefix`` in Jupyter (``%forgather_tb --logdir s3://...``) to
 watch it live. Credentials and endpoint are boto3's (``AWS_ENDPOINT_URL`` for MinIO).
@@ -18,7 +18,7 @@ import time
 from tensorboard.compat.proto import event_pb2, summary_pb2
 from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
-from jupyter_forgather_tb.clients.s3upload import S3Uploader
+from jupyter_forgather_tb.clients.upload import Uploader
 
 
 def train(logdir: str, steps: int, seconds_per_step: float) -> None:
@@ -42,7 +42,7 @@ def main() -> None:
     parser.add_argument("--seconds-per-step", type=float, default=0.1)
     parser.add_argument("--interval", type=float, default=5.0, help="seconds between uploads")
     args = parser.parse_args()
-    uploader = S3Uploader(args.logdir, args.url)
+    uploader = Uploader(args.logdir, args.url)
     with uploader.running(interval=args.interval):
         train(args.logdir, args.steps, args.seconds_per_step)
     total = uploader.total

@@ -549,3 +549,44 @@ class Bucket:
 
     def put(self, key: str, body: bytes) -> None:
         self.client.put_object(Bucket=self.bucket, Key=key, Body=body)
+
+
+# -- Other remote sources: GCS emulator, Azurite, a private sshd (tests/source_servers.py) ---
+
+
+@pytest.fixture(scope="session")
+def gcs_server(tmp_path_factory):
+    """gcp-storage-emulator on loopback for the session."""
+    from source_servers import start_gcs
+
+    server = start_gcs(tmp_path_factory.mktemp("gcs"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def azurite_server(tmp_path_factory):
+    """Azurite's blob service on loopback for the session (skips if it is not installed)."""
+    from source_servers import azurite_available, start_azurite
+
+    if not azurite_available():
+        if os.environ.get("CI"):
+            raise RuntimeError("Azure tests need Azurite: make install puts it in the venv")
+        pytest.skip("Azurite is not installed (make install, or npm install azurite)")
+    server = start_azurite(tmp_path_factory.mktemp("azurite"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def sshd_server(tmp_path_factory):
+    """A private sshd with SFTP on loopback for the session (skips without OpenSSH)."""
+    from source_servers import sshd_available, start_sshd
+
+    if not sshd_available():
+        if os.environ.get("CI"):
+            raise RuntimeError("SSH tests need OpenSSH: .ci/run installs it with apt-get")
+        pytest.skip("OpenSSH is not installed (apt-get install openssh-server)")
+    server = start_sshd(tmp_path_factory.mktemp("sshd"))
+    yield server
+    server.stop()

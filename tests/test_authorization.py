@@ -42,6 +42,7 @@ async def codes(api, jp_ws_fetch, job_id):
         "get": ("GET", ("jobs", job_id), None),
         "output": ("GET", ("jobs", job_id, "output"), None),
         "logdirs": ("GET", ("logdirs",), None),
+        "connections": ("GET", ("connections",), None),
     }
     result = {}
     for name, (method, path, body) in calls.items():
@@ -81,6 +82,7 @@ async def test_read_only_users_can_list_but_not_launch_kill_or_open(api, jp_ws_f
     grant(api.serverapp, "read")
     result = await codes(api, jp_ws_fetch, job["id"])
     assert result["list"] == result["get"] == result["output"] == result["logdirs"] == 200
+    assert result["connections"] == 200
     assert result["redirect"] == 302
     assert result["launch"] == result["delete"] == 403
     # Reaching a running TensorBoard is "execute", as for kernels and terminals.

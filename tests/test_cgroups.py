@@ -23,7 +23,8 @@ from conftest import data_server_pids, pid_alive
 
 from jupyter_forgather_tb.common.options import build_argv, parse_launch
 from jupyter_forgather_tb.server.host import cgroups
-from jupyter_forgather_tb.server.host.usage import JobTarget, UsageSampler, read_stat
+from jupyter_forgather_tb.server.host.procfs import read_stat
+from jupyter_forgather_tb.server.host.usage import JobTarget, UsageSampler
 
 MiB = 1 << 20
 

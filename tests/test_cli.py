@@ -398,3 +398,24 @@ async def test_a_suspended_job_is_shown_and_resumed_from_the_command_line(
     assert out == f"{server_url}tb/{job['id']}/\n"
     woken = await api.job(job["id"])
     assert woken["status"] == "running" and woken["wakes"] == 2
+
+
+@pytest.mark.tb_config(connections={"minio": {"protocol": "s3", "endpoint_url": "http://x:9"}})
+async def test_launch_sends_a_connection_and_says_which_ones_the_server_has(server_env, api):
+    code, _, err = await cli("launch", "s3://bucket/runs", "--connection", "nope", env=server_env)
+    assert code == 1
+    assert "no connection named 'nope' on this server (configured: minio)" in err
+    code, _, err = await cli("launch", "gs://bucket/runs", "--connection", "minio", env=server_env)
+    assert code == 1 and "connection 'minio' is for s3:// sources, not gs://" in err
+
+
+def test_show_says_how_a_remote_jobs_mirror_is_doing():
+    from jupyter_forgather_tb.clients.cli import _mirror_text
+
+    mirror = {"objects": 12, "bytes": 3 << 20, "last_sync": None, "requests": 40}
+    copying = {"files": 3, "files_total": 10, "bytes": 1 << 20, "bytes_total": 4 << 20}
+    assert _mirror_text(
+        {**mirror, "progress": {**copying, "eta_seconds": 19.6, "done": False}}
+    ) == ("first copy: 3 of 10 files, 1 MiB of 4 MiB, about 20 s left")
+    done = {**copying, "eta_seconds": 0, "done": True}
+    assert _mirror_text({**mirror, "progress": done}) == "12 files, 3 MiB, 40 requests"

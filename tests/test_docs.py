@@ -46,7 +46,7 @@ def build(checkout: Path) -> subprocess.CompletedProcess:
 
 
 def test_a_link_to_a_heading_that_does_not_exist_fails_the_build(checkout):
-    page = checkout / "docs" / "s3.md"
+    page = checkout / "docs" / "remote-sources.md"
     page.write_text(page.read_text() + "\nSee [the figures](performance.md#no-such-heading).\n")
     result = build(checkout)
     assert result.returncode != 0

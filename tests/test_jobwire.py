@@ -9,7 +9,7 @@ import pytest
 from jupyter_forgather_tb.common.jobwire import (
     JobArgs,
     JobReport,
-    S3MirrorArgs,
+    MirrorArgs,
     job_argv,
     parse_job_argv,
     read_report,
@@ -18,13 +18,14 @@ from jupyter_forgather_tb.common.jobwire import (
 from jupyter_forgather_tb.common.options import build_argv, parse_launch
 from jupyter_forgather_tb.common.processes import RUNNER_MODULE
 
-MIRROR = S3MirrorArgs(
+MIRROR = MirrorArgs(
     url="s3://bucket-one/runs",
     cache_dir="/cache/job",
     sync_interval=0.75,
     max_cache_bytes=1 << 30,
     max_cache_objects=1000,
     endpoint_url="http://127.0.0.1:9000",
+    connection_file="/run/job.connection.json",
 )
 
 
@@ -57,7 +58,7 @@ BUILT = {
             {"logdir": "s3://bucket-one/runs", "load_fast": "true"},
             unix_socket="/s.sock",
             logdir="/cache/job/data",
-            s3_mirror=MIRROR,
+            mirror=MIRROR,
             report_file="/r.json",
         ),
         JobArgs(
@@ -66,7 +67,7 @@ BUILT = {
                 *("--window_title=", "--load_fast=true"),
             ),
             unix_socket="/s.sock",
-            s3_mirror=MIRROR,
+            mirror=MIRROR,
             report_file="/r.json",
         ),
     ),
@@ -133,8 +134,8 @@ def test_the_runner_reads_back_what_the_server_built(case):
     [
         JobArgs(),
         JobArgs(tensorboard_args=("--logdir", "/r", "--port", "6006")),
-        JobArgs(("--logdir", "/r"), join_cgroups=("/a",), nice=19, s3_mirror=MIRROR),
-        JobArgs(("--logdir", "/r"), s3_mirror=S3MirrorArgs(url="s3://b/p", cache_dir="/c")),
+        JobArgs(("--logdir", "/r"), join_cgroups=("/a",), nice=19, mirror=MIRROR),
+        JobArgs(("--logdir", "/r"), mirror=MirrorArgs(url="s3://b/p", cache_dir="/c")),
         JobArgs(("--logdir", "/r"), unix_socket="/s", private_network=True, report_file="/j"),
     ],
 )
@@ -155,8 +156,8 @@ def test_the_runner_refuses_a_niceness_out_of_range(capsys):
 
 def test_a_mirror_without_its_cache_directory_is_refused(capsys):
     with pytest.raises(SystemExit):
-        parse_job_argv(["--s3-mirror", "s3://b/p", "--"])
-    assert "--s3-mirror needs --cache-dir" in capsys.readouterr().err
+        parse_job_argv(["--mirror", "s3://b/p", "--"])
+    assert "--mirror needs --cache-dir" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(

@@ -84,7 +84,18 @@ def lab(tmp_path_factory, moto_endpoint):
         client.put_object(
             Bucket=bucket, Key=f"runs/{event_key(run)}", Body=scalar_records("loss", values)
         )
-    server = JupyterServerProcess(root, tmp_path_factory.mktemp("runtime")).start(env)
+    # A named connection to moto, for the form's Connection select and a remote Runs… list.
+    config = tmp_path_factory.mktemp("config") / "jupyter_server_config.json"
+    moto = {
+        "protocol": "s3",
+        "endpoint_url": moto_endpoint,
+        "key": TEST_ENV["AWS_ACCESS_KEY_ID"],
+        "secret": TEST_ENV["AWS_SECRET_ACCESS_KEY"],
+    }
+    config.write_text(json.dumps({"ForgatherTB": {"connections": {"moto": moto}}}))
+    server = JupyterServerProcess(root, tmp_path_factory.mktemp("runtime")).start(
+        env, args=(f"--config={config}",)
+    )
     server.bucket = bucket
     yield server
     server.stop()
@@ -323,6 +334,32 @@ def test_s3_logdir_with_its_sync_interval_and_loader_shows_its_mirror(lab, page)
     mirror = job_item(page, job["id"]).locator(".jp-ForgatherTB-mirror")
     mirror.filter(has_text=re.compile(r"S3 mirror: 2 objects, .* synced")).wait_for()
     job_item(page, job["id"]).locator(".jp-ForgatherTB-loader", has_text="Python loader").wait_for()
+
+
+def test_a_remote_source_with_a_connection_is_listed_and_launched_from_the_form(lab, page):
+    form = open_sidebar(page)
+    connection = form.locator('select[name="connection"]')
+    assert connection.is_disabled()  # a local log directory takes none
+    form.locator('input[name="logdir"]').fill(f"s3://{lab.bucket}")
+    assert connection.is_enabled()
+    names = connection.locator("option").all_inner_texts()
+    assert names == ["Standard credentials", "moto (s3)"]
+    connection.select_option("moto")
+
+    # Runs… lists the source's run folders (a process of its own does it); pick one.
+    form.get_by_role("button", name="Runs…").click()
+    picker = page.get_by_role("list", name="Folders holding runs")
+    url = f"s3://{lab.bucket}/runs"
+    # (Filters, not a name pattern: Playwright's selectors cannot hold the URL's slashes.)
+    picker.get_by_role("button").filter(has_text=url).filter(has_text="2 runs").click()
+    assert form.locator('input[name="logdir"]').input_value() == url
+
+    form.get_by_role("button", name="Launch").click()
+    form.get_by_role("status").filter(has_text="is running.").wait_for()
+    (job,) = lab.call("GET", "jobs")
+    assert job["options"]["connection"] == "moto"
+    mirror = job_item(page, job["id"]).locator(".jp-ForgatherTB-mirror")
+    mirror.filter(has_text=re.compile(r"S3 mirror: 2 objects")).wait_for()
 
 
 DOUBLE_MEMORY = "Relaunch with 2\N{MULTIPLICATION SIGN} memory"

@@ -110,3 +110,13 @@ def test_a_launch_needs_a_log_directory():
     with pytest.raises(OptionError) as error:
         launch_body(parser.parse_args([]))
     assert error.value.field == "logdir"
+
+
+def test_a_connection_is_sent_by_name_and_a_bad_name_gets_the_apis_message():
+    parser = argparse.ArgumentParser()
+    add_launch_arguments(parser, logdir_flag=True)
+    args = parser.parse_args(["--logdir", "s3://bucket/runs", "--connection", "minio"])
+    assert launch_body(args) == {"logdir": "s3://bucket/runs", "connection": "minio"}
+    with pytest.raises(OptionError) as caught:
+        body("--connection", "not a name")
+    assert caught.value.field == "connection"

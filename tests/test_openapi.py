@@ -61,6 +61,7 @@ async def test_served_document_is_the_packaged_one(api):
         "GET /jobs/{job_id}/output/stream",
         "GET /jobs/{job_id}/preview",
         "GET /logdirs",
+        "GET /connections",
         "GET /openapi.json",
         "GET /jobs/{job_id}/shares",
         "POST /jobs/{job_id}/shares",
@@ -112,8 +113,10 @@ def fuzz(base_url: str, token: str, job_id: str, logdir: str) -> tuple[Counter, 
 
     def real_logdir(case):
         if isinstance(case.body, dict):
-            # Without what a local logdir excludes: logdirs, and the s3:// sync interval.
-            body = {k: v for k, v in case.body.items() if k not in ("logdirs", "sync_interval")}
+            # Without what a local logdir excludes: logdirs, and a remote one's sync
+            # interval and connection.
+            exclude = ("logdirs", "sync_interval", "connection")
+            body = {k: v for k, v in case.body.items() if k not in exclude}
             case.body = {**body, "logdir": logdir, "bind_all": False}
         return case
 

@@ -88,6 +88,7 @@ def test_to_json_lists_every_option():
         "sync_interval": None,
         "load_fast": "auto",
         "memory_limit": None,
+        "connection": None,
     }
 
 

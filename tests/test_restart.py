@@ -139,7 +139,7 @@ async def test_restart_never_touches_a_process_that_merely_reused_the_pid(reused
     assert pid_alive(stranger.pid)
     # New jobs do not collide with restored ids or order.
     state = json.loads(
-        Path(api.serverapp.web_app.settings["forgather_tb_config"].state_file).read_text()
+        Path(api.serverapp.web_app.settings["forgather_tb_manager"].settings.state_file).read_text()
     )
     assert [j["status"] for j in state["jobs"]] == ["lost"]
 

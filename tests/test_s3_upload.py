@@ -1,4 +1,4 @@
-"""`jupyter forgather-tb upload` and S3Uploader against a real S3 API (moto's server)."""
+"""`jupyter forgather-tb upload` and the Uploader on s3:// against a real S3 API (moto's server)."""
 
 from __future__ import annotations
 
@@ -14,9 +14,9 @@ import pytest
 from conftest import write_scalars
 from s3_helpers import scalar_records
 
-from jupyter_forgather_tb.clients import s3upload
+from jupyter_forgather_tb.clients import upload
 from jupyter_forgather_tb.clients.cli import main
-from jupyter_forgather_tb.clients.s3upload import MIN_PART_BYTES, S3Uploader, _ranges
+from jupyter_forgather_tb.clients.upload import MIN_PART_BYTES, Uploader, _ranges
 
 MIB = 1024 * 1024
 
@@ -28,6 +28,26 @@ def body(s3, key: str) -> bytes:
 def keys(s3, prefix: str = "") -> list[str]:
     listing = s3.client.list_objects_v2(Bucket=s3.bucket, Prefix=prefix)
     return sorted(item["Key"] for item in listing.get("Contents", []))
+
+
+def uploader_on(s3, local, url: str) -> Uploader:
+    """An uploader to moto, with the test credentials of ``aws_env``."""
+    return Uploader(str(local), url, endpoint_url=s3.endpoint)
+
+
+def record_calls(uploader: Uploader, monkeypatch, fail_on: str | None = None) -> list[str]:
+    """The S3 operations the uploader calls from now on; ``fail_on`` one raises Ctrl-C."""
+    calls: list[str] = []
+    real = uploader.fs.call_s3
+
+    def call(method, *args, **kwargs):
+        calls.append(method)
+        if method == fail_on:
+            raise KeyboardInterrupt  # a signal cannot be timed to land there
+        return real(method, *args, **kwargs)
+
+    monkeypatch.setattr(uploader.fs, "call_s3", call)
+    return calls
 
 
 def event_file(directory) -> str:
@@ -61,7 +81,7 @@ def test_upload_errors_are_clear(s3, tmp_path, capsys):
     )
     assert "bucket 'no-such-bucket-x' does not exist" in capsys.readouterr().err
     for argv in (
-        [str(local), "gs://bucket/p"],
+        [str(local), "http://bucket/p"],
         [str(local), "/local/path"],
         [str(tmp_path / "missing"), f"s3://{s3.bucket}/p"],
         [str(local), f"s3://{s3.bucket}/p", "--interval", "0"],
@@ -71,29 +91,26 @@ def test_upload_errors_are_clear(s3, tmp_path, capsys):
         assert caught.value.code == 2
 
 
-def test_a_grown_event_file_is_appended_with_a_server_side_copy(s3, tmp_path):
+def test_a_grown_event_file_is_appended_with_a_server_side_copy(s3, tmp_path, monkeypatch):
     local = tmp_path / "logs" / "run"
     local.mkdir(parents=True)
     path = local / "events.out.tfevents.1.host"
     path.write_bytes(os.urandom(MIN_PART_BYTES + 1000))
-    uploader = S3Uploader(str(tmp_path / "logs"), f"s3://{s3.bucket}/x", client=s3.client)
+    uploader = uploader_on(s3, tmp_path / "logs", f"s3://{s3.bucket}/x")
     first = uploader.sync()
     assert first.bytes_sent == MIN_PART_BYTES + 1000
 
-    calls = []
-    s3.client.meta.events.register(
-        "before-send.s3.*", lambda event_name, **_: calls.append(event_name.rsplit(".", 1)[1])
-    )
+    calls = record_calls(uploader, monkeypatch)
     new = os.urandom(300_000)
     with open(path, "ab") as out:
         out.write(new)
     grown = uploader.sync()
     assert (grown.bytes_sent, grown.bytes_copied) == (len(new), MIN_PART_BYTES + 1000)
     assert calls == [
-        "CreateMultipartUpload",
-        "UploadPartCopy",
-        "UploadPart",
-        "CompleteMultipartUpload",
+        "create_multipart_upload",
+        "upload_part_copy",
+        "upload_part",
+        "complete_multipart_upload",
     ]
     assert body(s3, "x/run/events.out.tfevents.1.host") == path.read_bytes()
 
@@ -101,7 +118,7 @@ def test_a_grown_event_file_is_appended_with_a_server_side_copy(s3, tmp_path):
 def test_a_small_grown_file_is_put_whole(s3, tmp_path):
     write_scalars(tmp_path / "logs" / "run", "loss", [1.0])
     path = event_file(tmp_path / "logs" / "run")
-    uploader = S3Uploader(str(tmp_path / "logs"), f"s3://{s3.bucket}", client=s3.client)
+    uploader = uploader_on(s3, tmp_path / "logs", f"s3://{s3.bucket}")
     uploader.sync()
     with open(path, "ab") as out:
         out.write(scalar_records("loss", [2.0], start_step=1, header=False))
@@ -110,25 +127,21 @@ def test_a_small_grown_file_is_put_whole(s3, tmp_path):
         assert body(s3, "run/" + os.path.basename(path)) == source.read()
 
 
-def test_an_interrupted_append_leaves_the_old_object_and_no_parts(s3, tmp_path):
+def test_an_interrupted_append_leaves_the_old_object_and_no_parts(s3, tmp_path, monkeypatch):
     local = tmp_path / "logs"
     local.mkdir()
     path = local / "events.out.tfevents.1.host"
     old = os.urandom(MIN_PART_BYTES + 10)
     path.write_bytes(old)
-    uploader = S3Uploader(str(local), f"s3://{s3.bucket}", client=s3.client)
+    uploader = uploader_on(s3, local, f"s3://{s3.bucket}")
     uploader.sync()
     with open(path, "ab") as out:
         out.write(os.urandom(1000))
 
-    # Ctrl-C arriving while the new bytes go up (a signal cannot be timed to land there).
-    def interrupt(**_):
-        raise KeyboardInterrupt
-
-    s3.client.meta.events.register("before-call.s3.UploadPart", interrupt)
+    # Ctrl-C arriving while the new bytes go up.
+    record_calls(uploader, monkeypatch, fail_on="upload_part")
     with pytest.raises(KeyboardInterrupt):
         uploader.sync()
-    s3.client.meta.events.unregister("before-call.s3.UploadPart", interrupt)
     assert s3.client.list_multipart_uploads(Bucket=s3.bucket).get("Uploads", []) == []
     assert body(s3, "events.out.tfevents.1.host") == old
 
@@ -136,7 +149,7 @@ def test_an_interrupted_append_leaves_the_old_object_and_no_parts(s3, tmp_path):
 def test_the_helper_syncs_in_the_background_and_once_more_when_stopped(s3, tmp_path):
     local = tmp_path / "logs"
     write_scalars(local / "run", "loss", [1.0])
-    uploader = S3Uploader(str(local), f"s3://{s3.bucket}/bg", client=s3.client)
+    uploader = uploader_on(s3, local, f"s3://{s3.bucket}/bg")
     with uploader.running(interval=3600):
         deadline = time.monotonic() + 30
         while uploader.total.files < 1:  # the first sync, started at once, has sent "run"
@@ -180,7 +193,7 @@ async def test_round_trip_upload_then_an_s3_job_serves_the_same_scalars(s3, api,
     local = jp_root_dir / "logs"
     write_scalars(local / "a", "loss", [3.0, 2.0, 1.0])
     write_scalars(local / "b", "acc", [0.1, 0.9])
-    S3Uploader(str(local), f"s3://{s3.bucket}/trip", client=s3.client).sync()
+    uploader_on(s3, local, f"s3://{s3.bucket}/trip").sync()
 
     local_job = await api.launch(logdir="logs")
     s3_job = await api.launch(logdir=f"s3://{s3.bucket}/trip")
@@ -211,18 +224,16 @@ def test_ranges_are_cut_evenly_within_the_limit(start, end, most, expected):
 
 def test_a_large_new_file_goes_up_in_parts(s3, tmp_path, monkeypatch):
     # Smaller thresholds than S3's real ones keep the test fast; S3's 5 MiB part minimum stays.
-    monkeypatch.setattr(s3upload, "PUT_MAX_BYTES", MIN_PART_BYTES)
-    monkeypatch.setattr(s3upload, "NEW_PART_BYTES", 2 * MIN_PART_BYTES)
+    monkeypatch.setattr(upload, "PUT_MAX_BYTES", MIN_PART_BYTES)
+    monkeypatch.setattr(upload, "NEW_PART_BYTES", 2 * MIN_PART_BYTES)
     local = tmp_path / "logs"
     local.mkdir()
     content = os.urandom(3 * MIN_PART_BYTES + 123)
     (local / "events.out.tfevents.2.host").write_bytes(content)
-    calls = []
-    s3.client.meta.events.register(
-        "before-send.s3.*", lambda event_name, **_: calls.append(event_name.rsplit(".", 1)[1])
-    )
-    stats = S3Uploader(str(local), f"s3://{s3.bucket}", client=s3.client).sync()
-    assert calls.count("UploadPart") == 2 and "PutObject" not in calls
+    uploader = uploader_on(s3, local, f"s3://{s3.bucket}")
+    calls = record_calls(uploader, monkeypatch)
+    stats = uploader.sync()
+    assert calls.count("upload_part") == 2 and "put_object" not in calls
     assert (stats.bytes_sent, stats.bytes_copied) == (len(content), 0)
     assert body(s3, "events.out.tfevents.2.host") == content
 
@@ -247,7 +258,7 @@ def test_ctrl_c_during_a_multipart_upload_aborts_it(s3, tmp_path):
     local = tmp_path / "logs"
     local.mkdir()
     # Past the single-PUT size, so it goes up in parts; the signal lands while they do.
-    (local / "events.out.tfevents.3.host").write_bytes(os.urandom(s3upload.PUT_MAX_BYTES + MIB))
+    (local / "events.out.tfevents.3.host").write_bytes(os.urandom(upload.PUT_MAX_BYTES + MIB))
     command = [sys.executable, "-m", "jupyter_forgather_tb.clients.cli", "upload", str(local)]
     proc = subprocess.Popen(
         [*command, f"s3://{s3.bucket}/big", "--endpoint-url", s3.endpoint],
@@ -266,3 +277,36 @@ def test_ctrl_c_during_a_multipart_upload_aborts_it(s3, tmp_path):
     assert proc.returncode == 130
     assert s3.client.list_multipart_uploads(Bucket=s3.bucket).get("Uploads", []) == []
     assert keys(s3, "big/") == []  # no half object either
+
+
+def test_the_upload_shows_its_progress_on_a_terminal(s3, tmp_path):
+    import pty
+
+    local = tmp_path / "logs"
+    for run in ("a", "b"):
+        write_scalars(local / run, "loss", [1.0, 2.0])
+    sizes = sum(os.path.getsize(event_file(local / run)) for run in ("a", "b"))
+    primary, secondary = pty.openpty()
+    command = [sys.executable, "-m", "jupyter_forgather_tb.clients.cli", "upload", str(local)]
+    try:
+        proc = subprocess.run(
+            [*command, f"s3://{s3.bucket}/tty", "--endpoint-url", s3.endpoint],
+            stderr=secondary,
+            timeout=120,
+        )
+        os.close(secondary)
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(primary, 65536)
+            except OSError:  # the terminal's other end is closed: all read
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        os.close(primary)
+    assert proc.returncode == 0
+    text = shown.decode()
+    assert "Uploading: 0/2 file(s), 0 B of " in text
+    assert f"Uploading: 2/2 file(s), {sizes} B of {sizes} B" in text

@@ -107,7 +107,7 @@ async def test_a_suspended_compare_job_drops_its_folder_of_links_and_wakes_with_
     write_scalars(jp_root_dir / "other" / "lr2", "loss", [3.0, 2.5])
     job = await suspended_job(api, logdir=None, logdirs={"a": "logs", "b": "other"})
     assert manager_of(api).get(job["id"]).logdir_tree is None
-    assert not [p for p in os.listdir(manager_of(api)._socket_dir) if job["id"] in p]
+    assert not [p for p in os.listdir(manager_of(api).parts.socket_dir) if job["id"] in p]
     response = await api.proxied(job["id"], "data/runs")
     assert response.code == 200, response.body[:500]
     assert sorted(json.loads(response.body)) == ["a/run1", "a/run2", "b/lr2"]

@@ -12,6 +12,7 @@ import time
 import pytest
 from conftest import pid_alive
 
+from jupyter_forgather_tb.server.host.procfs import parse_stat, read_stat
 from jupyter_forgather_tb.server.host.usage import (
     JobSample,
     JobTarget,
@@ -20,8 +21,6 @@ from jupyter_forgather_tb.server.host.usage import (
     limit_error,
     over_limit,
     parse_smaps_rollup,
-    parse_stat,
-    read_stat,
 )
 
 MiB = 1 << 20

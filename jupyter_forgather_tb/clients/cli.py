@@ -20,6 +20,7 @@ from typing import Any, NoReturn
 
 from .. import __version__
 from ..common.options import OptionError
+from ..common.sizes import format_size
 from .activity import activity_text
 from .client import (
     ENDED,
@@ -141,15 +142,21 @@ def _parser() -> argparse.ArgumentParser:
 
     upload = commands.add_parser(
         "upload",
-        help="copy a local log directory's event files to S3, once or while training runs",
+        help="copy a local log directory's event files to a remote source, once or while "
+        "training runs",
         description="Copy the TensorBoard files (event files and plugin assets) of a local "
-        "log directory to s3://bucket/prefix. Only new bytes are sent: a grown event file "
-        "is appended to in S3. Uses boto3's credentials (environment, profile or role). "
+        "log directory to s3://bucket/prefix, gs://bucket/prefix, az://container/prefix or "
+        "ssh://[user@]host[:port]/path. Only new bytes are sent where the store allows: a "
+        "grown event file is appended to (S3: a server-side copy and the new bytes; GCS: "
+        "compose; Azure: append blobs; SSH: SFTP append). Uses the store's standard "
+        "credentials, or a named connection of this machine's Jupyter configuration. "
         "Needs no Jupyter server.",
     )
     upload.set_defaults(usage_error=upload.error)
     upload.add_argument("local", metavar="LOCAL_LOGDIR", help="the local log directory")
-    upload.add_argument("url", metavar="S3_URL", help="where to: s3://bucket/prefix")
+    upload.add_argument(
+        "url", metavar="URL", help="where to: s3://, gs://, az:// or ssh:// URL of a folder"
+    )
     upload.add_argument(
         "--follow",
         action="store_true",
@@ -163,9 +170,16 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds between uploads with --follow (default 10)",
     )
     upload.add_argument(
+        "--connection",
+        metavar="NAME",
+        help="a connection of c.ForgatherTB.connections in this machine's Jupyter "
+        "configuration (endpoint, region, account, SSH host...)",
+    )
+    upload.add_argument(
         "--endpoint-url",
         metavar="URL",
-        help="S3-compatible endpoint (default: $AWS_ENDPOINT_URL, else AWS)",
+        help="S3-compatible endpoint for s3:// (default: the connection's, "
+        "$AWS_ENDPOINT_URL, else AWS)",
     )
     return parser
 
@@ -194,6 +208,24 @@ def _loader_text(loader: dict[str, Any]) -> str:
     if loader["private_network"]:
         return "Rust data server, in the job's private network"
     return "Rust data server; its loopback port is open to local users"
+
+
+def _mirror_text(mirror: dict[str, Any]) -> str:
+    """A remote job's mirror in a line: its first copy while it runs, else what it holds."""
+    progress = mirror.get("progress")
+    if progress and not progress.get("done"):
+        text = (
+            f"first copy: {progress['files']} of {progress['files_total']} files, "
+            f"{format_size(progress['bytes'])} of {format_size(progress['bytes_total'])}"
+        )
+        if progress.get("eta_seconds") is not None:
+            text += f", about {round(progress['eta_seconds'])} s left"
+        return text
+    text = f"{mirror['objects']} files, {format_size(mirror['bytes'])}"
+    text += f", synced {_age(mirror['last_sync'])} ago" if mirror.get("last_sync") else ""
+    if mirror.get("requests") is not None:
+        text += f", {mirror['requests']} requests"
+    return text
 
 
 def _describe(job: dict[str, Any], server: ServerInfo) -> str:
@@ -228,6 +260,8 @@ def _describe(job: dict[str, Any], server: ServerInfo) -> str:
         lines.append(f"usage:    {usage}")
     if job.get("loader"):
         lines.append(f"loader:   {_loader_text(job['loader'])}")
+    if job.get("mirror"):
+        lines.append(f"mirror:   {_mirror_text(job['mirror'])}")
     warning = exposure_warning(job)
     if warning:
         lines.append(f"warning:  {warning}")
@@ -373,21 +407,35 @@ def _servers(args: argparse.Namespace) -> int:
     return 0
 
 
+def _progress_line(files: int, of_files: int, sent: int, of_bytes: int) -> None:
+    """Show an upload's progress on the terminal's last line (a line of its own at the end)."""
+    line = f"Uploading: {files}/{of_files} file(s), {format_size(sent)} of {format_size(of_bytes)}"
+    end = "\n" if files == of_files else ""
+    sys.stderr.write(f"\r\033[K{line}{end}")
+    sys.stderr.flush()
+
+
 def _upload(args: argparse.Namespace) -> int:
-    from ..common.s3client import S3Error
-    from .s3upload import S3Uploader
+    from ..common.remotefs import SourceError
+    from .connconfig import find_connection
+    from .upload import Uploader
 
     if not args.interval > 0:
         args.usage_error("--interval must be a number of seconds above 0")
     if not os.path.isdir(args.local):
         args.usage_error(f"{args.local} is not a directory")
     try:
-        uploader = S3Uploader(args.local, args.url, endpoint_url=args.endpoint_url)
+        connection = find_connection(args.connection) if args.connection else None
+        uploader = Uploader(
+            args.local, args.url, connection=connection, endpoint_url=args.endpoint_url
+        )
     except ValueError as error:
         args.usage_error(f"{args.url}: {error}")
-    except S3Error as error:  # boto3 missing
+    except SourceError as error:  # the store's extra missing
         print(f"error: {printable(error.message, multiline=True)}", file=sys.stderr)
         return 1
+    if sys.stderr.isatty():
+        uploader.on_progress = _progress_line
     stop = threading.Event()
     if args.follow:
         # The first signal asks for a last sync; a second one ends at once.
@@ -404,13 +452,13 @@ def _upload(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         uploader.follow(args.interval, stop)
-    except S3Error as error:
+    except SourceError as error:
         print(printable(f"error: {args.url}: {error.message}", multiline=True), file=sys.stderr)
         return 1
     total = uploader.total
     print(
         f"Uploaded {total.files} file(s) to {args.url}: {total.bytes_sent} bytes sent, "
-        f"{total.bytes_copied} copied within S3.",
+        f"{total.bytes_copied} copied within the store.",
         file=sys.stderr,
     )
     return 0

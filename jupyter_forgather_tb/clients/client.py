@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
-from ..common.s3paths import url_scheme
+from ..common.sources import url_scheme
 
 API_PATH = "forgather-tb/api/"
 ENV_SERVER = "FORGATHER_TB_SERVER"
@@ -27,8 +27,9 @@ ENDED = ("exited", "failed", "killed", "lost")
 #: What a relative log directory means to the magic and the CLI.
 LOGDIR_HELP = (
     "log directory; a relative one starts at the current directory when the server runs "
-    "on this machine, else at the server's root; or s3://bucket/prefix (mirrored) or "
-    "gs://bucket/prefix"
+    "on this machine, else at the server's root; or a remote one, mirrored: "
+    "s3://bucket/prefix, gs://bucket/prefix, az://container/prefix or "
+    "ssh://[user@]host[:port]/path"
 )
 
 NO_SERVER_HELP = (

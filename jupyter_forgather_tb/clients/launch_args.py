@@ -119,7 +119,13 @@ def add_launch_arguments(parser: argparse.ArgumentParser, logdir_flag: bool) -> 
     parser.add_argument(
         "--sync_interval",
         type=_lenient(float),
-        help="seconds between syncs of an s3:// log directory's mirror (default 5)",
+        help="seconds between syncs of a remote log directory's mirror (default 5)",
+    )
+    parser.add_argument(
+        "--connection",
+        metavar="NAME",
+        help="the server's named connection to open a remote log directory with "
+        "(default: the standard credentials of its store)",
     )
     parser.add_argument(
         "--load_fast",
@@ -173,7 +179,7 @@ def launch_body(args: argparse.Namespace) -> dict[str, Any]:
     names = (
         "window_title", "port", "host", "bind_all", "priority",
         "reload_interval", "reload_multifile", "samples_per_plugin", "sync_interval",
-        "load_fast", "memory_limit", "force_new",
+        "connection", "load_fast", "memory_limit", "force_new",
     )  # fmt: skip
     words = [*(args.logdir or []), *getattr(args, "more_logdirs", [])]
     body = {**log_directories(words), **{name: getattr(args, name) for name in names}}

@@ -10,10 +10,14 @@ checking its shape: the file is written by another process.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import os
 from dataclasses import dataclass
 from typing import Any
 
 from .addresses import bind_ip
+from .connections import Connection, parse_connection
 from .jsonfile import read_json, write_json
 from .processes import RUNNER_MODULE
 
@@ -33,8 +37,13 @@ def check_nice(nice: Any) -> int:
 
 
 @dataclass(frozen=True)
-class S3MirrorArgs:
-    """An s3:// prefix the runner mirrors into its job's private cache before TensorBoard."""
+class MirrorArgs:
+    """A remote source the runner mirrors into its job's private cache before TensorBoard.
+
+    ``endpoint_url`` is the server's default S3 endpoint; ``connection_file`` a private
+    file holding the job's named connection (see :func:`write_connection_file`): its
+    secrets never go on a command line.
+    """
 
     url: str
     cache_dir: str
@@ -42,6 +51,29 @@ class S3MirrorArgs:
     max_cache_bytes: int = 2**63
     max_cache_objects: int = 2**63
     endpoint_url: str | None = None
+    connection_file: str | None = None
+
+
+def write_connection_file(path: str, conn: Connection) -> None:
+    """Write a connection for a job's runner into a new file only its owner may read (0600)."""
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "w") as out:
+        json.dump({"name": conn.name, "protocol": conn.protocol, **conn.settings}, out)
+
+
+def read_connection_file(path: str) -> Connection:
+    """The connection a server wrote with :func:`write_connection_file`; ValueError if bad."""
+    try:
+        with open(path, encoding="utf-8") as src:
+            entry = json.load(src)
+    except (OSError, ValueError) as error:
+        raise ValueError(f"the job's connection file could not be read: {error}") from None
+    if not isinstance(entry, dict):
+        raise ValueError("the job's connection file holds no connection")
+    name = entry.pop("name", None)
+    return parse_connection(name, entry)
 
 
 @dataclass(frozen=True)
@@ -51,7 +83,7 @@ class JobArgs:
     The runner joins the control groups whose ``cgroup.procs`` files are in
     ``join_cgroups`` and takes niceness ``nice`` before anything else; serves on
     ``unix_socket`` (else on the TCP port in its TensorBoard flags); tries a network
-    namespace of its own if ``private_network``; mirrors ``s3_mirror`` first; writes
+    namespace of its own if ``private_network``; mirrors ``mirror`` first; writes
     its report to ``report_file``; and, given ``fast_loader_above``, picks the loader
     itself (``load_fast`` auto: the Rust one from these bytes of event files, 0: never).
     """
@@ -61,7 +93,7 @@ class JobArgs:
     nice: int | None = None
     unix_socket: str | None = None
     private_network: bool = False
-    s3_mirror: S3MirrorArgs | None = None
+    mirror: MirrorArgs | None = None
     report_file: str | None = None
     fast_loader_above: int | None = None
 
@@ -73,12 +105,13 @@ def job_argv(python: str, args: JobArgs) -> list[str]:
     argv += [f"--nice={check_nice(args.nice)}"] if args.nice is not None else []
     argv += ["--unix-socket", args.unix_socket] if args.unix_socket else []
     argv += ["--private-network"] if args.private_network else []
-    if (mirror := args.s3_mirror) is not None:
-        argv += ["--s3-mirror", mirror.url, "--cache-dir", mirror.cache_dir]
+    if (mirror := args.mirror) is not None:
+        argv += ["--mirror", mirror.url, "--cache-dir", mirror.cache_dir]
         argv += ["--sync-interval", repr(mirror.sync_interval)]
         argv += ["--max-cache-bytes", str(mirror.max_cache_bytes)]
         argv += ["--max-cache-objects", str(mirror.max_cache_objects)]
         argv += ["--s3-endpoint-url", mirror.endpoint_url] if mirror.endpoint_url else []
+        argv += ["--connection-file", mirror.connection_file] if mirror.connection_file else []
     argv += ["--report-file", args.report_file] if args.report_file else []
     if args.fast_loader_above is not None:
         argv += ["--fast-loader-above", str(args.fast_loader_above)]
@@ -122,12 +155,15 @@ def _parser() -> argparse.ArgumentParser:
         help="write the loader and network this job got here, as JSON, and once serving "
         "on TCP, the address it bound",
     )
-    parser.add_argument("--s3-mirror", metavar="URL", help="mirror this s3:// prefix first")
+    parser.add_argument("--mirror", metavar="URL", help="mirror this remote source first")
     parser.add_argument("--cache-dir", help="the job's private directory for the mirror")
     parser.add_argument("--sync-interval", type=float, default=5.0)
     parser.add_argument("--max-cache-bytes", type=int, default=2**63)
     parser.add_argument("--max-cache-objects", type=int, default=2**63)
     parser.add_argument("--s3-endpoint-url", default=None)
+    parser.add_argument(
+        "--connection-file", default=None, help="a private file holding the source's connection"
+    )
     parser.add_argument("tensorboard_args", nargs=argparse.REMAINDER)
     return parser
 
@@ -140,16 +176,17 @@ def parse_job_argv(argv: list[str] | None = None) -> JobArgs:
     parser = _parser()
     args = parser.parse_args(argv)
     mirror = None
-    if args.s3_mirror:
+    if args.mirror:
         if not args.cache_dir:
-            parser.error("--s3-mirror needs --cache-dir")
-        mirror = S3MirrorArgs(
-            url=args.s3_mirror,
+            parser.error("--mirror needs --cache-dir")
+        mirror = MirrorArgs(
+            url=args.mirror,
             cache_dir=args.cache_dir,
             sync_interval=args.sync_interval,
             max_cache_bytes=args.max_cache_bytes,
             max_cache_objects=args.max_cache_objects,
             endpoint_url=args.s3_endpoint_url,
+            connection_file=args.connection_file,
         )
     tb_args = args.tensorboard_args
     if tb_args[:1] == ["--"]:
@@ -160,7 +197,7 @@ def parse_job_argv(argv: list[str] | None = None) -> JobArgs:
         nice=args.nice,
         unix_socket=args.unix_socket,
         private_network=args.private_network,
-        s3_mirror=mirror,
+        mirror=mirror,
         report_file=args.report_file,
         fast_loader_above=args.fast_loader_above,
     )

@@ -15,9 +15,10 @@ import unicodedata
 from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from .jobwire import JobArgs, S3MirrorArgs, job_argv
-from .s3paths import REMOTE_SCHEMES, is_s3_url, normalize_bucket_url, url_scheme
+from .connections import CONNECTION_NAME_RE
+from .jobwire import JobArgs, MirrorArgs, job_argv
 from .sizes import format_size, parse_size
+from .sources import REMOTE_SCHEMES, is_remote, parse_source_url, url_scheme
 
 if TYPE_CHECKING:
     from typing import TypeGuard  # Python 3.10+; annotations only
@@ -88,10 +89,11 @@ class LaunchOptions:
     reload_interval: float | None = None
     reload_multifile: bool | None = None
     samples_per_plugin: str | None = None
-    sync_interval: float | None = None  # s3:// log directories only
+    sync_interval: float | None = None  # remote (mirrored) log directories only
     load_fast: str = "auto"
     memory_limit: int | None = None  # bytes; None: the server's default
     logdirs: tuple[tuple[str, str], ...] | None = None  # a compare launch's folders
+    connection: str | None = None  # a named connection for a remote log directory
 
     @property
     def uses_tcp(self) -> bool:
@@ -157,9 +159,9 @@ def _optional_bool(body: dict[str, Any], name: str) -> bool | None:
 
 
 def check_logdir_shape(value: Any) -> str:
-    """Check that a log directory is a plausible local path, or an s3:// or gs:// URL.
+    """Check that a log directory is a plausible local path, or a remote source URL.
 
-    Bucket URLs come back in their canonical spelling.
+    Remote URLs come back in their canonical spelling (see ``sources.py``).
     """
     if not isinstance(value, str):
         raise OptionError("logdir", "must be a string path")
@@ -171,13 +173,13 @@ def check_logdir_shape(value: Any) -> str:
         raise OptionError("logdir", "must not contain NUL or line breaks")
     if url_scheme(value) in REMOTE_SCHEMES:
         try:
-            return normalize_bucket_url(value)
+            return str(parse_source_url(value))
         except ValueError as error:
             raise OptionError("logdir", str(error)) from None
     if _REMOTE_RE.search(value):
         raise OptionError(
             "logdir",
-            "must be a local directory, s3://bucket/prefix or gs://bucket/prefix; "
+            "must be a local directory, s3://, gs://, az:// or ssh:// URL; "
             "other URLs and fsspec chains are not accepted",
         )
     return value
@@ -221,8 +223,8 @@ def _member_path(value: Any) -> str:
     if isinstance(value, str) and (url_scheme(value) or _REMOTE_RE.search(value)):
         raise OptionError(
             "logdirs",
-            f"{_quoted(value)} cannot be compared: only local folders can (launch s3:// and "
-            "gs:// log directories one at a time)",
+            f"{_quoted(value)} cannot be compared: only local folders can (launch remote "
+            "log directories one at a time)",
         )
     try:
         path = check_logdir_shape(value)
@@ -343,9 +345,12 @@ def _seconds(value: Any, field: str) -> float:
 
 
 def _sync_interval(value: Any, logdir: str) -> float | None:
-    if not is_s3_url(logdir):
+    if not is_remote(logdir):
         if value is not None:
-            raise OptionError("sync_interval", "applies only to s3:// log directories")
+            raise OptionError(
+                "sync_interval",
+                "applies only to remote (s3://, gs://, az://, ssh://) log directories",
+            )
         return None
     if value is None:
         return DEFAULT_SYNC_INTERVAL
@@ -369,7 +374,7 @@ def _samples_per_plugin(value: Any) -> str | None:
     return value.replace(" ", "")
 
 
-def _load_fast(value: Any, logdir: str) -> str:
+def _load_fast(value: Any) -> str:
     if value is None:
         choice = "auto"
     elif isinstance(value, bool):
@@ -378,11 +383,18 @@ def _load_fast(value: Any, logdir: str) -> str:
         choice = value
     else:
         raise OptionError("load_fast", "must be 'auto', 'true' or 'false'")
-    if choice == "false" and url_scheme(logdir) == "gs":
-        raise OptionError(
-            "load_fast", "gs:// log directories need the fast loader: use 'auto' or 'true'"
-        )
     return choice
+
+
+def _connection(value: Any) -> str | None:
+    """A connection's name as given (whether the server has one of that name is checked there)."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not CONNECTION_NAME_RE.fullmatch(value):
+        raise OptionError(
+            "connection", "must be the name of a connection (letters, digits, '.', '_', '-')"
+        )
+    return value
 
 
 def _has_control(text: str) -> bool:
@@ -432,9 +444,10 @@ def parse_launch(body: Any) -> tuple[LaunchOptions, bool]:
         reload_multifile=_optional_bool(body, "reload_multifile"),
         samples_per_plugin=_samples_per_plugin(body.get("samples_per_plugin")),
         sync_interval=_sync_interval(body.get("sync_interval"), logdir),
-        load_fast=_load_fast(body.get("load_fast"), logdir),
+        load_fast=_load_fast(body.get("load_fast")),
         memory_limit=memory_limit(body.get("memory_limit")),
         logdirs=logdirs,
+        connection=_connection(body.get("connection")),
     )
     force_new = _optional_bool(body, "force_new") or False
     return options, force_new
@@ -496,7 +509,7 @@ def build_argv(
     unix_socket: str | None = None,
     port: int | None = None,
     logdir: str | None = None,
-    s3_mirror: S3MirrorArgs | None = None,
+    mirror: MirrorArgs | None = None,
     fast_loader_above: int = 0,
     private_network: bool = False,
     report_file: str | None = None,
@@ -506,8 +519,8 @@ def build_argv(
     """The command line that runs one TensorBoard job through our runner.
 
     Exactly one of ``unix_socket`` and ``port`` is given: where TensorBoard
-    listens. ``logdir`` replaces the options' own (an S3 job's local mirror, which
-    the runner fills from ``s3_mirror``). ``fast_loader_above`` is the
+    listens. ``logdir`` replaces the options' own (a remote job's local mirror, which
+    the runner fills from ``mirror``). ``fast_loader_above`` is the
     ``auto`` threshold in bytes of event files outside a private network (0:
     never). ``private_network`` lets the runner try a network namespace of its
     own for a job that may use the Rust loader and needs no network. The runner
@@ -520,10 +533,6 @@ def build_argv(
         raise ValueError("give exactly one of unix_socket and port")
     load_fast = options.load_fast
     scheme = url_scheme(options.logdir)
-    # gs:// only works with the fast loader: TensorBoard's Python loader reads GCS
-    # only through TensorFlow (parse_launch refuses load_fast=false for it).
-    if scheme == "gs":
-        load_fast = "true"
     tb_args = ["--logdir", logdir or options.logdir, "--path_prefix", path_prefix.rstrip("/")]
     tb_args += [f"--window_title={options.window_title}"]
     if load_fast != "auto":
@@ -542,12 +551,12 @@ def build_argv(
         join_cgroups=tuple(join_cgroups),
         nice=nice,
         unix_socket=unix_socket,
-        # A job on a TCP port must stay reachable, and an s3:// or gs:// one needs the
+        # A job on a TCP port must stay reachable, and a remote one needs the
         # network; the Python loader opens no port, so it has nothing to hide.
         private_network=bool(
             private_network and unix_socket and scheme is None and load_fast != "false"
         ),
-        s3_mirror=s3_mirror,
+        mirror=mirror,
         report_file=report_file,
         # The runner picks the loader itself (see loader.py).
         fast_loader_above=fast_loader_above if load_fast == "auto" else None,

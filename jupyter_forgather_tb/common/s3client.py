@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, Protocol
 
-from .s3paths import tensorboard_path
+from .tbfiles import tensorboard_path
 
 # S3 error codes that no retry will fix: a job reports them and stops, an upload exits.
 _FATAL_CODES = {

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from .jsonfile import read_json
-from .s3paths import EVENT_FILE_MARK
+from .tbfiles import EVENT_FILE_MARK
 
 STATUS_FILE = "status.json"
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from ..common.s3paths import EVENT_FILE_MARK
+from ..common.tbfiles import EVENT_FILE_MARK
 
 
 def choose_load_fast(event_bytes: int, threshold: int, rust_installed: bool) -> bool:

@@ -11,6 +11,7 @@ server that started it, even if that server is killed outright.
 from __future__ import annotations
 
 import argparse  # TensorBoard hands its flags to make_server as a Namespace
+import contextlib
 import logging
 import os
 import signal
@@ -21,7 +22,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
 
-from ..common.jobwire import JobArgs, JobReport, S3MirrorArgs, parse_job_argv, write_report
+from ..common.jobwire import (
+    JobArgs,
+    JobReport,
+    MirrorArgs,
+    parse_job_argv,
+    read_connection_file,
+    write_report,
+)
 from .assets import default_assets, stored_zip
 from .capture import (
     Forwarder,
@@ -49,11 +57,12 @@ def _exit_when_stdin_closes() -> None:
     os._exit(0)
 
 
-def _start_mirror(args: S3MirrorArgs) -> bool:
-    """Mirror an S3 prefix into the job's cache, then keep it fresh; False on a fatal error."""
-    from ..common.s3client import S3Error, make_client
+def _start_mirror(args: MirrorArgs) -> bool:
+    """Mirror a remote source into the job's cache, then keep it fresh; False on a fatal error."""
+    from ..common.remotefs import LABELS, SourceError, open_source
     from ..common.s3status import STATUS_FILE
-    from .s3mirror import S3Mirror, StatusFile, initial_sync, keep_syncing
+    from ..common.sources import parse_source_url
+    from .mirror import Mirror, StatusFile, initial_sync, keep_syncing
 
     data = os.path.join(args.cache_dir, "data")
     scratch = os.path.join(args.cache_dir, "partial")
@@ -61,21 +70,30 @@ def _start_mirror(args: S3MirrorArgs) -> bool:
         os.makedirs(directory, mode=0o700, exist_ok=True)
     status = StatusFile(os.path.join(args.cache_dir, STATUS_FILE), args.url)
     parent = os.getppid()
+    url = parse_source_url(args.url)
+    label = LABELS[url.scheme]
     try:
-        client = make_client(args.endpoint_url)
-        mirror = S3Mirror(
-            args.url, data, scratch, client, args.max_cache_bytes, args.max_cache_objects
-        )
+        conn = None
+        if args.connection_file:
+            try:
+                conn = read_connection_file(args.connection_file)
+            except ValueError as error:
+                raise SourceError(str(error), fatal=True) from None
+            finally:  # read once: the secret stays in this process only
+                with contextlib.suppress(OSError):
+                    os.unlink(args.connection_file)
+        source = open_source(url, conn, args.endpoint_url)
+        mirror = Mirror(source, data, scratch, args.max_cache_bytes, args.max_cache_objects)
         # Retrying stops if the server that started us is gone (our parent changed).
         initial_sync(mirror, status, args.sync_interval, lambda: os.getppid() != parent)
-    except S3Error as error:
+    except SourceError as error:
         status.update(None, error)
-        sys.stderr.write(f"ERROR: S3 mirror of {args.url}: {error.message}\n")
+        sys.stderr.write(f"ERROR: {label} mirror of {args.url}: {error.message}\n")
         return False
-    sys.stderr.write(f"Mirrored {mirror.objects} objects ({mirror.bytes} bytes) from {args.url}\n")
+    sys.stderr.write(f"Mirrored {mirror.objects} files ({mirror.bytes} bytes) from {args.url}\n")
     if mirror.skipped:
         sys.stderr.write(
-            f"Not mirrored: {len(mirror.skipped)} key(s), such as {mirror.skipped[0]['key']!r}: "
+            f"Not mirrored: {len(mirror.skipped)} file(s), such as {mirror.skipped[0]['key']!r}: "
             f"{mirror.skipped[0]['reason']} (the job's mirror status lists them)\n"
         )
     keep_syncing(mirror, status, args.sync_interval)
@@ -132,7 +150,7 @@ def main(
     if connector and not private:
         stop_connector(*connector)
         connector = None
-    if args.s3_mirror and not _start_mirror(args.s3_mirror):
+    if args.mirror and not _start_mirror(args.mirror):
         return 3
     if args.fast_loader_above is not None:
         tb_args = [*tb_args, _auto_load_fast(tb_args, args.fast_loader_above, private)]

@@ -8,12 +8,15 @@ import os
 import signal
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import fields
+from typing import Any, TypeVar
 
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.serverapp import ServerApp
 from traitlets import (
     Bool,
     Bunch,
+    Dict,
     Enum,
     Float,
     Integer,
@@ -25,6 +28,7 @@ from traitlets import (
     validate,
 )
 
+from ..common.connections import parse_connections
 from ..common.jobwire import check_nice
 from ..common.sizes import parse_size
 from .host.rundirs import UnsafeSocketBase
@@ -33,11 +37,13 @@ from .logdirs.find import MAX_SCAN_ENTRIES
 from .sharing.handlers import sharing_handlers
 from .sharing.service import build_sharing
 from .web.backends import BackendClients
-from .web.handlers import ApiConfig, api_handlers, turned_off_handlers
+from .web.handlers import api_handlers, turned_off_handlers
 from .web.preview import MAX_ANSWER_BYTES, PreviewClient
 from .web.proxy import proxy_handlers
+from .web.settings import WebSettings
 
 API_PREFIX = "/forgather-tb/api"
+_Settings = TypeVar("_Settings")
 #: Threads for log directory scans: theirs alone, so a launch never waits behind a scan.
 SCAN_WORKERS = 2
 
@@ -151,6 +157,15 @@ class ForgatherTB(ExtensionApp):
         500, help="How many log directories the picker returns at most."
     ).tag(config=True)
 
+    remote_list_timeout = Float(
+        20.0,
+        min=0.1,
+        help="Seconds the log directory picker may spend listing a remote source (s3://, "
+        "gs://, az://, ssh://) before it gives up and says so; the listing runs in a "
+        "process of its own, killed then. The picker's other limits (depth, directories, "
+        "entries, results) hold for remote sources too.",
+    ).tag(config=True)
+
     preview_max_bytes = Integer(
         MAX_ANSWER_BYTES,
         min=1,
@@ -190,20 +205,33 @@ class ForgatherTB(ExtensionApp):
         "MinIO. Empty means boto3's default: AWS_ENDPOINT_URL when set, else AWS.",
     ).tag(config=True)
 
+    connections = Dict(
+        help="Named connections for remote log directories, chosen per launch by name: "
+        '{"minio": {"protocol": "s3", "endpoint_url": "https://minio:9000", "ca_bundle": '
+        '"/etc/ssl/minio.pem"}, "cluster": {"protocol": "ssh", "host": "login1"}}. '
+        "Settings per protocol: s3: endpoint_url, region, ca_bundle, profile, key, secret, "
+        "anon; gs: endpoint_url, project, token (a credentials file), anon; az: "
+        "account_name, connection_string, account_key, sas_token, anon; ssh: host, port, "
+        "username, client_keys, known_hosts, config. Without a connection the standard "
+        "credential chains apply (AWS env/profile/role, Google ADC, Azure's default "
+        "credential, the SSH agent, keys and ~/.ssh/config). Secrets given here are listed "
+        "nowhere and reach a job only through a private file.",
+    ).tag(config=True)
+
     s3_cache_dir = Unicode(
-        help="Where s3:// jobs mirror their event files, one private directory per job. "
-        "Defaults to a directory under the Jupyter runtime directory.",
+        help="Where remote (s3://, gs://, az://, ssh://) jobs mirror their event files, one "
+        "private directory per job. Defaults to a directory under the Jupyter runtime directory.",
     ).tag(config=True)
 
     s3_cache_max_bytes = Integer(
         20 * 1024**3,
-        help="Bytes of TensorBoard files an s3:// job may mirror; a job whose prefix holds "
+        help="Bytes of TensorBoard files a remote job may mirror; a job whose prefix holds "
         "more fails to start, or once running stops fetching and says why in its mirror status.",
     ).tag(config=True)
 
     s3_cache_max_objects = Integer(
         100_000,
-        help="How many TensorBoard files (S3 objects) an s3:// job may mirror; a job whose "
+        help="How many TensorBoard files (objects) a remote job may mirror; a job whose "
         "prefix holds more fails to start, or once running stops fetching and says why in "
         "its mirror status. Empty objects count nothing toward s3_cache_max_bytes: this bounds "
         "the mirror's files and memory, and is far more than the event files of thousands "
@@ -212,7 +240,7 @@ class ForgatherTB(ExtensionApp):
 
     s3_keep_cache = Bool(
         False,
-        help="Keep an s3:// job's mirror when the job ends (by default it is removed).",
+        help="Keep a remote job's mirror when the job ends (by default it is removed).",
     ).tag(config=True)
 
     @default("s3_cache_dir")
@@ -318,6 +346,14 @@ class ForgatherTB(ExtensionApp):
         except ValueError as error:
             raise TraitError(f"c.ForgatherTB.{proposal['trait'].name}: {error}") from None
 
+    @validate("connections")
+    def _valid_connections(self, proposal: Bunch) -> dict[str, Any]:
+        try:
+            parse_connections(proposal["value"])
+        except ValueError as error:
+            raise TraitError(f"c.ForgatherTB.connections: {error}") from None
+        return dict(proposal["value"])
+
     @validate("cpu_nice")
     def _valid_nice(self, proposal: Bunch) -> int:
         try:
@@ -359,39 +395,22 @@ class ForgatherTB(ExtensionApp):
 
     def initialize_settings(self) -> None:
         """Build the job manager and share it with the handlers."""
-        settings = ManagerSettings(
-            base_url=self._server.base_url,
+        server = self._server
+        settings = from_traits(
+            ManagerSettings,
+            self,
+            base_url=server.base_url,
             python=self.tensorboard_python,
-            max_running=self.max_running,
-            startup_timeout=self.startup_timeout,
-            kill_grace=self.kill_grace,
-            output_buffer_size=self.output_buffer_size,
-            log_dir=os.path.join(self._server.runtime_dir, "forgather-tb", "logs"),
+            log_dir=os.path.join(server.runtime_dir, "forgather-tb", "logs"),
             socket_dir=self.socket_dir or None,
-            max_finished=self.max_finished,
-            max_queued=self.max_queued,
-            idle_timeout=self.idle_timeout,
-            suspend_after=self.suspend_after,
             state_file=self.state_file or None,
-            s3_cache_dir=self.s3_cache_dir,
-            s3_cache_max_bytes=self.s3_cache_max_bytes,
-            s3_cache_max_objects=self.s3_cache_max_objects,
-            s3_keep_cache=self.s3_keep_cache,
             s3_endpoint_url=self.s3_endpoint_url or None,
-            load_fast_auto_bytes=self.load_fast_auto_bytes,
-            private_network=self.private_network,
-            fork_server=self.fork_server,
+            connections=parse_connections(self.connections),
             # parse_size again: traitlets does not validate static default values.
             memory_limit=parse_size(self.memory_limit),
             max_memory_limit=parse_size(self.max_memory_limit),
             total_memory_limit=parse_size(self.total_memory_limit),
-            allow_port=self.allow_port,
             allowed_roots=self.roots,
-            cpu_nice=self.cpu_nice,
-            cpu_limit=self.cpu_limit,
-            limit_mechanism=self.limit_mechanism,
-            live_window=self.live_window,
-            stall_after=self.stall_after,
             scan_depth=self.logdir_scan_depth,
             scan_max_dirs=self.logdir_scan_max_dirs,
             scan_max_entries=self.logdir_scan_max_entries,
@@ -412,7 +431,7 @@ class ForgatherTB(ExtensionApp):
         self.sharing = build_sharing(
             self.manager, self._server.base_url, self.state_file, self._server.authorizer, self.log
         )
-        config: ApiConfig = self  # mypy checks the app has every setting the handlers read
+        config = from_traits(WebSettings, self)
         self.settings.update(
             {
                 "forgather_tb_manager": self.manager,
@@ -453,6 +472,12 @@ class ForgatherTB(ExtensionApp):
         self.backends.close_all()
         self.previews.close()
         self.scan_executor.shutdown(wait=False, cancel_futures=True)
+
+
+def from_traits(cls: type[_Settings], app: ForgatherTB, **given: Any) -> _Settings:
+    """A settings dataclass filled from the app: ``given`` values, else the same-named trait."""
+    names = [field.name for field in fields(cls)]  # type: ignore[arg-type]
+    return cls(**{name: given[name] if name in given else getattr(app, name) for name in names})
 
 
 def stop_on_sigint(serverapp: ServerApp) -> None:

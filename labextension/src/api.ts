@@ -5,6 +5,7 @@ import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
 import {
+  IConnection,
   IJob,
   ILaunchRequest,
   ILaunchResult,
@@ -133,10 +134,28 @@ export class TensorBoardAPI {
     return answer.removed;
   }
 
-  /** Directories under `path` (default: the server's root) that hold runs. */
-  logdirs(path?: string): Promise<ILogdirList> {
-    const query = path ? URLExt.objectToQueryString({ path }) : '';
+  /**
+   * Directories under `path` (default: the server's root) that hold runs; `path`
+   * may be a remote source's URL, opened with the named `connection` if given.
+   */
+  logdirs(path?: string, connection?: string): Promise<ILogdirList> {
+    const params: Record<string, string> = {};
+    if (path) {
+      params.path = path;
+    }
+    if (connection) {
+      params.connection = connection;
+    }
+    const query = path ? URLExt.objectToQueryString(params) : '';
     return this._json('logdirs', {}, query);
+  }
+
+  /** The server's named connections for remote log directories, without secrets. */
+  async connections(): Promise<IConnection[]> {
+    const answer = await this._json<{ connections: IConnection[] }>(
+      'connections'
+    );
+    return answer.connections;
   }
 
   /**

@@ -17,6 +17,8 @@ export interface IFormValues {
   host: string;
   load_fast: LoadFast;
   sync_interval: string;
+  /** The named connection for a remote log directory; blank: the standard credentials. */
+  connection?: string;
   /** Blank or absent: the server's default. */
   memory_limit?: string;
   /** Folders ticked in the Runs… picker; two or more are launched as one comparison. */
@@ -54,6 +56,7 @@ export const EMPTY_VALUES: Readonly<IFormValues> = {
   host: '',
   load_fast: 'auto',
   sync_interval: '',
+  connection: undefined,
   memory_limit: undefined,
   logdirs: undefined
 };
@@ -170,6 +173,8 @@ export function toggleLogdir(
  */
 export function toLaunchRequest(values: IFormValues): ILaunchRequest {
   const compared = comparedLogdirs(values);
+  const remote = !compared && isRemote(values.logdir);
+  const connection = remote ? values.connection?.trim() : '';
   return {
     ...(compared ? { logdirs: compared } : { logdir: values.logdir.trim() }),
     port: numberField(values.port),
@@ -185,18 +190,37 @@ export function toLaunchRequest(values: IFormValues): ILaunchRequest {
     // The host applies to a port on loopback only; bind-all listens everywhere.
     host: values.bind_all ? null : optionalText(values.host),
     load_fast: values.load_fast,
-    // The server refuses a sync interval for anything but an S3 log directory.
-    sync_interval:
-      !compared && isS3(values.logdir)
-        ? numberField(values.sync_interval)
-        : null,
+    // The server refuses a sync interval for anything but a remote log directory.
+    sync_interval: remote ? numberField(values.sync_interval) : null,
+    ...(connection ? { connection } : {}),
     memory_limit: sizeField(values.memory_limit)
   };
 }
 
-/** Whether a log directory is in S3 (mirrored, with a sync interval). */
-export function isS3(logdir: string): boolean {
-  return /^s3:\/\//i.test(logdir.trim());
+/** The URL schemes of remote log directories, and the protocol each stands for. */
+const REMOTE_SCHEMES: Record<string, string> = {
+  s3: 's3',
+  gs: 'gs',
+  gcs: 'gs',
+  az: 'az',
+  abfs: 'az',
+  abfss: 'az',
+  ssh: 'ssh',
+  sftp: 'ssh'
+};
+
+/**
+ * The protocol of a remote log directory (`s3`, `gs`, `az` or `ssh`), or null for a
+ * local path (or a scheme the server does not take).
+ */
+export function remoteProtocol(logdir: string): string | null {
+  const match = /^([a-z][a-z0-9+.-]*):\/\//i.exec(logdir.trim());
+  return match ? (REMOTE_SCHEMES[match[1].toLowerCase()] ?? null) : null;
+}
+
+/** Whether a log directory is remote (mirrored by its job, with a sync interval). */
+export function isRemote(logdir: string): boolean {
+  return remoteProtocol(logdir) !== null;
 }
 
 /** The form field a server error names, or null when it names none of them. */

@@ -6,9 +6,24 @@
 import { TranslationBundle } from '@jupyterlab/translation';
 
 import { formatBytes } from './sizes';
-import { IJob, ILoader, IMirrorStatus, JobStatus } from './tokens';
+import { remoteProtocol } from './form';
+import { IFirstCopy, IJob, ILoader, IMirrorStatus, JobStatus } from './tokens';
 
-/** An S3 mirror's state in a line: "12 objects, 1 skipped, 3.2 MiB, synced 5 s ago". */
+/** What a remote job's mirror copies from, for its card: "S3", "GCS", "Azure", "SSH". */
+export function storeName(logdir: string): string {
+  const names: Record<string, string> = {
+    s3: 'S3',
+    gs: 'GCS',
+    az: 'Azure',
+    ssh: 'SSH'
+  };
+  return names[remoteProtocol(logdir) ?? ''] ?? 'Remote';
+}
+
+/**
+ * A mirror's state in a line: "12 objects, 1 skipped, 3.2 MiB, synced 5 s ago, 40
+ * requests"; the request count only when the job reports it.
+ */
 export function mirrorText(
   mirror: IMirrorStatus,
   trans: TranslationBundle,
@@ -18,7 +33,7 @@ export function mirrorText(
     ? trans.__('synced %1 ago', age(mirror.last_sync, trans, now))
     : trans.__('not synced yet');
   const objects = trans._n('%1 object', '%1 objects', mirror.objects);
-  return mirror.skipped_count
+  const text = mirror.skipped_count
     ? trans.__(
         '%1, %2 skipped, %3, %4',
         objects,
@@ -27,6 +42,47 @@ export function mirrorText(
         synced
       )
     : trans.__('%1, %2, %3', objects, formatBytes(mirror.bytes), synced);
+  return typeof mirror.requests === 'number'
+    ? trans.__(
+        '%1, %2',
+        text,
+        trans._n('%1 request', '%1 requests', mirror.requests)
+      )
+    : text;
+}
+
+/** A first copy's progress: "3 of 10 files, 1.2 MiB of 5 MiB, about 20 s left". */
+export function firstCopyText(
+  copy: IFirstCopy,
+  trans: TranslationBundle
+): string {
+  const done = trans.__(
+    '%1 of %2 files, %3 of %4',
+    copy.files,
+    copy.files_total,
+    formatBytes(copy.bytes),
+    formatBytes(copy.bytes_total)
+  );
+  if (copy.eta_seconds === null || !Number.isFinite(copy.eta_seconds)) {
+    return done;
+  }
+  const left = Math.max(0, Math.round(copy.eta_seconds));
+  const eta =
+    left < 60
+      ? trans.__('%1 s', left)
+      : left < 3600
+        ? trans.__('%1 min', Math.round(left / 60))
+        : trans.__('%1 h', Math.round(left / 3600));
+  return trans.__('%1, about %2 left', done, eta);
+}
+
+/** A first copy's completion from 0 to 1, by bytes (by files when it has no bytes). */
+export function firstCopyFraction(copy: IFirstCopy): number {
+  const [done, total] =
+    copy.bytes_total > 0
+      ? [copy.bytes, copy.bytes_total]
+      : [copy.files, copy.files_total];
+  return total > 0 ? Math.min(1, Math.max(0, done / total)) : 0;
 }
 
 /** The keys an S3 mirror left out and why, for a tooltip; empty when there are none. */

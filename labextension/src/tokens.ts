@@ -82,6 +82,8 @@ export interface ILaunchRequest {
   samples_per_plugin?: string | null;
   load_fast?: LoadFast | null;
   sync_interval?: number | string | null;
+  /** A named connection of the server's (`GET connections`) for a remote log directory. */
+  connection?: string | null;
   /** Bytes, or a size such as "2G" (binary multiples); absent: the server's default. */
   memory_limit?: number | string;
   force_new?: boolean | null;
@@ -108,10 +110,32 @@ export interface IJobOptions {
   samples_per_plugin: string | null;
   load_fast: LoadFast;
   sync_interval: number | null;
+  /** The named connection a remote log directory is opened with; null: the standard chain. */
+  connection?: string | null;
 }
 
-/** How an s3:// job's local mirror is doing. */
+/** A remote job's first copy of its source. */
+export interface IFirstCopy {
+  /** Files copied so far, of `files_total`. */
+  files: number;
+  files_total: number;
+  /** Bytes of the copied files, of `bytes_total`. */
+  bytes: number;
+  bytes_total: number;
+  /** Seconds left, estimated; 0 once done, null until something is copied. */
+  eta_seconds: number | null;
+  /** Whether the first copy has finished. */
+  done: boolean;
+}
+
+/** How a remote job's local mirror is doing. */
 export interface IMirrorStatus {
+  /** Requests made to the store so far. */
+  requests?: number;
+  /** When the next sync is due (ISO 8601); null while the first copy runs. */
+  next_sync?: string | null;
+  /** The first copy's progress; null before its listing. */
+  progress?: IFirstCopy | null;
   last_sync: string | null;
   objects: number;
   bytes: number;
@@ -247,6 +271,15 @@ export interface ILogdirEntry {
   path: string;
   runs: number;
   last_modified: number;
+}
+
+/** A named connection of the server, without its secrets (`GET connections`). */
+export interface IConnection {
+  name: string;
+  /** The URL scheme it opens: s3, gs, az or ssh. */
+  protocol: string;
+  /** Its settings that hold no secret (endpoint, region, host...). */
+  settings: Record<string, unknown>;
 }
 
 /** The answer to `GET logdirs`. */

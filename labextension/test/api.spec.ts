@@ -71,6 +71,24 @@ describe('TensorBoardAPI', () => {
     ]);
   });
 
+  it('lists a remote source with its connection, and the connections themselves', async () => {
+    const { api, requests } = client(url =>
+      json(
+        url.includes('/connections')
+          ? { connections: [{ name: 'minio', protocol: 's3', settings: {} }] }
+          : { path: '', logdirs: [], truncated: false }
+      )
+    );
+    await api.logdirs('s3://bucket/runs', 'minio');
+    expect(await api.connections()).toEqual([
+      { name: 'minio', protocol: 's3', settings: {} }
+    ]);
+    expect(requests.map(r => `${r.method} ${r.url}`)).toEqual([
+      'GET http://lab.test/user/a%40b/forgather-tb/api/logdirs?path=s3%3A%2F%2Fbucket%2Fruns&connection=minio',
+      'GET http://lab.test/user/a%40b/forgather-tb/api/connections'
+    ]);
+  });
+
   it('relaunches a job with an optional new memory limit', async () => {
     const { api, requests } = client(() => json({ id: 'j2' }, 201));
     expect(await api.relaunch('a/b')).toEqual({ id: 'j2' });

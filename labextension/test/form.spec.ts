@@ -5,7 +5,8 @@ import {
   defaultTitle,
   EMPTY_VALUES,
   fieldOf,
-  isS3,
+  isRemote,
+  remoteProtocol,
   restoreValues,
   toggleLogdir,
   toLaunchRequest,
@@ -36,7 +37,7 @@ describe('toLaunchRequest', () => {
     });
   });
 
-  it('sends a sync interval only for an S3 log directory', () => {
+  it('sends a sync interval only for a remote log directory', () => {
     const local = toLaunchRequest({
       ...EMPTY_VALUES,
       logdir: 'runs',
@@ -51,7 +52,44 @@ describe('toLaunchRequest', () => {
     });
     expect(s3.sync_interval).toBe(9);
     expect(s3.load_fast).toBe('false');
-    expect(isS3('gs://bucket/x')).toBe(false);
+    const ssh = toLaunchRequest({
+      ...EMPTY_VALUES,
+      logdir: 'ssh://me@login1:2222/runs',
+      sync_interval: '30'
+    });
+    expect(ssh.sync_interval).toBe(30);
+  });
+
+  it('knows each remote scheme and its aliases, and nothing else', () => {
+    expect(remoteProtocol('gs://bucket/x')).toBe('gs');
+    expect(remoteProtocol(' ABFS://container/x')).toBe('az');
+    expect(remoteProtocol('az://container')).toBe('az');
+    expect(remoteProtocol('sftp://host/p')).toBe('ssh');
+    expect(remoteProtocol('s3://b/p')).toBe('s3');
+    expect(remoteProtocol('http://host/p')).toBeNull();
+    expect(remoteProtocol('runs/s3://x')).toBeNull();
+    expect(isRemote('runs')).toBe(false);
+  });
+
+  it('sends a connection only with a remote log directory, and only when one is chosen', () => {
+    const remote = toLaunchRequest({
+      ...EMPTY_VALUES,
+      logdir: 's3://bucket/runs',
+      connection: 'minio'
+    });
+    expect(remote.connection).toBe('minio');
+    const local = toLaunchRequest({
+      ...EMPTY_VALUES,
+      logdir: 'runs',
+      connection: 'minio'
+    });
+    expect('connection' in local).toBe(false);
+    const standard = toLaunchRequest({
+      ...EMPTY_VALUES,
+      logdir: 's3://bucket/runs',
+      connection: ''
+    });
+    expect('connection' in standard).toBe(false);
   });
 
   it('sends what is not a number as typed, for the server to explain', () => {

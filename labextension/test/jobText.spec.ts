@@ -4,11 +4,14 @@ import { describe, expect, it } from 'vitest';
 import {
   age,
   exposureWarning,
+  firstCopyFraction,
+  firstCopyText,
   isOpenable,
   loaderText,
   mirrorText,
   skippedText,
-  statusText
+  statusText,
+  storeName
 } from '../src/jobText';
 import { IJob } from '../src/tokens';
 
@@ -56,6 +59,50 @@ describe('jobs in words', () => {
         now
       )
     ).toBe('1 object, 812 B, not synced yet');
+  });
+
+  it('adds the requests a mirror made when the job reports them, and names its store', () => {
+    const now = Date.parse('2026-01-01T12:00:00Z');
+    const mirror = {
+      last_sync: '2026-01-01T11:59:55Z',
+      objects: 2,
+      bytes: 2048,
+      bytes_fetched: 2048,
+      syncs: 4,
+      skipped: [],
+      skipped_count: 0,
+      last_error: null,
+      requests: 41,
+      next_sync: '2026-01-01T12:00:05Z'
+    };
+    expect(mirrorText(mirror, trans, now)).toBe(
+      '2 objects, 2 KiB, synced 5 s ago, 41 requests'
+    );
+    expect(storeName('gs://b/p')).toBe('GCS');
+    expect(storeName('abfs://c/p')).toBe('Azure');
+    expect(storeName('ssh://host/p')).toBe('SSH');
+    expect(storeName('s3://b')).toBe('S3');
+  });
+
+  it("shows a first copy's progress and the time it has left", () => {
+    const copy = {
+      files: 3,
+      files_total: 10,
+      bytes: 1024 * 1024,
+      bytes_total: 4 * 1024 * 1024,
+      eta_seconds: 95,
+      done: false
+    };
+    expect(firstCopyText(copy, trans)).toBe(
+      '3 of 10 files, 1 MiB of 4 MiB, about 2 min left'
+    );
+    expect(firstCopyText({ ...copy, eta_seconds: null }, trans)).toBe(
+      '3 of 10 files, 1 MiB of 4 MiB'
+    );
+    expect(firstCopyFraction(copy)).toBe(0.25);
+    expect(
+      firstCopyFraction({ ...copy, bytes_total: 0, bytes: 0 })
+    ).toBeCloseTo(0.3);
   });
 
   it('counts the keys an S3 mirror left out, and lists them for a tooltip', () => {

@@ -11,57 +11,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import pwd
-import sys
 from dataclasses import dataclass
 
+from .procfs import Address, Listener, socket_inodes, tcp_listeners
 from .transport import port_is_free
-
-_LISTEN = "0A"
-_TABLES = ("tcp", "tcp6")
-
-Address = ipaddress.IPv4Address | ipaddress.IPv6Address
-
-
-@dataclass(frozen=True)
-class Listener:
-    """One listening TCP socket: where, whose (uid), and its inode."""
-
-    ip: Address
-    port: int
-    uid: int
-    inode: int
-
-    @property
-    def user(self) -> str:
-        """The owner's name and uid, for messages."""
-        try:
-            return f"user {pwd.getpwuid(self.uid).pw_name} (uid {self.uid})"
-        except KeyError:
-            return f"uid {self.uid}"
-
-
-def _ip(hex_address: str) -> Address:
-    """An address as the kernel prints it: 32-bit words in the host's byte order."""
-    words = [bytes.fromhex(hex_address[i : i + 8]) for i in range(0, len(hex_address), 8)]
-    if sys.byteorder == "little":
-        words = [word[::-1] for word in words]
-    ip = ipaddress.ip_address(b"".join(words))
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        return ip.ipv4_mapped
-    return ip
-
-
-def parse_table(text: str) -> list[Listener]:
-    """The LISTEN entries of a ``/proc/net/tcp`` or ``tcp6`` table."""
-    found = []
-    for line in text.splitlines()[1:]:
-        fields = line.split()
-        if len(fields) < 10 or fields[3] != _LISTEN:
-            continue
-        address, port = fields[1].split(":")
-        found.append(Listener(_ip(address), int(port, 16), int(fields[7]), int(fields[9])))
-    return found
 
 
 def overlaps(a: Address, b: Address) -> bool:
@@ -84,15 +37,7 @@ def listeners_on(ip: str, port: int) -> list[Listener]:
     and it is where the proxy connects.
     """
     wanted = ipaddress.ip_address(ip)
-    found = []
-    for table in _TABLES:
-        try:
-            with open(f"/proc/self/net/{table}") as source:
-                text = source.read()
-        except OSError:  # no IPv6 on this machine
-            continue
-        found += [e for e in parse_table(text) if e.port == port and overlaps(e.ip, wanted)]
-    return found
+    return [e for e in tcp_listeners() if e.port == port and overlaps(e.ip, wanted)]
 
 
 def group_socket_inodes(pgid: int) -> set[int]:
@@ -104,13 +49,9 @@ def group_socket_inodes(pgid: int) -> set[int]:
         try:
             if os.getpgid(int(entry)) != pgid:
                 continue
-            fd_dir = f"/proc/{entry}/fd"
-            for fd in os.listdir(fd_dir):
-                target = os.readlink(os.path.join(fd_dir, fd))
-                if target.startswith("socket:["):
-                    inodes.add(int(target[8:-1]))
-        except OSError:  # gone meanwhile, or not ours to read
+        except OSError:  # gone meanwhile
             continue
+        inodes |= socket_inodes(int(entry))
     return inodes
 
 

@@ -35,40 +35,16 @@ import os
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any
 
 from ...common.sizes import format_size
+from .procfs import ProcStat, read_small, read_stat
 
 PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 # -- pure parsing ------------------------------------------------------------------------------
-
-
-class ProcStat(NamedTuple):
-    """The fields of ``/proc/<pid>/stat`` the sampler uses."""
-
-    state: str
-    session: int
-    cpu_ticks: int  # utime + stime, in clock ticks
-    nice: int
-    start_time: int  # clock ticks after boot: with the pid, names one process
-    rss_pages: int
-
-
-def parse_stat(text: str) -> ProcStat:
-    """Parse one ``/proc/<pid>/stat`` line (the command name may hold spaces and parentheses)."""
-    fields = text.rsplit(")", 1)[1].split()
-    # fields[0] is field 3 of proc(5) ("state"); field N is fields[N - 3].
-    return ProcStat(
-        state=fields[0],
-        session=int(fields[3]),
-        cpu_ticks=int(fields[11]) + int(fields[12]),
-        nice=int(fields[16]),
-        start_time=int(fields[19]),
-        rss_pages=int(fields[21]),
-    )
 
 
 def parse_smaps_rollup(text: str) -> dict[str, int]:
@@ -155,43 +131,15 @@ class JobSample:
 # -- reading /proc -----------------------------------------------------------------------------
 
 
-def _read(path: str) -> str | None:
-    """A small /proc or cgroup file's text; None if it (or its process) is gone."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return None
-    try:
-        chunks = []
-        while chunk := os.read(fd, 65536):
-            chunks.append(chunk)
-    except OSError:  # ESRCH: the process exited between open and read
-        return None
-    finally:
-        os.close(fd)
-    return b"".join(chunks).decode("ascii", "replace")
-
-
-def read_stat(pid: int, proc: str = "/proc") -> ProcStat | None:
-    """A process's stat, or None if it is gone (or unreadable)."""
-    text = _read(f"{proc}/{pid}/stat")
-    if not text:
-        return None
-    try:
-        return parse_stat(text)
-    except (IndexError, ValueError):
-        return None
-
-
 def read_pss(pid: int, proc: str = "/proc") -> int | None:
     """A process's proportional set size in bytes, or None if it is gone (or unreadable)."""
-    text = _read(f"{proc}/{pid}/smaps_rollup")
+    text = read_small(f"{proc}/{pid}/smaps_rollup")
     return parse_smaps_rollup(text).get("Pss") if text else None
 
 
 def read_pids(procs_file: str) -> list[int]:
     """The pids listed in a control group's ``cgroup.procs``; empty if it is gone."""
-    text = _read(procs_file) or ""
+    text = read_small(procs_file) or ""
     return [int(line) for line in text.split() if line.isdigit()]
 
 

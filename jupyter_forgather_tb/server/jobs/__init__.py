@@ -1,1 +1,1 @@
-"""The job life cycle: the manager, the job record, its registry, launches, stops, restores."""
+"""The job life cycle: the manager, the job table, runs and their launcher, idle watch, restores."""

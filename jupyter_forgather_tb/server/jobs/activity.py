@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ...common.s3paths import is_s3_url, url_scheme
+from ...common.sources import is_remote, url_scheme
 from ..logdirs.find import EventScan, scan_events
 from .job import Job, JobStatus
-from .s3jobs import S3Caches
+from .mirrors import MirrorCaches
 
 #: Seconds a job's scan is answered before a request for its JSON starts another.
 RESCAN_AFTER = 3.0
@@ -93,7 +93,7 @@ class ActivityTracker:
     def __init__(
         self,
         settings: ActivitySettings,
-        s3: S3Caches,
+        s3: MirrorCaches,
         executor: Executor | None,
         log: logging.Logger,
     ):
@@ -115,7 +115,7 @@ class ActivityTracker:
 
     def _rescan_if_due(self, job: Job) -> None:
         scheme = url_scheme(job.options.logdir)
-        if job.id in self._scanning or (scheme and not is_s3_url(job.options.logdir)):
+        if job.id in self._scanning or (scheme and not is_remote(job.options.logdir)):
             return  # one at a time; gs:// is read by TensorBoard alone
         if job.events_at is not None and time.monotonic() - job.events_at < RESCAN_AFTER:
             return
@@ -129,7 +129,7 @@ class ActivityTracker:
 
     def _scan(self, job: Job) -> EventScan | None:
         """The job's event files now (in a scan thread)."""
-        if is_s3_url(job.options.logdir):
+        if is_remote(job.options.logdir):
             return mirror_scan(self.s3.mirror_status(job))
         logdirs = job.options.logdirs
         tops = [path for _, path in logdirs] if logdirs else [job.options.logdir]

@@ -9,13 +9,14 @@ directories resolved and checked again), applied just before its process starts.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import replace
 from typing import Protocol
 
 from ...common.options import LaunchOptions, OptionError, refuse_tcp
-from ...common.s3paths import url_scheme
 from ...common.sizes import format_size
+from ...common.sources import url_scheme
 from ..logdirs.find import inside_roots
 
 
@@ -27,6 +28,18 @@ class Rules(Protocol):
     total_memory_limit: int  # 0: no budget
     allow_port: bool
     allowed_roots: list[str]
+
+
+def warn_of_default_cap(rules: Rules, log: logging.Logger) -> None:
+    """Warn, at start, when ``memory_limit`` is not what a job that asks for no cap gets."""
+    if rules.memory_limit != default_cap(rules):
+        log.warning(
+            "memory_limit (%s) is not within max_memory_limit (%s): a job that asks for "
+            "no cap gets %s",
+            format_size(rules.memory_limit) if rules.memory_limit else "no cap",
+            format_size(rules.max_memory_limit),
+            format_size(default_cap(rules)),
+        )
 
 
 def default_cap(rules: Rules) -> int:

@@ -8,14 +8,18 @@ and ends the job above its cap. Usage is sampled the same way for every job.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..host.cgroups import CgroupError, Enforcer, JobCgroup, detect
 from ..host.usage import JobTarget, UsageSampler, limit_error, over_limit
 from .job import Job
+
+#: Seconds between two samples of the jobs' memory and CPU (the watchdog's period).
+USAGE_INTERVAL = 1.0
 
 
 class JobLimits:
@@ -33,11 +37,6 @@ class JobLimits:
         if self.enforcer.reason:
             how += f" ({self.enforcer.reason})"
         log.info("TensorBoard jobs' memory limits are enforced by %s", how)
-
-    @property
-    def executor(self) -> ThreadPoolExecutor:
-        """The thread usage rounds run in."""
-        return self._executor
 
     def prepare(self, job: Job) -> dict[str, Any]:
         """Make a starting job's group; the ``build_argv`` arguments that put it there."""
@@ -108,6 +107,25 @@ class JobLimits:
                 group.kill()
         self.enforcer.sweep()
         return to_end
+
+    async def watch(
+        self, live: Callable[[], list[Job]], end: Callable[[Job], None], log: logging.Logger
+    ) -> None:
+        """Sample live jobs' usage about once a second; ``end`` those over their memory cap."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(USAGE_INTERVAL)
+            jobs = live()
+            if not jobs:
+                continue
+            try:
+                over = await loop.run_in_executor(self._executor, self.sample, jobs)
+            except Exception:  # a bad reading must not stop the watch
+                log.exception("Sampling TensorBoard jobs' usage failed")
+                continue
+            for job, why in over:
+                log.warning("TensorBoard job %s: %s; ending it", job.id, why)
+                end(job)
 
     def ended(self, job: Job) -> str | None:
         """Release an ended job's group; why it ended if it went over its memory limit."""

@@ -1,30 +1,34 @@
 """The job manager: launches, queues and stops TensorBoard jobs. Knows nothing of HTTP.
 
-Its parts, one layer each: :mod:`registry` (the job list and what happens when a job
-ends), :mod:`readiness` (port checks, the readiness probe), :mod:`lifecycle`
-(processes: start, output, kill; which queued job starts, decided by the pure
-:mod:`scheduling`; whether today's settings let a job start at all, by
-:mod:`admission`), :mod:`suspension` (idle jobs suspended and woken, or ended),
-:mod:`restore` (restart survival),
-and :class:`~.s3jobs.S3Caches` for what s3:// jobs add.
+It is made of parts, each an object it holds: the :class:`~.table.JobTable` (the
+jobs by id, saved to the state file), the :class:`~.lifecycle.Lifecycle` (which
+queued job starts, each start a :class:`~.run.Run` through a
+:class:`~.launcher.Launcher`), the :class:`~.idle.IdleWatch` (suspends and ends idle
+jobs) and the :class:`~.restore.Restorer` (restart survival); beside them
+:class:`~.limits.JobLimits`, :class:`~.mirrors.MirrorCaches` and the
+:class:`~.activity.ActivityTracker`.
 """
 
 from __future__ import annotations
 
+import asyncio
+import builtins
 import logging
 import os
+import shutil
 import tempfile
+from collections.abc import Callable
 from concurrent.futures import Executor
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any
 
 from ...common.options import LaunchOptions
-from ...common.s3paths import url_scheme
-from ...common.sizes import format_size
+from ...common.sources import url_scheme
 from ..host.rundirs import check_socket_base, make_run_dir, sweep_run_dirs
 from ..logdirs.dirchecks import DirChecks
 from .activity import ActivitySettings, ActivityTracker
-from .admission import admit, default_cap
+from .admission import admit, warn_of_default_cap
 from .errors import (
     JobNotFound,
     JobNotRunning,
@@ -35,13 +39,19 @@ from .errors import (
     QueueFull,
 )
 from .forkclient import ForkServer
+from .idle import IdleWatch
 from .job import Job, JobStatus
+from .launcher import ForkLauncher, Launcher, SubprocessLauncher
+from .lifecycle import Lifecycle
 from .limits import JobLimits
+from .mirrors import MirrorCaches
 from .output import OutputBuffer
+from .readiness import check_port_free
 from .records import OwnDirs
-from .registry import ManagerSettings
-from .restore import RestartSurvival
-from .s3jobs import S3Caches
+from .restore import Restorer, open_state
+from .run import RunParts
+from .settings import ManagerSettings
+from .table import JobTable, now
 
 __all__ = [
     "JobManager",
@@ -55,7 +65,7 @@ __all__ = [
 ]
 
 
-class JobManager(RestartSurvival):
+class JobManager:
     """Owns every TensorBoard job of one Jupyter server."""
 
     def __init__(
@@ -65,72 +75,78 @@ class JobManager(RestartSurvival):
         scan_executor: Executor | None = None,
     ):
         self.settings = settings
-        self.log = log or logging.getLogger(__name__)
+        self.log = log = log or logging.getLogger(__name__)
         socket_base = settings.socket_dir or tempfile.gettempdir()
         # First: restoring the job table acts on files under it.
         check_socket_base(socket_base)
-        self._jobs = {}
-        self._procs = {}
-        self._tasks = {}
-        self._seq = 0
-        self._idle_watch = None
-        self._usage_task = None
-        self._background = set()
-        self._waking = {}
-        self._end_listeners = []
-        self._dir_checks = DirChecks()
-        self.on_job_end(lambda job: self._dir_checks.forget(job.id))
-        self.s3 = S3Caches(
+        self.s3 = MirrorCaches(
             settings.s3_cache_dir or os.path.join(os.path.dirname(settings.log_dir), "s3-cache"),
             max_bytes=settings.s3_cache_max_bytes,
             max_objects=settings.s3_cache_max_objects,
             keep=settings.s3_keep_cache,
             endpoint_url=settings.s3_endpoint_url,
+            connections=settings.connections,
         )
-        self.activity = ActivityTracker(
-            ActivitySettings(
-                live_window=settings.live_window,
-                stall_after=settings.stall_after,
-                scan_depth=settings.scan_depth,
-                scan_max_dirs=settings.scan_max_dirs,
-                scan_max_entries=settings.scan_max_entries,
-            ),
-            self.s3,
-            scan_executor,
-            self.log,
+        activity = ActivitySettings(
+            live_window=settings.live_window,
+            stall_after=settings.stall_after,
+            scan_depth=settings.scan_depth,
+            scan_max_dirs=settings.scan_max_dirs,
+            scan_max_entries=settings.scan_max_entries,
         )
-        self._own_dirs = OwnDirs(
-            base_url=settings.base_url,
-            log_dir=settings.log_dir,
-            socket_base=socket_base,
-            cache_root=self.s3.cache_root,
-        )
+        self.activity = ActivityTracker(activity, self.s3, scan_executor, log)
         # Before the log directory, which may share the state file's directory:
         # that one is then made private (0700) rather than as a parent.
-        self._state = self._open_state()
+        self.table = JobTable(settings, open_state(settings.state_file, log), log)
         os.makedirs(settings.log_dir, mode=0o700, exist_ok=True)
         #: Starts jobs warm (see forkserver.py); None when turned off.
         self.fork_server = (
-            ForkServer(settings.python, os.path.join(settings.log_dir, "forkserver.log"), self.log)
+            ForkServer(settings.python, os.path.join(settings.log_dir, "forkserver.log"), log)
             if settings.fork_server
             else None
         )
-        self.limits = JobLimits(settings.limit_mechanism, self.log)
-        if settings.memory_limit != default_cap(settings):
-            self.log.warning(
-                "memory_limit (%s) is not within max_memory_limit (%s): a job that asks for "
-                "no cap gets %s",
-                format_size(settings.memory_limit) if settings.memory_limit else "no cap",
-                format_size(settings.max_memory_limit),
-                format_size(default_cap(settings)),
-            )
-        self._restore()
+        launcher: Launcher = (
+            ForkLauncher(self.fork_server) if self.fork_server else SubprocessLauncher()
+        )
+        self.limits = JobLimits(settings.limit_mechanism, log)
+        warn_of_default_cap(settings, log)
+        self.parts = RunParts(settings, self.s3, self.limits, launcher, log)
+        self.lifecycle = Lifecycle(self.table, self.parts, log)
+        self.idle = IdleWatch(self.lifecycle, self.kill)
+        self._dir_checks = DirChecks()
+        self.on_job_end(lambda job: self._dir_checks.forget(job.id))
+        own_dirs = OwnDirs(settings.base_url, settings.log_dir, socket_base, self.s3.cache_root)
+        Restorer(self.lifecycle, own_dirs, self._schedule, self.kill).restore()
         # Sockets live in a private directory: only this user can connect, so
         # nobody can reach a TensorBoard without going through Jupyter's login.
-        # Made after _restore, so no saved record can name it for removal; after the
+        # Made after the restore, so no saved record can name it for removal; after the
         # sweep of the directories that servers killed outright left behind.
-        sweep_run_dirs(socket_base, self.log)
-        self._socket_dir = make_run_dir(socket_base)
+        sweep_run_dirs(socket_base, log)
+        self.parts.socket_dir = make_run_dir(socket_base)
+        self.s3.run_dir = self.parts.socket_dir  # where jobs' connection files go
+
+    def get(self, job_id: str) -> Job:
+        """The job with this id, or :class:`JobNotFound`."""
+        return self.table.get(job_id)
+
+    def list(self) -> builtins.list[Job]:
+        """All jobs, oldest first."""
+        return self.table.list()
+
+    def forget_ended(self) -> builtins.list[str]:
+        """Drop every ended job from the list (their log files stay); the ids dropped."""
+        return self.table.forget_ended()
+
+    def touch(self, job: Job) -> None:
+        """Record that a request reached this job through the proxy."""
+        job.last_activity = now()
+
+    def on_job_end(self, listener: Callable[[Job], None]) -> None:
+        """Call ``listener(job)`` whenever a job's processes are gone: it ended or was suspended.
+
+        The proxy closes the job's client then.
+        """
+        self.lifecycle.end_listeners.append(listener)
 
     def job_json(self, job: Job) -> dict[str, Any]:
         """A job's JSON, with its queue position, log directories' existence, mirror, activity.
@@ -139,7 +155,7 @@ class JobManager(RestartSurvival):
         :mod:`.activity`), and whether its log directories exist is the last answer of a
         check in a thread (see :mod:`..logdirs.dirchecks`): None while unknown.
         """
-        data = job.to_json(self.queue_position(job))
+        data = job.to_json(self.table.queue_position(job))
         live = job.status.is_live
         if job.options.logdirs is not None:
             paths = [path for _, path in job.options.logdirs]
@@ -159,14 +175,6 @@ class JobManager(RestartSurvival):
                 "asked for its scalars"
             )
 
-    def find_reusable(self, options: LaunchOptions) -> Job | None:
-        """A live job started with the same options, if any."""
-        key = options.reuse_key()
-        for job in self.list():
-            if job.status.is_live and job.options.reuse_key() == key:
-                return job
-        return None
-
     def launch(self, options: LaunchOptions, force_new: bool = False) -> tuple[Job, bool]:
         """Queue a job for these options, or return the live one that matches.
 
@@ -175,31 +183,30 @@ class JobManager(RestartSurvival):
         refuse the options (:func:`~.admission.admit`), before anything starts.
         """
         if not force_new:
-            existing = self.find_reusable(options)
+            existing = self.table.find_reusable(options)
             if existing is not None:
                 return existing, True
-        if len(self.queue()) >= self.settings.max_queued:
+        settings = self.settings
+        if len(self.table.queue()) >= settings.max_queued:
             raise QueueFull(
-                f"{self.settings.max_queued} TensorBoard jobs are already waiting to start; "
+                f"{settings.max_queued} TensorBoard jobs are already waiting to start; "
                 "try again when one has started or been cancelled"
             )
-        if options.port is not None:
-            self._check_port(options)
-        memory_cap = admit(options, self.settings)
-        self._seq += 1
+        check_port_free(options, self.table.jobs.values())
+        memory_cap = admit(options, settings)
         job = Job(
             options=options,
             url="",
-            output=OutputBuffer(self.settings.output_buffer_size),
-            seq=self._seq,
+            output=OutputBuffer(settings.output_buffer_size),
+            seq=self.table.seq + 1,
         )
-        job.url = f"{self.settings.base_url}tb/{job.id}/"
+        job.url = f"{settings.base_url}tb/{job.id}/"
         job.port = options.port
-        job.log_file = os.path.join(self.settings.log_dir, f"{job.id}.log")
+        job.log_file = os.path.join(settings.log_dir, f"{job.id}.log")
         job.memory_limit = memory_cap
-        job.cpu_nice = self.settings.cpu_nice
-        job.cpu_limit = self.settings.cpu_limit or None
-        self._jobs[job.id] = job
+        job.cpu_nice = settings.cpu_nice
+        job.cpu_limit = settings.cpu_limit or None
+        self.table.add(job)
         self.log.info("TensorBoard job %s queued for %s", job.id, options.shown_logdir)
         if options.bind_all:
             self.log.warning(
@@ -208,7 +215,7 @@ class JobManager(RestartSurvival):
                 job.id,
             )
         self._schedule()
-        self._save()
+        self.table.save()
         return job, False
 
     def relaunch(self, job_id: str, memory_limit: int | None = None) -> Job:
@@ -232,3 +239,72 @@ class JobManager(RestartSurvival):
             options = replace(options, memory_limit=memory_limit)
         job, _ = self.launch(options, force_new=True)
         return job
+
+    def _schedule(self) -> None:
+        self.idle.start()
+        self.lifecycle.schedule()
+
+    async def kill(self, job_id: str, reason: str | None = None) -> Job:
+        """Stop a job (SIGTERM, then SIGKILL after the grace period), or cancel it if queued.
+
+        A suspended job ends at once. Idempotent: killing an ended job changes nothing.
+        ``reason`` is kept as the job's error text when the stop was not asked for by a
+        user.
+        """
+        job = self.get(job_id)
+        if not job.status.is_live:
+            return job
+        if job.status in (JobStatus.QUEUED, JobStatus.SUSPENDED):  # no process
+            job.kill_requested = True
+            never_started = job.started is None
+            self.lifecycle.finish(
+                job,
+                JobStatus.KILLED,
+                reason or ("cancelled before it started" if never_started else None),
+            )
+            return job
+        first = not job.kill_requested
+        job.kill_requested = True
+        job.stop_reason = job.stop_reason or reason
+        await self.lifecycle.stop(job, first)
+        return job
+
+    def wake(self, job_id: str) -> Job:
+        """Queue a suspended job to start again (see :meth:`.idle.IdleWatch.wake`)."""
+        return self.idle.wake(self.get(job_id))
+
+    async def awake(self, job: Job) -> Job:
+        """Make a job ready for a request (see :meth:`.idle.IdleWatch.awake`)."""
+        return await self.idle.awake(job)
+
+    def is_waking(self, job: Job) -> bool:
+        """True from a wake until the job runs or ends."""
+        return job.id in self.lifecycle.waking
+
+    def following_output(self, job: Job) -> AbstractContextManager[None]:
+        """While an output stream follows the job, it is not suspended."""
+        return self.idle.following_output(job)
+
+    async def shutdown(self) -> None:
+        """Stop every job's processes; called when the Jupyter server stops.
+
+        Suspended jobs have no process, and stay suspended for the next server.
+        """
+        self.idle.close()
+        live = [
+            job
+            for job in self.table.jobs.values()
+            if job.status.is_live and job.status != JobStatus.SUSPENDED
+        ]
+        if live:
+            self.log.info("Stopping %d TensorBoard job(s)", len(live))
+        self.lifecycle.close()
+        await asyncio.gather(
+            *(self.kill(job.id, "the Jupyter server stopped") for job in live),
+            return_exceptions=True,
+        )
+        await self.s3.wait_for_cleanups()
+        self.limits.close()
+        await self.parts.launcher.close()
+        shutil.rmtree(self.parts.socket_dir, ignore_errors=True)
+        self.table.close()

@@ -21,7 +21,7 @@ from typing import Any
 from ...common.addresses import bind_ip
 from ...common.jobwire import loader_report
 from ...common.options import CONTROL_FIELDS, LaunchOptions, OptionError, parse_launch
-from ...common.s3paths import is_s3_url, url_scheme
+from ...common.sources import is_remote, url_scheme
 from ..host.cgroups import JOB_PREFIX, MECHANISMS
 from ..host.rundirs import RUN_DIR_RE
 from ..logdirs.compare import TREE_SUFFIX
@@ -165,7 +165,7 @@ def restore_job(record: Any, dirs: OwnDirs, output: OutputBuffer) -> Job:
     log_file = record.get("log_file")
     if log_file is not None:
         log_file = _inside(log_file, dirs.log_dir, f"{job_id}.log", "log file")
-    if is_s3_url(options.logdir):
+    if is_remote(options.logdir):
         _own_dir(os.path.join(dirs.cache_root, job_id), "S3 cache")
     logdir_tree = record.get("logdir_tree")
     if logdir_tree is not None:

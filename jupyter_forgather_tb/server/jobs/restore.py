@@ -1,12 +1,17 @@
-"""Restart survival: the job table a previous server left, re-adopting what still runs."""
+"""Restart survival: the job table a previous server left, re-adopting what still runs.
+
+Suspended jobs have no process to re-adopt: they stay suspended, and wake on the next
+request as before.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import builtins
 import contextlib
+import logging
 import os
-import signal
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from tornado.ioloop import IOLoop
@@ -15,71 +20,83 @@ from ...common.options import OptionError, refuse_tcp
 from ...common.processes import FORKSERVER_MODULE
 from ...common.sizes import format_size
 from ..host.procfs import leads_its_group, listens_on, process_identity
-from ..logdirs.compare import remove_tree
 from .admission import ceiling, confine
 from .job import Job, JobStatus
+from .lifecycle import Lifecycle
 from .output import OutputBuffer
-from .records import RecordError, lost_job, restore_job
-from .registry import now, signal_group
+from .records import OwnDirs, RecordError, lost_job, restore_job
+from .run import Run, release_files
 from .state import StateFile, StateInUse, StateRefused
-from .suspension import Suspension
+from .table import JobTable, now
 
 
-class RestartSurvival(Suspension):
-    """Loads, checks and re-adopts the jobs a previous server saved in its state file.
-
-    Suspended jobs have no process to re-adopt: they stay suspended, and wake on the
-    next request as before.
-    """
-
-    def _open_state(self) -> StateFile | None:
-        """The state file, locked; None (and a warning saying why) if this server may not use it."""
-        path = self.settings.state_file
-        if not path:
-            return None
-        try:
-            return StateFile(path)
-        except StateInUse as error:
-            self.log.warning(
-                "Not using the TensorBoard job table %s: %s. This server keeps its job table "
-                "in memory only and re-adopts nothing, so it never touches that server's jobs.",
-                path,
-                error,
-            )
-        except StateRefused as error:
-            self.log.warning(
-                "Refusing the TensorBoard job table %s: %s. This server starts with an empty "
-                "job table, kept in memory only, and leaves the file as it is.",
-                path,
-                error,
-            )
+def open_state(path: str | None, log: logging.Logger) -> StateFile | None:
+    """The state file, locked; None (and a warning saying why) if this server may not use it."""
+    if not path:
         return None
+    try:
+        return StateFile(path)
+    except StateInUse as error:
+        log.warning(
+            "Not using the TensorBoard job table %s: %s. This server keeps its job table "
+            "in memory only and re-adopts nothing, so it never touches that server's jobs.",
+            path,
+            error,
+        )
+    except StateRefused as error:
+        log.warning(
+            "Refusing the TensorBoard job table %s: %s. This server starts with an empty "
+            "job table, kept in memory only, and leaves the file as it is.",
+            path,
+            error,
+        )
+    return None
 
-    def _restore(self) -> None:
+
+class Restorer:
+    """Loads, checks and re-adopts the jobs a previous server saved in its state file."""
+
+    def __init__(
+        self,
+        lifecycle: Lifecycle,
+        own_dirs: OwnDirs,
+        schedule: Callable[[], None],
+        kill: Callable[[str, str], Coroutine[Any, Any, Job]],
+    ):
+        self.lifecycle = lifecycle
+        self.table: JobTable = lifecycle.table
+        self.parts = lifecycle.parts
+        self.settings = lifecycle.settings
+        self.log = lifecycle.log
+        self.own_dirs = own_dirs
+        self.schedule = schedule
+        self.kill = kill
+
+    def restore(self) -> None:
         """Reload the job table a previous server left, re-adopting what still runs."""
-        if self._state is None:
+        if self.table.state is None:
             return
         adopt = []
-        for record in self._state.load():
+        for record in self.table.state.load():
             job = self._restored_job(record)
-            self._seq = max(self._seq, job.seq)
             if job.status in (JobStatus.STARTING, JobStatus.RUNNING) and self._re_adopt(job):
                 adopt.append(job)
-            self._jobs[job.id] = job
-        self._save()
-        if adopt or self.queue() or self.suspended_jobs():
+            self.table.add(job)
+        self.table.save()
+        if adopt or self.table.queue() or self.table.suspended():
             # The event loop may not run yet while the server initializes.
             IOLoop.current().add_callback(self._resume, adopt)
 
     def _restored_job(self, record: Any) -> Job:
         """The job a saved record describes, or a lost placeholder if it fails validation."""
         output = OutputBuffer(self.settings.output_buffer_size)
+        jobs = self.table.jobs
         try:
-            job = restore_job(record, self._own_dirs, output)
-            if job.id in self._jobs:
+            job = restore_job(record, self.own_dirs, output)
+            if job.id in jobs:
                 raise RecordError("its id repeats an earlier record's")
         except RecordError as error:
-            job = lost_job(record, str(error), self._own_dirs, output, self._jobs)
+            job = lost_job(record, str(error), self.own_dirs, output, jobs)
             self.log.warning(
                 "TensorBoard job table %s: a record failed validation (%s); "
                 "it is listed as lost job %s and nothing is done with it",
@@ -127,7 +144,7 @@ class RestartSurvival(Suspension):
         forked = argv[:3] == [self.settings.python, "-m", FORKSERVER_MODULE] and (
             len(argv) == 4 and argv[3].isdigit()
         )
-        if not forked and argv != self._build_argv(job):
+        if not forked and argv != Run(job, self.parts).command_line():
             return f"{process} does not run the command line this server would start for it"
         if not leads_its_group(job.pid):
             return f"{process} does not lead its own process group"
@@ -138,30 +155,24 @@ class RestartSurvival(Suspension):
 
     def _remove_stale_files(self, job: Job) -> None:
         """Remove a dead job's socket, report, compare folder, S3 cache and emptied run dir."""
-        for path in (job.unix_socket, job.report_file):
-            if path:
-                with contextlib.suppress(OSError):
-                    os.unlink(path)
-        if job.logdir_tree:
-            remove_tree(job.logdir_tree)
+        release_files(job)
         for path in (job.unix_socket, job.logdir_tree, job.report_file):
             if path:
                 with contextlib.suppress(OSError):
                     os.rmdir(os.path.dirname(path))
-        self.s3.remove_cache(job)
+        self.parts.s3.remove_cache(job)
 
     async def _resume(self, adopt: list[Job]) -> None:
         for job in adopt:
-            self.limits.adopt(job)
             self._seed_output(job)
-            self._tasks[job.id] = asyncio.ensure_future(self._watch_adopted(job))
+            self.lifecycle.adopt(job)
             await self._hold_to_todays_rules(job)
-        for job in self.queue():  # saved while waiting: admitted again, as a wake is
-            self._requeue(job)
-        if self.suspended_jobs() and self.fork_server is not None:
+        for job in self.table.queue():  # saved while waiting: admitted again, as a wake is
+            self.lifecycle.requeue(job)
+        if self.table.suspended():
             # So that the first wake after a restart is a warm start too.
-            self.fork_server.warm_up(self._child_env())
-        self._schedule()
+            self.parts.launcher.warm_up()
+        self.schedule()
 
     async def _hold_to_todays_rules(self, job: Job) -> None:
         """Keep a re-adopted job within the limits this server runs with now.
@@ -190,7 +201,7 @@ class RestartSurvival(Suspension):
         except OptionError as error:
             why = f"stopped after a restart of the server: {error}"
             self.log.warning("TensorBoard job %s %s", job.id, why)
-            self._in_background(self.kill(job.id, why))
+            self.lifecycle.in_background(self.kill(job.id, why))
 
     def _seed_output(self, job: Job) -> None:
         if job.log_file:
@@ -198,37 +209,3 @@ class RestartSurvival(Suspension):
                 log_file.seek(0, os.SEEK_END)
                 log_file.seek(max(0, log_file.tell() - self.settings.output_buffer_size))
                 job.output.append(log_file.read())
-
-    async def _watch_adopted(self, job: Job) -> None:
-        """Confirm a re-adopted job answers, then watch it until it ends."""
-        assert job.pid is not None  # adopted only if _is_ours(job): its pid still runs
-        status = await self._probe(job, timeout=2.0)
-        if status == 200:
-            job.status = JobStatus.RUNNING
-            job.running_since = now()
-            self.log.info("Re-adopted TensorBoard job %s (pid %s)", job.id, job.pid)
-        else:
-            self.log.warning(
-                "TensorBoard job %s still runs but does not answer: stopping it", job.id
-            )
-            signal_group(job.pid, signal.SIGKILL)
-        self._save()
-        try:
-            while self._is_ours(job):
-                await asyncio.sleep(0.25)
-        finally:
-            self._tasks.pop(job.id, None)
-        signal_group(job.pid, signal.SIGKILL)
-        over_memory = self.limits.ended(job)
-        if job.kill_requested:
-            self._finish(job, JobStatus.KILLED, job.stop_reason)
-        elif job.suspend_requested:
-            self._suspended(job)
-        elif over_memory:
-            self._finish(job, JobStatus.FAILED, over_memory)
-        elif status != 200:
-            why = job.error or "did not answer"
-            self._finish(job, JobStatus.LOST, f"re-adopted after a restart but {why}")
-        else:
-            self._finish(job, JobStatus.FAILED, "TensorBoard ended; its exit code is unknown")
-        self._schedule()

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...common.options import OptionError, check_logdir_shape, member_names
-from ...common.s3paths import EVENT_FILE_MARK, url_scheme
+from ...common.sources import url_scheme
+from ...common.tbfiles import EVENT_FILE_MARK
 
 #: Directory entries a scan reads at most by default (see ForgatherTB.logdir_scan_max_entries).
 MAX_SCAN_ENTRIES = 20_000

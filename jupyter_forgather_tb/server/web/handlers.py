@@ -7,18 +7,19 @@ import json
 import os
 from concurrent.futures import Executor
 from importlib import resources
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 from tornado.iostream import StreamClosedError
 
-from ...common.options import OptionError, memory_limit, parse_launch, refuse_tcp
+from ...common.connections import Connection, check_connection_for, public_view
+from ...common.options import LaunchOptions, OptionError, memory_limit, parse_launch, refuse_tcp
+from ...common.sources import is_remote, parse_source_url
 from ..jobs.errors import BackendFailed, BackendTimeout, JobNotRunning
 from ..jobs.job import Job
 from ..jobs.manager import (
-    JobManager,
     JobNotFound,
     JobStillLive,
     ManagerError,
@@ -27,29 +28,10 @@ from ..jobs.manager import (
     QueueFull,
 )
 from ..logdirs.find import find_logdirs, resolve_logdir, resolve_members
+from ..logdirs.remote import ListLimits, RemoteListError, list_remote
 from .auth import AUTH_RESOURCE
-from .backends import BackendClients
+from .parts import ServerParts
 from .preview import PreviewClient, check_tag
-
-
-class ApiConfig(Protocol):
-    """The settings the handlers read: the extension app's traits (the app is above this layer)."""
-
-    @property
-    def allow_port(self) -> bool: ...
-    @property
-    def root_dir(self) -> str: ...
-    @property
-    def roots(self) -> list[str]: ...
-    @property
-    def logdir_scan_depth(self) -> int: ...
-    @property
-    def logdir_scan_max_dirs(self) -> int: ...
-    @property
-    def logdir_scan_max_entries(self) -> int: ...
-    @property
-    def logdir_scan_max_results(self) -> int: ...
-
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_OUTPUT_CHUNK = 256 * 1024
@@ -126,19 +108,37 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
     return value
 
 
-class ForgatherTBHandler(APIHandler):
+def find_connection(
+    connections: dict[str, Connection], name: str | None, logdir: str | None
+) -> Connection | None:
+    """The named connection a launch or a listing asks for, checked against its source.
+
+    Raises :class:`OptionError` (field ``connection``) for a name the server does not
+    have (naming those it has), for a connection of another protocol than the URL's,
+    and for a connection given with a local log directory.
+    """
+    if name is None:
+        return None
+    if name not in connections:
+        known = ", ".join(sorted(connections))
+        raise OptionError(
+            "connection",
+            f"no connection named {name!r} on this server "
+            + (f"(configured: {known})" if known else "(none are configured)"),
+        )
+    if not logdir or not is_remote(logdir):
+        raise OptionError("connection", "applies only to remote log directories")
+    try:
+        check_connection_for(parse_source_url(logdir), connections[name])
+    except ValueError as error:
+        raise OptionError("connection", str(error)) from None
+    return connections[name]
+
+
+class ForgatherTBHandler(ServerParts, APIHandler):
     """Base of our API handlers: the manager, JSON errors, and the auth resource."""
 
     auth_resource = AUTH_RESOURCE
-
-    @property
-    def manager(self) -> JobManager:
-        return cast(JobManager, self.settings["forgather_tb_manager"])
-
-    @property
-    def backends(self) -> BackendClients:
-        """The HTTP clients that reach each running job (the proxy's)."""
-        return cast(BackendClients, self.settings["forgather_tb_backends"])
 
     @property
     def scan_executor(self) -> Executor:
@@ -146,9 +146,9 @@ class ForgatherTBHandler(APIHandler):
         return cast(Executor, self.settings["forgather_tb_scan_executor"])
 
     @property
-    def tb_config(self) -> ApiConfig:
-        """The extension app, whose traits are our configuration."""
-        return cast(ApiConfig, self.settings["forgather_tb_config"])
+    def connections(self) -> dict[str, Connection]:
+        """The server's named connections, checked at start."""
+        return self.manager.settings.connections
 
     def send_error_json(self, status: int, message: str, **extra: Any) -> None:
         """Finish with ``{"message": ...}`` and a 4xx status, without raising."""
@@ -202,6 +202,7 @@ class JobsHandler(ForgatherTBHandler):
         config = self.tb_config
         if not config.allow_port:
             refuse_tcp(options)
+        _check_launch_connection(options, self.connections)
         loop = asyncio.get_running_loop()
         if options.logdirs is None:
             real = await loop.run_in_executor(
@@ -222,6 +223,11 @@ class JobsHandler(ForgatherTBHandler):
     @authorized
     def delete(self) -> None:
         self.finish(json.dumps({"removed": self.manager.forget_ended()}))
+
+
+def _check_launch_connection(options: LaunchOptions, connections: dict[str, Connection]) -> None:
+    if options.connection is not None:
+        find_connection(connections, options.connection, options.logdir or None)
 
 
 class JobHandler(ForgatherTBHandler):
@@ -370,13 +376,23 @@ class PreviewHandler(ForgatherTBHandler):
 
 
 class LogdirsHandler(ForgatherTBHandler):
-    """``GET logdirs?path=...``: directories holding TensorBoard runs, for a picker."""
+    """``GET logdirs?path=...[&connection=NAME]``: directories holding runs, for a picker.
+
+    A remote ``path`` (``s3://...``) is listed by a short-lived process of the job
+    side's Python (the server imports no store's client), bounded in time and count.
+    """
 
     @web.authenticated
     @authorized
     async def get(self) -> None:
         path = self.get_query_argument("path", "")
+        name = self.get_query_argument("connection", "") or None
         config = self.tb_config
+        if is_remote(path):
+            await self._remote(path, name)
+            return
+        if name is not None:
+            raise OptionError("connection", "applies only to remote log directories")
         loop = asyncio.get_running_loop()
         top = await loop.run_in_executor(
             self.scan_executor, resolve_logdir, path or ".", config.root_dir, config.roots, "path"
@@ -399,6 +415,39 @@ class LogdirsHandler(ForgatherTBHandler):
                 }
             )
         )
+
+    async def _remote(self, path: str, name: str | None) -> None:
+        try:
+            url = str(parse_source_url(path))
+        except ValueError as error:
+            raise OptionError("path", str(error)) from None
+        connection = find_connection(self.connections, name, url)
+        config = self.tb_config
+        limits = ListLimits(
+            max_depth=config.logdir_scan_depth,
+            max_dirs=config.logdir_scan_max_dirs,
+            max_entries=config.logdir_scan_max_entries,
+            max_results=config.logdir_scan_max_results,
+            timeout=config.remote_list_timeout,
+        )
+        try:
+            entries, truncated = await list_remote(
+                config.tensorboard_python, url, connection, limits, config.s3_endpoint_url or None
+            )
+        except RemoteListError as error:
+            self.send_error_json(error.status, error.message, field="path")
+            return
+        self.finish(json.dumps({"path": url, "logdirs": entries, "truncated": truncated}))
+
+
+class ConnectionsHandler(ForgatherTBHandler):
+    """``GET connections``: the server's named connections, without their secrets."""
+
+    @web.authenticated
+    @authorized
+    def get(self) -> None:
+        shown = [public_view(conn) for _, conn in sorted(self.connections.items())]
+        self.finish(json.dumps({"connections": shown}))
 
 
 class OpenAPIHandler(ForgatherTBHandler):
@@ -429,6 +478,7 @@ def api_handlers(prefix: str) -> list[tuple[str, type[ForgatherTBHandler]]]:
         (rf"{prefix}/jobs/{job_id}/output/stream", OutputStreamHandler),
         (rf"{prefix}/jobs/{job_id}/preview", PreviewHandler),
         (rf"{prefix}/logdirs", LogdirsHandler),
+        (rf"{prefix}/connections", ConnectionsHandler),
         (rf"{prefix}/openapi.json", OpenAPIHandler),
     ]
 

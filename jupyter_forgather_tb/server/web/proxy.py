@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Awaitable
-from typing import Any, cast
+from typing import Any
 from urllib.parse import quote
 
 from jupyter_server.auth.decorator import authorized
@@ -17,9 +17,9 @@ from tornado.iostream import StreamClosedError
 
 from ...common.addresses import url_host
 from ..jobs.job import Job, JobStatus, is_job_id
-from ..jobs.manager import JobManager, JobNotFound
+from ..jobs.manager import JobNotFound
 from .auth import AUTH_RESOURCE
-from .backends import BackendClients, backend_ip
+from .backends import backend_ip
 from .forwarding import (
     TOKEN_ARGUMENT,
     framing_policy,
@@ -29,6 +29,7 @@ from .forwarding import (
     websocket_handshake_refusal,
     without_token,
 )
+from .parts import ServerParts
 
 _SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 # The proxy handler is a websocket handler too, and jupyter_server maps websocket
@@ -58,18 +59,10 @@ def _uncompressed(headers: httputil.HTTPHeaders) -> bool:
     return headers.get("Content-Encoding", "identity").strip().lower() == "identity"
 
 
-class TensorBoardProxyHandler(LocalProxyHandler):
+class TensorBoardProxyHandler(ServerParts, LocalProxyHandler):
     """Proxies HTTP and websockets to the job named in the URL, and nowhere else."""
 
     auth_resource = AUTH_RESOURCE
-
-    @property
-    def manager(self) -> JobManager:
-        return cast(JobManager, self.settings["forgather_tb_manager"])
-
-    @property
-    def backends(self) -> BackendClients:
-        return cast(BackendClients, self.settings["forgather_tb_backends"])
 
     def _page(
         self, status: int, title: str, text: str, retry_after: int = 0, head: str = ""
@@ -199,7 +192,7 @@ class TensorBoardProxyHandler(LocalProxyHandler):
 
     def proxy_request_options(self) -> dict[str, Any]:
         """Timeouts from our configuration instead of jupyter-server-proxy's five minutes."""
-        config = self.settings["forgather_tb_config"]
+        config = self.tb_config
         return dict(
             follow_redirects=False,
             connect_timeout=config.proxy_connect_timeout,

@@ -1,16 +1,16 @@
 /**
- * The launch form's Advanced section: reloading, samples, loader, S3 sync, memory
+ * The launch form's Advanced section: reloading, samples, loader, mirror sync, memory
  * limit and host.
  */
 import * as React from 'react';
 
-import { comparedLogdirs, IFormValues, isS3 } from '../form';
+import { comparedLogdirs, IFormValues, isRemote } from '../form';
 import { Field, IFormSectionProps, TextField, textField } from './formFields';
 
 /** The Advanced section, folded by default. */
 export function AdvancedOptions(props: IFormSectionProps): JSX.Element {
   const { trans, values, errors, set } = props;
-  const s3 = !comparedLogdirs(values) && isS3(values.logdir);
+  const remote = !comparedLogdirs(values) && isRemote(values.logdir);
   return (
     <details className="jp-ForgatherTB-advanced">
       <summary>{trans.__('Advanced')}</summary>
@@ -71,14 +71,16 @@ export function AdvancedOptions(props: IFormSectionProps): JSX.Element {
         </select>
       </Field>
       <TextField
-        label={trans.__('S3 sync interval (seconds)')}
+        label={trans.__('Sync interval (seconds)')}
         {...textField(props, 'sync_interval')}
-        value={s3 ? values.sync_interval : ''}
+        value={remote ? values.sync_interval : ''}
         inputMode="decimal"
         placeholder={
-          s3 ? trans.__('default (5)') : trans.__('s3:// log directories only')
+          remote
+            ? trans.__('default (5)')
+            : trans.__('remote log directories only')
         }
-        disabled={!s3}
+        disabled={!remote}
       />
       <TextField
         label={trans.__('Memory limit')}

@@ -19,11 +19,14 @@ import * as React from 'react';
 import {
   age,
   exposureWarning,
+  firstCopyFraction,
+  firstCopyText,
   isOpenable,
   loaderText,
   mirrorText,
   skippedText,
   statusName,
+  storeName,
   statusText
 } from '../jobText';
 import { doubledMemoryLimit } from '../resources';
@@ -171,18 +174,39 @@ function JobItem(props: IJobListProps & { job: IJob }): JSX.Element {
           {loader.text}
         </div>
       )}
+      {job.mirror?.progress && !job.mirror.progress.done && (
+        <div className="jp-ForgatherTB-dim jp-ForgatherTB-firstCopy">
+          <span>
+            {trans.__(
+              'Copying from %1: %2',
+              storeName(job.options.logdir),
+              firstCopyText(job.mirror.progress, trans)
+            )}
+          </span>
+          <progress
+            max={1}
+            value={firstCopyFraction(job.mirror.progress)}
+            aria-label={trans.__('First copy of %1', job.label)}
+          />
+        </div>
+      )}
       {job.mirror && (
         <div
           className="jp-ForgatherTB-dim jp-ForgatherTB-mirror"
           title={skippedText(job.mirror, trans) || undefined}
         >
-          {trans.__('S3 mirror: %1', mirrorText(job.mirror, trans))}
+          {trans.__(
+            '%1 mirror: %2',
+            storeName(job.options.logdir),
+            mirrorText(job.mirror, trans)
+          )}
         </div>
       )}
       {job.mirror?.last_error && (
         <div className="jp-ForgatherTB-warning">
           {trans.__(
-            'Last S3 sync failed (retrying, still serving what it has): %1',
+            'Last %1 sync failed (retrying, still serving what it has): %2',
+            storeName(job.options.logdir),
             job.mirror.last_error
           )}
         </div>

@@ -6,9 +6,9 @@ import { Button } from '@jupyterlab/ui-components';
 import * as React from 'react';
 
 import { TensorBoardAPI } from '../api';
-import { comparedLogdirs, toggleLogdir } from '../form';
-import { ILogdirEntry } from '../tokens';
-import { IFormSectionProps, TextField, textField } from './formFields';
+import { comparedLogdirs, remoteProtocol, toggleLogdir } from '../form';
+import { IConnection, ILogdirEntry } from '../tokens';
+import { Field, IFormSectionProps, TextField, textField } from './formFields';
 
 /** What the log directory section needs beyond the form's values. */
 export interface ILogdirPickerProps extends IFormSectionProps {
@@ -22,17 +22,39 @@ export function LogdirPicker(props: ILogdirPickerProps): JSX.Element {
   const { trans, values, errors, set } = props;
   const [picker, setPicker] = React.useState<ILogdirEntry[] | null>(null);
   const [pickerError, setPickerError] = React.useState<string | null>(null);
+  const [listing, setListing] = React.useState(false);
+  const [connections, setConnections] = React.useState<IConnection[]>([]);
 
+  React.useEffect(() => {
+    let live = true;
+    // A server without the route (an older one), or with none configured: no select.
+    props.api.connections().then(
+      found => live && setConnections(found),
+      () => undefined
+    );
+    return () => {
+      live = false;
+    };
+  }, [props.api]);
+
+  const protocol = remoteProtocol(values.logdir);
   const togglePicker = async () => {
     if (picker) {
       setPicker(null);
       return;
     }
     setPickerError(null);
+    setListing(true);
     try {
-      setPicker((await props.api.logdirs()).logdirs);
+      // A remote log directory in the field: list its run folders instead.
+      const answer = protocol
+        ? await props.api.logdirs(values.logdir.trim(), values.connection)
+        : await props.api.logdirs();
+      setPicker(answer.logdirs);
     } catch (error) {
       setPickerError((error as Error).message);
+    } finally {
+      setListing(false);
     }
   };
 
@@ -92,9 +114,38 @@ export function LogdirPicker(props: ILogdirPickerProps): JSX.Element {
           label={trans.__('Log directory')}
           {...textField(props, 'logdir')}
           placeholder={trans.__(
-            'runs (under the server root) or s3://bucket/prefix'
+            'runs, or s3://, gs://, az:// or ssh://host/path'
           )}
         />
+      )}
+      {!compared && connections.length > 0 && (
+        <Field
+          label={trans.__('Connection')}
+          name="connection"
+          error={errors.connection}
+        >
+          <select
+            className="jp-mod-styled"
+            name="connection"
+            value={values.connection ?? ''}
+            disabled={!protocol}
+            title={
+              protocol
+                ? trans.__("The server's settings to open this source with")
+                : trans.__('For remote log directories only')
+            }
+            onChange={event => set('connection', event.target.value)}
+          >
+            <option value="">{trans.__('Standard credentials')}</option>
+            {connections
+              .filter(conn => !protocol || conn.protocol === protocol)
+              .map(conn => (
+                <option key={conn.name} value={conn.name}>
+                  {`${conn.name} (${conn.protocol})`}
+                </option>
+              ))}
+          </select>
+        </Field>
       )}
       <div className="jp-ForgatherTB-row jp-ForgatherTB-logdirTools">
         <Button
@@ -114,7 +165,8 @@ export function LogdirPicker(props: ILogdirPickerProps): JSX.Element {
             'List folders holding TensorBoard runs, to pick one or compare several'
           )}
           aria-expanded={picker !== null}
-          onClick={togglePicker}
+          aria-busy={listing}
+          onClick={listing ? undefined : togglePicker}
         >
           {trans.__('Runs…')}
         </Button>
@@ -135,11 +187,13 @@ export function LogdirPicker(props: ILogdirPickerProps): JSX.Element {
       )}
       {picker && picker.length > 0 && (
         <p className="jp-ForgatherTB-dim jp-ForgatherTB-pickerHint">
-          {values.logdirs?.length === 1
-            ? trans.__('Tick another folder to compare their runs.')
-            : trans.__(
-                'Click a folder to use it, or tick several to compare their runs in one TensorBoard.'
-              )}
+          {protocol
+            ? trans.__('Click a folder to use it.')
+            : values.logdirs?.length === 1
+              ? trans.__('Tick another folder to compare their runs.')
+              : trans.__(
+                  'Click a folder to use it, or tick several to compare their runs in one TensorBoard.'
+                )}
         </p>
       )}
       {picker && (
@@ -149,25 +203,29 @@ export function LogdirPicker(props: ILogdirPickerProps): JSX.Element {
         >
           {picker.length === 0 && (
             <li className="jp-ForgatherTB-dim">
-              {trans.__('No event files under the server root.')}
+              {protocol
+                ? trans.__('No event files under %1.', values.logdir.trim())
+                : trans.__('No event files under the server root.')}
             </li>
           )}
           {picker.map(entry => (
             <li key={entry.path}>
-              <input
-                type="checkbox"
-                aria-label={trans.__(
-                  'Compare %1',
-                  entry.path || trans.__('(server root)')
-                )}
-                checked={values.logdirs?.includes(entry.path || '.') ?? false}
-                onChange={() =>
-                  set(
-                    'logdirs',
-                    toggleLogdir(values.logdirs, entry.path || '.')
-                  )
-                }
-              />
+              {!protocol && (
+                <input
+                  type="checkbox"
+                  aria-label={trans.__(
+                    'Compare %1',
+                    entry.path || trans.__('(server root)')
+                  )}
+                  checked={values.logdirs?.includes(entry.path || '.') ?? false}
+                  onChange={() =>
+                    set(
+                      'logdirs',
+                      toggleLogdir(values.logdirs, entry.path || '.')
+                    )
+                  }
+                />
+              )}
               <button
                 type="button"
                 onClick={event => {

@@ -1,61 +1,14 @@
-"""Bucket URLs as log directories (``s3://``, ``gs://``) and which keys are TensorBoard's.
+"""Which files of a remote source are TensorBoard's, and which a mirror must leave out.
 
-Pure functions shared by the launch options, the S3 mirror and the uploader.
+Pure functions shared by the job's mirror, the uploader and the server's run listings.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
-#: Schemes a log directory may use; anything else with ``://`` is refused.
-REMOTE_SCHEMES = ("s3", "gs")
 EVENT_FILE_MARK = "tfevents"
 PLUGINS_DIR = "plugins"
-
-_SCHEME_RE = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
-# S3's bucket naming rules (GCS also allows "_" and longer dotted names).
-_BUCKET_RE = {
-    "s3": re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]"),
-    "gs": re.compile(r"[a-z0-9][a-z0-9._-]{1,220}[a-z0-9]"),
-}
-
-
-def url_scheme(value: str) -> str | None:
-    """The lower-cased scheme of a URL-like string (``"s3"``), or None for a path."""
-    match = _SCHEME_RE.match(value)
-    return match.group(1).lower() if match else None
-
-
-def parse_bucket_url(value: str) -> tuple[str, str, str]:
-    """``(scheme, bucket, prefix)`` of ``s3://bucket/prefix``; the prefix has no outer slashes.
-
-    Raises ``ValueError`` with a message for the user when the URL is not one
-    we accept.
-    """
-    scheme = url_scheme(value)
-    if scheme not in REMOTE_SCHEMES:
-        raise ValueError("only s3://bucket/prefix and gs://bucket/prefix URLs are accepted")
-    bucket, _, prefix = value[len(scheme) + 3 :].partition("/")
-    if not _BUCKET_RE[scheme].fullmatch(bucket):
-        raise ValueError(f"{bucket!r} is not a valid {scheme.upper()} bucket name")
-    prefix = prefix.strip("/")
-    if prefix and any(part in ("", ".", "..") for part in prefix.split("/")):
-        raise ValueError("the prefix must not contain empty, '.' or '..' path parts")
-    if "?" in value or "#" in value:
-        raise ValueError("the URL must not carry a query or a fragment")
-    return scheme, bucket, prefix
-
-
-def normalize_bucket_url(value: str) -> str:
-    """The canonical spelling of a bucket URL: lower-case scheme, no trailing slash."""
-    scheme, bucket, prefix = parse_bucket_url(value)
-    return f"{scheme}://{bucket}/{prefix}" if prefix else f"{scheme}://{bucket}"
-
-
-def is_s3_url(value: str) -> bool:
-    """True for an ``s3://`` log directory (one the job mirrors)."""
-    return url_scheme(value) == "s3"
 
 
 def key_prefix(prefix: str) -> str:

@@ -1,0 +1,151 @@
+"""Real servers for remote sources, on loopback: a GCS emulator, Azurite, a private sshd.
+
+(moto's S3 server is in ``s3_helpers.py``.) Each ``start_*`` returns a handle with
+``stop()``; the tests' fixtures and the benchmark share them.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Installed by `make install` into the venv's node folder, beside the interpreter.
+AZURITE = Path(sys.prefix) / "node" / "node_modules" / ".bin" / "azurite-blob"
+SSHD = "/usr/sbin/sshd"
+#: Azurite's documented development account (public, in Microsoft's docs), never a real one.
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = (
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+)
+
+
+def free_port() -> int:
+    """A TCP port free on loopback right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for_port(port: int, proc: subprocess.Popen, what: str, log: Path) -> None:
+    """Poll until something accepts on 127.0.0.1:port; fail with the log if ``proc`` dies."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{what} exited: {log.read_text()}") from None
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{what} never listened: {log.read_text()}") from None
+            time.sleep(0.05)
+
+
+@dataclass
+class Server:
+    """A server process of a test's own, and what a client needs to reach it."""
+
+    proc: subprocess.Popen
+    port: int
+    extra: dict[str, object] = field(default_factory=dict)
+
+    def stop(self) -> None:
+        """Stop the process (it is ours: started by ``start_*``)."""
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+
+def _start(argv: list[str], port: int, what: str, log: Path, **extra: object) -> Server:
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(argv, stdout=out, stderr=out, stdin=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, proc, what, log)
+    except BaseException:
+        Server(proc, port).stop()
+        raise
+    return Server(proc, port, dict(extra))
+
+
+def start_gcs(workdir: Path) -> Server:
+    """gcp-storage-emulator, in memory; ``extra["endpoint"]`` is its URL."""
+    port = free_port()
+    emulator = Path(sys.executable).with_name("gcp-storage-emulator")
+    argv = [str(emulator), "start", "--host", "127.0.0.1", "--port", str(port), "--in-memory"]
+    endpoint = f"http://127.0.0.1:{port}"
+    return _start(argv, port, "GCS emulator", workdir / "gcs.log", endpoint=endpoint)
+
+
+def azurite_available() -> bool:
+    """True when Azurite is installed (``make install`` puts it in the venv's node folder)."""
+    return AZURITE.exists() and shutil.which("node") is not None
+
+
+def start_azurite(workdir: Path) -> Server:
+    """Azurite's blob service in memory; ``extra["connection_string"]`` reaches it."""
+    port = free_port()
+    argv = [str(AZURITE), "--blobHost", "127.0.0.1", "--blobPort", str(port)]
+    argv += ["--inMemoryPersistence", "--skipApiVersionCheck", "--disableTelemetry", "--silent"]
+    connection_string = (
+        f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};AccountKey={AZURITE_KEY};"
+        f"BlobEndpoint=http://127.0.0.1:{port}/{AZURITE_ACCOUNT};"
+    )
+    return _start(
+        argv, port, "Azurite", workdir / "azurite.log", connection_string=connection_string
+    )
+
+
+def sshd_available() -> bool:
+    """True when OpenSSH's server and ssh-keygen are installed."""
+    return os.access(SSHD, os.X_OK) and shutil.which("ssh-keygen") is not None
+
+
+def start_sshd(workdir: Path) -> Server:
+    """A private sshd on loopback with SFTP.
+
+    ``extra``: ``client_key`` (a key it accepts for root), ``known_hosts`` (a file
+    that trusts its host key), ``other_known_hosts`` (one that trusts another key
+    for the same address: a changed host key).
+    """
+    keygen = ["ssh-keygen", "-q", "-t", "ed25519", "-N", ""]
+    for name in ("host_key", "client_key", "other_host_key"):
+        subprocess.run([*keygen, "-f", str(workdir / name)], check=True)
+    shutil.copy(workdir / "client_key.pub", workdir / "authorized_keys")
+    port = free_port()
+    (workdir / "sshd_config").write_text(
+        f"Port {port}\n"
+        "ListenAddress 127.0.0.1\n"
+        f"HostKey {workdir / 'host_key'}\n"
+        f"AuthorizedKeysFile {workdir / 'authorized_keys'}\n"
+        f"PidFile {workdir / 'sshd.pid'}\n"
+        "PermitRootLogin prohibit-password\n"
+        "PasswordAuthentication no\n"
+        "KbdInteractiveAuthentication no\n"
+        "UsePAM no\n"
+        "StrictModes no\n"
+        "Subsystem sftp internal-sftp\n"
+    )
+    for name, key in (("known_hosts", "host_key"), ("other_known_hosts", "other_host_key")):
+        public = (workdir / f"{key}.pub").read_text().split()[:2]
+        (workdir / name).write_text(f"[127.0.0.1]:{port} {' '.join(public)}\n")
+    os.makedirs("/run/sshd", exist_ok=True)  # its privilege-separation directory
+    argv = [SSHD, "-D", "-e", "-f", str(workdir / "sshd_config")]
+    return _start(
+        argv,
+        port,
+        "sshd",
+        workdir / "sshd.log",
+        client_key=str(workdir / "client_key"),
+        known_hosts=str(workdir / "known_hosts"),
+        other_known_hosts=str(workdir / "other_known_hosts"),
+    )
