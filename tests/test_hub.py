@@ -9,6 +9,7 @@ authenticator with two users, SimpleLocalProcessSpawner running
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -18,6 +19,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote, urlsplit
@@ -50,7 +52,7 @@ c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{proxy_api_port}"
 c.ConfigurableHTTPProxy.pid_file = "{work}/proxy.pid"
 c.JupyterHub.authenticator_class = "shared-password"
 c.SharedPasswordAuthenticator.user_password = {password!r}
-c.Authenticator.allowed_users = {{"alice", "bob"}}
+c.Authenticator.allowed_users = {users!r}
 c.JupyterHub.spawner_class = "simple"
 c.SimpleLocalProcessSpawner.home_dir_template = "{work}/home/{{username}}"
 c.Spawner.cmd = [{python!r}, "-m", "jupyterhub.singleuser"]
@@ -59,8 +61,13 @@ c.Spawner.args = ["--allow-root", "--ForgatherTB.kill_grace=3"]
 # activity records during the tests, so only what the servers report counts.
 c.Spawner.environment = {{"JUPYTERHUB_ACTIVITY_INTERVAL": "1"}}
 c.JupyterHub.last_activity_interval = 3600
-
-
+c.JupyterHub.services = [{{"name": "tests", "api_token": {admin_token!r}}}]
+c.JupyterHub.load_roles = [
+    {{"name": "tests", "scopes": ["admin:users", "admin:servers", "tokens"],
+      "services": ["tests"]}}
+]
+"""
+ALICE_AND_BOB = """
 # Bob's server stops TensorBoards after 2 s without a request through their proxy.
 def bob_idles_fast(spawner):
     if spawner.user.name == "bob":
@@ -68,11 +75,6 @@ def bob_idles_fast(spawner):
 
 
 c.Spawner.pre_spawn_hook = bob_idles_fast
-c.JupyterHub.services = [{{"name": "tests", "api_token": {admin_token!r}}}]
-c.JupyterHub.load_roles = [
-    {{"name": "tests", "scopes": ["admin:users", "admin:servers", "tokens"],
-      "services": ["tests"]}}
-]
 """
 
 
@@ -139,29 +141,29 @@ class Hub:
         return browser
 
 
-@pytest.fixture(scope="module")
-def hub(tmp_path_factory):
+@contextlib.contextmanager
+def running_hub(work: Path, users: list[str], extra_config: str) -> Iterator[Hub]:
+    """A JupyterHub in ``work`` for ``users`` (each with a log directory), stopped at the end."""
     proxy = find_proxy()
     if proxy is None:
         message = "configurable-http-proxy not found: `make install` puts it in the venv"
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    work = tmp_path_factory.mktemp("hub")
     port = free_port()
-    (work / "jupyterhub_config.py").write_text(
-        HUB_CONFIG.format(
-            port=port,
-            hub_port=free_port(),
-            proxy_api_port=free_port(),
-            work=work,
-            proxy=proxy,
-            password=PASSWORD,
-            python=sys.executable,
-            admin_token=ADMIN_TOKEN,
-        )
+    config = HUB_CONFIG.format(
+        port=port,
+        hub_port=free_port(),
+        proxy_api_port=free_port(),
+        work=work,
+        proxy=proxy,
+        password=PASSWORD,
+        python=sys.executable,
+        admin_token=ADMIN_TOKEN,
+        users=set(users),
     )
-    for name in ("alice", "bob"):
+    (work / "jupyterhub_config.py").write_text(config + extra_config)
+    for name in users:
         write_scalars(work / "home" / name / "logs" / "run1", "loss", [1.0, 0.5, 0.25])
     log = open(work / "jupyterhub.log", "wb")  # noqa: SIM115 (closed at teardown)
     process = subprocess.Popen(
@@ -183,15 +185,23 @@ def hub(tmp_path_factory):
             process.kill()
             pytest.fail("JupyterHub did not start:\n" + (work / "jupyterhub.log").read_text())
         time.sleep(0.3)
-    yield running
-    process.send_signal(signal.SIGTERM)  # the Hub stops its servers and its proxy
     try:
-        process.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-    for pid in _leftovers(work):
-        os.kill(pid, signal.SIGKILL)
-    log.close()
+        yield running
+    finally:
+        process.send_signal(signal.SIGTERM)  # the Hub stops its servers and its proxy
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+        for pid in _leftovers(work):
+            os.kill(pid, signal.SIGKILL)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def hub(tmp_path_factory):
+    with running_hub(tmp_path_factory.mktemp("hub"), ["alice", "bob"], ALICE_AND_BOB) as hub:
+        yield hub
 
 
 @pytest.fixture(scope="module")

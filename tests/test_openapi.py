@@ -64,6 +64,10 @@ async def test_served_document_is_the_packaged_one(api):
         "GET /logdirs",
         "GET /connections",
         "GET /openapi.json",
+        "GET /jobs/{job_id}/shares",
+        "POST /jobs/{job_id}/shares",
+        "DELETE /jobs/{job_id}/shares",
+        "GET /shared",
     }
 
 

@@ -45,6 +45,7 @@ from .resources import (
     usage_text,
 )
 from .scalars import add_export_arguments, export_command
+from .sharing import SHARING_COMMANDS, add_sharing_arguments, sharing_text
 from .terminal import printable
 
 DESCRIPTION = """\
@@ -134,6 +135,9 @@ def _parser() -> argparse.ArgumentParser:
     output.add_argument(
         "-f", "--follow", action="store_true", help="keep printing until the process ends"
     )
+
+    for name in SHARING_COMMANDS:
+        add_sharing_arguments(command(name, SHARING_COMMANDS[name]), name)
 
     command("servers", "list the Jupyter servers this command can see, and the one it uses")
 
@@ -486,6 +490,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "kill":
         job = client.kill(args.id)
         print(printable(f"TensorBoard {job['label']} ({job['id']}): {job['status']}"))
+        return 0
+    if args.command in SHARING_COMMANDS:
+        print(sharing_text(client, args))
         return 0
     if args.command == "resume":
         job = _wait(client, client.resume(args.id))

@@ -350,6 +350,32 @@ class Client:
         """Stop or cancel a job; returns it in its final state."""
         return cast(dict[str, Any], self._call("DELETE", self._job_path(job_id))[1])
 
+    def shares(self, job_id: str) -> dict[str, Any]:
+        """Who a job is shared with: ``{"enabled", "reason", "shares"}``."""
+        return cast(dict[str, Any], self._call("GET", self._job_path(job_id, "shares"))[1])
+
+    def share(
+        self,
+        job_id: str,
+        user: str | None = None,
+        group: str | None = None,
+        link: bool = False,
+        expires_in: int | None = None,
+    ) -> dict[str, Any]:
+        """Share a job (under JupyterHub) with a user, a group, or a link; returns the share."""
+        body: dict[str, Any] = {"user": user} if user else {"group": group} if group else {}
+        if link:
+            body = {"link": True}
+        if expires_in is not None:
+            body["expires_in"] = expires_in
+        path = self._job_path(job_id, "shares")
+        return cast(dict[str, Any], self._call("POST", path, body=body)[1])
+
+    def unshare(self, job_id: str, **which: str) -> dict[str, Any]:
+        """Revoke a job's shares: ``user=``, ``group=``, ``link=``, ``share=`` (id), or all."""
+        path = self._job_path(job_id, "shares")
+        return cast(dict[str, Any], self._call("DELETE", path, params=which or None)[1])
+
     def output(self, job_id: str, offset: int = 0) -> dict[str, Any]:
         """A chunk of a job's output from a byte offset (the REST output object)."""
         path = self._job_path(job_id, "output")

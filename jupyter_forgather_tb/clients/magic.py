@@ -24,6 +24,7 @@ from .launch_args import add_launch_arguments, add_memory_limit_argument, launch
 from .resources import cpu_column, doubled_memory_limit, memory_column, size_argument
 from .scalars import read_frame
 from .snapshot import add_snapshot, caption_text, job_snapshot, snapshot_bundle
+from .sharing import SHARING_COMMANDS, add_sharing_arguments, sharing_text
 from .terminal import printable
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ USAGE = """\
 %forgather_tb scalars ID (a DataFrame) | snapshot ID (a picture of its main scalars)
 (%forgather_tb --help for every option)"""
 
-COMMANDS = ("list", "kill", "output", "relaunch", "scalars", "snapshot")
+COMMANDS = ("list", "kill", "output", "relaunch", "scalars", "snapshot", *SHARING_COMMANDS)
 #: States whose URL serves TensorBoard: a request to a suspended job wakes it.
 OPENABLE = ("running", "suspended")
 
@@ -62,6 +63,8 @@ def _parser(command: str | None = None) -> _Parser:
     parser = _Parser(prog=prog, description="TensorBoard through this notebook's Jupyter server.")
     if command is None:
         add_launch_arguments(parser, logdir_flag=True)
+    elif command in SHARING_COMMANDS:
+        add_sharing_arguments(parser, command)
     elif command != "list":
         parser.add_argument("id", help="job id (from %%forgather_tb list)")
     if command == "relaunch":
@@ -181,7 +184,8 @@ class ForgatherTBMagics(Magics):
         ``%forgather_tb --logdir runs/ [--title T] [--port P] [--height 800] [--new] ...``;
         also ``%forgather_tb list``, ``%forgather_tb kill ID``, ``%forgather_tb output ID``,
         ``%forgather_tb relaunch ID [--memory_limit SIZE]``, ``%forgather_tb scalars ID``
-        (returns a DataFrame), ``%forgather_tb snapshot ID``.
+        (returns a DataFrame), ``%forgather_tb snapshot ID``, and under JupyterHub
+        ``%forgather_tb share ID --user NAME|--group NAME|--link``, ``unshare``, ``shares``.
         """
         try:
             words = shlex.split(line)
@@ -196,6 +200,9 @@ class ForgatherTBMagics(Magics):
                 self._show(client, *client.launch(body), args.height)
             elif command == "relaunch":
                 self._show(client, client.relaunch(args.id, args.memory_limit), False, args.height)
+            elif command in SHARING_COMMANDS:
+                args.command = command
+                print(sharing_text(client, args))
             elif command == "list":
                 display(_jobs_table(client.jobs()), raw=True)
             elif command == "scalars":

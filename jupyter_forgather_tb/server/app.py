@@ -34,6 +34,8 @@ from ..common.sizes import parse_size
 from .host.rundirs import UnsafeSocketBase
 from .jobs.manager import JobManager, ManagerSettings
 from .logdirs.find import MAX_SCAN_ENTRIES
+from .sharing.handlers import sharing_handlers
+from .sharing.service import build_sharing
 from .web.backends import BackendClients
 from .web.export import Exports
 from .web.handlers import api_handlers, turned_off_handlers
@@ -428,6 +430,9 @@ class ForgatherTB(ExtensionApp):
         self.manager.on_job_end(lambda job: self.backends.close(job.id))
         self.previews = PreviewClient(self._server.base_url, self.preview_max_bytes)
         self.exports = Exports()
+        self.sharing = build_sharing(
+            self.manager, self._server.base_url, self.state_file, self._server.authorizer, self.log
+        )
         config = from_traits(WebSettings, self)
         self.settings.update(
             {
@@ -437,6 +442,7 @@ class ForgatherTB(ExtensionApp):
                 "forgather_tb_scan_executor": self.scan_executor,
                 "forgather_tb_previews": self.previews,
                 "forgather_tb_exports": self.exports,
+                "forgather_tb_sharing": self.sharing,
             }
         )
 
@@ -447,10 +453,13 @@ class ForgatherTB(ExtensionApp):
             return
         self.handlers.extend(api_handlers(API_PREFIX))
         self.handlers.extend(proxy_handlers())
+        self.handlers.extend(sharing_handlers(API_PREFIX))
 
     async def _start_jupyter_server_extension(self, serverapp: ServerApp) -> None:
         """Once the server runs: stop on SIGINT as on SIGTERM (see :func:`stop_on_sigint`)."""
         stop_on_sigint(serverapp)
+        if hasattr(self, "sharing"):
+            self.sharing.start()
 
     async def stop_extension(self) -> None:
         """Stop every TensorBoard this server started (once, however often it is asked)."""
@@ -461,6 +470,7 @@ class ForgatherTB(ExtensionApp):
     async def _stop(self) -> None:
         if not hasattr(self, "manager"):
             return  # never started: its socket directory was refused
+        self.sharing.stop()
         await self.manager.shutdown()
         self.backends.close_all()
         self.previews.close()

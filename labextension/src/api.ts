@@ -13,6 +13,10 @@ import {
   IOutputChunk,
   IPreview,
   IRelaunchRequest,
+  ISharedServer,
+  IShare,
+  IShareListing,
+  IShareRequest,
   JobStatus
 } from './tokens';
 
@@ -162,6 +166,34 @@ export class TensorBoardAPI {
   preview(id: string, tag?: string): Promise<IPreview> {
     const query = tag ? URLExt.objectToQueryString({ tag }) : '';
     return this._json(`jobs/${encodeURIComponent(id)}/preview`, {}, query);
+  }
+
+  /** Who a job is shared with (under JupyterHub), and whether sharing works here. */
+  shares(id: string): Promise<IShareListing> {
+    return this._json(`jobs/${encodeURIComponent(id)}/shares`);
+  }
+
+  /** Share a job with a Hub user, a Hub group, or a link; resolves with the share. */
+  share(id: string, request: IShareRequest): Promise<IShare> {
+    return this._json(`jobs/${encodeURIComponent(id)}/shares`, {
+      method: 'POST',
+      body: JSON.stringify(request)
+    });
+  }
+
+  /** Revoke one share of a job; resolves with the shares that remain. */
+  unshare(id: string, shareId: string): Promise<IShareListing> {
+    const query = URLExt.objectToQueryString({ share: shareId });
+    return this._json(
+      `jobs/${encodeURIComponent(id)}/shares`,
+      { method: 'DELETE' },
+      query
+    );
+  }
+
+  /** The servers others share with this server's owner (JupyterHub's list). */
+  sharedWithMe(): Promise<ISharedServer[]> {
+    return this._json('shared');
   }
 
   /** A job's output from byte `offset`. */

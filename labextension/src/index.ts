@@ -12,6 +12,7 @@ import {
   MainAreaWidget,
   WidgetTracker
 } from '@jupyterlab/apputils';
+import { PageConfig } from '@jupyterlab/coreutils';
 import { IDefaultFileBrowser } from '@jupyterlab/filebrowser';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStateDB } from '@jupyterlab/statedb';
@@ -131,7 +132,8 @@ const plugin: JupyterFrontEndPlugin<void> = {
         });
       },
       clear: () => clearEnded(model, trans),
-      waitSettled: id => waitSettled(api, id)
+      waitSettled: id => waitSettled(api, id),
+      underHub: Boolean(PageConfig.getOption('hubUser'))
     });
     sidebar.id = SIDEBAR_ID;
     app.shell.add(sidebar, 'left', { rank: 600 });

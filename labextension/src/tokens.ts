@@ -298,3 +298,40 @@ export interface IOutputChunk {
   complete: boolean;
   status: JobStatus;
 }
+
+/** Who a job is shared with, under JupyterHub (the server's `Share`). */
+export interface IShare {
+  id: string;
+  kind: 'user' | 'group' | 'link';
+  /** The user or group; null for a link. */
+  name: string | null;
+  created: string;
+  expires_at: string | null;
+  /** A link share's URL: JupyterHub's accept page, on the Hub's address. */
+  url?: string | null;
+  /** Users let in by a link or a group share. */
+  visitors?: string[];
+}
+
+/** A job's shares, and whether sharing works on this server (`reason` if not). */
+export interface IShareListing {
+  enabled: boolean;
+  reason: string | null;
+  shares: IShare[];
+}
+
+/** What to share a job with: exactly one of `user`, `group` and `link`. */
+export interface IShareRequest {
+  user?: string;
+  group?: string;
+  link?: true;
+  expires_in?: number;
+}
+
+/** A server someone shares with this server's owner, and its page of shared jobs. */
+export interface ISharedServer {
+  owner: string | null;
+  server: string;
+  ready: boolean;
+  url: string | null;
+}

@@ -7,6 +7,7 @@ import {
   closeIcon,
   downloadIcon,
   launchIcon,
+  shareIcon,
   refreshIcon,
   stopIcon,
   tabIcon,
@@ -53,6 +54,8 @@ export interface IJobListProps {
   onOpen: (job: IJob) => void;
   onOutput: (job: IJob) => void;
   onKill: (job: IJob) => void;
+  /** Open a live job's Share dialog (only under JupyterHub). */
+  onShare?: (job: IJob) => void;
   /** Launch a new job with an ended job's options, optionally a new memory limit. */
   onRelaunch: (job: IJob, memoryLimit?: number) => Promise<void>;
   onClear: () => void;
@@ -290,6 +293,14 @@ function JobItem(props: IJobListProps & { job: IJob }): JSX.Element {
                 : trans.__('Stop this TensorBoard')
             }
             onClick={() => props.onKill(job)}
+          />
+        )}
+        {live && props.onShare && (
+          <Action
+            icon={shareIcon}
+            label={trans.__('Share')}
+            title={trans.__('Share this TensorBoard with JupyterHub users')}
+            onClick={() => props.onShare?.(job)}
           />
         )}
         {!live && (

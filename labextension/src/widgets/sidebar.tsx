@@ -14,6 +14,8 @@ import { IJob } from '../tokens';
 import { tensorboardIcon } from '../icons';
 import { JobList } from './jobList';
 import { LaunchForm } from './launchForm';
+import { openShareDialog } from './shareDialog';
+import { SharedWithYou } from './sharedWithYou';
 
 /** What the panel needs from the plugin. */
 export interface ISidebarOptions {
@@ -34,6 +36,8 @@ export interface ISidebarOptions {
   relaunch: (job: IJob, memoryLimit?: number) => Promise<void>;
   clear: () => Promise<void>;
   waitSettled: (id: string) => Promise<IJob>;
+  /** Whether this server runs under JupyterHub, where jobs can be shared. */
+  underHub?: boolean;
 }
 
 /** The TensorBoard sidebar. Its job list is polled only while it is shown. */
@@ -121,6 +125,11 @@ export class TensorBoardSidebar extends ReactWidget {
                   onOpen={this._options.open}
                   onOutput={this._options.showOutput}
                   onKill={job => void this._options.kill(job)}
+                  onShare={
+                    this._options.underHub
+                      ? job => void openShareDialog(model.api, job, trans)
+                      : undefined
+                  }
                   onRelaunch={this._options.relaunch}
                   onClear={() => void this._options.clear()}
                   onRefresh={() => void model.refresh()}
@@ -129,6 +138,9 @@ export class TensorBoardSidebar extends ReactWidget {
             </UseSignal>
           )}
         </UseSignal>
+        {this._options.underHub && (
+          <SharedWithYou api={model.api} trans={trans} />
+        )}
       </>
     );
   }
