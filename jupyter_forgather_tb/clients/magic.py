@@ -23,8 +23,8 @@ from .exposure import exposure_warning
 from .launch_args import add_launch_arguments, add_memory_limit_argument, launch_body
 from .resources import cpu_column, doubled_memory_limit, memory_column, size_argument
 from .scalars import read_frame
-from .snapshot import add_snapshot, caption_text, job_snapshot, snapshot_bundle
 from .sharing import SHARING_COMMANDS, add_sharing_arguments, sharing_text
+from .snapshot import add_snapshot, caption_text, job_snapshot, snapshot_bundle
 from .terminal import printable
 
 if TYPE_CHECKING:
