@@ -12,7 +12,7 @@ RUN mamba install --yes --quiet nodejs=20 \
 COPY --chown=${NB_UID}:${NB_GID} . /tmp/src
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /tmp/wheels /tmp/src
 
-# Stage 2: the base image plus the package (the [s3] extra adds boto3 for s3:// runs).
+# Stage 2: the base image plus the package (the [s3] extra adds s3fs for s3:// runs).
 FROM quay.io/jupyter/base-notebook:2025-03-14
 COPY --from=build --chown=${NB_UID}:${NB_GID} /tmp/wheels /tmp/wheels
 RUN pip install --no-cache-dir "$(echo /tmp/wheels/jupyter_forgather_tb-*.whl)[s3]" \

@@ -30,7 +30,14 @@ from harness import TOKEN
 HERE = Path(__file__).resolve().parent
 # The tests' moto server and event-record writer (tensorboard's own RecordWriter).
 sys.path.insert(0, str(HERE.parent / "tests"))
-from s3_helpers import TEST_ENV, UNSET_ENV, new_bucket, scalar_records, start_moto  # noqa: E402
+from s3_helpers import (  # noqa: E402
+    TEST_ENV,
+    UNSET_ENV,
+    boto3_client,
+    new_bucket,
+    scalar_records,
+    start_moto,
+)
 
 MIB = 1024 * 1024
 RELOAD_INTERVAL = 1.0
@@ -175,9 +182,7 @@ def main() -> None:
     python = sys.version.split()[0]
     print(f"Python {python}, {os.cpu_count()} CPUs, tensorboard {tensorboard.__version__}")
     server, endpoint = start_moto()
-    from jupyter_forgather_tb.common.s3client import make_client
-
-    client = make_client(endpoint)
+    client = boto3_client(endpoint)
     bucket = new_bucket(client)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "root"

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from s3_helpers import TEST_ENV, UNSET_ENV, new_bucket, start_moto
+from s3_helpers import TEST_ENV, UNSET_ENV, boto3_client, new_bucket, start_moto
 from tornado.httputil import HTTPHeaders, parse_response_start_line
 
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
@@ -520,9 +520,7 @@ def s3(moto_endpoint, aws_env, tb_config, tmp_path):
     Request it before ``api`` so the server starts with this configuration.
     """
     tb_config.update(s3_endpoint_url=moto_endpoint, s3_cache_dir=str(tmp_path / "cache"))
-    from jupyter_forgather_tb.common.s3client import make_client
-
-    client = make_client(moto_endpoint)
+    client = boto3_client(moto_endpoint)
     return Bucket(client, new_bucket(client), moto_endpoint)
 
 

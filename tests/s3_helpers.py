@@ -33,6 +33,13 @@ def start_moto() -> tuple[object, str]:
     return server, f"http://127.0.0.1:{port}"
 
 
+def boto3_client(endpoint: str, service: str = "s3"):
+    """A boto3 client on moto (boto3 comes with moto; the package itself uses s3fs)."""
+    import boto3
+
+    return boto3.client(service, endpoint_url=endpoint)
+
+
 def new_bucket(client) -> str:
     """Create a bucket with a fresh name."""
     name = f"tb-{uuid.uuid4().hex[:16]}"

@@ -44,8 +44,21 @@ async def test_loads_under_strict_auth(jp_serverapp, api):
     assert (await api.call("GET", "jobs")).code == 200
 
 
-def test_server_side_modules_do_not_import_tensorboard_or_boto3():
-    heavy = ("tensorboard", "tensorflow", "boto3", "botocore")
+def test_server_side_modules_do_not_import_tensorboard_or_fsspec():
+    # fsspec's filesystems (and the botocore s3fs brings) load only in jobs and clients.
+    heavy = (
+        "tensorboard",
+        "tensorflow",
+        "fsspec",
+        "s3fs",
+        "gcsfs",
+        "adlfs",
+        "sshfs",
+        "asyncssh",
+        "aiobotocore",
+        "boto3",
+        "botocore",
+    )
     code = (
         "import sys, jupyter_forgather_tb, jupyter_forgather_tb.server.app; "
         "jupyter_forgather_tb._jupyter_server_extension_points(); "

@@ -231,3 +231,38 @@ async def test_restart_re_adopts_a_compare_job_and_removes_its_links_when_it_end
     assert runs == ["a/run1", "b/run2"]
     await api.kill(job["id"])
     assert not os.path.exists(compare_orphan["logdir_tree"])
+
+
+@pytest.fixture
+def gone_connection(tb_config, jp_base_url, tmp_path):
+    """A previous server's table: two s3:// jobs read through a connection ``gone``, one queued
+    and one ended. This server has another connection, not ``gone``.
+    """
+    options = LaunchOptions(logdir="s3://tb-bucket/runs", connection="gone", window_title="x")
+    queued = record_for(new_job_id(), options, jp_base_url, status="queued", loader=None)
+    ended = record_for(
+        new_job_id(), options, jp_base_url, status="killed", exit_code=-15, loader=None
+    )
+    state_file = tmp_path / "state" / "jobs.json"
+    save_state(str(state_file), [queued, ended])
+    other = {"protocol": "s3", "endpoint_url": "http://127.0.0.1:9", "key": "k", "secret": "s"}
+    tb_config.update(
+        state_file=str(state_file),
+        s3_cache_dir=str(tmp_path / "cache"),
+        connections={"other": other},
+    )
+    return queued["id"], ended["id"]
+
+
+async def test_a_saved_job_whose_connection_is_no_longer_configured_fails_its_start(
+    gone_connection, api
+):
+    queued_id, ended_id = gone_connection
+    words = "connection 'gone' is not configured on this server"
+    restored = await api.wait_status(queued_id, "failed", "exited", "running", timeout=30)
+    assert restored["status"] == "failed" and restored["error"] == words
+    assert restored["pid"] is None  # nothing was started
+    relaunched = await api.json("POST", "jobs", ended_id, "relaunch", body={})
+    assert relaunched["options"]["connection"] == "gone"
+    relaunched = await api.wait_status(relaunched["id"], "failed", "exited", "running")
+    assert relaunched["status"] == "failed" and relaunched["error"] == words

@@ -9,11 +9,10 @@ from concurrent.futures import ThreadPoolExecutor
 from importlib import resources
 
 import pytest
-from s3_helpers import event_key, new_bucket, scalar_records, start_moto
+from s3_helpers import boto3_client, event_key, new_bucket, scalar_records, start_moto
 
 from jupyter_forgather_tb.common.options import OptionError, parse_launch
 from jupyter_forgather_tb.common.remotefs import SourceError, open_source
-from jupyter_forgather_tb.common.s3client import make_client
 from jupyter_forgather_tb.common.s3status import read_status
 from jupyter_forgather_tb.common.sources import parse_source_url
 from jupyter_forgather_tb.common.tbfiles import EVENT_FILE_FOLDER, FOLDER_CLASH, paths_to_skip
@@ -23,12 +22,6 @@ from jupyter_forgather_tb.job.mirror import (
     Mirror,
     StatusFile,
 )
-
-
-def boto3_client(service: str, endpoint: str):
-    import boto3
-
-    return boto3.client(service, endpoint_url=endpoint)
 
 
 async def scalars(api, job_id, run, tag="loss"):
@@ -175,7 +168,7 @@ async def test_bad_credentials_fail_the_job_with_a_clear_message(s3, api, monkey
 async def test_a_user_without_permission_fails_the_job_with_access_denied(s3, api, monkeypatch):
     from moto.core.authorization import enable_iam_authentication
 
-    iam = boto3_client("iam", s3.endpoint)
+    iam = boto3_client(s3.endpoint, "iam")
     iam.create_user(UserName="no-rights")
     key = iam.create_access_key(UserName="no-rights")["AccessKey"]
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", key["AccessKeyId"])
@@ -492,7 +485,7 @@ def own_s3(aws_env, tb_config, tmp_path):
     """
     server, endpoint = start_moto()
     tb_config.update(s3_endpoint_url=endpoint, s3_cache_dir=str(tmp_path / "cache"))
-    client = make_client(endpoint)
+    client = boto3_client(endpoint)
     bucket = new_bucket(client)
     port = int(endpoint.rsplit(":", 1)[1])
     yield client, bucket, server, port

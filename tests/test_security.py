@@ -5,11 +5,14 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import os
 import socket
 
 from conftest import group_pids
 
+from jupyter_forgather_tb.common.processes import inherited_env
 from jupyter_forgather_tb.server.jobs.job import new_job_id
+from jupyter_forgather_tb.server.jobs.launcher import child_env
 
 
 async def test_foreign_host_header_is_refused(api, logdir):
@@ -21,6 +24,17 @@ async def test_foreign_host_header_is_refused(api, logdir):
     assert response.code == 403
     proxied = await api.proxied(job["id"], "data/environment", headers=evil)
     assert proxied.code == 403
+
+
+def test_no_child_of_the_server_inherits_jupyters_credentials(monkeypatch):
+    credentials = ("JUPYTER_TOKEN", "JPY_API_TOKEN", "JUPYTERHUB_API_TOKEN", "JPY_SESSION_NAME")
+    for name in credentials:
+        monkeypatch.setenv(name, "secret")
+    monkeypatch.setenv("AWS_PROFILE", "training")
+    # A job's process (and the fork server) and a remote listing's process.
+    for env in (child_env(), inherited_env(os.environ)):
+        assert not set(credentials) & set(env)
+        assert env["AWS_PROFILE"] == "training"
 
 
 def test_job_ids_carry_128_random_bits():

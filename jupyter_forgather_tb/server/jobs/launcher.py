@@ -12,15 +12,13 @@ import asyncio
 import os
 from typing import Protocol
 
+from ...common.processes import inherited_env
 from .forkclient import ForkServer, JobProcess
-
-# Variables a TensorBoard child must not inherit: Jupyter's own credentials.
-_ENV_DENYLIST = ("JUPYTER_TOKEN", "JPY_API_TOKEN", "JUPYTERHUB_API_TOKEN", "JPY_SESSION_NAME")
 
 
 def child_env() -> dict[str, str]:
     """The environment of a job's process: ours, without Jupyter's credentials, no GPU."""
-    env = {k: v for k, v in os.environ.items() if k not in _ENV_DENYLIST}
+    env = inherited_env(os.environ)
     env["CUDA_VISIBLE_DEVICES"] = ""  # TensorBoard never needs a GPU
     env["PYTHONUNBUFFERED"] = "1"
     return env

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ...common.connections import Connection
+from ...common.processes import inherited_env
 
 LISTING_MODULE = "jupyter_forgather_tb.job.listing"
-_ENV_DENYLIST = ("JUPYTER_TOKEN", "JPY_API_TOKEN", "JUPYTERHUB_API_TOKEN", "JPY_SESSION_NAME")
 
 
 class RemoteListError(Exception):
@@ -94,7 +94,7 @@ async def list_remote(
     when the listing outlasts ``limits.timeout`` seconds. ``s3_endpoint_url`` is the
     server's default S3 endpoint (a connection's own wins).
     """
-    env = {k: v for k, v in os.environ.items() if k not in _ENV_DENYLIST}
+    env = inherited_env(os.environ)
     proc = await asyncio.create_subprocess_exec(
         python,
         "-m",
