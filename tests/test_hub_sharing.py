@@ -8,7 +8,9 @@ and paul's server runs JupyterHub's plain authorizer. Run alone with ``pytest -m
 
 from __future__ import annotations
 
+import csv
 import html
+import io
 import os
 import re
 import shutil
@@ -211,6 +213,34 @@ def test_outsider_gets_403_on_the_shared_tensorboard(hub, tokens, shared_job):
     response = get(hub, shared_job["url"] + SCALARS, tokens["otto"])
     assert response.status_code == 403
     assert "0.25" not in response.text
+
+
+def csv_losses(response) -> list[float]:
+    """The loss values of run1 in a scalars CSV download."""
+    assert response.status_code == 200, (response.status_code, response.text[:500])
+    assert response.headers["Content-Type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(response.text)))
+    return [float(row["value"]) for row in rows if row["run"] == "run1" and row["tag"] == "loss"]
+
+
+def test_viewer_downloads_the_shared_jobs_scalars_and_no_other_jobs(
+    hub, tokens, shared_job, private_job
+):
+    api = "/user/olivia/forgather-tb/api/jobs"
+    shared, private = f"{api}/{shared_job['id']}/scalars", f"{api}/{private_job['id']}/scalars"
+    assert csv_losses(get(hub, shared, tokens["victor"], params={"format": "csv"})) == [
+        1.0,
+        0.5,
+        0.25,
+    ]
+    refused = {
+        "another job's scalars": get(hub, private, tokens["victor"]),
+        "an outsider": get(hub, shared, tokens["otto"]),
+        "a POST": requests.post(hub.url + shared, headers=auth(tokens["victor"]), timeout=30),
+        "a DELETE": requests.delete(hub.url + shared, headers=auth(tokens["victor"]), timeout=30),
+    }
+    assert {why: r.status_code for why, r in refused.items() if r.status_code != 403} == {}
+    assert all("0.25" not in r.text for r in refused.values())
 
 
 def test_sharing_is_refused_under_jupyterhubs_plain_authorizer(hub, tokens):

@@ -2,7 +2,8 @@
 
 JupyterHub's shares give access to a whole server. Under this authorizer a visitor
 (anyone but the server's owner and the admins named here) may only read the
-``<base_url>tb/<id>/`` of the jobs shared with them, and open their landing page; every
+``<base_url>tb/<id>/`` of the jobs shared with them, download those jobs' scalars
+(``forgather-tb/api/jobs/<id>/scalars``), and open their landing page; every
 other route of the server (Lab, files, kernels, terminals, this extension's API) and
 every write answers 403. Configure it with one line::
 
@@ -19,7 +20,7 @@ from jupyterhub.singleuser.extension import JupyterHubAuthorizer
 from tornado import web
 from traitlets import Bool, Set, Unicode
 
-from .rules import LINK_ARGUMENT, is_landing_page, shared_job_route
+from .rules import LINK_ARGUMENT, is_landing_page, shared_export_route, shared_job_route
 
 if TYPE_CHECKING:
     from .service import Sharing
@@ -82,6 +83,7 @@ class ShareAuthorizer(JupyterHubAuthorizer):
         if is_landing_page(base_url, request.path, request.method):
             return True
         job_id = shared_job_route(base_url, request.path, request.method)
+        job_id = job_id or shared_export_route(base_url, request.path, request.method)
         if job_id is None or not sharing.job_is_live(job_id):
             return False
         groups = getattr(user, "hub_user", {}).get("groups", [])
@@ -123,6 +125,8 @@ class ShareAuthorizer(JupyterHubAuthorizer):
         assert request.path is not None and request.method is not None
         if shared_job_route(base_url, request.path, request.method) is not None:
             return True  # which job, and whether it is shared, is is_authorized's to say
+        if shared_export_route(base_url, request.path, request.method) is not None:
+            return True
         if is_landing_page(base_url, request.path, request.method):
             return True
         base = base_url if base_url.endswith("/") else base_url + "/"

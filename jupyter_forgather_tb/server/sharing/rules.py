@@ -12,6 +12,8 @@ LINK_ARGUMENT = "forgather_share"
 #: (``data/plugin/.../timeSeries`` and the like) are read queries with a body.
 _VIEWER_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _TB_ROUTE = re.compile(r"tb/(?P<job_id>[^/]+)(?P<rest>/.*)?")
+#: The one route of this extension's API a visitor may use: a shared job's scalars download.
+_EXPORT_ROUTE = re.compile(r"forgather-tb/api/jobs/(?P<job_id>[^/]+)/scalars")
 #: The visitor's landing page on the owner's server: the jobs shared with them.
 LANDING_PAGE = "forgather-tb/shared"
 
@@ -39,6 +41,19 @@ def shared_job_route(base_url: str, path: str, method: str) -> str | None:
     if method in _VIEWER_METHODS or (method == "POST" and rest.startswith("/data/")):
         return match["job_id"]
     return None
+
+
+def shared_export_route(base_url: str, path: str, method: str) -> str | None:
+    """The job id of a visitor's read of ``forgather-tb/api/jobs/<id>/scalars``, else None.
+
+    The download holds what the shared TensorBoard shows (its scalars), nothing more: only
+    GET and HEAD, and only this route of the extension's API.
+    """
+    relative = _relative(base_url, path)
+    if relative is None or method not in ("GET", "HEAD"):
+        return None
+    match = _EXPORT_ROUTE.fullmatch(relative)
+    return match["job_id"] if match is not None and is_job_id(match["job_id"]) else None
 
 
 def is_landing_page(base_url: str, path: str, method: str) -> bool:
