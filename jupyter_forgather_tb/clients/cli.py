@@ -35,7 +35,12 @@ from .client import (
     running_servers,
 )
 from .exposure import exposure_warning
-from .launch_args import add_launch_arguments, add_memory_limit_argument, launch_body
+from .launch_args import (
+    add_keep_shares_argument,
+    add_launch_arguments,
+    add_memory_limit_argument,
+    launch_body,
+)
 from .resources import (
     cpu_column,
     doubled_memory_limit,
@@ -107,6 +112,7 @@ def _parser() -> argparse.ArgumentParser:
     relaunch = command("relaunch", "launch a new job with an ended job's options")
     relaunch.add_argument("id", help="job id (from 'list')")
     add_memory_limit_argument(relaunch, default="the old job's")
+    add_keep_shares_argument(relaunch)
     relaunch.add_argument(
         "--wait", action="store_true", help="wait until it runs (a spinner on a terminal)"
     )
@@ -478,7 +484,9 @@ def _run(args: argparse.Namespace) -> int:
     if args.command == "launch":
         return _launch(client, args)
     if args.command == "relaunch":
-        return _started(client, args, client.relaunch(args.id, args.memory_limit), False)
+        return _started(
+            client, args, client.relaunch(args.id, args.memory_limit, args.keep_shares), False
+        )
     if args.command == "list":
         return _list(client, args)
     if args.command == "export":

@@ -320,13 +320,18 @@ class Client:
         status, job = self._call("POST", "jobs", body=options)
         return job, bool(job.get("reused", status == 200))
 
-    def relaunch(self, job_id: str, memory_limit: int | str | None = None) -> dict[str, Any]:
+    def relaunch(
+        self, job_id: str, memory_limit: int | str | None = None, keep_shares: bool = False
+    ) -> dict[str, Any]:
         """Launch a new job with an ended job's options; returns the new job.
 
-        ``memory_limit`` (bytes, or a size such as ``"2G"``) replaces the old job's.
+        ``memory_limit`` (bytes, or a size such as ``"2G"``) replaces the old job's;
+        ``keep_shares`` shares the new job as the old one was (its ``shares``).
         A job still live is refused (409): kill it first.
         """
-        body = {} if memory_limit is None else {"memory_limit": memory_limit}
+        body: dict[str, Any] = {} if memory_limit is None else {"memory_limit": memory_limit}
+        if keep_shares:
+            body["keep_shares"] = True
         return cast(
             dict[str, Any], self._call("POST", self._job_path(job_id, "relaunch"), body=body)[1]
         )

@@ -72,6 +72,15 @@ def add_memory_limit_argument(
     )
 
 
+def add_keep_shares_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--keep-shares`` (a relaunch shares the new job as the old one was)."""
+    parser.add_argument(
+        "--keep-shares",
+        action="store_true",
+        help="share the new job with whoever the old one was shared with (JupyterHub)",
+    )
+
+
 def add_launch_arguments(parser: argparse.ArgumentParser, logdir_flag: bool) -> None:
     """Add every launch option; the log directory is ``--logdir`` or a positional.
 

@@ -20,7 +20,12 @@ from ..common.options import OptionError
 from .activity import activity_text
 from .client import ENDED, LIVE, Client, ClientError, find_server
 from .exposure import exposure_warning
-from .launch_args import add_launch_arguments, add_memory_limit_argument, launch_body
+from .launch_args import (
+    add_keep_shares_argument,
+    add_launch_arguments,
+    add_memory_limit_argument,
+    launch_body,
+)
 from .resources import cpu_column, doubled_memory_limit, memory_column, size_argument
 from .scalars import read_frame
 from .sharing import SHARING_COMMANDS, add_sharing_arguments, sharing_text
@@ -33,7 +38,7 @@ if TYPE_CHECKING:
 USAGE = """\
 %forgather_tb --logdir DIR [--title T] [--port P] [--reload_interval S]
               [--samples_per_plugin SPEC] [--memory_limit SIZE] [--height 800] [--new] [...]
-%forgather_tb list | kill ID | output ID | relaunch ID [--memory_limit SIZE]
+%forgather_tb list | kill ID | output ID | relaunch ID [--memory_limit SIZE] [--keep-shares]
 %forgather_tb scalars ID (a DataFrame) | snapshot ID (a picture of its main scalars)
 (%forgather_tb --help for every option)"""
 
@@ -69,6 +74,7 @@ def _parser(command: str | None = None) -> _Parser:
         parser.add_argument("id", help="job id (from %%forgather_tb list)")
     if command == "relaunch":
         add_memory_limit_argument(parser, default="the old job's")
+        add_keep_shares_argument(parser)
     if command in (None, "relaunch"):
         parser.add_argument(
             "--height", type=int, default=800, help="height of the inline view in pixels"
@@ -183,8 +189,9 @@ class ForgatherTBMagics(Magics):
 
         ``%forgather_tb --logdir runs/ [--title T] [--port P] [--height 800] [--new] ...``;
         also ``%forgather_tb list``, ``%forgather_tb kill ID``, ``%forgather_tb output ID``,
-        ``%forgather_tb relaunch ID [--memory_limit SIZE]``, ``%forgather_tb scalars ID``
-        (returns a DataFrame), ``%forgather_tb snapshot ID``, and under JupyterHub
+        ``%forgather_tb relaunch ID [--memory_limit SIZE] [--keep-shares]``,
+        ``%forgather_tb scalars ID`` (returns a DataFrame), ``%forgather_tb snapshot ID``,
+        and under JupyterHub
         ``%forgather_tb share ID --user NAME|--group NAME|--link``, ``unshare``, ``shares``.
         """
         try:
@@ -199,7 +206,12 @@ class ForgatherTBMagics(Magics):
             if body is not None:
                 self._show(client, *client.launch(body), args.height)
             elif command == "relaunch":
-                self._show(client, client.relaunch(args.id, args.memory_limit), False, args.height)
+                self._show(
+                    client,
+                    client.relaunch(args.id, args.memory_limit, args.keep_shares),
+                    False,
+                    args.height,
+                )
             elif command in SHARING_COMMANDS:
                 args.command = command
                 print(sharing_text(client, args))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -81,9 +82,17 @@ class Sharing:
         return self.hub
 
     async def share(
-        self, job_id: str, kind: ShareKind, name: str | None, expires_in: int | None
+        self,
+        job_id: str,
+        kind: ShareKind,
+        name: str | None,
+        expires_in: int | None,
+        visitors: list[str] | None = None,
     ) -> Share:
-        """Share a live job with a user, a group, or a link (made in JupyterHub first)."""
+        """Share a live job with a user, a group, or a link (made in JupyterHub first).
+
+        A link share may start with ``visitors`` (who came with an earlier link).
+        """
         hub = self._hub()
         job = self.manager.get(job_id)
         if not job.status.is_live:
@@ -93,10 +102,13 @@ class Sharing:
             return existing
         share = new_share(kind, name, expires_in)
         if kind == "link":
-            code = await hub.share_code(expires_in or LINK_ACCEPT_SECONDS)
+            code = await hub.share_code(max(expires_in or LINK_ACCEPT_SECONDS, MIN_EXPIRES_IN))
             share.code_id = str(code["id"])
             target = f"{self.base_url}tb/{job_id}/?" + urlencode({LINK_ARGUMENT: share.secret})
             share.url = f"{code['accept_url']}&next={quote(target, safe='')}"
+            for visitor in visitors or []:
+                await hub.share("user", visitor)
+            share.visitors = list(visitors or [])
         else:
             assert name is not None
             await hub.share(kind, name)
@@ -143,13 +155,51 @@ class Sharing:
         return False
 
     async def revoke_expired(self) -> None:
-        """Drop expired shares and those of ended jobs, and revoke them in JupyterHub."""
+        """Drop expired shares and those of ended jobs, and revoke them in JupyterHub.
+
+        An ended job's shares are kept aside for a relaunch to carry, until the job is
+        forgotten.
+        """
         for job_id in self.store.job_ids():
             ended = not self.job_is_live(job_id)
             gone = self.store.of_job(job_id) if ended else []
+            if gone:
+                self.store.set_aside(job_id, gone)
             gone += self.store.expired_of_job(job_id)
             if gone:
                 await self.revoke(job_id, gone)
+        for job_id in self.store.ended_job_ids():
+            if not self._known(job_id):
+                self.store.take_ended(job_id)
+
+    def _known(self, job_id: str) -> bool:
+        try:
+            self.manager.get(job_id)
+        except JobNotFound:
+            return False
+        return True
+
+    async def carry(self, old_id: str, new_id: str) -> list[Share]:
+        """Share a relaunched job as the ended job it replaces was (unexpired shares only).
+
+        The ended job's shares move to the new job, made again through JupyterHub; a link
+        share gets a new link, and keeps the visitors who came with the old one.
+        """
+        self._hub()
+        await self.revoke_expired()
+        now = datetime.now(UTC)
+        carried = []
+        for old in self.store.take_ended(old_id):
+            left = old.seconds_left(now)
+            if left is not None and left <= 0:
+                continue
+            try:
+                carried.append(await self.share(new_id, old.kind, old.name, left, old.visitors))
+            except (HubError, SharingRefused) as error:
+                self.log.warning(
+                    "Sharing: share %s not carried to job %s: %s", old.id, new_id, error
+                )
+        return carried
 
     async def shared_with_owner(self) -> list[dict[str, Any]]:
         """Servers others share with this server's owner, each with its landing page."""

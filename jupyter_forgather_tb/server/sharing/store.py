@@ -53,6 +53,12 @@ class Share:
         """Whether the share's optional expiry has passed."""
         return self.expires_at is not None and datetime.fromisoformat(self.expires_at) <= now
 
+    def seconds_left(self, now: datetime) -> int | None:
+        """Whole seconds until the share expires (None: it never does)."""
+        if self.expires_at is None:
+            return None
+        return int((datetime.fromisoformat(self.expires_at) - now).total_seconds())
+
     def admits(self, user: str, groups: Iterable[str]) -> bool:
         """Whether this share (unexpired) lets ``user``, a member of ``groups``, in."""
         if self.kind == "user":
@@ -80,12 +86,15 @@ def new_share(kind: ShareKind, name: str | None, expires_in: float | None) -> Sh
 class ShareStore:
     """The shares of every job by job id, saved to ``path`` (None: in memory only).
 
-    It also remembers each visitor's open websockets, to close those a revocation cuts.
+    The shares of jobs that ended are kept aside (admitting no one) until the job is
+    relaunched with its shares or forgotten. It also remembers each visitor's open
+    websockets, to close those a revocation cuts.
     """
 
     def __init__(self, path: str | None):
         self.path = path
         self._shares: dict[str, list[Share]] = {}
+        self._ended: dict[str, list[Share]] = {}
         self._sockets: dict[tuple[str, str], weakref.WeakKeyDictionary[Any, list[str]]] = {}
         if path:
             self._load(path)
@@ -98,15 +107,19 @@ class ShareStore:
             return
         except (OSError, ValueError):
             return  # unreadable: start with no shares rather than guess
-        for job_id, shares in saved.items():
-            self._shares[job_id] = [Share(**share) for share in shares]
+        for part, table in (("live", self._shares), ("ended", self._ended)):
+            for job_id, shares in saved.get(part, {}).items():
+                table[job_id] = [Share(**share) for share in shares]
 
     def _save(self) -> None:
         if not self.path:
             return
         directory = os.path.dirname(self.path)
         os.makedirs(directory, mode=0o700, exist_ok=True)
-        saved = {job_id: [asdict(s) for s in shares] for job_id, shares in self._shares.items()}
+        saved = {
+            part: {job_id: [asdict(s) for s in shares] for job_id, shares in table.items()}
+            for part, table in (("live", self._shares), ("ended", self._ended))
+        }
         fd, temporary = tempfile.mkstemp(dir=directory, prefix=".shares-")
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as file:
@@ -153,6 +166,24 @@ class ShareStore:
             self._shares.pop(job_id, None)
         self._save()
         self.close_refused(job_id)
+
+    def set_aside(self, job_id: str, shares: Iterable[Share]) -> None:
+        """Keep an ended job's shares aside, for a relaunch to carry (they admit no one)."""
+        kept = [share for share in shares if not share.expired(_now())]
+        if kept:
+            self._ended.setdefault(job_id, []).extend(kept)
+            self._save()
+
+    def take_ended(self, job_id: str) -> list[Share]:
+        """Remove and return the unexpired shares an ended job had."""
+        now = _now()
+        taken = [share for share in self._ended.pop(job_id, []) if not share.expired(now)]
+        self._save()
+        return taken
+
+    def ended_job_ids(self) -> list[str]:
+        """The ids of ended jobs whose shares are kept aside."""
+        return list(self._ended)
 
     def admits(self, job_id: str, user: str, groups: Iterable[str]) -> bool:
         """Whether a live share of the job lets ``user`` (in ``groups``) in."""

@@ -7,7 +7,7 @@ import json
 import os
 from concurrent.futures import Executor
 from importlib import resources
-from typing import Any, cast
+from typing import Any, Protocol, cast
 
 from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.handlers import APIHandler
@@ -246,24 +246,47 @@ class JobHandler(ForgatherTBHandler):
         self.finish(json.dumps(self.manager.job_json(job)))
 
 
+class ShareCarrier(Protocol):
+    """What a relaunch asks of sharing (the layer above) to carry an ended job's shares."""
+
+    #: Why sharing is refused on this server, or None where it works.
+    refusal: str | None
+
+    async def carry(self, old_id: str, new_id: str) -> list[Any]:
+        """Share the new job as the ended one was; the shares made."""
+
+
 class RelaunchHandler(ForgatherTBHandler):
     """``POST jobs/<id>/relaunch``: a new job with an ended job's options.
 
-    The body may give a new ``memory_limit``; it may be empty.
+    The body may give a new ``memory_limit``, and ``keep_shares: true`` to share the new
+    job as the old one was; it may be empty.
     """
 
     @web.authenticated
     @authorized
-    def post(self, job_id: str) -> None:
+    async def post(self, job_id: str) -> None:
         self.manager.get(job_id)  # an unknown job is a 404 whatever the body
         body = self.read_json_object(empty={})
-        unknown = sorted(set(body) - {"memory_limit"})
+        unknown = sorted(set(body) - {"memory_limit", "keep_shares"})
         if unknown:
-            raise OptionError(unknown[0], "unknown field (accepted: memory_limit)")
+            raise OptionError(unknown[0], "unknown field (accepted: memory_limit, keep_shares)")
+        keep_shares = body.get("keep_shares", False)
+        if not isinstance(keep_shares, bool):
+            raise BadBody("keep_shares must be true or false", field="keep_shares")
+        sharing = cast(ShareCarrier | None, self.settings.get("forgather_tb_sharing"))
+        if keep_shares and (sharing is None or sharing.refusal is not None):
+            reason = sharing.refusal if sharing is not None else "sharing is not set up"
+            raise BadBody(f"keep_shares: {reason}", status=409, field="keep_shares")
         job = self.manager.relaunch(job_id, memory_limit(body.get("memory_limit")))
+        answer = self.manager.job_json(job)
+        if keep_shares:
+            assert sharing is not None
+            carried = await sharing.carry(job_id, job.id)
+            answer["shares"] = [share.public_json() for share in carried]
         self.set_status(201)
         self.set_header("Location", job.url)
-        self.finish(json.dumps(self.manager.job_json(job)))
+        self.finish(json.dumps(answer))
 
 
 class ResumeHandler(ForgatherTBHandler):
