@@ -3,17 +3,22 @@
 One Hub for the module (as tests/test_hub.py starts it): olivia owns the jobs,
 victor is shared one, otto is shared nothing, gina is in the group "team", lena
 accepts a share link, ada is a Hub admin named in the authorizer's configuration,
-and paul's server runs JupyterHub's plain authorizer. Run alone with ``pytest -m hub``.
+paul's server runs JupyterHub's plain authorizer, and wendy's jobs run the websocket
+echo backend (tests/ws_echo_backend.py) instead of TensorBoard. Run alone with ``pytest -m hub``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import html
 import io
 import os
 import re
 import shutil
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
@@ -53,6 +58,8 @@ def share_authorizer(spawner):
             "--ServerApp.authorizer_class={AUTHORIZER}",
             "--ShareAuthorizer.full_access_users=ada",
         ]
+    if spawner.user.name == "wendy":  # her jobs run the websocket echo backend
+        spawner.args = [*spawner.args, f"--ForgatherTB.tensorboard_python={{ECHO_PYTHON}}"]
 
 
 c.Spawner.pre_spawn_hook = share_authorizer
@@ -71,12 +78,17 @@ def jp_server_cleanup():
     return None
 
 
-USERS = ["olivia", "victor", "otto", "gina", "lena", "ada", "paul"]
+USERS = ["olivia", "victor", "otto", "gina", "lena", "ada", "paul", "wendy"]
 
 
 @pytest.fixture(scope="module")
 def hub(tmp_path_factory):
-    with running_hub(tmp_path_factory.mktemp("hub-sharing"), USERS, SHARING) as hub:
+    work = tmp_path_factory.mktemp("hub-sharing")
+    echo = work / "echo-python"
+    backend = Path(__file__).with_name("ws_echo_backend.py")
+    echo.write_text(f'#!/bin/sh\nexec {sys.executable} {backend} "$@"\n')
+    echo.chmod(0o755)
+    with running_hub(work, USERS, SHARING + f"\nECHO_PYTHON = {str(echo)!r}\n") as hub:
         yield hub
 
 
@@ -318,12 +330,89 @@ def test_revoking_refuses_the_viewers_next_request_despite_the_hubs_identity_cac
     assert olivia.call("GET", f"jobs/{job['id']}/shares").json()["shares"] == []
 
 
+async def echo_until_closed(url: str, token: str, revoke) -> tuple[str | None, int | None, str]:
+    """Open a websocket, see it echo, call ``revoke``; what it reads next, and how it closed."""
+    from tornado.httpclient import HTTPRequest
+    from tornado.websocket import websocket_connect
+
+    socket = await websocket_connect(HTTPRequest(url, headers=auth(token)))
+    await socket.write_message("hello")
+    assert await asyncio.wait_for(socket.read_message(), 30) == "hello"
+    await asyncio.get_running_loop().run_in_executor(None, revoke)
+    after = await asyncio.wait_for(socket.read_message(), 30)
+    return after, socket.close_code, socket.close_reason or ""
+
+
+def test_revoking_closes_the_viewers_open_websocket(hub, tokens):
+    hub.start_server("wendy")
+    wendy = Owner(hub, tokens["wendy"], "wendy")
+    job = wendy.launch("logs")
+    wendy.share(job["id"], user="victor")
+    url = "ws" + hub.url.removeprefix("http") + job["url"] + "echo"
+
+    def revoke():
+        response = wendy.call("DELETE", f"jobs/{job['id']}/shares?user=victor")
+        assert response.status_code == 200, response.text
+
+    # In a thread of its own: the module's Playwright may own this thread's event loop.
+    with ThreadPoolExecutor(1) as thread:
+        opened = echo_until_closed(url, tokens["victor"], revoke)
+        after, code, reason = thread.submit(asyncio.run, opened).result(timeout=120)
+    assert after is None
+    assert code == 4403 and "no longer shared with you" in reason
+
+
 def test_killing_the_job_ends_its_shares(hub, tokens, olivia):
     job = olivia.launch("logs")
     olivia.share(job["id"], user="victor")
     assert get(hub, job["url"] + SCALARS, tokens["victor"]).status_code == 200
     assert olivia.call("DELETE", f"jobs/{job['id']}").status_code in (200, 202, 204)
     assert get(hub, job["url"] + SCALARS, tokens["victor"]).status_code == 403
+
+
+def test_relaunching_with_keep_shares_carries_the_shares_and_without_it_drops_them(
+    hub, tokens, olivia
+):
+    job = olivia.launch("logs")
+    olivia.share(job["id"], user="victor")
+    assert olivia.call("DELETE", f"jobs/{job['id']}").status_code == 200
+    kept = olivia.call("POST", f"jobs/{job['id']}/relaunch", json={"keep_shares": True})
+    assert kept.status_code == 201, kept.text
+    assert [(s["kind"], s["name"]) for s in kept.json()["shares"]] == [("user", "victor")]
+    carried = wait_running(lambda i: olivia.call("GET", f"jobs/{i}").json(), kept.json()["id"])
+    assert losses(get(hub, carried["url"] + SCALARS, tokens["victor"])) == [1.0, 0.5, 0.25]
+    assert get(hub, carried["url"] + SCALARS, tokens["otto"]).status_code == 403
+    # Relaunched again without asking: the new job is the owner's alone.
+    assert olivia.call("DELETE", f"jobs/{carried['id']}").status_code == 200
+    plain = olivia.call("POST", f"jobs/{carried['id']}/relaunch", json={})
+    assert plain.status_code == 201, plain.text
+    assert "shares" not in plain.json()
+    dropped = wait_running(lambda i: olivia.call("GET", f"jobs/{i}").json(), plain.json()["id"])
+    assert get(hub, dropped["url"] + SCALARS, tokens["victor"]).status_code == 403
+    assert olivia.call("GET", f"jobs/{dropped['id']}/shares").json()["shares"] == []
+
+
+def test_relaunch_keep_shares_must_be_a_boolean(olivia):
+    job = olivia.launch("logs/run1")
+    assert olivia.call("DELETE", f"jobs/{job['id']}").status_code == 200
+    before = len(olivia.call("GET", "jobs").json())
+    response = olivia.call("POST", f"jobs/{job['id']}/relaunch", json={"keep_shares": "yes"})
+    assert response.status_code == 400
+    assert "keep_shares must be true or false" in response.json()["message"]
+    assert len(olivia.call("GET", "jobs").json()) == before
+
+
+def test_relaunch_keep_shares_is_refused_where_sharing_is_not_in_force(hub, tokens):
+    hub.start_server("paul")
+    paul = Owner(hub, tokens["paul"], "paul")
+    job = paul.launch("logs/run1")
+    assert paul.call("DELETE", f"jobs/{job['id']}").status_code == 200
+    before = len(paul.call("GET", "jobs").json())
+    response = paul.call("POST", f"jobs/{job['id']}/relaunch", json={"keep_shares": True})
+    assert response.status_code == 409
+    message = response.json()["message"]
+    assert message.startswith("keep_shares:") and "authorizer" in message
+    assert len(paul.call("GET", "jobs").json()) == before
 
 
 def test_shared_with_you_lists_the_owner_and_its_page_opens_the_job(hub, tokens, shared_job):
