@@ -6,7 +6,11 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from jupyter_forgather_tb.server.sharing.hub import NEEDED_SCOPES, missing_scopes
-from jupyter_forgather_tb.server.sharing.rules import is_landing_page, shared_job_route
+from jupyter_forgather_tb.server.sharing.rules import (
+    is_landing_page,
+    shared_export_route,
+    shared_job_route,
+)
 from jupyter_forgather_tb.server.sharing.store import ShareStore, new_share
 
 JOB = "AbCdEfGhIjKlMnOpQrStUv"
@@ -87,7 +91,21 @@ def test_shares_survive_a_restart_in_their_file(tmp_path):
     assert again.admits(JOB, "victor", []) and again.admits(JOB, "lena", [])
     assert [s.kind for s in again.of_job(JOB)] == ["user", "link"]
     assert (tmp_path / "state").stat().st_mode & 0o077 == 0
-    assert json.loads((tmp_path / "state" / "shares-jobs.json").read_text())[JOB]
+    assert json.loads((tmp_path / "state" / "shares-jobs.json").read_text())["live"][JOB]
+
+
+def test_an_ended_jobs_shares_are_kept_aside_across_a_restart_until_taken(tmp_path):
+    path = str(tmp_path / "state" / "shares-jobs.json")
+    store = ShareStore(path)
+    victors = new_share("user", "victor", None)
+    store.add(JOB, victors)
+    store.add(JOB, new_share("user", "gina", 60))
+    store.set_aside(JOB, store.of_job(JOB))
+    store.remove(JOB, store.of_job(JOB))
+    again = ShareStore(path)
+    assert not again.admits(JOB, "victor", []) and again.ended_job_ids() == [JOB]
+    assert [share.name for share in again.take_ended(JOB)] == ["victor", "gina"]
+    assert ShareStore(path).take_ended(JOB) == []
 
 
 def test_a_visitor_may_read_a_jobs_url_and_send_tensorboards_read_queries_only():
@@ -103,8 +121,25 @@ def test_a_visitor_may_read_a_jobs_url_and_send_tensorboards_read_queries_only()
     assert shared_job_route(base, f"{base}lab", "GET") is None
     assert shared_job_route(base, f"{base}forgather-tb/api/jobs", "GET") is None
     assert shared_job_route(base, f"/user/other/tb/{JOB}/", "GET") is None
+    assert shared_job_route(base, f"{base}forgather-tb/api/jobs/{JOB}/scalars", "GET") is None
     assert is_landing_page(base, f"{base}forgather-tb/shared", "GET")
     assert not is_landing_page(base, f"{base}forgather-tb/shared", "POST")
+
+
+def test_a_visitor_may_only_get_a_jobs_scalars_download_of_the_extensions_api():
+    base = "/user/olivia/"
+    api = f"{base}forgather-tb/api/jobs/{JOB}"
+    assert shared_export_route(base, f"{api}/scalars", "GET") == JOB
+    assert shared_export_route(base, f"{api}/scalars", "HEAD") == JOB
+    assert shared_export_route(base, f"{api}/scalars", "POST") is None
+    assert shared_export_route(base, f"{api}/scalars", "DELETE") is None
+    assert shared_export_route(base, f"{api}/preview", "GET") is None
+    assert shared_export_route(base, api, "GET") is None
+    assert shared_export_route(base, f"{api}/scalars/x", "GET") is None
+    assert shared_export_route(base, f"{base}forgather-tb/api/jobs/x/scalars", "GET") is None
+    assert (
+        shared_export_route(base, f"/user/other/forgather-tb/api/jobs/{JOB}/scalars", "GET") is None
+    )
 
 
 def test_the_start_up_check_names_each_missing_scope_and_accepts_broader_ones():
