@@ -337,7 +337,7 @@ async def echo_until_closed(url: str, token: str, revoke) -> tuple[str | None, i
 
     socket = await websocket_connect(HTTPRequest(url, headers=auth(token)))
     await socket.write_message("hello")
-    assert await asyncio.wait_for(socket.read_message(), 30) == "hello"
+    assert await asyncio.wait_for(socket.read_message(), 30) == "echo: hello"
     await asyncio.get_running_loop().run_in_executor(None, revoke)
     after = await asyncio.wait_for(socket.read_message(), 30)
     return after, socket.close_code, socket.close_reason or ""
