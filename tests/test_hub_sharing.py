@@ -255,9 +255,14 @@ def test_viewer_downloads_the_shared_jobs_scalars_and_no_other_jobs(
     assert all("0.25" not in r.text for r in refused.values())
 
 
-def test_sharing_is_refused_under_jupyterhubs_plain_authorizer(hub, tokens):
+@pytest.fixture(scope="module")
+def paul(hub, tokens):
+    """Paul's server, under JupyterHub's plain authorizer."""
     hub.start_server("paul")
-    paul = Owner(hub, tokens["paul"], "paul")
+    return Owner(hub, tokens["paul"], "paul")
+
+
+def test_sharing_is_refused_under_jupyterhubs_plain_authorizer(hub, tokens, paul):
     job = paul.launch("logs")
     response = paul.call("POST", f"jobs/{job['id']}/shares", json={"user": "victor"})
     assert response.status_code == 409
@@ -402,9 +407,7 @@ def test_relaunch_keep_shares_must_be_a_boolean(olivia):
     assert len(olivia.call("GET", "jobs").json()) == before
 
 
-def test_relaunch_keep_shares_is_refused_where_sharing_is_not_in_force(hub, tokens):
-    hub.start_server("paul")
-    paul = Owner(hub, tokens["paul"], "paul")
+def test_relaunch_keep_shares_is_refused_where_sharing_is_not_in_force(paul):
     job = paul.launch("logs/run1")
     assert paul.call("DELETE", f"jobs/{job['id']}").status_code == 200
     before = len(paul.call("GET", "jobs").json())
