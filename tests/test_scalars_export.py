@@ -9,6 +9,7 @@ import json
 import math
 import socket
 import sys
+from array import array
 
 import pyarrow.parquet as pq
 import pytest
@@ -245,7 +246,10 @@ def test_parquet_rows_come_in_row_groups_as_they_fill():
     encoder = ParquetEncoder(row_group_rows=4)
     pieces = [encoder.start()]
     for run in ("a", "b", "c"):
-        pieces.append(encoder.series(Series(run, "t", [0, 1, 2], [1.0] * 3, [0.5, 1.5, 2.5])))
+        series = Series(
+            run, "t", array("q", [0, 1, 2]), array("d", [1.0] * 3), array("d", [0.5, 1.5, 2.5])
+        )
+        pieces.append(encoder.series(series))
     pieces.append(encoder.end())
     assert pieces[1] == b"" and pieces[2] != b""  # written once 4 rows were pending
     parquet = pq.ParquetFile(io.BytesIO(b"".join(pieces)))
