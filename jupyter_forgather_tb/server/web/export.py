@@ -42,9 +42,10 @@ Pair = tuple[str, str]
 class Exports:
     """The exports under way: their encoding thread, and how many run per job."""
 
-    def __init__(self, workers: int = 1):
+    def __init__(self, workers: int = 1, batch_series: int = BATCH_SERIES):
         self.executor = ThreadPoolExecutor(workers, thread_name_prefix="forgather-tb-export")
         self.active: dict[str, int] = {}
+        self.batch_series = batch_series
 
     @contextlib.contextmanager
     def running(self, job_id: str) -> Iterator[None]:
@@ -66,7 +67,7 @@ def _encode(encoder: Encoder, pairs: list[Pair], chunks: list[bytes]) -> bytes:
     return b"".join(encoder.series(series) for series in parse_batch(pairs, chunks))
 
 
-def batches(pairs: list[Pair], size: int = BATCH_SERIES) -> list[list[Pair]]:
+def batches(pairs: list[Pair], size: int) -> list[list[Pair]]:
     """``pairs`` in order, cut into lists of at most ``size``."""
     return [pairs[start : start + size] for start in range(0, len(pairs), size)]
 
@@ -143,7 +144,7 @@ class ScalarsHandler(ForgatherTBHandler):
         """Send the download batch by batch, asking for the next batch while one is sent."""
         loop = asyncio.get_running_loop()
         executor = self.exports.executor
-        todo = batches(pairs)
+        todo = batches(pairs, self.exports.batch_series)
         ahead = self._fetch(client, job, todo[0]) if todo else None
         try:
             self.write(encoder.start())
