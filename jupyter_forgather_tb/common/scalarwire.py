@@ -13,6 +13,7 @@ import json
 import sys
 from array import array
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 #: The job plugin's name: its routes are under ``data/plugin/<PLUGIN_NAME>/``.
 PLUGIN_NAME = "forgather_export"
@@ -26,19 +27,21 @@ class WireError(ValueError):
     """An answer that does not follow the format."""
 
 
-def _little(values: array) -> array:
+def _little(values: array[Any]) -> array[Any]:
     if sys.byteorder == "big":
         values.byteswap()
     return values
 
 
-def encode_series(run: str, tag: str, steps: array, wall_times: array, values: array) -> bytes:
+def encode_series(
+    run: str, tag: str, steps: array[int], wall_times: array[float], values: array[float]
+) -> bytes:
     """One series' bytes: its header line, then its steps, wall times and values."""
     header = json.dumps({"run": run, "tag": tag, "points": len(steps)}).encode() + b"\n"
     return header + b"".join(_little(a).tobytes() for a in (steps, wall_times, values))
 
 
-def decode_series(body: bytes) -> Iterator[tuple[str, str, array, array, array]]:
+def decode_series(body: bytes) -> Iterator[tuple[str, str, array[int], array[float], array[float]]]:
     """``(run, tag, steps, wall_times, values)`` of each series in an answer."""
     view = memoryview(body)
     position = 0
@@ -56,7 +59,7 @@ def decode_series(body: bytes) -> Iterator[tuple[str, str, array, array, array]]
         start, size = end + 1, 8 * count
         if count < 0 or start + 3 * size > len(body):
             raise WireError("an answer ends inside a series' points")
-        columns = []
+        columns: list[array[Any]] = []
         for typecode, offset in (("q", 0), ("d", size), ("d", 2 * size)):
             column = array(typecode)
             column.frombytes(view[start + offset : start + offset + size])

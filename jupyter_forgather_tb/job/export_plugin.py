@@ -30,7 +30,7 @@ from ..common.scalarwire import (
 )
 
 
-class ExportPlugin(base_plugin.TBPlugin):
+class ExportPlugin(base_plugin.TBPlugin):  # type: ignore[misc]
     """``POST data/plugin/forgather_export/scalars``: the asked series, every point, packed."""
 
     plugin_name = PLUGIN_NAME
@@ -50,8 +50,10 @@ class ExportPlugin(base_plugin.TBPlugin):
         """No dashboard, no reload."""
         return base_plugin.FrontendMetadata(disable_reload=True, tab_name="")
 
-    @wrappers.Request.application
-    def _serve(self, request: wrappers.Request) -> wrappers.Response:
+    def _serve(self, environ: dict[str, Any], start_response: Any) -> Any:
+        return self._answer(wrappers.Request(environ))(environ, start_response)
+
+    def _answer(self, request: wrappers.Request) -> wrappers.Response:
         if request.method != "POST":
             return wrappers.Response("POST only\n", status=405, content_type="text/plain")
         try:
@@ -88,7 +90,7 @@ class ExportPlugin(base_plugin.TBPlugin):
         return out
 
 
-class ExportLoader(base_plugin.TBLoader):
+class ExportLoader(base_plugin.TBLoader):  # type: ignore[misc]
     """Loads :class:`ExportPlugin`."""
 
     def load(self, context: base_plugin.TBContext) -> ExportPlugin:

@@ -53,9 +53,9 @@ class Series:
 
     run: str
     tag: str
-    steps: array  # int64
-    wall_times: array  # float64
-    values: array  # float64
+    steps: array[int]  # int64
+    wall_times: array[float]  # float64
+    values: array[float]  # float64
 
 
 def check_format(value: str | None) -> str:
@@ -253,7 +253,7 @@ class ParquetEncoder(Encoder):
         count = len(series.steps)
         pa = self.pa
 
-        def column(values: array, kind: Any) -> Any:
+        def column(values: array[Any], kind: Any) -> Any:
             return pa.Array.from_buffers(kind, count, [None, pa.py_buffer(values)])
 
         self.pending.append(
