@@ -95,8 +95,9 @@ async def export(api, job_id, expect=200, **params):
     return response
 
 
-async def test_csv_holds_every_point_of_every_run_and_tag(api, curves):
-    job = await running_job(api)
+@pytest.mark.parametrize("load_fast", ["auto", "false"])
+async def test_csv_holds_every_point_of_every_run_and_tag(api, curves, load_fast):
+    job = await running_job(api, load_fast=load_fast)
     response = await export(api, job["id"], format="csv")
     assert response.headers["Content-Type"].startswith("text/csv")
     assert "attachment" in response.headers["Content-Disposition"]

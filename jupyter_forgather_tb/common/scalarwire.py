@@ -33,12 +33,11 @@ def _little(values: array[Any]) -> array[Any]:
     return values
 
 
-def encode_series(
-    run: str, tag: str, steps: array[int], wall_times: array[float], values: array[float]
-) -> bytes:
-    """One series' bytes: its header line, then its steps, wall times and values."""
-    header = json.dumps({"run": run, "tag": tag, "points": len(steps)}).encode() + b"\n"
-    return header + b"".join(_little(a).tobytes() for a in (steps, wall_times, values))
+def encode_series(run: str, tag: str, points: int, columns: Iterable[bytes]) -> bytes:
+    """One series' bytes: its header line, then its ``points`` steps, wall times and
+    values (``columns``: those three, each already packed little-endian)."""
+    header = json.dumps({"run": run, "tag": tag, "points": points}).encode() + b"\n"
+    return header + b"".join(columns)
 
 
 def decode_series(body: bytes) -> Iterator[tuple[str, str, array[int], array[float], array[float]]]:
