@@ -63,10 +63,6 @@ class Exports:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 
-def _encode(encoder: Encoder, pairs: list[Pair], chunks: list[bytes]) -> bytes:
-    return b"".join(encoder.series(series) for series in parse_batch(pairs, chunks))
-
-
 def batches(pairs: list[Pair], size: int) -> list[list[Pair]]:
     """``pairs`` in order, cut into lists of at most ``size``."""
     return [pairs[start : start + size] for start in range(0, len(pairs), size)]
@@ -153,13 +149,18 @@ class ScalarsHandler(ForgatherTBHandler):
                 answers = await ahead
                 following = todo[number + 1] if number + 1 < len(todo) else None
                 ahead = self._fetch(client, job, following) if following else None
-                for asked, chunks in answers:
-                    data = await loop.run_in_executor(executor, _encode, encoder, asked, chunks)
-                    if self._gone:
-                        return
-                    if data:
-                        self.write(data)
-                        await self.flush()
+                while answers:
+                    asked, chunks = answers.pop(0)
+                    found = await loop.run_in_executor(executor, parse_batch, asked, chunks)
+                    del chunks  # the answer's bytes, now parsed
+                    # One series at a time: the server holds one series' bytes, not a batch's.
+                    while found:
+                        data = await loop.run_in_executor(executor, encoder.series, found.pop(0))
+                        if self._gone:
+                            return
+                        if data:
+                            self.write(data)
+                            await self.flush()
             self.write(await loop.run_in_executor(executor, encoder.end))
             self.finish(set_content_type=MEDIA_TYPES[fmt])
         except StreamClosedError:
