@@ -105,8 +105,9 @@ def print_ratios(r: dict) -> None:
         return
     e = r["export_dataframe_s"]
     best = min(e["tbparse"], e["event_accumulator"])
+    runs = e.get("runs", RUNS)
     print(
-        f"  DataFrame of {e.get('runs', RUNS)} runs x {POINTS} points: ours warm {e['ours_warm']:.2f} s, "
+        f"  DataFrame of {runs} runs x {POINTS} points: ours warm {e['ours_warm']:.2f} s, "
         f"cold {e['ours_cold']:.2f} s (launch included); tbparse {e['tbparse']:.2f} s, "
         f"EventAccumulator {e['event_accumulator']:.2f} s: warm {best / e['ours_warm']:.1f}x, "
         f"cold {best / e['ours_cold']:.1f}x faster than the faster of the two "
