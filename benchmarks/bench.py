@@ -64,6 +64,9 @@ def main() -> None:
         help="Python of a separate venv with jupyterlab-tensorboard-pro, to measure beside ours",
     )
     parser.add_argument(
+        "--export-runs", type=int, default=200, help="runs of 5,000 points (export part)"
+    )
+    parser.add_argument(
         "--only",
         nargs="+",
         choices=PARTS,

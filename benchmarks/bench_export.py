@@ -18,8 +18,8 @@ RUNS = 200
 POINTS = 5000
 
 
-def write_big_logdir(top: Path) -> None:
-    """RUNS runs of POINTS points: one real event file, copied into each run."""
+def write_big_logdir(top: Path, runs: int = RUNS) -> None:
+    """``runs`` runs of POINTS points: one real event file, copied into each run."""
     from tensorboard.compat.proto import event_pb2, summary_pb2
     from tensorboard.summary.writer.event_file_writer import EventFileWriter
 
@@ -31,7 +31,7 @@ def write_big_logdir(top: Path) -> None:
         writer.add_event(event_pb2.Event(wall_time=time.time(), step=step, summary=summary))
     writer.close()
     (event_file,) = first.iterdir()
-    for index in range(1, RUNS):
+    for index in range(1, runs):
         run = top / f"run{index:03}"
         run.mkdir()
         shutil.copy(event_file, run / event_file.name)
@@ -72,7 +72,7 @@ def run(args, root: Path, runtime: Path, results: dict) -> None:
     import jupyter_forgather_tb
 
     logdir = root / "export"
-    write_big_logdir(logdir)
+    write_big_logdir(logdir, args.export_runs)
     server = Jupyter(root, runtime / "export", extension=True)
     found = {"server": server.url, "token": TOKEN}
     try:
@@ -84,7 +84,8 @@ def run(args, root: Path, runtime: Path, results: dict) -> None:
     tbparse, tbparse_rows = timed(with_tbparse, logdir)
     accumulator, accumulator_rows = timed(with_event_accumulator, logdir)
     results["export_dataframe_s"] = {
-        "points": RUNS * POINTS,
+        "runs": args.export_runs,
+        "points": args.export_runs * POINTS,
         "ours_warm": min(seconds for seconds, _ in warm),
         "ours_cold": cold,
         "tbparse": tbparse,
@@ -104,8 +105,9 @@ def print_ratios(r: dict) -> None:
         return
     e = r["export_dataframe_s"]
     best = min(e["tbparse"], e["event_accumulator"])
+    runs = e.get("runs", RUNS)
     print(
-        f"  DataFrame of {RUNS} runs x {POINTS} points: ours warm {e['ours_warm']:.2f} s, "
+        f"  DataFrame of {runs} runs x {POINTS} points: ours warm {e['ours_warm']:.2f} s, "
         f"cold {e['ours_cold']:.2f} s (launch included); tbparse {e['tbparse']:.2f} s, "
         f"EventAccumulator {e['event_accumulator']:.2f} s: warm {best / e['ours_warm']:.1f}x, "
         f"cold {best / e['ours_cold']:.1f}x faster than the faster of the two "

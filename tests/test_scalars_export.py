@@ -9,12 +9,14 @@ import json
 import math
 import socket
 import sys
+from array import array
 
 import pyarrow.parquet as pq
 import pytest
 from conftest import write_scalars
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from jupyter_forgather_tb.common.scalarwire import decode_series, request_body
 from jupyter_forgather_tb.server.web.scalars import ParquetEncoder, Series, plan
 
 
@@ -93,8 +95,9 @@ async def export(api, job_id, expect=200, **params):
     return response
 
 
-async def test_csv_holds_every_point_of_every_run_and_tag(api, curves):
-    job = await running_job(api)
+@pytest.mark.parametrize("load_fast", ["auto", "false"])
+async def test_csv_holds_every_point_of_every_run_and_tag(api, curves, load_fast):
+    job = await running_job(api, load_fast=load_fast)
     response = await export(api, job["id"], format="csv")
     assert response.headers["Content-Type"].startswith("text/csv")
     assert "attachment" in response.headers["Content-Disposition"]
@@ -219,6 +222,8 @@ async def test_a_job_that_ends_during_an_export_cuts_the_download_short(
     for index in range(40):
         write_scalars(jp_root_dir / "big" / f"run{index:02}", "loss", [1.0] * 5000)
     job = await running_job(api, logdir="big", runs=40, tag="loss")
+    # One series per batch: the job's end falls between two of them.
+    jp_serverapp.web_app.settings["forgather_tb_exports"].batch_series = 1
     token = jp_serverapp.identity_provider.token
     path = f"{jp_serverapp.base_url}forgather-tb/api/jobs/{job['id']}/scalars?format=csv"
     reader, writer = await asyncio.open_connection("127.0.0.1", jp_serverapp.port)
@@ -245,9 +250,58 @@ def test_parquet_rows_come_in_row_groups_as_they_fill():
     encoder = ParquetEncoder(row_group_rows=4)
     pieces = [encoder.start()]
     for run in ("a", "b", "c"):
-        pieces.append(encoder.series(Series(run, "t", [0, 1, 2], [1.0] * 3, [0.5, 1.5, 2.5])))
+        series = Series(
+            run, "t", array("q", [0, 1, 2]), array("d", [1.0] * 3), array("d", [0.5, 1.5, 2.5])
+        )
+        pieces.append(encoder.series(series))
     pieces.append(encoder.end())
     assert pieces[1] == b"" and pieces[2] != b""  # written once 4 rows were pending
     parquet = pq.ParquetFile(io.BytesIO(b"".join(pieces)))
     assert parquet.metadata.num_row_groups == 2
     assert parquet.read().column("run").to_pylist() == ["a"] * 3 + ["b"] * 3 + ["c"] * 3
+
+
+async def test_batches_too_large_for_one_answer_are_asked_again_in_halves(
+    api, curves, jp_serverapp
+):
+    job = await running_job(api)
+    # Each 1,500-point series packs into 36,000 bytes: a batch of them is over this cap.
+    jp_serverapp.web_app.settings["forgather_tb_previews"].max_bytes = 40_000
+    rows = list(csv.reader(io.StringIO((await export(api, job["id"])).body.decode())))[1:]
+    got = [(run, tag, int(step), float(value)) for run, tag, step, _, value in rows]
+    assert same_values(got, expected_rows(curves))
+    await api.kill(job["id"])
+
+
+async def test_the_job_export_plugin_answers_the_server_but_not_through_the_proxy(
+    api, curves, jp_serverapp
+):
+    job = await running_job(api)
+    settings = jp_serverapp.web_app.settings
+    backend = settings["forgather_tb_manager"].get(job["id"])
+    client = settings["forgather_tb_backends"].client_for(backend)
+    pairs = [("a", "accuracy"), ("c", "accuracy"), ("a", "nothing")]
+    answer = await settings["forgather_tb_previews"].export_batch(
+        client, backend, request_body(pairs), 60.0
+    )
+    series = list(decode_series(b"".join(answer)))
+    assert [(run, tag, len(steps)) for run, tag, steps, _, _ in series] == [
+        ("a", "accuracy", 3),
+        ("c", "accuracy", 1),
+        ("a", "nothing", 0),
+    ]
+    assert list(series[1][4]) == [v for _, v in event_values(curves / "c")["accuracy"]]
+    for path in (
+        "data/plugin/forgather_export/scalars",
+        "data//plugin/./forgather_export/scalars",
+        "data%2Fplugin%2Fforgather_export%2Fscalars",
+    ):
+        response = await api.proxied(
+            job["id"],
+            path,
+            method="POST",
+            body=request_body(pairs),
+            headers={"X-XSRF-Protected": "1"},
+        )
+        assert response.code == 404, (path, response.code)
+    await api.kill(job["id"])

@@ -163,6 +163,8 @@ def main(
 
     from tensorboard import default, program
 
+    from .export_plugin import ExportLoader
+
     if assets_zip_provider is None:
         assets_zip_provider = stored_zip(default_assets())
     servers: list[Any] = []
@@ -174,7 +176,7 @@ def main(
         return servers[-1]
 
     board = program.TensorBoard(
-        plugins=default.get_plugins(),
+        plugins=[*default.get_plugins(), ExportLoader()],
         assets_zip_provider=assets_zip_provider,
         server_class=make_server,
     )

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import urllib.parse
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import cast
@@ -16,9 +15,10 @@ from tornado.http1connection import HTTP1Connection
 from tornado.iostream import StreamClosedError
 from tornado.simple_httpclient import SimpleAsyncHTTPClient
 
+from ...common.scalarwire import request_body
 from ..jobs.job import Job
 from .handlers import ForgatherTBHandler
-from .preview import PreviewClient
+from .preview import AnswerTooLarge, PreviewClient
 from .scalars import (
     MEDIA_TYPES,
     Encoder,
@@ -26,19 +26,26 @@ from .scalars import (
     check_format,
     check_names,
     make_encoder,
-    parse_series,
+    parse_batch,
     plan,
 )
 
 log = logging.getLogger(__name__)
 
+#: Series asked of the job at once (a batch whose answer is too large is split in two).
+BATCH_SERIES = 32
+#: Seconds the job may take to read and send one batch.
+BATCH_TIMEOUT = 120.0
+Pair = tuple[str, str]
+
 
 class Exports:
     """The exports under way: their encoding thread, and how many run per job."""
 
-    def __init__(self, workers: int = 1):
+    def __init__(self, workers: int = 1, batch_series: int = BATCH_SERIES):
         self.executor = ThreadPoolExecutor(workers, thread_name_prefix="forgather-tb-export")
         self.active: dict[str, int] = {}
+        self.batch_series = batch_series
 
     @contextlib.contextmanager
     def running(self, job_id: str) -> Iterator[None]:
@@ -56,8 +63,9 @@ class Exports:
         self.executor.shutdown(wait=False, cancel_futures=True)
 
 
-def _encode(encoder: Encoder, run: str, tag: str, chunks: list[bytes]) -> bytes:
-    return encoder.series(parse_series(run, tag, chunks))
+def batches(pairs: list[Pair], size: int) -> list[list[Pair]]:
+    """``pairs`` in order, cut into lists of at most ``size``."""
+    return [pairs[start : start + size] for start in range(0, len(pairs), size)]
 
 
 class ScalarsHandler(ForgatherTBHandler):
@@ -100,39 +108,59 @@ class ScalarsHandler(ForgatherTBHandler):
             finally:
                 encoder.close()
 
+    async def _read_batch(
+        self, client: SimpleAsyncHTTPClient, job: Job, pairs: list[Pair]
+    ) -> list[tuple[list[Pair], list[bytes]]]:
+        """The job's answers for ``pairs``: one, or more if one answer would be too large."""
+        try:
+            body = request_body(pairs)
+            return [(pairs, await self.previews.export_batch(client, job, body, BATCH_TIMEOUT))]
+        except AnswerTooLarge:
+            if len(pairs) == 1:
+                raise
+        half = len(pairs) // 2
+        return [
+            *await self._read_batch(client, job, pairs[:half]),
+            *await self._read_batch(client, job, pairs[half:]),
+        ]
+
     def _fetch(
-        self, client: SimpleAsyncHTTPClient, job: Job, run: str, tag: str
-    ) -> asyncio.Future[list[bytes]]:
-        query = urllib.parse.urlencode({"run": run, "tag": tag})
-        return asyncio.ensure_future(
-            self.previews.answer(client, job, "scalars", query, "values of one run's tag")
-        )
+        self, client: SimpleAsyncHTTPClient, job: Job, pairs: list[Pair]
+    ) -> asyncio.Future[list[tuple[list[Pair], list[bytes]]]]:
+        return asyncio.ensure_future(self._read_batch(client, job, pairs))
 
     async def _stream(
         self,
         client: SimpleAsyncHTTPClient,
         job: Job,
-        pairs: list[tuple[str, str]],
+        pairs: list[Pair],
         encoder: Encoder,
         fmt: str,
     ) -> None:
-        """Send the download piece by piece, asking for the next series while one is sent."""
+        """Send the download batch by batch, asking for the next batch while one is sent."""
         loop = asyncio.get_running_loop()
         executor = self.exports.executor
-        ahead = self._fetch(client, job, *pairs[0]) if pairs else None
+        todo = batches(pairs, self.exports.batch_series)
+        ahead = self._fetch(client, job, todo[0]) if todo else None
         try:
             self.write(encoder.start())
-            for number, (run, tag) in enumerate(pairs):
+            for number in range(len(todo)):
                 assert ahead is not None
-                chunks = await ahead
-                following = pairs[number + 1] if number + 1 < len(pairs) else None
-                ahead = self._fetch(client, job, *following) if following else None
-                data = await loop.run_in_executor(executor, _encode, encoder, run, tag, chunks)
-                if self._gone:
-                    return
-                if data:
-                    self.write(data)
-                    await self.flush()
+                answers = await ahead
+                following = todo[number + 1] if number + 1 < len(todo) else None
+                ahead = self._fetch(client, job, following) if following else None
+                while answers:
+                    asked, chunks = answers.pop(0)
+                    found = await loop.run_in_executor(executor, parse_batch, asked, chunks)
+                    del chunks  # the answer's bytes, now parsed
+                    # One series at a time: the server holds one series' bytes, not a batch's.
+                    while found:
+                        data = await loop.run_in_executor(executor, encoder.series, found.pop(0))
+                        if self._gone:
+                            return
+                        if data:
+                            self.write(data)
+                            await self.flush()
             self.write(await loop.run_in_executor(executor, encoder.end))
             self.finish(set_content_type=MEDIA_TYPES[fmt])
         except StreamClosedError:

@@ -29,6 +29,8 @@ from tornado.httputil import HTTPInputError
 from tornado.simple_httpclient import HTTPTimeoutError, SimpleAsyncHTTPClient
 
 from ...common.options import OptionError
+from ...common.scalarwire import PLUGIN_NAME as EXPORT_PLUGIN
+from ...common.scalarwire import ROUTE as EXPORT_ROUTE
 from ...common.sizes import format_size
 from ..host.transport import PROXY_SAFE_CHARS
 from ..jobs.errors import BackendFailed, BackendTimeout
@@ -152,6 +154,10 @@ class _AnswerTooLarge(HTTPInputError):
     """
 
 
+class AnswerTooLarge(BackendFailed):
+    """A job's answer was larger than the previews take."""
+
+
 class _CappedBody:
     """A streaming callback keeping an answer's chunks up to ``limit`` bytes."""
 
@@ -252,18 +258,35 @@ class PreviewClient:
         """The body of the scalars plugin's GET ``route?query``, capped; ``what`` names it."""
         return await self._read(client, self._request(job, route, query=query), what)
 
+    async def export_batch(
+        self, client: SimpleAsyncHTTPClient, job: Job, body: bytes, timeout: float
+    ) -> list[bytes]:
+        """The job's export plugin's answer to ``body`` (``common/scalarwire.py``), capped."""
+        request = self._request(
+            job, f"{EXPORT_PLUGIN}/{EXPORT_ROUTE}", body, content_type="application/json"
+        )
+        request.request_timeout = timeout
+        return await self._read(client, request, "series")
+
     def _request(
-        self, job: Job, route: str, body: str | None = None, query: str = ""
+        self,
+        job: Job,
+        route: str,
+        body: str | bytes | None = None,
+        query: str = "",
+        content_type: str = "application/x-www-form-urlencoded",
     ) -> HTTPRequest:
         # The proxy's form: a Unix socket job's client resolves every host to its socket,
         # a TCP job's to the address proved to be the job's own.
         port = 80 if job.unix_socket else job.port
+        if "/" not in route:
+            route = f"scalars/{route}"
         path = urllib.parse.quote(
-            f"{self.base_url}tb/{job.id}/data/plugin/scalars/{route}", safe=PROXY_SAFE_CHARS
+            f"{self.base_url}tb/{job.id}/data/plugin/{route}", safe=PROXY_SAFE_CHARS
         )
         if query:
             path += "?" + query
-        headers = {"Content-Type": "application/x-www-form-urlencoded"} if body else None
+        headers = {"Content-Type": content_type} if body else None
         return HTTPRequest(
             f"http://localhost:{port}{path}",
             method="POST" if body is not None else "GET",
@@ -286,7 +309,7 @@ class PreviewClient:
             raise BackendTimeout("TensorBoard did not answer in time") from None
         except (HTTPClientError, OSError) as error:
             if body.over:
-                raise BackendFailed(
+                raise AnswerTooLarge(
                     f"TensorBoard's {what} is larger than {format_size(self.max_bytes)}; "
                     "open TensorBoard to see it"
                 ) from None

@@ -16,6 +16,7 @@ from tornado.httpclient import HTTPClientError
 from tornado.iostream import StreamClosedError
 
 from ...common.addresses import url_host
+from ...common.scalarwire import PLUGIN_NAME as EXPORT_PLUGIN
 from ..jobs.job import Job, JobStatus, is_job_id
 from ..jobs.manager import JobNotFound
 from .auth import AUTH_RESOURCE
@@ -43,6 +44,12 @@ STREAM_ABOVE = 256 * 1024
 _QUERY_SAFE = "!$&'()*+,;=:@/?%~[]"
 #: Seconds between retries of a request for a woken job that waits in the queue.
 WAKE_RETRY_SECONDS = 2
+
+
+def server_only(proxied_path: str) -> bool:
+    """True for the job's routes that only the Jupyter server asks (its bulk export plugin)."""
+    parts = [part for part in proxied_path.split("/") if part not in ("", ".")]
+    return parts[:3] == ["data", "plugin", EXPORT_PLUGIN]
 
 
 def _job_address_only(handler: TensorBoardProxyHandler, host: str) -> bool:
@@ -141,6 +148,8 @@ class TensorBoardProxyHandler(ServerParts, LocalProxyHandler):
                 400, "send Jupyter's token in the Authorization header, not in the body"
             )
         job_id = self.path_args[0]
+        if server_only(self.path_args[1]):
+            return self._page(404, "Not found", "This route is the Jupyter server's own.")
         try:
             job = self.manager.get(job_id)
         except JobNotFound:

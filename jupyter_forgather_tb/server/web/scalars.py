@@ -1,10 +1,12 @@
 """A job's scalars as one CSV, JSON or Parquet download, streamed from its TensorBoard.
 
 The server asks the job's own TensorBoard (as previews do: over the job's transport,
-not through the proxy) for one run's one tag at a time, turns each answer into the
-download's next piece on a thread of its own and sends it before asking for the next:
-whatever the size of the job, the server holds about one series and one Parquet row
-group at a time. A client that goes away stops the export at its next piece.
+not through the proxy) for a bounded batch of series at a time, from our export
+plugin in the job (``job/export_plugin.py``: one bulk read of TensorBoard's data
+provider per batch, answered packed), turns each batch into the download's next
+piece on a thread of its own and sends it before asking for the next but one:
+whatever the size of the job, the server holds about two batches and one Parquet
+row group at a time. A client that goes away stops the export at its next piece.
 
 The long form has one row per point: ``run, tag, step, wall_time, value``.
 """
@@ -15,11 +17,13 @@ import csv
 import io
 import json
 import math
+from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from ...common.options import OptionError
+from ...common.scalarwire import WireError, decode_series
 from ..jobs.errors import BackendFailed
 
 COLUMNS = ("run", "tag", "step", "wall_time", "value")
@@ -49,9 +53,9 @@ class Series:
 
     run: str
     tag: str
-    steps: list[int]
-    wall_times: list[float]
-    values: list[float]
+    steps: array[int]  # int64
+    wall_times: array[float]  # float64
+    values: array[float]  # float64
 
 
 def check_format(value: str | None) -> str:
@@ -109,31 +113,15 @@ def plan(index: dict[str, list[str]], runs: list[str], tags: list[str]) -> list[
     return sorted(pairs)
 
 
-def _number(raw: Any) -> float:
-    # TensorBoard writes NaN and the infinities as the strings "NaN", "Infinity", "-Infinity".
-    if isinstance(raw, str) and raw in ("NaN", "Infinity", "-Infinity"):
-        return float(raw)
-    if isinstance(raw, bool) or not isinstance(raw, (int, float)):
-        raise BackendFailed("TensorBoard answered a scalar value that is not a number")
-    return float(raw)
-
-
-def parse_series(run: str, tag: str, chunks: Iterable[bytes]) -> Series:
-    """A :class:`Series` from the plugin's ``[[wall_time, step, value], ...]`` answer."""
+def parse_batch(pairs: list[tuple[str, str]], chunks: Iterable[bytes]) -> list[Series]:
+    """The :class:`Series` of the job's answer for ``pairs``, in their order."""
     try:
-        rows = json.loads(b"".join(chunks))
-    except ValueError:
-        raise BackendFailed("TensorBoard answered something that is not JSON") from None
-    if not isinstance(rows, list):
-        raise BackendFailed("TensorBoard answered scalars that are not a list")
-    steps, wall_times, values = [], [], []
-    for row in rows:
-        if not (isinstance(row, list) and len(row) == 3 and isinstance(row[1], int)):
-            raise BackendFailed("TensorBoard answered a scalar that is not [time, step, value]")
-        wall_times.append(_number(row[0]))
-        steps.append(row[1])
-        values.append(_number(row[2]))
-    return Series(run, tag, steps, wall_times, values)
+        found = [Series(*parts) for parts in decode_series(b"".join(chunks))]
+    except WireError as error:
+        raise BackendFailed(f"TensorBoard's export answer is broken: {error}") from None
+    if [(series.run, series.tag) for series in found] != pairs:
+        raise BackendFailed("TensorBoard's export answer holds other series than asked")
+    return found
 
 
 class Encoder:
@@ -194,7 +182,7 @@ class JsonEncoder(Encoder):
         obj = {
             "run": series.run,
             "tag": series.tag,
-            "step": series.steps,
+            "step": series.steps.tolist(),
             "wall_time": [_json_number(v) for v in series.wall_times],
             "value": [_json_number(v) for v in series.values],
         }
@@ -264,14 +252,18 @@ class ParquetEncoder(Encoder):
         """A row group's bytes once enough rows are pending, else none."""
         count = len(series.steps)
         pa = self.pa
+
+        def column(values: array[Any], kind: Any) -> Any:
+            return pa.Array.from_buffers(kind, count, [None, pa.py_buffer(values)])
+
         self.pending.append(
             pa.table(
                 [
                     pa.array([series.run] * count, pa.string()),
                     pa.array([series.tag] * count, pa.string()),
-                    pa.array(series.steps, pa.int64()),
-                    pa.array(series.wall_times, pa.float64()),
-                    pa.array(series.values, pa.float64()),
+                    column(series.steps, pa.int64()),
+                    column(series.wall_times, pa.float64()),
+                    column(series.values, pa.float64()),
                 ],
                 schema=self.schema,
             )
