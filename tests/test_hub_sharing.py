@@ -3,8 +3,9 @@
 One Hub for the module (as tests/test_hub.py starts it): olivia owns the jobs,
 victor is shared one, otto is shared nothing, gina is in the group "team", lena
 accepts a share link, ada is a Hub admin named in the authorizer's configuration,
-paul's server runs JupyterHub's plain authorizer, and wendy's jobs run the websocket
-echo backend (tests/ws_echo_backend.py) instead of TensorBoard. Run alone with ``pytest -m hub``.
+paul's server runs JupyterHub's plain authorizer, wendy's jobs run the websocket
+echo backend (tests/ws_echo_backend.py) instead of TensorBoard, and sam's server suspends
+jobs idle for 3 seconds. Run alone with ``pytest -m hub``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import os
 import re
 import shutil
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -60,6 +62,8 @@ def share_authorizer(spawner):
         ]
     if spawner.user.name == "wendy":  # her jobs run the websocket echo backend
         spawner.args = [*spawner.args, f"--ForgatherTB.tensorboard_python={{ECHO_PYTHON}}"]
+    if spawner.user.name == "sam":  # his idle jobs are suspended after 3 seconds
+        spawner.args = [*spawner.args, "--ForgatherTB.suspend_after=3"]
 
 
 c.Spawner.pre_spawn_hook = share_authorizer
@@ -78,7 +82,7 @@ def jp_server_cleanup():
     return None
 
 
-USERS = ["olivia", "victor", "otto", "gina", "lena", "ada", "paul", "wendy"]
+USERS = ["olivia", "victor", "otto", "gina", "lena", "ada", "paul", "wendy", "sam"]
 
 
 @pytest.fixture(scope="module")
@@ -459,6 +463,35 @@ def test_a_visitors_requests_do_not_keep_the_owners_server_active(hub, tokens, s
     # The owner's own requests to the same job still count.
     assert get(hub, shared_job["url"] + SCALARS, tokens["olivia"]).status_code == 200
     assert wait_activity(hub, "olivia", quiet, 15) > quiet
+
+
+def wait_suspended(owner, job_id):
+    """The owner's job once its server has suspended it for want of requests."""
+    deadline = time.monotonic() + 60
+    while (job := owner.call("GET", f"jobs/{job_id}").json())["status"] != "suspended":
+        assert job["status"] == "running", job
+        assert time.monotonic() < deadline, job
+        time.sleep(0.5)
+    return job
+
+
+def test_a_viewers_visit_wakes_a_suspended_shared_job(hub, tokens):
+    hub.start_server("sam")
+    sam = Owner(hub, tokens["sam"], "sam")
+    job = sam.launch("logs")
+    sam.share(job["id"], user="victor")
+    suspended = wait_suspended(sam, job["id"])
+    assert suspended["pid"] is None and suspended["wakes"] == 0
+    page = get(hub, job["url"], tokens["victor"])
+    assert page.status_code == 200 and "<tb-webapp>" in page.text
+    woken = sam.call("GET", f"jobs/{job['id']}").json()
+    assert woken["status"] == "running" and woken["wakes"] == 1, woken
+    assert woken["pid"] is not None
+    assert losses(get(hub, job["url"] + SCALARS, tokens["victor"])) == [1.0, 0.5, 0.25]
+    # An outsider's refused request wakes nothing.
+    wait_suspended(sam, job["id"])
+    assert get(hub, job["url"] + SCALARS, tokens["otto"]).status_code == 403
+    assert sam.call("GET", f"jobs/{job['id']}").json()["status"] == "suspended"
 
 
 @pytest.fixture(scope="module")
