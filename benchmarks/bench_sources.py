@@ -91,13 +91,7 @@ def _stores(schemes: list[str], work: Path):
         ssh_dir = work / "sshd"
         ssh_dir.mkdir()
         server = source_servers.start_sshd(ssh_dir)
-        conn = {
-            "protocol": "ssh",
-            "port": server.port,
-            "username": "root",
-            "client_keys": [server.extra["client_key"]],
-            "known_hosts": server.extra["known_hosts"],
-        }
+        conn = source_servers.ssh_connection(server)
         folder = work / "ssh-data"
         folder.mkdir()
         made["ssh"] = (conn, f"127.0.0.1{folder}", None, str(folder), server.stop)

@@ -149,3 +149,14 @@ def start_sshd(workdir: Path) -> Server:
         known_hosts=str(workdir / "known_hosts"),
         other_known_hosts=str(workdir / "other_known_hosts"),
     )
+
+
+def ssh_connection(server: Server) -> dict[str, object]:
+    """A named connection's settings for the private sshd: its port, key and known_hosts."""
+    return {
+        "protocol": "ssh",
+        "port": server.port,
+        "username": "root",
+        "client_keys": [server.extra["client_key"]],
+        "known_hosts": server.extra["known_hosts"],
+    }

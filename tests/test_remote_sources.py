@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from s3_helpers import event_key, scalar_records
+from source_servers import ssh_connection
 
 os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")  # see remotefs.py
 
@@ -100,13 +101,7 @@ def _store(scheme: str, request, tmp_path: Path) -> Store:
     server = request.getfixturevalue("sshd_server")
     folder = tmp_path / "ssh-host"
     folder.mkdir()
-    conn = {
-        "protocol": "ssh",
-        "port": server.port,
-        "username": "root",
-        "client_keys": [server.extra["client_key"]],
-        "known_hosts": server.extra["known_hosts"],
-    }
+    conn = ssh_connection(server)
     return Store(scheme, None, str(folder), conn, f"127.0.0.1{folder}")
 
 
