@@ -7,6 +7,10 @@ import os
 
 import pytest
 
+from jupyter_forgather_tb.server.jobs import errors
+from jupyter_forgather_tb.server.web.handlers import error_status
+from jupyter_forgather_tb.server.web.preview import AnswerTooLarge
+
 BAD_FIELDS = [
     ({}, "logdir"),
     ({"logdir": 5}, "logdir"),
@@ -166,3 +170,17 @@ async def test_a_body_that_is_not_utf8_is_400_not_500(api, logdir, route):
     response = await api.call("POST", *path, body=b'{"logdir": "\xff"}')
     assert response.code == 400, response.body
     assert "UTF-8" in json.loads(response.body)["message"]
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (errors.BackendFailed("x"), 502),
+        (AnswerTooLarge("x"), 502),  # a subclass answers as its base
+        (errors.BackendTimeout("x"), 504),
+        (errors.JobNotFound("x"), 404),
+        (errors.ManagerError("x"), 400),
+    ],
+)
+def test_a_manager_error_answers_with_its_nearest_class_status(error, status):
+    assert error_status(error) == status

@@ -48,6 +48,14 @@ _ERROR_STATUS = {
 RETRY_AFTER_SECONDS = 5
 
 
+def error_status(error: ManagerError) -> int:
+    """The HTTP status of a manager error: its own class's, or its nearest base's, else 400."""
+    for cls in type(error).__mro__:
+        if cls in _ERROR_STATUS:
+            return _ERROR_STATUS[cls]
+    return 400
+
+
 class BadBody(Exception):
     """A request body that is not one JSON object: answered with ``status`` and the message."""
 
@@ -175,7 +183,7 @@ class ForgatherTBHandler(ServerParts, APIHandler):
         elif isinstance(error, ManagerError):
             if isinstance(error, QueueFull):
                 self.set_header("Retry-After", str(RETRY_AFTER_SECONDS))
-            self.send_error_json(_ERROR_STATUS.get(type(error), 400), str(error))
+            self.send_error_json(error_status(error), str(error))
         else:
             super().write_error(status_code, **kwargs)
 
