@@ -1,16 +1,21 @@
 """Real servers for remote sources, on loopback: a GCS emulator, Azurite, a private sshd.
 
+And a token endpoint that refuses a Google service-account key, as Google's does.
+
 (moto's S3 server is in ``s3_helpers.py``.) Each ``start_*`` returns a handle with
 ``stop()``; the tests' fixtures and the benchmark share them.
 """
 
 from __future__ import annotations
 
+import http.server
+import json
 import os
 import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -160,3 +165,56 @@ def ssh_connection(server: Server) -> dict[str, object]:
         "client_keys": [server.extra["client_key"]],
         "known_hosts": server.extra["known_hosts"],
     }
+
+
+class _RefusingTokenEndpoint(http.server.BaseHTTPRequestHandler):
+    """Google's OAuth token endpoint as it answers a key it does not know."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        body = json.dumps(
+            {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
+        ).encode()
+        self.send_response(400)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def unknown_google_key(workdir: Path) -> tuple[Path, http.server.ThreadingHTTPServer]:
+    """A service-account key file Google's token endpoint refuses, and that endpoint.
+
+    The key is a fresh RSA key; the file's ``token_uri`` names a token endpoint on loopback
+    that answers ``invalid_grant`` as Google's does, so a client signs, asks, and is refused
+    (the GCS emulator itself checks no credentials). Call ``shutdown()`` on the server.
+    """
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _RefusingTokenEndpoint)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    path = workdir / "service-account.json"
+    path.write_text(
+        json.dumps(
+            {
+                "type": "service_account",
+                "project_id": "test-project",
+                "private_key_id": "0" * 40,
+                "private_key": pem,
+                "client_email": "runs-reader@test-project.iam.gserviceaccount.com",
+                "client_id": "1",
+                "token_uri": f"http://127.0.0.1:{server.server_port}/token",
+            }
+        )
+    )
+    return path, server

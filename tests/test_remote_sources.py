@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from s3_helpers import event_key, scalar_records
-from source_servers import ssh_connection
+from source_servers import ssh_connection, unknown_google_key
 
 os.environ.setdefault("GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT", "false")  # see remotefs.py
 
@@ -183,7 +183,11 @@ async def test_a_remote_prefix_is_mirrored_served_and_kept_up_to_date(store, api
 def _spoil(scheme: str, conn: dict, variant: str, tmp_path: Path, request) -> dict:
     """A connection made wrong in one way: ``bad-key``, ``known:<file>``; else as it is."""
     conn = dict(conn)
-    if variant == "bad-key" and scheme == "az":
+    if variant == "bad-key" and scheme == "gs":
+        key_file, token_endpoint = unknown_google_key(tmp_path)
+        request.addfinalizer(token_endpoint.shutdown)
+        conn["token"] = str(key_file)
+    elif variant == "bad-key" and scheme == "az":
         key = conn["connection_string"].split("AccountKey=")[1].split(";")[0]
         conn["connection_string"] = conn["connection_string"].replace(key, "d3Jvbmc=" * 11)
     elif variant == "bad-key":
@@ -221,6 +225,7 @@ def remote(request, tb_config, tmp_path):
 @pytest.mark.parametrize(
     ("remote", "words"),
     [
+        (("gs", "bad-key"), "GCS mirror: Google refused the credentials"),
         (("az", "bad-key"), "Azure mirror: Azure refused the credentials"),
         (("ssh", "bad-key"), "SSH mirror: the SSH server 127.0.0.1 refused the login"),
     ],

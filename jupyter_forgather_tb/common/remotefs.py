@@ -354,6 +354,14 @@ def describe_error(error: BaseException, url: SourceURL) -> SourceError:
                 "`gcloud auth application-default login`, or give a connection a token",
                 fatal=True,
             )
+        if url.scheme == "gs" and (
+            name == "RefreshError" or (name == "HttpError" and getattr(cause, "code", 0) == 401)
+        ):
+            return SourceError(
+                f"Google refused the credentials for {where} (check the connection's token "
+                "file, or the Application Default Credentials)",
+                fatal=True,
+            )
         az_code = str(getattr(cause, "error_code", "") or "")
         if az_code.startswith("Authorization"):
             return SourceError(f"access to {where} is denied ({az_code})", fatal=True)
