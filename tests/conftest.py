@@ -519,7 +519,7 @@ def s3(moto_endpoint, aws_env, tb_config, tmp_path):
 
     Request it before ``api`` so the server starts with this configuration.
     """
-    tb_config.update(s3_endpoint_url=moto_endpoint, s3_cache_dir=str(tmp_path / "cache"))
+    tb_config.update(s3_endpoint_url=moto_endpoint, mirror_cache_dir=str(tmp_path / "cache"))
     client = boto3_client(moto_endpoint)
     return Bucket(client, new_bucket(client), moto_endpoint)
 
@@ -533,7 +533,7 @@ def dead_endpoint(aws_env, tb_config, tmp_path):
     """
     server, endpoint = start_moto()
     server.stop()
-    tb_config.update(s3_endpoint_url=endpoint, s3_cache_dir=str(tmp_path / "cache"))
+    tb_config.update(s3_endpoint_url=endpoint, mirror_cache_dir=str(tmp_path / "cache"))
     return endpoint
 
 

@@ -112,7 +112,9 @@ def store(request, tb_config, tmp_path):
     Request it before ``api`` so the server starts with its connection.
     """
     made = _store(request.param, request, tmp_path)
-    tb_config.update(connections={made.name: made.connection}, s3_cache_dir=str(tmp_path / "cache"))
+    tb_config.update(
+        connections={made.name: made.connection}, mirror_cache_dir=str(tmp_path / "cache")
+    )
     return made
 
 
@@ -216,7 +218,7 @@ def remote(request, tb_config, tmp_path):
     conn = _spoil(scheme, made.connection, variant, tmp_path, request)
     tb_config.update(
         connections={"conn": conn},
-        s3_cache_dir=str(tmp_path / "cache"),
+        mirror_cache_dir=str(tmp_path / "cache"),
         state_file=str(tmp_path / "state.json"),
     )
     return made

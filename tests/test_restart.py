@@ -248,7 +248,7 @@ def gone_connection(tb_config, jp_base_url, tmp_path):
     other = {"protocol": "s3", "endpoint_url": "http://127.0.0.1:9", "key": "k", "secret": "s"}
     tb_config.update(
         state_file=str(state_file),
-        s3_cache_dir=str(tmp_path / "cache"),
+        mirror_cache_dir=str(tmp_path / "cache"),
         connections={"other": other},
     )
     return queued["id"], ended["id"]

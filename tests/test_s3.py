@@ -187,32 +187,41 @@ async def test_missing_credentials_fail_the_job_with_a_clear_message(s3, api, mo
     assert job["error"].startswith("S3 mirror: no AWS credentials found")
 
 
-@pytest.mark.tb_config(s3_cache_max_bytes=1000)
-async def test_a_prefix_larger_than_the_cache_bound_fails_the_job(s3, api):
+@pytest.mark.parametrize(
+    "setting",
+    [
+        pytest.param(
+            "mirror_cache_max_bytes", marks=pytest.mark.tb_config(mirror_cache_max_bytes=1000)
+        ),
+        # The setting's old name, still read.
+        pytest.param("s3_cache_max_bytes", marks=pytest.mark.tb_config(s3_cache_max_bytes=1000)),
+    ],
+)
+async def test_a_prefix_larger_than_the_cache_bound_fails_the_job(s3, api, setting):
     s3.put(event_key("run"), b"\0" * 1001)
     job = await api.launch(logdir=f"s3://{s3.bucket}")
     job = await api.wait_status(job["id"], "failed")
-    assert "holds 1001 bytes" in job["error"] and "s3_cache_max_bytes" in job["error"]
+    assert "holds 1001 bytes" in job["error"] and "mirror_cache_max_bytes" in job["error"]
 
 
-@pytest.mark.tb_config(s3_cache_max_objects=3, s3_keep_cache=True)
+@pytest.mark.tb_config(mirror_cache_max_objects=3, keep_mirror_cache=True)
 async def test_a_prefix_with_more_objects_than_the_cap_fails_the_job_having_fetched_nothing(
     s3, api, tmp_path
 ):
     for i in range(4):
-        s3.put(event_key(f"run{i}"), b"")  # empty: nothing toward s3_cache_max_bytes
+        s3.put(event_key(f"run{i}"), b"")  # empty: nothing toward mirror_cache_max_bytes
     s3.put("run0/model.ckpt", b"")  # not TensorBoard's: does not count
     job = await api.launch(logdir=f"s3://{s3.bucket}")
     job = await api.wait_status(job["id"], "failed")
     assert job["error"] == (
         f"S3 mirror: s3://{s3.bucket} holds more TensorBoard files than the cache may hold "
-        "(3 objects, c.ForgatherTB.s3_cache_max_objects)"
+        "(3 objects, c.ForgatherTB.mirror_cache_max_objects)"
     )
     assert job["mirror"]["objects"] == 0
     assert not list((tmp_path / "cache" / job["id"] / "data").iterdir())
 
 
-@pytest.mark.tb_config(s3_cache_max_objects=3)
+@pytest.mark.tb_config(mirror_cache_max_objects=3)
 async def test_objects_beyond_the_cap_are_never_mirrored_by_a_running_job(s3, api, tmp_path):
     s3.put(event_key("run"), scalar_records("loss", [1.0]))
     s3.put(event_key("empty1"), b"")
@@ -228,7 +237,7 @@ async def test_objects_beyond_the_cap_are_never_mirrored_by_a_running_job(s3, ap
         return mirror["last_error"] and mirror
 
     mirror = await wait_for(capped)
-    assert "s3_cache_max_objects" in mirror["last_error"]
+    assert "mirror_cache_max_objects" in mirror["last_error"]
     assert mirror["objects"] == 3
     data = tmp_path / "cache" / job["id"] / "data"
     assert sorted(p.parent.name for p in data.rglob("*") if p.is_file()) == [
@@ -266,7 +275,7 @@ async def test_a_file_and_a_folder_named_like_it_never_stop_the_mirror(s3, api):
     assert f"Not mirrored: 1 file(s), such as {inner!r}" in output["text"]
 
 
-@pytest.mark.tb_config(s3_keep_cache=True)
+@pytest.mark.tb_config(keep_mirror_cache=True)
 async def test_the_cache_is_kept_when_configured(s3, api, tmp_path):
     s3.put(event_key("run"), scalar_records("loss", [1.0]))
     job = await api.launch(logdir=f"s3://{s3.bucket}")
@@ -471,7 +480,7 @@ def test_more_files_than_the_object_cap_fail_the_sync_having_fetched_nothing(s3,
     assert caught.value.fatal
     assert caught.value.message == (
         f"{url} holds more TensorBoard files than the cache may hold "
-        "(3 objects, c.ForgatherTB.s3_cache_max_objects)"
+        "(3 objects, c.ForgatherTB.mirror_cache_max_objects)"
     )
     assert "GetObject" not in wire.calls
     assert capped.objects == 0 and not list((tmp_path / "data").iterdir())
@@ -484,7 +493,7 @@ def own_s3(aws_env, tb_config, tmp_path):
     moto keeps its buckets in this process, so a server started again serves the same data.
     """
     server, endpoint = start_moto()
-    tb_config.update(s3_endpoint_url=endpoint, s3_cache_dir=str(tmp_path / "cache"))
+    tb_config.update(s3_endpoint_url=endpoint, mirror_cache_dir=str(tmp_path / "cache"))
     client = boto3_client(endpoint)
     bucket = new_bucket(client)
     port = int(endpoint.rsplit(":", 1)[1])

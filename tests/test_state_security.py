@@ -100,7 +100,7 @@ def forged_paths(tb_config, state_file, tmp_path, jp_base_url):
     """Records whose id or paths lead outside the server's directories, at real files."""
     cache_root = tmp_path / "cache"
     cache_root.mkdir()
-    tb_config["s3_cache_dir"] = str(cache_root)
+    tb_config["mirror_cache_dir"] = str(cache_root)
     victim = tmp_path / "victim"
     (victim / "keep").mkdir(parents=True)
     outside = tmp_path / "outside"

@@ -122,7 +122,7 @@ class Mirror:
             if len(listing) == self.max_objects:
                 raise SourceError(
                     f"{self.url} holds more TensorBoard files than the cache may hold "
-                    f"({self.max_objects} objects, c.ForgatherTB.s3_cache_max_objects)",
+                    f"({self.max_objects} objects, c.ForgatherTB.mirror_cache_max_objects)",
                     fatal=True,
                 )
             listing[item.path] = item
@@ -145,7 +145,7 @@ class Mirror:
             if total > self.max_bytes:
                 raise SourceError(
                     f"{self.url} holds {total} bytes of TensorBoard files, more than the "
-                    f"cache may hold ({self.max_bytes} bytes, c.ForgatherTB.s3_cache_max_bytes)",
+                    f"cache may hold ({self.max_bytes} bytes, c.ForgatherTB.mirror_cache_max_bytes)",
                     fatal=True,
                 )
         except Exception as error:

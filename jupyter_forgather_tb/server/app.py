@@ -25,6 +25,7 @@ from traitlets import (
     Unicode,
     Union,
     default,
+    observe,
     validate,
 )
 
@@ -47,6 +48,13 @@ API_PREFIX = "/forgather-tb/api"
 _Settings = TypeVar("_Settings")
 #: Threads for log directory scans: theirs alone, so a launch never waits behind a scan.
 SCAN_WORKERS = 2
+#: Old setting names, still read (with a warning), and the settings they now set.
+RENAMED_SETTINGS = {
+    "s3_cache_dir": "mirror_cache_dir",
+    "s3_cache_max_bytes": "mirror_cache_max_bytes",
+    "s3_cache_max_objects": "mirror_cache_max_objects",
+    "s3_keep_cache": "keep_mirror_cache",
+}
 
 
 class ForgatherTB(ExtensionApp):
@@ -219,34 +227,50 @@ class ForgatherTB(ExtensionApp):
         "nowhere and reach a job only through a private file.",
     ).tag(config=True)
 
-    s3_cache_dir = Unicode(
+    mirror_cache_dir = Unicode(
         help="Where remote (s3://, gs://, az://, ssh://) jobs mirror their event files, one "
         "private directory per job. Defaults to a directory under the Jupyter runtime directory.",
     ).tag(config=True)
 
-    s3_cache_max_bytes = Integer(
+    mirror_cache_max_bytes = Integer(
         20 * 1024**3,
-        help="Bytes of TensorBoard files a remote job may mirror; a job whose prefix holds "
+        help="Bytes of TensorBoard files a remote job may mirror; a job whose source holds "
         "more fails to start, or once running stops fetching and says why in its mirror status.",
     ).tag(config=True)
 
-    s3_cache_max_objects = Integer(
+    mirror_cache_max_objects = Integer(
         100_000,
         help="How many TensorBoard files (objects) a remote job may mirror; a job whose "
-        "prefix holds more fails to start, or once running stops fetching and says why in "
-        "its mirror status. Empty objects count nothing toward s3_cache_max_bytes: this bounds "
-        "the mirror's files and memory, and is far more than the event files of thousands "
-        "of runs.",
+        "source holds more fails to start, or once running stops fetching and says why in "
+        "its mirror status. Empty objects count nothing toward mirror_cache_max_bytes: this "
+        "bounds the mirror's files and memory, and is far more than the event files of "
+        "thousands of runs.",
     ).tag(config=True)
 
-    s3_keep_cache = Bool(
+    keep_mirror_cache = Bool(
         False,
         help="Keep a remote job's mirror when the job ends (by default it is removed).",
     ).tag(config=True)
 
-    @default("s3_cache_dir")
-    def _default_s3_cache_dir(self) -> str:
+    @default("mirror_cache_dir")
+    def _default_mirror_cache_dir(self) -> str:
         return os.path.join(self._server.runtime_dir, "forgather-tb", "s3-cache")
+
+    # The names of the mirror's settings from when only s3:// was mirrored: still read.
+    s3_cache_dir = Unicode(help="Deprecated: use mirror_cache_dir.").tag(config=True)
+    s3_cache_max_bytes = Integer(help="Deprecated: use mirror_cache_max_bytes.").tag(config=True)
+    s3_cache_max_objects = Integer(help="Deprecated: use mirror_cache_max_objects.").tag(
+        config=True
+    )
+    s3_keep_cache = Bool(help="Deprecated: use keep_mirror_cache.").tag(config=True)
+
+    @observe(*RENAMED_SETTINGS)
+    def _renamed_setting(self, change: dict[str, Any]) -> None:
+        new = RENAMED_SETTINGS[change["name"]]
+        self.log.warning(
+            "ForgatherTB.%s is deprecated: set ForgatherTB.%s instead", change["name"], new
+        )
+        setattr(self, new, change["new"])
 
     private_network = Bool(
         True,

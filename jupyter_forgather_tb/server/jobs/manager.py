@@ -80,10 +80,11 @@ class JobManager:
         # First: restoring the job table acts on files under it.
         check_socket_base(socket_base)
         self.s3 = MirrorCaches(
-            settings.s3_cache_dir or os.path.join(os.path.dirname(settings.log_dir), "s3-cache"),
-            max_bytes=settings.s3_cache_max_bytes,
-            max_objects=settings.s3_cache_max_objects,
-            keep=settings.s3_keep_cache,
+            settings.mirror_cache_dir
+            or os.path.join(os.path.dirname(settings.log_dir), "s3-cache"),
+            max_bytes=settings.mirror_cache_max_bytes,
+            max_objects=settings.mirror_cache_max_objects,
+            keep=settings.keep_mirror_cache,
             endpoint_url=settings.s3_endpoint_url,
             connections=settings.connections,
         )

@@ -29,10 +29,10 @@ class ManagerSettings:
     log_dir: str
     socket_dir: str | None
     state_file: str | None
-    s3_cache_dir: str  # "" for "s3-cache" next to log_dir
-    s3_cache_max_bytes: int
-    s3_cache_max_objects: int
-    s3_keep_cache: bool
+    mirror_cache_dir: str  # "" for "s3-cache" next to log_dir
+    mirror_cache_max_bytes: int
+    mirror_cache_max_objects: int
+    keep_mirror_cache: bool
     s3_endpoint_url: str | None
     connections: dict[str, Connection]  # by name, from c.ForgatherTB.connections
     load_fast_auto_bytes: int
