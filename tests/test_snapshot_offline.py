@@ -107,7 +107,8 @@ def test_exported_html_shows_the_picture_with_the_tags_when_the_server_is_gone(
     assert frame.count() == 1  # the live view is in the page, and cannot load
     assert any(url.endswith(live_url) for url in failed), failed
     picture = page.locator("figure svg")
-    picture.scroll_into_view_if_needed()
+    assert picture.count() == 1
+    picture.evaluate("(node) => node.scrollIntoView()")
     assert picture.is_visible()
     box = picture.bounding_box()
     assert box["width"] > 200 and box["height"] > 100, box
