@@ -11,6 +11,8 @@ import sys
 import pyarrow.parquet as pq
 import pytest
 from conftest import write_scalars
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+from test_remote_sources import remote  # noqa: F401 (a fixture)
 from test_scalars_export import curves, event_values  # noqa: F401 (a fixture)
 
 import jupyter_forgather_tb
@@ -76,6 +78,63 @@ async def test_a_dataframe_of_a_compare_job_by_id_names_runs_by_folder(api, serv
         ("A/lr1", "loss", 1, 0.5),
         ("B/lr2", "loss", 0, 3.0),
     ]
+    await api.kill(job["id"])
+
+
+def written_rows(top, runs) -> list[tuple]:
+    """Every point of the event files under ``top/<run>``, as TensorBoard's own loader reads
+    them back: ``(run, tag, step, wall_time, value)``, with NaN as ``"nan"``."""
+    rows = []
+    for run in runs:
+        accumulator = EventAccumulator(str(top / run), size_guidance={"scalars": 0})
+        accumulator.Reload()
+        for tag in sorted(accumulator.Tags()["scalars"]):
+            rows += [
+                (run, tag, e.step, e.wall_time, "nan" if math.isnan(e.value) else e.value)
+                for e in accumulator.Scalars(tag)
+            ]
+    return rows
+
+
+def rows_with_time(frame) -> list[tuple]:
+    return [
+        (run, tag, int(step), wall_time, "nan" if math.isnan(value) else value)
+        for run, tag, step, wall_time, value in frame[
+            ["run", "tag", "step", "wall_time", "value"]
+        ].itertuples(index=False)
+    ]
+
+
+@pytest.mark.parametrize(
+    "remote",
+    [pytest.param(("s3", ""), id="s3"), pytest.param(("ssh", ""), id="ssh", marks=pytest.mark.ssh)],
+    indirect=True,
+)
+async def test_a_dataframe_of_a_remote_source_job_equals_the_event_files_it_mirrored(
+    remote,  # noqa: F811 (before api: the server starts with its connection)
+    api,
+    server,
+    tmp_path,
+):
+    written = tmp_path / "written"
+    write_scalars(written / "a", "train/loss", [1.0, 0.1, 0.01, math.nan, 1e-30])
+    write_scalars(written / "a", "accuracy", [0.25, math.inf], start_step=10)
+    write_scalars(written / "b", "train/loss", [3.5, -2.0, 7.0])
+    for path in sorted(written.rglob("*tfevents*")):
+        remote.put(f"runs/{path.relative_to(written).as_posix()}", path.read_bytes())
+    want = written_rows(written, ["a", "b"])
+    assert len(want) == 10 and all(row[3] > 1e9 for row in want)
+
+    job = await api.launch(logdir=remote.url("runs"), connection="conn")
+    job = await api.wait_status(job["id"], "running")
+    assert job["mirror"]["objects"] == 3 and job["mirror"]["progress"]["done"]
+    frame = await off_loop(jupyter_forgather_tb.scalars, job["id"], **server)
+    for _ in range(100):  # TensorBoard reads the mirrored runs after it first answers
+        if len(frame) >= len(want):
+            break
+        await asyncio.sleep(0.2)
+        frame = await off_loop(jupyter_forgather_tb.scalars, job["id"], **server)
+    assert rows_with_time(frame) == want  # run, tag, step, wall_time and value, exactly
     await api.kill(job["id"])
 
 
