@@ -8,6 +8,7 @@ error in words rather than an import failure.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import errno
 import os
@@ -32,6 +33,8 @@ EXTRAS = {
 }
 #: Bytes one read request asks for at most (a bigger file takes several ranged reads).
 READ_CHUNK = 8 * 1024 * 1024
+#: Folders of an SSH source read at once while listing it.
+SSH_LIST_CONCURRENCY = 16
 # Keys a listing of each scheme puts in one page, to count the requests a listing took.
 _PAGE = {"s3": 1000, "gs": 1000, "az": 5000}
 # What a listing's entries carry that changes whenever an object's content does.
@@ -137,23 +140,34 @@ class RemoteSource:
         """Each TensorBoard file below the source (a fresh listing: caches are dropped first)."""
         with contextlib.suppress(Exception):
             self.fs.invalidate_cache()
-        found = self.fs.find(self.root or ".", detail=True)
+        if self.url.scheme == "ssh":
+            found, read = self._find_ssh()
+            self._count(read)
+        else:
+            found = self.fs.find(self.root or ".", detail=True)
         if not isinstance(found, dict):  # adlfs answers a file's path with a list of names
             found = {}  # nothing below it: check() says what it is
-        folders: set[str] = set()
         prefix = (self.root.rstrip("/") + "/") if self.root else ""
         for name, item in found.items():
             if item.get("type") != "file" or not name.startswith(prefix):
                 continue
             relative = name[len(prefix) :] if prefix else name.removeprefix("./")
-            folders.add(posixpath.dirname(relative))
             path = tensorboard_path(relative)
             if path is not None:
                 yield RemoteFile(path, int(item.get("size") or 0), _version(item), _modified(item))
-        if self.url.scheme == "ssh":
-            self._count(1 + len(folders))
-        else:
+        if self.url.scheme != "ssh":
             self._count(1 + len(found) // _PAGE[self.url.scheme])
+
+    def _find_ssh(self) -> tuple[dict[str, dict[str, Any]], int]:
+        """``({path: details} of the files below the root, folders read)`` over SFTP.
+
+        fsspec's ``find`` reads one folder after another, a round trip each: this
+        reads each level's folders at once. Like ``find``, a folder that went away
+        or cannot be read is left out; a root that is missing or a file lists empty.
+        """
+        from fsspec.asyn import sync
+
+        return sync(self.fs.loop, _walk_sftp, self.fs, self.root or ".")
 
     def read(self, path: str, start: int, end: int) -> Generator[bytes, None, None]:
         """The bytes ``[start, end)`` of a file, in chunks of at most :data:`READ_CHUNK`."""
@@ -180,6 +194,34 @@ class RemoteSource:
                 return
             position += len(chunk)
             yield chunk
+
+
+async def _walk_sftp(fs: Any, root: str) -> tuple[dict[str, dict[str, Any]], int]:
+    gate = asyncio.Semaphore(SSH_LIST_CONCURRENCY)
+
+    async def read(folder: str) -> list[dict[str, Any]]:
+        async with gate:
+            try:
+                return await fs._ls(folder, detail=True)
+            except (ConnectionError, TimeoutError):
+                raise
+            except OSError:  # gone, or not readable: left out, as fsspec's find does
+                return []
+
+    files: dict[str, dict[str, Any]] = {}
+    level, read_count = [root], 0
+    while level:
+        listings = await asyncio.gather(*(read(folder) for folder in level))
+        read_count += len(level)
+        level = []
+        for listing in listings:
+            for item in listing:
+                name = item["name"].rstrip("/")
+                if item.get("type") == "directory":
+                    level.append(name)
+                else:
+                    files[name] = item
+    return dict(sorted(files.items())), read_count
 
 
 def _version(item: dict[str, Any]) -> str:
