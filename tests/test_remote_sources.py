@@ -351,3 +351,35 @@ def test_a_hundred_run_prefix_is_mirrored_whole_then_listed_without_fetching(rem
     assert mirror.sync() is False  # nothing changed: a listing, no read
     assert mirror.bytes_fetched == fetched
     assert source.requests - requests <= (101 if remote.scheme == "ssh" else 1)
+
+
+def test_ssh_sources_prefer_aes_gcm_unless_the_ssh_config_chooses_ciphers(tmp_path):
+    import re
+
+    from source_servers import sshd_available, start_sshd
+
+    from jupyter_forgather_tb.common.connections import parse_connection
+    from jupyter_forgather_tb.common.remotefs import open_source
+    from jupyter_forgather_tb.common.sources import parse_source_url
+
+    if not sshd_available():
+        pytest.skip("OpenSSH is not installed (apt-get install openssh-server)")
+    (tmp_path / "sshd").mkdir()
+    server = start_sshd(tmp_path / "sshd", more_config="LogLevel DEBUG1\n")
+    log = tmp_path / "sshd" / "sshd.log"
+    config = tmp_path / "ssh_config"
+    config.write_text("Host *\n    Ciphers aes256-ctr\n")
+
+    def negotiated(settings: dict) -> list[str]:
+        start = log.stat().st_size
+        url = parse_source_url(f"ssh://127.0.0.1{tmp_path}")
+        source = open_source(url, parse_connection("c", settings))
+        source.fs.ls(str(tmp_path))  # the key exchange is over: sshd has logged it
+        return re.findall(r"kex: client->server cipher: (\S+)", log.read_text()[start:])
+
+    try:
+        assert negotiated(ssh_connection(server)) == ["aes128-gcm@openssh.com"]
+        chosen = {**ssh_connection(server), "config": str(config)}
+        assert negotiated(chosen) == ["aes256-ctr"]
+    finally:
+        server.stop()

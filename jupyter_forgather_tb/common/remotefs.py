@@ -35,6 +35,10 @@ EXTRAS = {
 READ_CHUNK = 8 * 1024 * 1024
 #: Folders of an SSH source read at once while listing it.
 SSH_LIST_CONCURRENCY = 16
+#: asyncssh prefers ChaCha20-Poly1305, which it pays for per packet in Python; AES-GCM,
+#: as strong and done whole by OpenSSL, costs a first copy about a third less CPU. Put
+#: first unless the SSH configuration chooses ciphers itself (see ``_ciphers_configured``).
+SSH_PREFERRED_CIPHERS = "^aes128-gcm@openssh.com,aes256-gcm@openssh.com"
 # Keys a listing of each scheme puts in one page, to count the requests a listing took.
 _PAGE = {"s3": 1000, "gs": 1000, "az": 5000}
 # What a listing's entries carry that changes whenever an object's content does.
@@ -351,10 +355,26 @@ def _open_ssh(url: SourceURL, settings: dict[str, Any]) -> RemoteSource:
     if "config" in settings:
         kwargs["config"] = [os.path.expanduser(settings["config"])]
     kwargs["connect_timeout"] = 20
+    if not _ciphers_configured(kwargs.get("config", ["~/.ssh/config"])):
+        kwargs["encryption_algs"] = SSH_PREFERRED_CIPHERS
     fs = sshfs.SSHFileSystem(settings.get("host", url.location), **kwargs)
     path = url.path
     root = path[2:] if path.startswith("~/") else ("" if path == "~" else "/" + path)
     return RemoteSource(url, fs, root)
+
+
+def _ciphers_configured(config_files: list[str]) -> bool:
+    """True if an SSH configuration file may choose ciphers (a ``Ciphers`` or ``Include`` line)."""
+    for name in config_files:
+        try:
+            with open(os.path.expanduser(name), encoding="utf-8", errors="replace") as lines:
+                for line in lines:
+                    words = line.replace("=", " ").split()
+                    if words and words[0].lower() in ("ciphers", "include"):
+                        return True
+        except OSError:
+            continue
+    return False
 
 
 def _bucket_path(url: SourceURL) -> str:
