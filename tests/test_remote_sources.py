@@ -383,3 +383,63 @@ def test_ssh_sources_prefer_aes_gcm_unless_the_ssh_config_chooses_ciphers(tmp_pa
         assert negotiated(chosen) == ["aes256-ctr"]
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("remote", [("ssh", "")], indirect=True)
+def test_a_deep_ssh_tree_is_mirrored_byte_for_byte_through_appends_replacements_and_deletions(
+    remote, tmp_path
+):
+    from jupyter_forgather_tb.common.connections import parse_connection
+    from jupyter_forgather_tb.common.remotefs import open_source
+    from jupyter_forgather_tb.common.sources import parse_source_url
+    from jupyter_forgather_tb.job.mirror import Mirror
+
+    base = Path(remote.base) / "runs"
+    records = {
+        f"{group}/r{i:02d}": scalar_records("loss", [float(i)] * (i + 1))
+        for group in ("a", "b/c", "b/c/d/e")
+        for i in range(12)
+    }
+    for run, data in records.items():
+        remote.put(f"runs/{event_key(run)}", data)
+    remote.put("runs/a/r00/plugins/profile/trace.json", b"{}")
+    remote.put("runs/a/r00/model.ckpt", b"not read by TensorBoard")
+    source = open_source(
+        parse_source_url(remote.url("runs")), parse_connection("c", remote.connection)
+    )
+    dest = tmp_path / "d"
+    dest.mkdir()
+    mirror = Mirror(source, str(dest), str(tmp_path), 10**9, 10**6)
+
+    def same_as_source() -> None:
+        wanted = {
+            str(path.relative_to(base)): path.read_bytes()
+            for path in base.rglob("*")
+            if path.is_file() and path.suffix != ".ckpt"
+        }
+        held = {str(p.relative_to(dest)): p.read_bytes() for p in dest.rglob("*") if p.is_file()}
+        assert held == wanted
+
+    assert mirror.sync() is True
+    same_as_source()
+    assert mirror.objects == len(records) + 1
+    # Half a record, then the rest; a run rewritten whole; one gone; a late one.
+    more = scalar_records("loss", [7.0, 8.0], start_step=50, header=False)
+    grown = [run for run in records if run.endswith(("1", "5"))]
+    for run in grown:
+        remote.append(f"runs/{event_key(run)}", records[run], more[:10])
+    # Another size: SFTP gives mtimes in whole seconds.
+    remote.put(f"runs/{event_key('a/r03')}", scalar_records("loss", [9.0] * 6))
+    remote.delete(f"runs/{event_key('b/c/r04')}")
+    remote.put(f"runs/{event_key('late/r00')}", scalar_records("loss", [1.0]))
+    fetched = mirror.bytes_fetched
+    assert mirror.sync() is True
+    same_as_source()
+    for run in grown:
+        remote.append(f"runs/{event_key(run)}", records[run], more[10:])
+    assert mirror.sync() is True
+    same_as_source()
+    # The grown files cost their new bytes (and a short overlap), not whole copies.
+    whole = len(scalar_records("loss", [9.0] * 6)) + len(scalar_records("loss", [1.0]))
+    overlap = 64 * 2 * len(grown)
+    assert mirror.bytes_fetched - fetched <= whole + len(more) * len(grown) + overlap
