@@ -169,9 +169,8 @@ class RemoteSource:
         reads each level's folders at once. Like ``find``, a folder that went away
         or cannot be read is left out; a root that is missing or a file lists empty.
         """
-        from fsspec.asyn import sync
-
-        return sync(self.fs.loop, _walk_sftp, self.fs, self.root or ".")
+        walk = _walk_sftp(self.fs, self.root or ".")
+        return asyncio.run_coroutine_threadsafe(walk, self.fs.loop).result()
 
     def read(self, path: str, start: int, end: int) -> Generator[bytes, None, None]:
         """The bytes ``[start, end)`` of a file, in chunks of at most :data:`READ_CHUNK`."""
@@ -206,11 +205,12 @@ async def _walk_sftp(fs: Any, root: str) -> tuple[dict[str, dict[str, Any]], int
     async def read(folder: str) -> list[dict[str, Any]]:
         async with gate:
             try:
-                return await fs._ls(folder, detail=True)
+                listing: list[dict[str, Any]] = await fs._ls(folder, detail=True)
             except (ConnectionError, TimeoutError):
                 raise
             except OSError:  # gone, or not readable: left out, as fsspec's find does
                 return []
+            return listing
 
     files: dict[str, dict[str, Any]] = {}
     level, read_count = [root], 0
