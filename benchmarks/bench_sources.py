@@ -6,10 +6,17 @@ private sshd), so the figures are about our protocol, not a cloud's latency:
 - requests per hour of an idle job (the mirror's adaptive schedule) against a naive
   poll that lists everything every reload interval (what TensorBoard's own cloud
   readers do; its reads of each file come on top, so the ratio is conservative);
-- the initial mirror of ``--runs`` runs of ``--points`` scalars: throughput against
-  fsspec's own bulk ``get`` of the same tree.
+- the initial mirror of ``--runs`` runs of ``--points`` scalars (the default, 200 x
+  5,000, is the issue's full size: about 43 MB in 200 files; ``--runs 40 --points 1000``
+  is a quick check): throughput against fsspec's own bulk ``get`` of the same tree, with
+  fsspec's defaults (for SSH, sshfs with only the host, port, user, key and known_hosts);
+- a live source: ``--appends`` appends of ``--append-points`` steps to one run while the
+  mirror syncs every ``--sync-interval`` seconds as a job does; the time from each append
+  to its last step being readable in the mirror (what TensorBoard reads), and the file
+  bytes the syncs read against the bytes appended.
 
-Writes a JSON summary to stdout; ``--schemes`` picks some.
+Writes a JSON summary to stdout (and each scheme's line to stderr as it ends);
+``--schemes`` picks some.
 """
 
 from __future__ import annotations
@@ -35,7 +42,12 @@ from s3_helpers import TEST_ENV, event_key, scalar_records, start_moto  # noqa: 
 from jupyter_forgather_tb.common.connections import parse_connection  # noqa: E402
 from jupyter_forgather_tb.common.remotefs import open_source  # noqa: E402
 from jupyter_forgather_tb.common.sources import parse_source_url  # noqa: E402
-from jupyter_forgather_tb.job.mirror import Mirror, idle_wait  # noqa: E402
+from jupyter_forgather_tb.job.mirror import (  # noqa: E402
+    Mirror,
+    StatusFile,
+    idle_wait,
+    keep_syncing,
+)
 
 HOUR = 3600.0
 RELOAD_INTERVAL = 5.0  # TensorBoard's default --reload_interval, and our sync_interval
@@ -49,6 +61,10 @@ def idle_syncs_per_hour(interval: float) -> int:
         unchanged += 1
         syncs += 1
     return syncs
+
+
+#: The private sshd's connection settings, for a plain sshfs as fsspec's baseline.
+ssh_plain: dict = {}
 
 
 def _stores(schemes: list[str], work: Path):
@@ -95,6 +111,7 @@ def _stores(schemes: list[str], work: Path):
         folder = work / "ssh-data"
         folder.mkdir()
         made["ssh"] = (conn, f"127.0.0.1{folder}", None, str(folder), server.stop)
+        ssh_plain.update(conn)
     return made
 
 
@@ -113,9 +130,10 @@ def _fill(fs, base: str, runs: int, points: int) -> int:
     return runs * len(records)
 
 
-def bench(scheme: str, store, runs: int, points: int, work: Path) -> dict:
+def bench(scheme: str, store, options, work: Path) -> dict:
     conn, netloc, fs, base, _ = store
-    total = _fill(fs, base, runs, points)
+    runs = options.runs
+    total = _fill(fs, base, runs, options.points)
     url = parse_source_url(f"{scheme}://{netloc}/runs")
     connection = parse_connection("bench", conn)
 
@@ -124,6 +142,7 @@ def bench(scheme: str, store, runs: int, points: int, work: Path) -> dict:
     dest.mkdir()
     scratch.mkdir()
     mirror = Mirror(source, str(dest), str(scratch), 10**12, 10**7)
+    os.sync()  # the other copy's writeback must not slow this one
     start = time.perf_counter()
     mirror.sync()
     mirror_seconds = time.perf_counter() - start
@@ -131,8 +150,9 @@ def bench(scheme: str, store, runs: int, points: int, work: Path) -> dict:
     mirror.sync()
     per_idle_sync = source.requests - before
 
-    bulk = open_source(url, connection)
+    bulk = _plain(url, connection)
     target = work / f"{scheme}-bulk"
+    os.sync()  # the other copy's writeback must not slow this one
     start = time.perf_counter()
     # A list of files rather than recursive=True, which sshfs cannot do for folders.
     files = bulk.fs.find(bulk.root)
@@ -143,6 +163,7 @@ def bench(scheme: str, store, runs: int, points: int, work: Path) -> dict:
     bulk.fs.get(files, local)
     bulk_seconds = time.perf_counter() - start
 
+    live = _live(mirror, fs, base, options, work / f"{scheme}-status.json")
     ours = idle_syncs_per_hour(RELOAD_INTERVAL) * per_idle_sync
     naive = int(HOUR / RELOAD_INTERVAL) * per_idle_sync
     return {
@@ -155,14 +176,84 @@ def bench(scheme: str, store, runs: int, points: int, work: Path) -> dict:
         "idle_requests_per_hour": ours,
         "naive_poll_requests_per_hour": naive,
         "idle_vs_naive": round(ours / naive, 3),
+        **live,
     }
 
 
+def _plain(url, connection):
+    """The source opened with fsspec's defaults: what a user's own ``fs.get`` would use."""
+    if url.scheme != "ssh":
+        return open_source(url, connection)
+    import sshfs
+
+    from jupyter_forgather_tb.common.remotefs import RemoteSource
+
+    fs = sshfs.SSHFileSystem(
+        "127.0.0.1",
+        port=ssh_plain["port"],
+        username=ssh_plain["username"],
+        client_keys=ssh_plain["client_keys"],
+        known_hosts=ssh_plain["known_hosts"],
+        skip_instance_cache=True,
+    )
+    return RemoteSource(url, fs, "/" + url.path)
+
+
+def _live(mirror: Mirror, fs, base: str, options, status_path: Path) -> dict:
+    """Append to one run while the mirror syncs as a job's does: latency and bytes read."""
+    if not options.appends:
+        return {}
+    key = event_key("runs/r0000")
+    local = Path(mirror.dest) / "r0000" / Path(key).name
+    keep_syncing(mirror, StatusFile(str(status_path), mirror.url), options.sync_interval)
+    latencies, appended = [], 0
+    before = mirror.source.bytes_read
+    for round_ in range(options.appends):
+        first = options.points + round_ * options.append_points
+        values = [float(step) for step in range(first, first + options.append_points)]
+        more = scalar_records("loss", values, start_step=first, header=False)
+        # Appended as writers do: in place over SSH, a whole new object in a store.
+        if fs is None:
+            with open(Path(base) / key, "ab") as out:
+                out.write(more)
+        else:
+            fs.pipe_file(f"{base}/{key}", fs.cat_file(f"{base}/{key}") + more)
+        appended += len(more)
+        size = local.stat().st_size + len(more)
+        start = time.perf_counter()
+        while not _holds(local, size, more):
+            time.sleep(0.01)
+        latencies.append(time.perf_counter() - start)
+    read = mirror.source.bytes_read - before
+    return {
+        "sync_interval_s": options.sync_interval,
+        "append_bytes": len(more),
+        "append_visible_s": [round(value, 2) for value in latencies],
+        "append_visible_max_s": round(max(latencies), 2),
+        "bytes_read_per_byte_appended": round(read / appended, 3),
+    }
+
+
+def _holds(local: Path, size: int, tail: bytes) -> bool:
+    with open(local, "rb") as mirrored:
+        data = mirrored.read()
+    return len(data) >= size and data[size - len(tail) : size] == tail
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--schemes", default="s3,gs,az,ssh")
-    parser.add_argument("--runs", type=int, default=200)
-    parser.add_argument("--points", type=int, default=5000)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        epilog="Full size (the default) takes about a minute for SSH on 2 cores and several "
+        "for GCS; --runs 40 --points 1000 --appends 2 is a quick check.",
+    )
+    parser.add_argument("--schemes", default="s3,gs,az,ssh", help="comma-separated")
+    parser.add_argument("--runs", type=int, default=200, help="runs (one event file each)")
+    parser.add_argument("--points", type=int, default=5000, help="scalar points per run")
+    parser.add_argument("--appends", type=int, default=3, help="appends to time (0: none)")
+    parser.add_argument("--append-points", type=int, default=100, help="steps per append")
+    parser.add_argument(
+        "--sync-interval", type=float, default=RELOAD_INTERVAL, help="the job's sync_interval"
+    )
     args = parser.parse_args()
     schemes = args.schemes.split(",")
     work = Path(tempfile.mkdtemp(prefix="bench-sources-"))
@@ -170,7 +261,7 @@ def main() -> int:
     results = {}
     try:
         for scheme, store in stores.items():
-            results[scheme] = bench(scheme, store, args.runs, args.points, work)
+            results[scheme] = bench(scheme, store, args, work)
             print(scheme, json.dumps(results[scheme]), file=sys.stderr)
     finally:
         for store in stores.values():

@@ -115,8 +115,8 @@ def sshd_available() -> bool:
     return os.access(SSHD, os.X_OK) and shutil.which("ssh-keygen") is not None
 
 
-def start_sshd(workdir: Path) -> Server:
-    """A private sshd on loopback with SFTP.
+def start_sshd(workdir: Path, more_config: str = "") -> Server:
+    """A private sshd on loopback with SFTP; ``more_config`` goes at the end of its config.
 
     ``extra``: ``client_key`` (a key it accepts for root), ``known_hosts`` (a file
     that trusts its host key), ``other_known_hosts`` (one that trusts another key
@@ -138,7 +138,7 @@ def start_sshd(workdir: Path) -> Server:
         "KbdInteractiveAuthentication no\n"
         "UsePAM no\n"
         "StrictModes no\n"
-        "Subsystem sftp internal-sftp\n"
+        "Subsystem sftp internal-sftp\n" + more_config
     )
     for name, key in (("known_hosts", "host_key"), ("other_known_hosts", "other_host_key")):
         public = (workdir / f"{key}.pub").read_text().split()[:2]

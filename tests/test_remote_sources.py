@@ -358,3 +358,95 @@ def test_a_hundred_run_prefix_is_mirrored_whole_then_listed_without_fetching(rem
     assert mirror.sync() is False  # nothing changed: a listing, no read
     assert mirror.bytes_fetched == fetched
     assert source.requests - requests <= (101 if remote.scheme == "ssh" else 1)
+
+
+def test_ssh_sources_prefer_aes_gcm_unless_the_ssh_config_chooses_ciphers(tmp_path):
+    import re
+
+    from source_servers import sshd_available, start_sshd
+
+    from jupyter_forgather_tb.common.connections import parse_connection
+    from jupyter_forgather_tb.common.remotefs import open_source
+    from jupyter_forgather_tb.common.sources import parse_source_url
+
+    if not sshd_available():
+        pytest.skip("OpenSSH is not installed (apt-get install openssh-server)")
+    (tmp_path / "sshd").mkdir()
+    server = start_sshd(tmp_path / "sshd", more_config="LogLevel DEBUG1\n")
+    log = tmp_path / "sshd" / "sshd.log"
+    config = tmp_path / "ssh_config"
+    config.write_text("Host *\n    Ciphers aes256-ctr\n")
+
+    def negotiated(settings: dict) -> list[str]:
+        start = log.stat().st_size
+        url = parse_source_url(f"ssh://127.0.0.1{tmp_path}")
+        source = open_source(url, parse_connection("c", settings))
+        source.fs.ls(str(tmp_path))  # the key exchange is over: sshd has logged it
+        return re.findall(r"kex: client->server cipher: (\S+)", log.read_text()[start:])
+
+    try:
+        assert negotiated(ssh_connection(server)) == ["aes128-gcm@openssh.com"]
+        chosen = {**ssh_connection(server), "config": str(config)}
+        assert negotiated(chosen) == ["aes256-ctr"]
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("remote", [("ssh", "")], indirect=True)
+def test_a_deep_ssh_tree_is_mirrored_byte_for_byte_through_appends_replacements_and_deletions(
+    remote, tmp_path
+):
+    from jupyter_forgather_tb.common.connections import parse_connection
+    from jupyter_forgather_tb.common.remotefs import open_source
+    from jupyter_forgather_tb.common.sources import parse_source_url
+    from jupyter_forgather_tb.job.mirror import Mirror
+
+    base = Path(remote.base) / "runs"
+    records = {
+        f"{group}/r{i:02d}": scalar_records("loss", [float(i)] * (i + 1))
+        for group in ("a", "b/c", "b/c/d/e")
+        for i in range(12)
+    }
+    for run, data in records.items():
+        remote.put(f"runs/{event_key(run)}", data)
+    remote.put("runs/a/r00/plugins/profile/trace.json", b"{}")
+    remote.put("runs/a/r00/model.ckpt", b"not read by TensorBoard")
+    source = open_source(
+        parse_source_url(remote.url("runs")), parse_connection("c", remote.connection)
+    )
+    dest = tmp_path / "d"
+    dest.mkdir()
+    mirror = Mirror(source, str(dest), str(tmp_path), 10**9, 10**6)
+
+    def same_as_source() -> None:
+        wanted = {
+            str(path.relative_to(base)): path.read_bytes()
+            for path in base.rglob("*")
+            if path.is_file() and path.suffix != ".ckpt"
+        }
+        held = {str(p.relative_to(dest)): p.read_bytes() for p in dest.rglob("*") if p.is_file()}
+        assert held == wanted
+
+    assert mirror.sync() is True
+    same_as_source()
+    assert mirror.objects == len(records) + 1
+    # Half a record, then the rest; a run rewritten whole; one gone; a late one.
+    more = scalar_records("loss", [7.0, 8.0], start_step=50, header=False)
+    grown = [run for run in records if run.endswith(("1", "5"))]
+    for run in grown:
+        remote.append(f"runs/{event_key(run)}", records[run], more[:10])
+    # Smaller, so fetched whole at once (and SFTP mtimes are whole seconds).
+    remote.put(f"runs/{event_key('a/r03')}", scalar_records("loss", [9.0] * 2))
+    remote.delete(f"runs/{event_key('b/c/r04')}")
+    remote.put(f"runs/{event_key('late/r00')}", scalar_records("loss", [1.0]))
+    fetched = mirror.bytes_fetched
+    assert mirror.sync() is True
+    same_as_source()
+    for run in grown:
+        remote.append(f"runs/{event_key(run)}", records[run], more[10:])
+    assert mirror.sync() is True
+    same_as_source()
+    # The grown files cost their new bytes (and a short overlap), not whole copies.
+    whole = len(scalar_records("loss", [9.0] * 2)) + len(scalar_records("loss", [1.0]))
+    overlap = 64 * 2 * len(grown)
+    assert mirror.bytes_fetched - fetched <= whole + len(more) * len(grown) + overlap
