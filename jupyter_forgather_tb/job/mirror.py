@@ -144,8 +144,8 @@ class Mirror:
             total = sum(item.size for item in listing.values())
             if total > self.max_bytes:
                 raise SourceError(
-                    f"{self.url} holds {total} bytes of TensorBoard files, more than the "
-                    f"cache may hold ({self.max_bytes} bytes, c.ForgatherTB.mirror_cache_max_bytes)",
+                    f"{self.url} holds {total} bytes of TensorBoard files, more than the cache "
+                    f"may hold ({self.max_bytes} bytes, c.ForgatherTB.mirror_cache_max_bytes)",
                     fatal=True,
                 )
         except Exception as error:
