@@ -5,8 +5,8 @@ victor is shared one, otto is shared nothing, gina is in the group "team", lena
 accepts a share link, ada is a Hub admin named in the authorizer's configuration,
 paul's server runs JupyterHub's plain authorizer, wendy's jobs run the websocket
 echo backend (tests/ws_echo_backend.py) instead of TensorBoard, sam's server suspends
-jobs idle for 3 seconds, and quinn and rosa are shared a job through olivia's Share dialog
-in JupyterLab. Run alone with ``pytest -m hub``.
+jobs idle for 3 seconds, and quinn, rosa and tess are shared a job through olivia's Share
+dialog in JupyterLab. Run alone with ``pytest -m hub``.
 """
 
 from __future__ import annotations
@@ -83,7 +83,20 @@ def jp_server_cleanup():
     return None
 
 
-USERS = ["olivia", "victor", "otto", "gina", "lena", "ada", "paul", "wendy", "sam", "quinn", "rosa"]
+USERS = [
+    "olivia",
+    "victor",
+    "otto",
+    "gina",
+    "lena",
+    "ada",
+    "paul",
+    "wendy",
+    "sam",
+    "quinn",
+    "rosa",
+    "tess",
+]
 
 
 @pytest.fixture(scope="module")
@@ -613,3 +626,16 @@ def test_the_share_dialog_shares_a_job_with_a_user_and_a_link_and_revokes_them(
     access.get_by_text("Not shared yet.").wait_for()
     assert rosa.get(hub.url + job["url"] + SCALARS, timeout=30).status_code == 403
     assert olivia.call("GET", f"jobs/{job['id']}/shares").json()["shares"] == []
+
+
+def test_the_share_dialog_opens_in_its_name_field_and_enter_shares(hub, tokens, olivia, chromium):
+    job = olivia.launch("logs")
+    dialog = open_share_dialog(hub, chromium, "olivia", job)
+    access = dialog.get_by_role("list", name="Who has access")
+    access.get_by_text("Not shared yet.").wait_for()
+    # As a user would: type the name at once, press Enter.
+    dialog.page.keyboard.type("tess")
+    dialog.page.keyboard.press("Enter")
+    access.get_by_role("listitem").filter(has_text="tess").wait_for()
+    assert dialog.get_by_role("textbox", name="User name").input_value() == ""
+    assert losses(get(hub, job["url"] + SCALARS, tokens["tess"])) == [1.0, 0.5, 0.25]
