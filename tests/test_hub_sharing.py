@@ -639,3 +639,8 @@ def test_the_share_dialog_opens_in_its_name_field_and_enter_shares(hub, tokens, 
     access.get_by_role("listitem").filter(has_text="tess").wait_for()
     assert dialog.get_by_role("textbox", name="User name").input_value() == ""
     assert losses(get(hub, job["url"] + SCALARS, tokens["tess"])) == [1.0, 0.5, 0.25]
+    # Escape still closes it, the share kept.
+    dialog.page.keyboard.press("Escape")
+    dialog.wait_for(state="detached")
+    listed = olivia.call("GET", f"jobs/{job['id']}/shares").json()["shares"]
+    assert [(share["kind"], share["name"]) for share in listed] == [("user", "tess")]
