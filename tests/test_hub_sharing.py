@@ -588,12 +588,22 @@ def test_the_share_dialog_shares_a_job_with_a_user_and_a_link_and_revokes_them(
     access = dialog.get_by_role("list", name="Who has access")
     access.get_by_text("Not shared yet.").wait_for()
 
+    # A name the Hub does not know: the dialog says so, and shares nothing.
+    name = dialog.get_by_role("textbox", name="User name")
+    name.fill("nobody")
+    dialog.get_by_role("button", name="Share", exact=True).click()
+    alert = dialog.get_by_role("alert")
+    alert.wait_for()
+    assert "No such user: nobody" in alert.inner_text()
+    assert access.get_by_text("Not shared yet.").count() == 1
+
     # Share with a user: type the name, press the dialog's Share button.
-    dialog.get_by_role("textbox", name="User name").fill("quinn")
+    name.fill("quinn")
     dialog.get_by_role("button", name="Share", exact=True).click()
     quinn = access.get_by_role("listitem").filter(has_text="quinn")
     quinn.get_by_role("button", name="Revoke").wait_for()
     assert access.get_by_text("Not shared yet.").count() == 0
+    assert alert.count() == 0
     # Quinn reads that TensorBoard, and nothing else of olivia's server.
     assert losses(get(hub, job["url"] + SCALARS, tokens["quinn"])) == [1.0, 0.5, 0.25]
     refused = [
@@ -605,10 +615,11 @@ def test_the_share_dialog_shares_a_job_with_a_user_and_a_link_and_revokes_them(
     answers = {path: get(hub, path, tokens["quinn"]).status_code for path in refused}
     assert {path: status for path, status in answers.items() if status != 403} == {}
 
-    # Share by link: the dialog shows the link, which rosa accepts on JupyterHub's page.
+    # Share by link for two hours: the dialog shows the link, which rosa accepts.
     dialog.get_by_role("combobox", name="Share with").select_option("link")
+    dialog.get_by_role("textbox", name="Hours until it ends (optional)").fill("2")
     dialog.get_by_role("button", name="Share", exact=True).click()
-    by_link = access.get_by_role("listitem").filter(has_text="Anyone with the link")
+    by_link = access.get_by_role("listitem").filter(has_text="Anyone with the link (until ")
     link = by_link.get_by_role("textbox", name="Link").input_value()
     assert link.startswith(f"{hub.url}/hub/accept-share?code=")
     rosa = hub.login("rosa")
@@ -616,6 +627,9 @@ def test_the_share_dialog_shares_a_job_with_a_user_and_a_link_and_revokes_them(
     assert opened.status_code == 200 and "<tb-webapp>" in opened.text
     assert urlsplit(opened.url).path == job["url"]
     assert rosa.get(hub.url + private_job["url"] + SCALARS, timeout=30).status_code == 403
+    shares = olivia.call("GET", f"jobs/{job['id']}/shares").json()["shares"]
+    (by_link_listed,) = [share for share in shares if share["kind"] == "link"]
+    assert by_link_listed["visitors"] == ["rosa"] and by_link_listed["expires_at"]
 
     # Revoke each in the dialog: the viewer's next request is refused.
     quinn.get_by_role("button", name="Revoke").click()
