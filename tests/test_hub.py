@@ -57,6 +57,8 @@ c.JupyterHub.spawner_class = "simple"
 c.SimpleLocalProcessSpawner.home_dir_template = "{work}/home/{{username}}"
 c.Spawner.cmd = [{python!r}, "-m", "jupyterhub.singleuser"]
 c.Spawner.args = ["--allow-root", "--ForgatherTB.kill_grace=3"]
+# The servers load the lab extension from the test's JUPYTER_PATH too (a worktree's build).
+c.Spawner.env_keep.append("JUPYTER_PATH")
 # Servers report their activity every second; the Hub does not read the proxy's own
 # activity records during the tests, so only what the servers report counts.
 c.Spawner.environment = {{"JUPYTERHUB_ACTIVITY_INTERVAL": "1"}}

@@ -4,8 +4,9 @@ One Hub for the module (as tests/test_hub.py starts it): olivia owns the jobs,
 victor is shared one, otto is shared nothing, gina is in the group "team", lena
 accepts a share link, ada is a Hub admin named in the authorizer's configuration,
 paul's server runs JupyterHub's plain authorizer, wendy's jobs run the websocket
-echo backend (tests/ws_echo_backend.py) instead of TensorBoard, and sam's server suspends
-jobs idle for 3 seconds. Run alone with ``pytest -m hub``.
+echo backend (tests/ws_echo_backend.py) instead of TensorBoard, sam's server suspends
+jobs idle for 3 seconds, and quinn, rosa and tess are shared a job through olivia's Share
+dialog in JupyterLab. Run alone with ``pytest -m hub``.
 """
 
 from __future__ import annotations
@@ -82,7 +83,20 @@ def jp_server_cleanup():
     return None
 
 
-USERS = ["olivia", "victor", "otto", "gina", "lena", "ada", "paul", "wendy", "sam"]
+USERS = [
+    "olivia",
+    "victor",
+    "otto",
+    "gina",
+    "lena",
+    "ada",
+    "paul",
+    "wendy",
+    "sam",
+    "quinn",
+    "rosa",
+    "tess",
+]
 
 
 @pytest.fixture(scope="module")
@@ -548,3 +562,99 @@ def test_in_chromium_a_viewer_and_a_link_visitor_see_the_runs_and_nothing_else(
     otto.get_by_text("run1").first.wait_for()
     assert urlsplit(otto.url).path == job["url"]
     assert otto.request.get(f"{hub.url}/user/olivia/api/contents").status == 403
+
+
+def open_share_dialog(hub, chromium, owner, job):
+    """The owner's JupyterLab under the Hub, its sidebar open, the job's Share dialog shown."""
+    page = chromium_login(hub, chromium, owner)
+    page.set_default_timeout(60_000)
+    page.goto(f"{hub.url}/user/{owner}/lab/workspaces/share-{job['id']}")
+    authorize_in_chromium(page)
+    # Once its workspace is restored, Lab opens a Launcher, which takes the keyboard focus.
+    page.locator(".jp-Launcher").wait_for()
+    page.click('.jp-SideBar [data-id="jp-forgather-tb-sidebar"]')
+    card = page.locator(f'.jp-ForgatherTB-job[data-job-id="{job["id"]}"]')
+    card.get_by_role("button", name="Share").click()
+    dialog = page.locator(".jp-Dialog")
+    dialog.get_by_text(f"Share TensorBoard {job['label']}").wait_for()
+    return dialog
+
+
+def test_the_share_dialog_shares_a_job_with_a_user_and_a_link_and_revokes_them(
+    hub, tokens, olivia, private_job, chromium
+):
+    job = olivia.launch("logs")
+    dialog = open_share_dialog(hub, chromium, "olivia", job)
+    access = dialog.get_by_role("list", name="Who has access")
+    access.get_by_text("Not shared yet.").wait_for()
+
+    # A name the Hub does not know: the dialog says so, and shares nothing.
+    name = dialog.get_by_role("textbox", name="User name")
+    name.fill("nobody")
+    dialog.get_by_role("button", name="Share", exact=True).click()
+    alert = dialog.get_by_role("alert")
+    alert.wait_for()
+    assert "No such user: nobody" in alert.inner_text()
+    assert access.get_by_text("Not shared yet.").count() == 1
+
+    # Share with a user: type the name, press the dialog's Share button.
+    name.fill("quinn")
+    dialog.get_by_role("button", name="Share", exact=True).click()
+    quinn = access.get_by_role("listitem").filter(has_text="quinn")
+    quinn.get_by_role("button", name="Revoke").wait_for()
+    assert access.get_by_text("Not shared yet.").count() == 0
+    assert alert.count() == 0
+    # Quinn reads that TensorBoard, and nothing else of olivia's server.
+    assert losses(get(hub, job["url"] + SCALARS, tokens["quinn"])) == [1.0, 0.5, 0.25]
+    refused = [
+        "/user/olivia/lab",
+        "/user/olivia/api/contents",
+        "/user/olivia/forgather-tb/api/jobs",
+        private_job["url"] + SCALARS,
+    ]
+    answers = {path: get(hub, path, tokens["quinn"]).status_code for path in refused}
+    assert {path: status for path, status in answers.items() if status != 403} == {}
+
+    # Share by link for two hours: the dialog shows the link, which rosa accepts.
+    dialog.get_by_role("combobox", name="Share with").select_option("link")
+    dialog.get_by_role("textbox", name="Hours until it ends (optional)").fill("2")
+    dialog.get_by_role("button", name="Share", exact=True).click()
+    by_link = access.get_by_role("listitem").filter(has_text="Anyone with the link (until ")
+    link = by_link.get_by_role("textbox", name="Link").input_value()
+    assert link.startswith(f"{hub.url}/hub/accept-share?code=")
+    rosa = hub.login("rosa")
+    opened = accept_share_link(hub, rosa, link.removeprefix(hub.url))
+    assert opened.status_code == 200 and "<tb-webapp>" in opened.text
+    assert urlsplit(opened.url).path == job["url"]
+    assert rosa.get(hub.url + private_job["url"] + SCALARS, timeout=30).status_code == 403
+    shares = olivia.call("GET", f"jobs/{job['id']}/shares").json()["shares"]
+    (by_link_listed,) = [share for share in shares if share["kind"] == "link"]
+    assert by_link_listed["visitors"] == ["rosa"] and by_link_listed["expires_at"]
+
+    # Revoke each in the dialog: the viewer's next request is refused.
+    quinn.get_by_role("button", name="Revoke").click()
+    quinn.wait_for(state="detached")
+    assert get(hub, job["url"] + SCALARS, tokens["quinn"]).status_code == 403
+    assert losses(rosa.get(hub.url + job["url"] + SCALARS, timeout=30)) == [1.0, 0.5, 0.25]
+    by_link.get_by_role("button", name="Revoke").click()
+    access.get_by_text("Not shared yet.").wait_for()
+    assert rosa.get(hub.url + job["url"] + SCALARS, timeout=30).status_code == 403
+    assert olivia.call("GET", f"jobs/{job['id']}/shares").json()["shares"] == []
+
+
+def test_the_share_dialog_opens_in_its_name_field_and_enter_shares(hub, tokens, olivia, chromium):
+    job = olivia.launch("logs")
+    dialog = open_share_dialog(hub, chromium, "olivia", job)
+    access = dialog.get_by_role("list", name="Who has access")
+    access.get_by_text("Not shared yet.").wait_for()
+    # As a user would: type the name at once, press Enter.
+    dialog.page.keyboard.type("tess")
+    dialog.page.keyboard.press("Enter")
+    access.get_by_role("listitem").filter(has_text="tess").wait_for()
+    assert dialog.get_by_role("textbox", name="User name").input_value() == ""
+    assert losses(get(hub, job["url"] + SCALARS, tokens["tess"])) == [1.0, 0.5, 0.25]
+    # Escape still closes it, the share kept.
+    dialog.page.keyboard.press("Escape")
+    dialog.wait_for(state="detached")
+    listed = olivia.call("GET", f"jobs/{job['id']}/shares").json()["shares"]
+    assert [(share["kind"], share["name"]) for share in listed] == [("user", "tess")]

@@ -61,6 +61,7 @@ export function SharePanel(props: {
   };
   React.useEffect(() => void run(async () => null), [job.id]);
 
+  const ready = !busy && (kind === 'link' || name.trim() !== '');
   const share = () => {
     const request: IShareRequest =
       kind === 'link' ? { link: true } : { [kind]: name.trim() };
@@ -73,6 +74,14 @@ export function SharePanel(props: {
       setName('');
       return null;
     });
+  };
+
+  /** Enter in a field shares, as the Share button does. */
+  const onEnter = (event: React.KeyboardEvent) => {
+    if (event.key === 'Enter' && ready) {
+      event.preventDefault();
+      share();
+    }
   };
 
   if (listing && !listing.enabled) {
@@ -124,11 +133,13 @@ export function SharePanel(props: {
         </select>
         {kind !== 'link' && (
           <input
+            className="jp-ForgatherTB-shareName"
             aria-label={
               kind === 'user' ? trans.__('User name') : trans.__('Group name')
             }
             value={name}
             onChange={event => setName(event.currentTarget.value)}
+            onKeyDown={onEnter}
           />
         )}
         <input
@@ -137,11 +148,9 @@ export function SharePanel(props: {
           inputMode="decimal"
           value={hours}
           onChange={event => setHours(event.currentTarget.value)}
+          onKeyDown={onEnter}
         />
-        <Button
-          disabled={busy || (kind !== 'link' && !name.trim())}
-          onClick={share}
-        >
+        <Button disabled={!ready} onClick={share}>
           {trans.__('Share')}
         </Button>
       </div>
@@ -154,7 +163,11 @@ export function SharePanel(props: {
   );
 }
 
-/** Show a job's Share dialog. */
+/**
+ * Show a job's Share dialog, its cursor in the name field.
+ *
+ * No default button: the dialog would take Enter in a field for Close, losing the name.
+ */
 export async function openShareDialog(
   api: TensorBoardAPI,
   job: IJob,
@@ -163,6 +176,8 @@ export async function openShareDialog(
   await showDialog({
     title: trans.__('Share TensorBoard %1', job.label),
     body: ReactWidget.create(<SharePanel api={api} job={job} trans={trans} />),
-    buttons: [Dialog.okButton({ label: trans.__('Close') })]
+    buttons: [Dialog.okButton({ label: trans.__('Close') })],
+    defaultButton: -1,
+    focusNodeSelector: '.jp-ForgatherTB-shareName'
   });
 }
