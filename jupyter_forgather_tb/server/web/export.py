@@ -7,7 +7,7 @@ import contextlib
 import logging
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import cast
+from typing import Any, cast
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
@@ -74,7 +74,7 @@ def _close_made(making: asyncio.Future[Encoder]) -> None:
         making.result().close()
 
 
-def _quiet(future: asyncio.Future[object]) -> None:
+def _quiet(future: asyncio.Future[Any]) -> None:
     """Take a dropped future's error, so that it is not logged as never retrieved."""
     if not future.cancelled():
         future.exception()
