@@ -8,11 +8,14 @@ directories alike, under the same login as everything else.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib.util
 import io
 import itertools
 import json
 import os
 import sys
+import threading
 import time
 import urllib.parse
 from collections.abc import Iterable
@@ -139,6 +142,12 @@ def resolve_job(client: Client, job_or_logdir: Any) -> dict[str, Any]:
     return job
 
 
+def _import_frame_libraries() -> None:
+    with contextlib.suppress(ImportError):
+        import pandas  # noqa: F401
+        import pyarrow.parquet  # noqa: F401
+
+
 def _pandas() -> Any:
     try:
         import pandas
@@ -201,9 +210,14 @@ def scalars(
     ``runs`` and ``tags`` choose what to read (default: everything). The Jupyter
     server is found as the magic and the CLI find it (or given by ``server``, ``token``).
     """
-    _pandas()
+    if importlib.util.find_spec("pandas") is None:
+        _pandas()  # says which install brings it
+    # pandas and pyarrow take a second or two to import: while the job starts.
+    imports = threading.Thread(target=_import_frame_libraries, daemon=True)
+    imports.start()
     client = Client(find_server(server, token))
     job = resolve_job(client, job_or_logdir)
+    imports.join()
     return read_frame(client, job["id"], runs, tags)
 
 

@@ -7,7 +7,7 @@ import contextlib
 import logging
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import cast
+from typing import Any, cast
 
 from jupyter_server.auth.decorator import authorized
 from tornado import web
@@ -68,6 +68,18 @@ def batches(pairs: list[Pair], size: int) -> list[list[Pair]]:
     return [pairs[start : start + size] for start in range(0, len(pairs), size)]
 
 
+def _close_made(making: asyncio.Future[Encoder]) -> None:
+    """Close the encoder made for a request that failed before it took it."""
+    if not making.cancelled() and making.exception() is None:
+        making.result().close()
+
+
+def _quiet(future: asyncio.Future[Any]) -> None:
+    """Take a dropped future's error, so that it is not logged as never retrieved."""
+    if not future.cancelled():
+        future.exception()
+
+
 class ScalarsHandler(ForgatherTBHandler):
     """``GET jobs/<id>/scalars?format=csv|json|parquet&runs=R&tags=T``: every point, streamed."""
 
@@ -92,11 +104,22 @@ class ScalarsHandler(ForgatherTBHandler):
         tags = check_names("tags", self.get_query_arguments("tags"))
         self.manager.check_running(job)
         client = self.backends.client_for(job)
-        index = (await self.previews.tags(client, job, again=True)).index
-        pairs = plan(index, runs, tags)
+        # The first Parquet encoder imports pyarrow (a good part of a second): on a
+        # thread, while the job is asked for its tags and first batch.
+        making = asyncio.get_running_loop().run_in_executor(None, make_encoder, fmt)
         try:
-            encoder = make_encoder(fmt)
+            index = (await self.previews.tags(client, job, again=True)).index
+            todo = batches(plan(index, runs, tags), self.exports.batch_series)
+        except BaseException:
+            making.add_done_callback(_close_made)
+            raise
+        ahead = self._fetch(client, job, todo[0]) if todo else None
+        try:
+            encoder = await making
         except ParquetUnavailable as error:
+            if ahead is not None:
+                ahead.cancel()
+                ahead.add_done_callback(_quiet)
             self.send_error_json(501, str(error), field="format")
             return
         self.set_header("Content-Type", MEDIA_TYPES[fmt])
@@ -104,7 +127,7 @@ class ScalarsHandler(ForgatherTBHandler):
         self.set_header("Cache-Control", "no-store")
         with self.exports.running(job.id):
             try:
-                await self._stream(client, job, pairs, encoder, fmt)
+                await self._stream(client, job, todo, ahead, encoder, fmt)
             finally:
                 encoder.close()
 
@@ -133,15 +156,15 @@ class ScalarsHandler(ForgatherTBHandler):
         self,
         client: SimpleAsyncHTTPClient,
         job: Job,
-        pairs: list[Pair],
+        todo: list[list[Pair]],
+        ahead: asyncio.Future[list[tuple[list[Pair], list[bytes]]]] | None,
         encoder: Encoder,
         fmt: str,
     ) -> None:
-        """Send the download batch by batch, asking for the next batch while one is sent."""
+        """Send the download batch by batch (``todo``; the first one's answer ``ahead``),
+        asking for the next batch while one is sent."""
         loop = asyncio.get_running_loop()
         executor = self.exports.executor
-        todo = batches(pairs, self.exports.batch_series)
-        ahead = self._fetch(client, job, todo[0]) if todo else None
         try:
             self.write(encoder.start())
             for number in range(len(todo)):
