@@ -132,8 +132,8 @@ class IdleWatch:
         (``JobManager.is_waking`` then says so). A job that is not waking (a new launch still
         starting, say) is returned as it is.
         """
-        suspending = self.table.live(job).suspend_requested
-        if suspending:  # its processes are going: wake it once they have
+        if self.table.live(job).suspend_requested:
+            # Its processes are going: wake it once they have.
             task = self.lifecycle.tasks.get(job.id)
             if task is not None:
                 await asyncio.shield(task)

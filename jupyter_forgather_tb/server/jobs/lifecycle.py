@@ -86,7 +86,7 @@ class Lifecycle:
     def adopt(self, job: Job) -> None:
         """Watch a job re-adopted after a restart until its process is gone."""
         self.parts.limits.adopt(job)
-        # At once: a kill may come first.
+        # In runs at once: a kill may come before the watch starts.
         run = self.runs[job.id] = Run(job, self.table.live(job), self.parts)
         self.tasks[job.id] = asyncio.ensure_future(self._drive(job, self._watch_adopted(run)))
 
