@@ -128,7 +128,8 @@ async def test_a_job_that_is_not_running_is_never_stalled(api, logdir):
 async def test_nobody_asking_means_no_scan_and_a_request_brings_a_fresh_one(api, logdir):
     job = await api.launch(logdir="logs")
     await wait_activity(api, job["id"], lambda a: a["runs"] == 2)
-    record = api.serverapp.web_app.settings["forgather_tb_manager"].get(job["id"])
+    manager = api.serverapp.web_app.settings["forgather_tb_manager"]
+    record = manager.live(manager.get(job["id"]))  # where its last scan is kept
     scanned_at = record.events_at
     await asyncio.sleep(RESCAN_AFTER + 1.0)  # due again, but nobody asks
     assert record.events_at == scanned_at

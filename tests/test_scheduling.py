@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from jupyter_forgather_tb.common.options import LaunchOptions
 from jupyter_forgather_tb.server.jobs.job import Job, JobStatus
-from jupyter_forgather_tb.server.jobs.output import OutputBuffer
 from jupyter_forgather_tb.server.jobs.scheduling import plan, queue_order
 
 GIB = 1 << 30
@@ -12,10 +11,7 @@ GIB = 1 << 30
 
 def job(seq: int, status=JobStatus.QUEUED, priority: int = 0, memory: int | None = None) -> Job:
     options = LaunchOptions(logdir=f"/logs/{seq}", window_title=str(seq), priority=priority)
-    return Job(
-        options=options, url="", output=OutputBuffer(1024), seq=seq, status=status,
-        memory_limit=memory,
-    )  # fmt: skip
+    return Job(options=options, url="", seq=seq, status=status, memory_limit=memory)
 
 
 def test_queue_order_is_priority_then_age():

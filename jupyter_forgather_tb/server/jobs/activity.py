@@ -20,6 +20,7 @@ from typing import Any
 from ...common.sources import is_remote, url_scheme
 from ..logdirs.find import EventScan, scan_events
 from .job import Job, JobStatus
+from .live import JobLive
 from .mirrors import MirrorCaches
 
 #: Seconds a job's scan is answered before a request for its JSON starts another.
@@ -88,7 +89,7 @@ def mirror_scan(status: dict[str, Any] | None) -> EventScan | None:
 
 
 class ActivityTracker:
-    """Keeps each job's last scan on the job, and scans again when asked and due."""
+    """Keeps each job's last scan in its :class:`~.live.JobLive`; scans again when asked and due."""
 
     def __init__(
         self,
@@ -103,21 +104,21 @@ class ActivityTracker:
         self.log = log
         self._scanning: dict[str, asyncio.Future[EventScan | None]] = {}
 
-    def json(self, job: Job) -> dict[str, Any] | None:
+    def json(self, job: Job, live: JobLive) -> dict[str, Any] | None:
         """A job's activity (None before its first scan); starts a scan of a live job if due."""
         if job.status.is_live:
-            self._rescan_if_due(job)
-        if job.events is None:
+            self._rescan_if_due(job, live)
+        if live.events is None:
             return None
         return activity_json(
-            job.events, time.time(), job.status == JobStatus.RUNNING, self.settings
+            live.events, time.time(), job.status == JobStatus.RUNNING, self.settings
         )
 
-    def _rescan_if_due(self, job: Job) -> None:
+    def _rescan_if_due(self, job: Job, live: JobLive) -> None:
         scheme = url_scheme(job.options.logdir)
         if job.id in self._scanning or (scheme and not is_remote(job.options.logdir)):
             return  # one at a time; gs:// is read by TensorBoard alone
-        if job.events_at is not None and time.monotonic() - job.events_at < RESCAN_AFTER:
+        if live.events_at is not None and time.monotonic() - live.events_at < RESCAN_AFTER:
             return
         loop = asyncio.get_running_loop()
         try:
@@ -125,7 +126,7 @@ class ActivityTracker:
         except RuntimeError:  # the server is stopping: its scan threads are gone
             return
         self._scanning[job.id] = scan
-        scan.add_done_callback(lambda done: self._scanned(job, done))
+        scan.add_done_callback(lambda done: self._scanned(job, live, done))
 
     def _scan(self, job: Job) -> EventScan | None:
         """The job's event files now (in a scan thread)."""
@@ -136,13 +137,13 @@ class ActivityTracker:
         limits = self.settings
         return scan_events(tops, limits.scan_depth, limits.scan_max_dirs, limits.scan_max_entries)
 
-    def _scanned(self, job: Job, done: asyncio.Future[EventScan | None]) -> None:
+    def _scanned(self, job: Job, live: JobLive, done: asyncio.Future[EventScan | None]) -> None:
         del self._scanning[job.id]
-        job.events_at = time.monotonic()
+        live.events_at = time.monotonic()
         if done.cancelled():
             return
         error = done.exception()
         if error is not None:
             self.log.warning("Scanning TensorBoard job %s's event files failed: %s", job.id, error)
             return
-        job.events = done.result() or job.events
+        live.events = done.result() or live.events

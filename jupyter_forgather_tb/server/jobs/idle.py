@@ -22,24 +22,25 @@ from typing import Any
 from .errors import NotSuspended
 from .job import Job, JobStatus
 from .lifecycle import Lifecycle
+from .live import JobLive
 from .table import now
 
 
-def idle_for(job: Job, current: datetime) -> float | None:
+def idle_for(job: Job, live: JobLive, current: datetime) -> float | None:
     """Seconds since a running or suspended job last had a request (or started)."""
     if job.status not in (JobStatus.RUNNING, JobStatus.SUSPENDED):
         return None
-    if job.kill_requested or job.suspend_requested:
+    if live.kill_requested or live.suspend_requested:
         return None
-    since = max(filter(None, (job.last_activity, job.running_since)), default=None)
+    since = max(filter(None, (job.last_activity, live.running_since)), default=None)
     since = since or job.suspended_at
     return (current - since).total_seconds() if since else None
 
 
-def suspendable(job: Job) -> bool:
+def suspendable(job: Job, live: JobLive) -> bool:
     """True if the job may be suspended: it runs, on a Unix socket, with no output stream."""
     return (
-        job.status == JobStatus.RUNNING and not job.options.uses_tcp and job.output_followers == 0
+        job.status == JobStatus.RUNNING and not job.options.uses_tcp and live.output_followers == 0
     )
 
 
@@ -74,14 +75,15 @@ class IdleWatch:
             await asyncio.sleep(max(0.2, min(shortest / 4, 30.0)))
             current = now()
             for job in self.table.list():
-                idle = idle_for(job, current)
+                live = self.table.live(job)
+                idle = idle_for(job, live, current)
                 if idle is None:
                     continue
                 if idle_timeout > 0 and idle >= idle_timeout:
                     self.log.info("Stopping idle TensorBoard job %s", job.id)
                     reason = f"stopped after {idle_timeout:g} s without requests"
                     self.lifecycle.in_background(self.kill(job.id, reason))
-                elif suspend_after > 0 and idle >= suspend_after and suspendable(job):
+                elif suspend_after > 0 and idle >= suspend_after and suspendable(job, live):
                     self.suspend(job)
 
     def suspend(self, job: Job) -> None:
@@ -95,7 +97,7 @@ class IdleWatch:
             job.id,
             self.settings.suspend_after,
         )
-        job.suspend_requested = True
+        self.table.live(job).suspend_requested = True
         self.lifecycle.in_background(self.lifecycle.stop(job, signal_it=True))
 
     def wake(self, job: Job) -> Job:
@@ -130,7 +132,8 @@ class IdleWatch:
         (``JobManager.is_waking`` then says so). A job that is not waking (a new launch still
         starting, say) is returned as it is.
         """
-        if job.suspend_requested:  # its processes are going: wake it once they have
+        if self.table.live(job).suspend_requested:
+            # Its processes are going: wake it once they have.
             task = self.lifecycle.tasks.get(job.id)
             if task is not None:
                 await asyncio.shield(task)
@@ -144,8 +147,9 @@ class IdleWatch:
     @contextmanager
     def following_output(self, job: Job) -> Iterator[None]:
         """While an output stream follows the job, it is not suspended."""
-        job.output_followers += 1
+        live = self.table.live(job)
+        live.output_followers += 1
         try:
             yield
         finally:
-            job.output_followers -= 1
+            live.output_followers -= 1

@@ -1,4 +1,8 @@
-"""The job record: one TensorBoard process we were asked to run, and its states."""
+"""The job record: one TensorBoard process we were asked to run, and its states.
+
+A :class:`Job` holds what the state file keeps (see :meth:`Job.to_record`); what this
+server process alone knows of it is its :class:`~.live.JobLive`.
+"""
 
 from __future__ import annotations
 
@@ -12,9 +16,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from typing import TypeGuard  # Python 3.10+; annotations only
 
+    from .live import JobLive
+
 from ...common.options import LaunchOptions
-from ..logdirs.find import EventScan
-from .output import OutputBuffer
 
 
 class JobStatus(enum.StrEnum):
@@ -74,11 +78,10 @@ def _iso(value: datetime | None) -> str | None:
 
 @dataclass(eq=False)
 class Job:
-    """One TensorBoard job: its options, state, and where it listens."""
+    """One TensorBoard job's saved record: its options, state, and where it listens."""
 
     options: LaunchOptions
     url: str
-    output: OutputBuffer
     id: str = field(default_factory=new_job_id)
     status: JobStatus = JobStatus.QUEUED
     seq: int = 0
@@ -93,30 +96,18 @@ class Job:
     unix_socket: str | None = None
     report_file: str | None = None  # where its runner says which loader it got
     log_file: str | None = None
-    kill_requested: bool = False
     last_activity: datetime | None = None
-    running_since: datetime | None = None  # when it last became running (idle timer start)
-    stop_reason: str | None = None
     argv: list[str] | None = None
     proc_start_time: int | None = None
-    adopted: bool = False
-    # An s3:// job's last mirror status, kept when it ends.
-    mirror_status: dict[str, Any] | None = None
     loader: dict[str, Any] | None = None  # what its runner reported: {"name", "private_network"}
     memory_limit: int | None = None  # its memory cap in bytes (None: no cap)
     cpu_nice: int | None = None
     cpu_limit: float | None = None  # cores, where the machine enforces it
     enforced_by: str | None = None  # "cgroup2", "cgroup1" or "watchdog" once started
-    usage: dict[str, Any] | None = None  # the last usage sample while it runs
-    queue_reason: str | None = None  # why a queued job waits
     cgroup_files: list[str] | None = None  # the cgroup.procs files its runner joins
     logdir_tree: str | None = None  # a compare job's folder of links (see compare.py)
-    events: EventScan | None = None  # the last scan of its event files (see activity.py)
-    events_at: float | None = None  # when that scan ended (time.monotonic)
     suspended_at: datetime | None = None  # when it was last suspended, while it is
     wakes: int = 0  # how many times it was woken from suspension
-    suspend_requested: bool = False  # its processes are being stopped to suspend it
-    output_followers: int = 0  # open output streams (a followed job is never suspended)
 
     @property
     def label(self) -> str:
@@ -173,8 +164,8 @@ class Job:
             "wakes": self.wakes,
         }
 
-    def to_json(self, queue_position: int | None = None) -> dict[str, Any]:
-        """The job as the REST API shows it."""
+    def to_json(self, live: JobLive, queue_position: int | None = None) -> dict[str, Any]:
+        """The job as the REST API shows it, with what this server holds of it (``live``)."""
         return {
             "id": self.id,
             "label": self.label,
@@ -193,18 +184,18 @@ class Job:
             "ended": _iso(self.ended),
             "exit_code": self.exit_code,
             "error": self.error,
-            "output_tail": self.output.tail_lines(20) if self.status == JobStatus.FAILED else [],
+            "output_tail": live.output.tail_lines(20) if self.status == JobStatus.FAILED else [],
             "queue_position": queue_position,
             "last_activity": _iso(self.last_activity),
-            "adopted": self.adopted,
+            "adopted": live.adopted,
             "limits": {
                 "memory_bytes": self.memory_limit,
                 "cpu_nice": self.cpu_nice,
                 "cpu_limit": self.cpu_limit,
                 "enforced_by": self.enforced_by,
             },
-            "usage": self.usage if self.status == JobStatus.RUNNING else None,
-            "queue_reason": self.queue_reason if self.status == JobStatus.QUEUED else None,
+            "usage": live.usage if self.status == JobStatus.RUNNING else None,
+            "queue_reason": live.queue_reason if self.status == JobStatus.QUEUED else None,
             "suspended_at": _iso(self.suspended_at),
             "wakes": self.wakes,
         }

@@ -17,6 +17,7 @@ from ...common.options import OptionError
 from .admission import admit, confine
 from .errors import PortInUse
 from .job import Job, JobStatus
+from .live import JobLive
 from .mirrors import UnknownConnection
 from .readiness import check_port_free
 from .run import Run, RunParts, release_files, signal_group, take_report
@@ -48,15 +49,15 @@ class Lifecycle:
             self.table.jobs.values(), self.settings.max_running, self.settings.total_memory_limit
         )
         for job in self.table.queue():
-            job.queue_reason = decided.waiting.get(job.id)
+            self.table.live(job).queue_reason = decided.waiting.get(job.id)
         for job in decided.start:
             job.status = JobStatus.STARTING
             self.tasks[job.id] = asyncio.ensure_future(self._drive(job, self._start(job)))
 
-    def _sampled(self) -> list[Job]:
+    def _sampled(self) -> list[tuple[Job, JobLive]]:
         """The jobs whose usage is sampled: those with a process that may run."""
         return [
-            job
+            (job, self.table.live(job))
             for job in self.table.jobs.values()
             if job.status in (JobStatus.STARTING, JobStatus.RUNNING) and job.pid
         ]
@@ -85,7 +86,8 @@ class Lifecycle:
     def adopt(self, job: Job) -> None:
         """Watch a job re-adopted after a restart until its process is gone."""
         self.parts.limits.adopt(job)
-        run = self.runs[job.id] = Run(job, self.parts)  # at once: a kill may come first
+        # In runs at once: a kill may come before the watch starts.
+        run = self.runs[job.id] = Run(job, self.table.live(job), self.parts)
         self.tasks[job.id] = asyncio.ensure_future(self._drive(job, self._watch_adopted(run)))
 
     def in_background(self, work: Coroutine[Any, Any, Any]) -> None:
@@ -114,19 +116,20 @@ class Lifecycle:
         except OptionError as error:
             self.finish(job, JobStatus.FAILED, f"not started: {error}")
             return
-        run = self.runs[job.id] = Run(job, self.parts)
+        live = self.table.live(job)
+        run = self.runs[job.id] = Run(job, live, self.parts)
         try:
             argv = run.prepare()
         except UnknownConnection as error:
             self.finish(job, JobStatus.FAILED, str(error))
             return
-        if job.options.port is not None and not job.kill_requested:
+        if job.options.port is not None and not live.kill_requested:
             try:
                 check_port_free(job.options, self.table.jobs.values(), job)
             except PortInUse as error:
                 self.finish(job, JobStatus.FAILED, str(error))
                 return
-        if job.kill_requested:
+        if live.kill_requested:
             self.finish(job, JobStatus.KILLED, "cancelled before it started")
             return
         self.log.info("Starting TensorBoard job %s: %s", job.id, argv)
@@ -192,13 +195,14 @@ class Lifecycle:
         run and starting its process: its control group, socket, report file, compare
         folder and cache are all released (each only if still there).
         """
+        live = self.table.live(job)
         self.parts.limits.ended(job)  # its group; already released if its process ran
         job.status = status
         job.error = error
         job.ended = now()
         job.suspended_at = None
-        job.output.close()
-        job.mirror_status = self.parts.s3.mirror_json(job)  # kept: the cache goes now
+        live.output.close()
+        live.mirror_status = self.parts.s3.mirror_json(job)  # kept: the cache goes now
         self.parts.s3.remove_cache(job)
         take_report(job)  # a job that failed at start may have said it too
         release_files(job)
@@ -218,14 +222,15 @@ class Lifecycle:
         compare folder, process and control group are gone, and its next start makes
         them anew.
         """
+        live = self.table.live(job)
         job.status = JobStatus.SUSPENDED
-        job.suspend_requested = False
+        live.suspend_requested = False
         job.suspended_at = now()
         release_files(job)
         job.unix_socket = job.report_file = job.logdir_tree = job.host = None
         job.pid = job.proc_start_time = job.exit_code = None
-        job.argv = job.cgroup_files = job.usage = None
-        job.adopted = False
+        job.argv = job.cgroup_files = live.usage = None
+        live.adopted = False
         self.log.info("TensorBoard job %s suspended; the next request wakes it", job.id)
         for listener in self.end_listeners:
             listener(job)

@@ -17,6 +17,7 @@ from typing import Any
 from ..host.cgroups import CgroupError, Enforcer, JobCgroup, detect
 from ..host.usage import JobTarget, UsageSampler, limit_error, over_limit
 from .job import Job
+from .live import JobLive
 
 #: Seconds between two samples of the jobs' memory and CPU (the watchdog's period).
 USAGE_INTERVAL = 1.0
@@ -72,15 +73,15 @@ class JobLimits:
         if group is not None:
             self._groups[job.id] = group
 
-    def sample(self, jobs: Iterable[Job]) -> list[tuple[Job, str]]:
-        """One usage round (in the usage thread): set ``job.usage``; jobs to end, and why.
+    def sample(self, jobs: Iterable[tuple[Job, JobLive]]) -> list[tuple[Job, str]]:
+        """One usage round (in the usage thread): set each ``live.usage``; jobs to end, and why.
 
         A job goes on the list when the watchdog finds it over its cap, or when the
         kernel's OOM killer ended a process of its group (the rest must go too).
         """
-        jobs = [job for job in jobs if job.pid]
+        jobs = [(job, live) for job, live in jobs if job.pid]
         targets = {}
-        for job in jobs:
+        for job, _ in jobs:
             assert job.pid is not None
             group = self._groups.get(job.id)
             watched = job.enforced_by == "watchdog"
@@ -91,11 +92,11 @@ class JobLimits:
             )
         samples = self._sampler.sample(targets)
         to_end = []
-        for job in jobs:
+        for job, live in jobs:
             sample = samples.get(job.id)
             if sample is None:
                 continue
-            job.usage = sample.to_json()
+            live.usage = sample.to_json()
             group = self._groups.get(job.id)
             if job.enforced_by == "watchdog" and job.memory_limit is not None:
                 if over_limit(sample, job.memory_limit) and job.id not in self._over:
@@ -109,13 +110,16 @@ class JobLimits:
         return to_end
 
     async def watch(
-        self, live: Callable[[], list[Job]], end: Callable[[Job], None], log: logging.Logger
+        self,
+        sampled: Callable[[], list[tuple[Job, JobLive]]],
+        end: Callable[[Job], None],
+        log: logging.Logger,
     ) -> None:
         """Sample live jobs' usage about once a second; ``end`` those over their memory cap."""
         loop = asyncio.get_running_loop()
         while True:
             await asyncio.sleep(USAGE_INTERVAL)
-            jobs = live()
+            jobs = sampled()
             if not jobs:
                 continue
             try:

@@ -44,8 +44,8 @@ from .job import Job, JobStatus
 from .launcher import ForkLauncher, Launcher, SubprocessLauncher
 from .lifecycle import Lifecycle
 from .limits import JobLimits
+from .live import JobLive
 from .mirrors import MirrorCaches
-from .output import OutputBuffer
 from .readiness import check_port_free
 from .records import OwnDirs
 from .restore import Restorer, open_state
@@ -138,6 +138,10 @@ class JobManager:
         """Drop every ended job from the list (their log files stay); the ids dropped."""
         return self.table.forget_ended()
 
+    def live(self, job: Job) -> JobLive:
+        """What this server holds of a job beyond its record: its output, stops asked, samples."""
+        return self.table.live(job)
+
     def touch(self, job: Job) -> None:
         """Record that a request reached this job through the proxy."""
         job.last_activity = now()
@@ -156,15 +160,18 @@ class JobManager:
         :mod:`.activity`), and whether its log directories exist is the last answer of a
         check in a thread (see :mod:`..logdirs.dirchecks`): None while unknown.
         """
-        data = job.to_json(self.table.queue_position(job))
-        live = job.status.is_live
+        live = self.table.live(job)
+        data = job.to_json(live, self.table.queue_position(job))
+        ended = not job.status.is_live
         if job.options.logdirs is not None:
             paths = [path for _, path in job.options.logdirs]
         else:
             paths = [] if url_scheme(job.options.logdir) else [job.options.logdir]
-        data["logdir_exists"] = self._dir_checks.answer(job.id, paths) if live and paths else None
-        data["mirror"] = self.s3.mirror_json(job) if live else job.mirror_status
-        data["activity"] = self.activity.json(job)
+        data["logdir_exists"] = (
+            None if ended or not paths else self._dir_checks.answer(job.id, paths)
+        )
+        data["mirror"] = live.mirror_status if ended else self.s3.mirror_json(job)
+        data["activity"] = self.activity.json(job, live)
         return data
 
     @staticmethod
@@ -195,12 +202,7 @@ class JobManager:
             )
         check_port_free(options, self.table.jobs.values())
         memory_cap = admit(options, settings)
-        job = Job(
-            options=options,
-            url="",
-            output=OutputBuffer(settings.output_buffer_size),
-            seq=self.table.seq + 1,
-        )
+        job = Job(options=options, url="", seq=self.table.seq + 1)
         job.url = f"{settings.base_url}tb/{job.id}/"
         job.port = options.port
         job.log_file = os.path.join(settings.log_dir, f"{job.id}.log")
@@ -255,8 +257,9 @@ class JobManager:
         job = self.get(job_id)
         if not job.status.is_live:
             return job
+        live = self.table.live(job)
         if job.status in (JobStatus.QUEUED, JobStatus.SUSPENDED):  # no process
-            job.kill_requested = True
+            live.kill_requested = True
             never_started = job.started is None
             self.lifecycle.finish(
                 job,
@@ -264,9 +267,9 @@ class JobManager:
                 reason or ("cancelled before it started" if never_started else None),
             )
             return job
-        first = not job.kill_requested
-        job.kill_requested = True
-        job.stop_reason = job.stop_reason or reason
+        first = not live.kill_requested
+        live.kill_requested = True
+        live.stop_reason = live.stop_reason or reason
         await self.lifecycle.stop(job, first)
         return job
 

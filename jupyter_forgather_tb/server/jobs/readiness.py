@@ -19,6 +19,7 @@ from ..host.procfs import Listener
 from ..host.transport import http_status, port_is_free
 from .errors import PortInUse
 from .job import Job
+from .live import JobLive
 
 
 def taken(port: int | None, listener: Listener) -> str:
@@ -38,8 +39,11 @@ def check_port_free(options: LaunchOptions, jobs: Iterable[Job], job: Job | None
         raise PortInUse(f"port {options.port} is already in use on this machine")
 
 
-async def wait_ready(job: Job, base_url: str, timeout: float, exited: asyncio.Future[int]) -> bool:
-    """Probe the job until it answers 200, it exits, its port is taken, or the timeout.
+async def wait_ready(
+    job: Job, live: JobLive, base_url: str, timeout: float, exited: asyncio.Future[int]
+) -> bool:
+    """Probe the job until it answers 200, it exits or is killed, its port is taken, or
+    the timeout.
 
     False with ``job.error`` set when another process holds its port.
     """
@@ -48,7 +52,7 @@ async def wait_ready(job: Job, base_url: str, timeout: float, exited: asyncio.Fu
     # A TCP job's poll reads its report and makes a trial bind until it serves: cheap
     # enough to keep at the first step, where a longer one would only add latency.
     longest = 0.02 if job.options.uses_tcp else 0.1
-    while not exited.done() and not job.kill_requested:
+    while not exited.done() and not live.kill_requested:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             return False

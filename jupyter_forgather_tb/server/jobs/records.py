@@ -26,7 +26,6 @@ from ..host.cgroups import JOB_PREFIX, MECHANISMS
 from ..host.rundirs import RUN_DIR_RE
 from ..logdirs.compare import TREE_SUFFIX
 from .job import Job, JobStatus, is_job_id, new_job_id
-from .output import OutputBuffer
 from .state import unsafe_reason
 
 
@@ -126,7 +125,7 @@ def _in_run_dir(path: Any, dirs: OwnDirs, name: str, what: str) -> str:
     return _inside(path, directory, name, what)
 
 
-def restore_job(record: Any, dirs: OwnDirs, output: OutputBuffer) -> Job:
+def restore_job(record: Any, dirs: OwnDirs) -> Job:
     """The job a saved record describes, every path its own; raises :class:`RecordError`."""
     if not isinstance(record, dict):
         raise RecordError("it is not a JSON object")
@@ -190,7 +189,6 @@ def restore_job(record: Any, dirs: OwnDirs, output: OutputBuffer) -> Job:
     return Job(
         options=options,
         url=f"{dirs.base_url}tb/{job_id}/",
-        output=output,
         id=job_id,
         status=status,
         seq=_integer(record, "seq", 0) or 0,
@@ -250,9 +248,7 @@ def _cgroup_files(value: Any, job_id: str) -> list[str] | None:
     return list(value)
 
 
-def lost_job(
-    record: Any, why: str, dirs: OwnDirs, output: OutputBuffer, taken: Container[str]
-) -> Job:
+def lost_job(record: Any, why: str, dirs: OwnDirs, taken: Container[str]) -> Job:
     """A record that failed validation, kept in the list as lost and never acted on.
 
     It keeps only its id (when valid and not in ``taken``, else a new one), its
@@ -275,7 +271,6 @@ def lost_job(
     return Job(
         options=options,
         url=f"{dirs.base_url}tb/{job_id}/",
-        output=output,
         id=job_id,
         status=JobStatus.LOST,
         seq=seq,

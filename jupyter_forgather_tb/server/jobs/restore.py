@@ -23,7 +23,6 @@ from ..host.procfs import leads_its_group, listens_on, process_identity
 from .admission import ceiling, confine
 from .job import Job, JobStatus
 from .lifecycle import Lifecycle
-from .output import OutputBuffer
 from .records import OwnDirs, RecordError, lost_job, restore_job
 from .run import Run, release_files
 from .state import StateFile, StateInUse, StateRefused
@@ -79,9 +78,9 @@ class Restorer:
         adopt = []
         for record in self.table.state.load():
             job = self._restored_job(record)
+            self.table.add(job)
             if job.status in (JobStatus.STARTING, JobStatus.RUNNING) and self._re_adopt(job):
                 adopt.append(job)
-            self.table.add(job)
         self.table.save()
         if adopt or self.table.queue() or self.table.suspended():
             # The event loop may not run yet while the server initializes.
@@ -89,14 +88,13 @@ class Restorer:
 
     def _restored_job(self, record: Any) -> Job:
         """The job a saved record describes, or a lost placeholder if it fails validation."""
-        output = OutputBuffer(self.settings.output_buffer_size)
         jobs = self.table.jobs
         try:
-            job = restore_job(record, self.own_dirs, output)
+            job = restore_job(record, self.own_dirs)
             if job.id in jobs:
                 raise RecordError("its id repeats an earlier record's")
         except RecordError as error:
-            job = lost_job(record, str(error), self.own_dirs, output, jobs)
+            job = lost_job(record, str(error), self.own_dirs, jobs)
             self.log.warning(
                 "TensorBoard job table %s: a record failed validation (%s); "
                 "it is listed as lost job %s and nothing is done with it",
@@ -120,7 +118,7 @@ class Restorer:
             return False
         job.argv = identity[1]
         job.status = JobStatus.STARTING  # until it answers again
-        job.adopted = True
+        self.table.live(job).adopted = True
         return True
 
     @staticmethod
@@ -144,7 +142,7 @@ class Restorer:
         forked = argv[:3] == [self.settings.python, "-m", FORKSERVER_MODULE] and (
             len(argv) == 4 and argv[3].isdigit()
         )
-        if not forked and argv != Run(job, self.parts).command_line():
+        if not forked and argv != Run(job, self.table.live(job), self.parts).command_line():
             return f"{process} does not run the command line this server would start for it"
         if not leads_its_group(job.pid):
             return f"{process} does not lead its own process group"
@@ -205,8 +203,9 @@ class Restorer:
 
     def _seed_output(self, job: Job) -> None:
         """Start a re-adopted job's output with the end of its log file, or say it has none."""
+        output = self.table.live(job).output
         if job.log_file is None:
-            job.output.note(
+            output.note(
                 "output from before the server restarted is unavailable: "
                 "this job's record names no log file"
             )
@@ -214,4 +213,4 @@ class Restorer:
             with contextlib.suppress(OSError), open(job.log_file, "rb") as log_file:
                 log_file.seek(0, os.SEEK_END)
                 log_file.seek(max(0, log_file.tell() - self.settings.output_buffer_size))
-                job.output.append(log_file.read())
+                output.append(log_file.read())

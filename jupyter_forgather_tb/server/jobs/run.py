@@ -28,6 +28,7 @@ from .forkclient import JobProcess
 from .job import Job, JobStatus
 from .launcher import Launcher
 from .limits import JobLimits
+from .live import JobLive
 from .mirrors import MirrorCaches
 from .readiness import check_listener, intended_ip, probe, taken, wait_ready
 from .settings import ManagerSettings
@@ -92,14 +93,16 @@ def is_ours(job: Job) -> bool:
 class Run:
     """One start of one job: its process, socket, report, compare folder, cache and group.
 
+    ``live`` is what this server holds of the job: the stops asked of it, its output.
     ``adopted``: the process was started by an earlier server and re-adopted after a
     restart; it is watched through ``/proc`` rather than as our child.
     """
 
-    def __init__(self, job: Job, parts: RunParts):
+    def __init__(self, job: Job, live: JobLive, parts: RunParts):
         self.job = job
+        self.live = live
         self.parts = parts
-        self.adopted = job.adopted
+        self.adopted = live.adopted
         self.answered = False  # an adopted run answered its first probe
         self.process: JobProcess | None = None  # our child, until it has exited
         self.exited: asyncio.Future[int] | None = None
@@ -171,21 +174,21 @@ class Run:
         another process holds, is killed. Returns its exit code; its whole group is
         gone then.
         """
-        job, settings = self.job, self.parts.settings
+        job, live, settings = self.job, self.live, self.parts.settings
         assert self.exited is not None and self._pump is not None
         try:
-            if job.kill_requested:
+            if live.kill_requested:
                 self.signal(signal.SIGTERM)
             timeout = settings.startup_timeout
-            if await wait_ready(job, settings.base_url, timeout, self.exited):
+            if await wait_ready(job, live, settings.base_url, timeout, self.exited):
                 job.status = JobStatus.RUNNING
-                job.running_since = now()
+                live.running_since = now()
                 take_report(job)
                 on_ready(job)
             elif job.error:  # its port is taken
                 self.parts.log.warning("TensorBoard job %s: %s", job.id, job.error)
                 self.signal(signal.SIGKILL)
-            elif not self.exited.done() and not job.kill_requested:
+            elif not self.exited.done() and not live.kill_requested:
                 self.parts.log.warning("TensorBoard job %s did not answer in time", job.id)
                 job.error = f"TensorBoard did not answer within {timeout:g} s"
                 last_error = (self.parts.s3.mirror_status(job) or {}).get("last_error")
@@ -207,7 +210,7 @@ class Run:
         self.answered = await probe(job, self.parts.settings.base_url, timeout=2.0) == 200
         if self.answered:
             job.status = JobStatus.RUNNING
-            job.running_since = now()
+            self.live.running_since = now()
             self.parts.log.info("Re-adopted TensorBoard job %s (pid %s)", job.id, job.pid)
         else:
             self.parts.log.warning(
@@ -228,17 +231,17 @@ class Run:
         ``code`` is the exit code, None for an adopted process. This releases the
         run's control group, which tells whether the kernel ended it over its memory cap.
         """
-        job = self.job
+        job, live = self.job, self.live
         over_memory = self.parts.limits.ended(job)
         failed = code != 0 and not self.adopted
-        if failed and job.options.uses_tcp and not job.error and not job.kill_requested:
+        if failed and job.options.uses_tcp and not job.error and not live.kill_requested:
             # Failed to listen, most likely: say who holds the port.
             foreign = (await check_listener(job, None, intended_ip(job))).foreign
             if foreign is not None:
                 job.error = taken(job.port, foreign)
-        if job.kill_requested:
-            return JobStatus.KILLED, job.stop_reason
-        if job.suspend_requested:
+        if live.kill_requested:
+            return JobStatus.KILLED, live.stop_reason
+        if live.suspend_requested:
             return JobStatus.SUSPENDED, None
         if over_memory:
             return JobStatus.FAILED, over_memory
@@ -262,28 +265,26 @@ class Run:
         written) stays in the buffer, which says so once; the process's pipe is always
         read to its end.
         """
-        job = self.job
+        job, output = self.job, self.live.output
         assert proc.stdout is not None
         log_file = None
         if job.log_file is None:  # a restored record may name none
-            job.output.note("this job's output is not saved: its record names no log file")
+            output.note("this job's output is not saved: its record names no log file")
         else:
             try:
                 log_file = open(job.log_file, "ab")  # noqa: SIM115 (closed below)
             except OSError as error:
-                job.output.note(f"this job's output is not saved to its log file: {error}")
+                output.note(f"this job's output is not saved to its log file: {error}")
         try:
             while chunk := await proc.stdout.read(65536):
-                job.output.append(chunk)
+                output.append(chunk)
                 if log_file is None:
                     continue
                 try:  # small appends to a local file; not worth a thread per chunk
                     log_file.write(chunk)
                     log_file.flush()
                 except OSError as error:
-                    job.output.note(
-                        f"this job's output is no longer saved to its log file: {error}"
-                    )
+                    output.note(f"this job's output is no longer saved to its log file: {error}")
                     _close(log_file)
                     log_file = None
         finally:

@@ -1,14 +1,22 @@
-"""The job table: every job of one server by id, its queue order, and its copy on disk."""
+"""The job table: every job of one server by id, its queue order, and its copy on disk.
+
+Beside each job's record it keeps what this server process holds of it, its
+:class:`~.live.JobLive`, for as long as the record is held: a job dropped from the
+table still answers with its output while a request holds it.
+"""
 
 from __future__ import annotations
 
 import builtins
 import logging
+import weakref
 from datetime import UTC, datetime
 
 from ...common.options import LaunchOptions
 from .errors import JobNotFound
 from .job import Job, JobStatus
+from .live import JobLive
+from .output import OutputBuffer
 from .scheduling import queue_order
 from .settings import ManagerSettings
 from .state import StateFile
@@ -27,6 +35,8 @@ class JobTable:
         self.state = state
         self.log = log
         self.jobs: dict[str, Job] = {}
+        # Keyed by the record itself, weakly: it goes with the last reference to the job.
+        self._live: weakref.WeakKeyDictionary[Job, JobLive] = weakref.WeakKeyDictionary()
         self.seq = 0  # the last job's number: jobs are listed in this order
 
     def get(self, job_id: str) -> Job:
@@ -36,10 +46,15 @@ class JobTable:
         except KeyError:
             raise JobNotFound(f"no TensorBoard job with id {job_id!r}") from None
 
+    def live(self, job: Job) -> JobLive:
+        """What this server process holds of a job that was put in the table."""
+        return self._live[job]
+
     def add(self, job: Job) -> None:
         """Put a job in the table (a new one, or one restored from the state file)."""
         self.seq = max(self.seq, job.seq)
         self.jobs[job.id] = job
+        self._live[job] = JobLive(OutputBuffer(self.settings.output_buffer_size))
 
     def list(self) -> builtins.list[Job]:
         """All jobs, oldest first."""

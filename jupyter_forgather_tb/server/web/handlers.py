@@ -27,6 +27,7 @@ from ..jobs.manager import (
     PortInUse,
     QueueFull,
 )
+from ..jobs.output import OutputBuffer
 from ..logdirs.find import find_logdirs, resolve_logdir, resolve_members
 from ..logdirs.remote import ListLimits, RemoteListError, list_remote
 from .auth import AUTH_RESOURCE
@@ -316,13 +317,15 @@ def _offset_arg(handler: ForgatherTBHandler) -> int | None:
     return int(raw)
 
 
-def _output_json(job: Job, begin: int, data: bytes, requested: int) -> dict[str, Any]:
+def _output_json(
+    job: Job, output: OutputBuffer, begin: int, data: bytes, requested: int
+) -> dict[str, Any]:
     return {
         "offset": begin,
         "next_offset": begin + len(data),
         "text": data.decode("utf-8", errors="replace"),
         "dropped": begin > requested,
-        "complete": job.output.closed and begin + len(data) >= job.output.end,
+        "complete": output.closed and begin + len(data) >= output.end,
         "status": job.status.value,
     }
 
@@ -337,8 +340,9 @@ class OutputHandler(ForgatherTBHandler):
         if offset is None:
             return
         job = self.manager.get(job_id)
-        begin, data = job.output.read(offset, MAX_OUTPUT_CHUNK)
-        self.finish(json.dumps(_output_json(job, begin, data, offset)))
+        output = self.manager.live(job).output
+        begin, data = output.read(offset, MAX_OUTPUT_CHUNK)
+        self.finish(json.dumps(_output_json(job, output, begin, data, offset)))
 
 
 class OutputStreamHandler(ForgatherTBHandler):
@@ -368,21 +372,22 @@ class OutputStreamHandler(ForgatherTBHandler):
             await self._stream(job, offset)
 
     async def _stream(self, job: Job, offset: int) -> None:
+        output = self.manager.live(job).output
         try:
             while not self._closed:
-                begin, data = job.output.read(offset, MAX_OUTPUT_CHUNK)
+                begin, data = output.read(offset, MAX_OUTPUT_CHUNK)
                 if data:
-                    payload = json.dumps(_output_json(job, begin, data, offset))
+                    payload = json.dumps(_output_json(job, output, begin, data, offset))
                     self.write(f"event: output\ndata: {payload}\n\n")
                     offset = begin + len(data)
                     await self.flush()
                     continue
-                if job.output.closed:
+                if output.closed:
                     self.write(f"event: end\ndata: {json.dumps({'status': job.status.value})}\n\n")
                     break
                 self.write(": keepalive\n\n")
                 await self.flush()
-                await job.output.wait(offset, self.keepalive_seconds)
+                await output.wait(offset, self.keepalive_seconds)
             # APIHandler.finish would otherwise label the stream as JSON.
             self.finish(set_content_type="text/event-stream")
         except StreamClosedError:

@@ -91,7 +91,7 @@ class TensorBoardProxyHandler(ServerParts, LocalProxyHandler):
         A request that is not a page load (TensorBoard's own, an API call) gets a JSON
         503 with ``Retry-After`` instead.
         """
-        why = job.queue_reason or "waiting in the queue"
+        why = self.manager.live(job).queue_reason or "waiting in the queue"
         text = (
             f"TensorBoard job {job.label} was suspended and is starting again; it is "
             f"queued ({why}). This page reloads by itself."
@@ -156,7 +156,7 @@ class TensorBoardProxyHandler(ServerParts, LocalProxyHandler):
             return self._page(
                 404, "TensorBoard not found", f"There is no TensorBoard job {job_id}."
             )
-        if job.status != JobStatus.RUNNING or job.suspend_requested:
+        if job.status != JobStatus.RUNNING or self.manager.live(job).suspend_requested:
             # A suspended job wakes for this request, which waits until it serves.
             job = await self.manager.awake(job)
             if job.status == JobStatus.QUEUED and self.manager.is_waking(job):
