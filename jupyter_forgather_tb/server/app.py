@@ -306,11 +306,10 @@ class ForgatherTB(ExtensionApp):
     fork_server = Bool(
         True,
         help="Start TensorBoard jobs warm: on the first launch, start a process (with "
-        "tensorboard_python) that imports TensorBoard once and forks a child per job, which "
-        "then answers in about a third of the time. TensorBoard still never runs in the "
-        "Jupyter server. A launch made while it warms up waits for it (up to 20 s); launches "
-        "after that wait, and all launches if it fails, start as plain subprocesses. False "
-        "starts every job as a plain subprocess.",
+        "tensorboard_python) that imports TensorBoard once and forks a child per later job, "
+        "which then answers in about a third of the time. TensorBoard still never runs in the "
+        "Jupyter server. Launches made before it is ready, and all launches if it fails, "
+        "start as plain subprocesses. False starts every job as a plain subprocess.",
     ).tag(config=True)
 
     memory_limit = Union(

@@ -17,9 +17,6 @@ from typing import Any, Protocol
 
 from ...common.processes import FORK_MESSAGE_MAX, FORKSERVER_MODULE, RUNNER_MODULE
 
-#: Seconds a launch waits for the fork server's warm-up before starting a plain subprocess.
-WARM_WAIT = 20.0
-
 
 class JobProcess(Protocol):
     """A job's process as the manager sees it: an asyncio subprocess or a :class:`ForkedProcess`."""
@@ -57,10 +54,9 @@ class ForkedProcess:
 class ForkServer:
     """Starts the fork server on first use and forks jobs through it; ``None`` means fall back.
 
-    A launch made while the fork server warms up waits for it (at most
-    :data:`WARM_WAIT` seconds) and is forked; a launch once the fork server has
-    failed, or after that wait, starts a plain subprocess: it is never a reason for
-    a job not to start.
+    A launch made while the fork server is still warming up starts a plain
+    subprocess instead of waiting, and so does every launch once the fork
+    server has failed: it is never a reason for a job not to start.
     """
 
     def __init__(self, python: str, log_file: str, log: logging.Logger):
@@ -88,25 +84,14 @@ class ForkServer:
         runner = [self.python, "-m", RUNNER_MODULE]
         if self.failed or argv[:3] != runner:
             return None
-        if not self._ready and not await self._warmed(env):
+        if not self._ready:
+            self.warm_up(env)
             return None
         try:
             return await self._fork(argv[3:], env)
         except (OSError, ConnectionError) as error:
             self._fail(f"could not fork a job: {error}")
             return None
-
-    async def _warmed(self, env: dict[str, str]) -> bool:
-        """Start the warm-up if need be and wait for it, at most :data:`WARM_WAIT` seconds.
-
-        A plain start would import TensorBoard a second time, beside the warm-up, on
-        the same cores (and at the jobs' niceness): waiting and forking is quicker.
-        """
-        self.warm_up(env)
-        if self._starting is not None:
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.shield(self._starting), WARM_WAIT)
-        return self._ready and not self.failed
 
     def warm_up(self, env: dict[str, str]) -> None:
         """Start the fork server now, if it has not started (or failed), for the next job."""

@@ -68,8 +68,7 @@ class ForkLauncher(SubprocessLauncher):
         self.fork_server = fork_server
 
     async def start(self, argv: list[str]) -> JobProcess:
-        """A job forked by the fork server (waiting for its warm-up), or a plain subprocess
-        if it failed or is not warm in time."""
+        """A job forked by the fork server, or a plain subprocess while it warms up or failed."""
         proc = await self.fork_server.spawn(argv, child_env())
         return proc if proc is not None else await super().start(argv)
 
