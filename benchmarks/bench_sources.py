@@ -13,7 +13,9 @@ private sshd), so the figures are about our protocol, not a cloud's latency:
 - a live source: ``--appends`` appends of ``--append-points`` steps to one run while the
   mirror syncs every ``--sync-interval`` seconds as a job does; the time from each append
   to its last step being readable in the mirror (what TensorBoard reads), and the file
-  bytes the syncs read against the bytes appended.
+  bytes the syncs read against the bytes appended; with ``--quiet-spell S``, one more
+  append after S seconds without any, when the schedule has backed off (up to
+  ``MAX_IDLE_INTERVAL``), timed against that bound.
 
 Writes a JSON summary to stdout (and each scheme's line to stderr as it ends);
 ``--schemes`` picks some.
@@ -43,6 +45,7 @@ from jupyter_forgather_tb.common.connections import parse_connection  # noqa: E4
 from jupyter_forgather_tb.common.remotefs import open_source  # noqa: E402
 from jupyter_forgather_tb.common.sources import parse_source_url  # noqa: E402
 from jupyter_forgather_tb.job.mirror import (  # noqa: E402
+    MAX_IDLE_INTERVAL,
     Mirror,
     StatusFile,
     idle_wait,
@@ -209,29 +212,48 @@ def _live(mirror: Mirror, fs, base: str, options, status_path: Path) -> dict:
     latencies, appended = [], 0
     before = mirror.source.bytes_read
     for round_ in range(options.appends):
-        first = options.points + round_ * options.append_points
-        values = [float(step) for step in range(first, first + options.append_points)]
-        more = scalar_records("loss", values, start_step=first, header=False)
-        # Appended as writers do: in place over SSH, a whole new object in a store.
-        if fs is None:
-            with open(Path(base) / key, "ab") as out:
-                out.write(more)
-        else:
-            fs.pipe_file(f"{base}/{key}", fs.cat_file(f"{base}/{key}") + more)
+        size = local.stat().st_size
+        more = _append(fs, base, key, options.points + round_ * options.append_points, options)
         appended += len(more)
-        size = local.stat().st_size + len(more)
-        start = time.perf_counter()
-        while not _holds(local, size, more):
-            time.sleep(0.01)
-        latencies.append(time.perf_counter() - start)
+        latencies.append(_until_mirrored(local, size + len(more), more))
     read = mirror.source.bytes_read - before
-    return {
+    result = {
         "sync_interval_s": options.sync_interval,
         "append_bytes": len(more),
         "append_visible_s": [round(value, 2) for value in latencies],
         "append_visible_max_s": round(max(latencies), 2),
         "bytes_read_per_byte_appended": round(read / appended, 3),
     }
+    if options.quiet_spell:
+        time.sleep(options.quiet_spell)
+        first = options.points + options.appends * options.append_points
+        size = local.stat().st_size
+        more = _append(fs, base, key, first, options)
+        result["after_quiet_spell_s"] = options.quiet_spell
+        result["after_quiet_visible_s"] = round(_until_mirrored(local, size + len(more), more), 2)
+        result["after_quiet_bound_s"] = max(options.sync_interval, MAX_IDLE_INTERVAL)
+    return result
+
+
+def _append(fs, base: str, key: str, first: int, options) -> bytes:
+    """Append ``--append-points`` steps from ``first`` to ``key`` as writers do."""
+    values = [float(step) for step in range(first, first + options.append_points)]
+    more = scalar_records("loss", values, start_step=first, header=False)
+    # In place over SSH, a whole new object in a store.
+    if fs is None:
+        with open(Path(base) / key, "ab") as out:
+            out.write(more)
+    else:
+        fs.pipe_file(f"{base}/{key}", fs.cat_file(f"{base}/{key}") + more)
+    return more
+
+
+def _until_mirrored(local: Path, size: int, more: bytes) -> float:
+    """Seconds until the mirrored file is ``size`` bytes long and ends with ``more``."""
+    start = time.perf_counter()
+    while not _holds(local, size, more):
+        time.sleep(0.01)
+    return time.perf_counter() - start
 
 
 def _holds(local: Path, size: int, tail: bytes) -> bool:
@@ -253,6 +275,13 @@ def main() -> int:
     parser.add_argument("--append-points", type=int, default=100, help="steps per append")
     parser.add_argument(
         "--sync-interval", type=float, default=RELOAD_INTERVAL, help="the job's sync_interval"
+    )
+    parser.add_argument(
+        "--quiet-spell",
+        type=float,
+        default=0.0,
+        help="seconds without appends before one more timed append (0: none; 150 lets the "
+        "schedule back off to its bound)",
     )
     args = parser.parse_args()
     schemes = args.schemes.split(",")

@@ -92,15 +92,26 @@ async def test_a_symlink_inside_the_root_launches_with_its_real_path(api, logdir
     assert job["label"] == "logs"
 
 
-async def test_title_that_looks_like_a_flag_stays_one_argument(api, logdir):
+@pytest.mark.parametrize(
+    "fork_server",
+    [
+        pytest.param(True, marks=pytest.mark.tb_config(fork_server=True)),
+        pytest.param(False, marks=pytest.mark.tb_config(fork_server=False)),
+    ],
+)
+async def test_title_that_looks_like_a_flag_stays_one_argument(api, logdir, fork_server):
     job = await api.launch(logdir="logs", window_title="--bind_all <b>x</b>")
     job = await api.wait_status(job["id"], "running")
     assert job["options"]["bind_all"] is False
     assert job["transport"] == "unix"
-    with open(f"/proc/{job['pid']}/cmdline", "rb") as f:
-        argv = f.read().split(b"\0")
-    assert b"--window_title=--bind_all <b>x</b>" in argv
-    assert b"--bind_all" not in argv
+    # TensorBoard itself took the whole title as its window title.
+    environment = await api.proxied(job["id"], "data/environment")
+    assert json.loads(environment.body)["window_title"] == "--bind_all <b>x</b>"
+    if not fork_server:  # a forked job's /proc cmdline is the fork server's
+        with open(f"/proc/{job['pid']}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")
+        assert b"--window_title=--bind_all <b>x</b>" in argv
+        assert b"--bind_all" not in argv
 
 
 @pytest.fixture
