@@ -303,7 +303,7 @@ async def test_a_connection_secret_reaches_no_command_line_environment_api_or_st
     assert secret_part not in state_file.read_text()
     # The connection file in the private run directory was read once, then removed.
     manager = api.serverapp.web_app.settings["forgather_tb_manager"]
-    assert not os.path.exists(manager.s3.connection_file(manager.get(job["id"])))
+    assert not os.path.exists(manager.mirrors.connection_file(manager.get(job["id"])))
     await api.kill(job["id"])
 
 

@@ -294,6 +294,7 @@ async def test_the_job_export_plugin_answers_the_server_but_not_through_the_prox
     for path in (
         "data/plugin/forgather_export/scalars",
         "data//plugin/./forgather_export/scalars",
+        "data/x/../plugin/forgather_export/scalars",
         "data%2Fplugin%2Fforgather_export%2Fscalars",
     ):
         response = await api.proxied(

@@ -18,21 +18,13 @@ import urllib.request
 import nbformat
 import pytest
 from conftest import JupyterServerProcess, write_scalars
-from test_lab_ui import browser  # noqa: F401 (a fixture)
+from test_lab_ui import (  # noqa: F401 (fixtures)
+    browser,
+    jp_asyncio_loop,
+    jp_server_cleanup,
+)
 
 pytestmark = pytest.mark.timeout(240)
-
-
-@pytest.fixture(autouse=True)
-def jp_asyncio_loop():
-    """No pytest-jupyter loop here: Playwright's sync API runs (and owns) its own loop."""
-    return None
-
-
-@pytest.fixture(autouse=True)
-def jp_server_cleanup():
-    """Nothing to clean: these tests run Jupyter in a subprocess, not in pytest's process."""
-    return None
 
 
 def jupyter(*args: str, cwd, env=None) -> None:

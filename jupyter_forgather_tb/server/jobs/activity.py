@@ -94,12 +94,12 @@ class ActivityTracker:
     def __init__(
         self,
         settings: ActivitySettings,
-        s3: MirrorCaches,
+        mirrors: MirrorCaches,
         executor: Executor | None,
         log: logging.Logger,
     ):
         self.settings = settings
-        self.s3 = s3
+        self.mirrors = mirrors
         self.executor = executor  # None: asyncio's default threads
         self.log = log
         self._scanning: dict[str, asyncio.Future[EventScan | None]] = {}
@@ -131,7 +131,7 @@ class ActivityTracker:
     def _scan(self, job: Job) -> EventScan | None:
         """The job's event files now (in a scan thread)."""
         if is_remote(job.options.logdir):
-            return mirror_scan(self.s3.mirror_status(job))
+            return mirror_scan(self.mirrors.mirror_status(job))
         logdirs = job.options.logdirs
         tops = [path for _, path in logdirs] if logdirs else [job.options.logdir]
         limits = self.settings

@@ -202,8 +202,8 @@ class Lifecycle:
         job.ended = now()
         job.suspended_at = None
         live.output.close()
-        live.mirror_status = self.parts.s3.mirror_json(job)  # kept: the cache goes now
-        self.parts.s3.remove_cache(job)
+        live.mirror_status = self.parts.mirrors.mirror_json(job)  # kept: the cache goes now
+        self.parts.mirrors.remove_cache(job)
         take_report(job)  # a job that failed at start may have said it too
         release_files(job)
         self.log.info(

@@ -31,4 +31,4 @@ class JobLive:
     events: EventScan | None = None  # the last scan of its event files (see activity.py)
     events_at: float | None = None  # when that scan ended (time.monotonic)
     output_followers: int = 0  # open output streams (a followed job is never suspended)
-    mirror_status: dict[str, Any] | None = None  # an s3:// job's last mirror status, once ended
+    mirror_status: dict[str, Any] | None = None  # a remote job's last mirror status, once ended

@@ -79,7 +79,7 @@ class JobManager:
         socket_base = settings.socket_dir or tempfile.gettempdir()
         # First: restoring the job table acts on files under it.
         check_socket_base(socket_base)
-        self.s3 = MirrorCaches(
+        self.mirrors = MirrorCaches(
             settings.mirror_cache_dir
             or os.path.join(os.path.dirname(settings.log_dir), "s3-cache"),
             max_bytes=settings.mirror_cache_max_bytes,
@@ -95,7 +95,7 @@ class JobManager:
             scan_max_dirs=settings.scan_max_dirs,
             scan_max_entries=settings.scan_max_entries,
         )
-        self.activity = ActivityTracker(activity, self.s3, scan_executor, log)
+        self.activity = ActivityTracker(activity, self.mirrors, scan_executor, log)
         # Before the log directory, which may share the state file's directory:
         # that one is then made private (0700) rather than as a parent.
         self.table = JobTable(settings, open_state(settings.state_file, log), log)
@@ -111,12 +111,14 @@ class JobManager:
         )
         self.limits = JobLimits(settings.limit_mechanism, log)
         warn_of_default_cap(settings, log)
-        self.parts = RunParts(settings, self.s3, self.limits, launcher, log)
+        self.parts = RunParts(settings, self.mirrors, self.limits, launcher, log)
         self.lifecycle = Lifecycle(self.table, self.parts, log)
         self.idle = IdleWatch(self.lifecycle, self.kill)
         self._dir_checks = DirChecks()
         self.on_job_end(lambda job: self._dir_checks.forget(job.id))
-        own_dirs = OwnDirs(settings.base_url, settings.log_dir, socket_base, self.s3.cache_root)
+        own_dirs = OwnDirs(
+            settings.base_url, settings.log_dir, socket_base, self.mirrors.cache_root
+        )
         Restorer(self.lifecycle, own_dirs, self._schedule, self.kill).restore()
         # Sockets live in a private directory: only this user can connect, so
         # nobody can reach a TensorBoard without going through Jupyter's login.
@@ -124,7 +126,7 @@ class JobManager:
         # sweep of the directories that servers killed outright left behind.
         sweep_run_dirs(socket_base, log)
         self.parts.socket_dir = make_run_dir(socket_base)
-        self.s3.run_dir = self.parts.socket_dir  # where jobs' connection files go
+        self.mirrors.run_dir = self.parts.socket_dir  # where jobs' connection files go
 
     def get(self, job_id: str) -> Job:
         """The job with this id, or :class:`JobNotFound`."""
@@ -170,7 +172,7 @@ class JobManager:
         data["logdir_exists"] = (
             None if ended or not paths else self._dir_checks.answer(job.id, paths)
         )
-        data["mirror"] = live.mirror_status if ended else self.s3.mirror_json(job)
+        data["mirror"] = live.mirror_status if ended else self.mirrors.mirror_json(job)
         data["activity"] = self.activity.json(job, live)
         return data
 
@@ -307,7 +309,7 @@ class JobManager:
             *(self.kill(job.id, "the Jupyter server stopped") for job in live),
             return_exceptions=True,
         )
-        await self.s3.wait_for_cleanups()
+        await self.mirrors.wait_for_cleanups()
         self.limits.close()
         await self.parts.launcher.close()
         shutil.rmtree(self.parts.socket_dir, ignore_errors=True)

@@ -158,7 +158,7 @@ class Restorer:
             if path:
                 with contextlib.suppress(OSError):
                     os.rmdir(os.path.dirname(path))
-        self.parts.s3.remove_cache(job)
+        self.parts.mirrors.remove_cache(job)
 
     async def _resume(self, adopt: list[Job]) -> None:
         for job in adopt:

@@ -40,7 +40,7 @@ class RunParts:
     """What every run draws on: the settings and the parts the server shares between jobs."""
 
     settings: ManagerSettings
-    s3: MirrorCaches
+    mirrors: MirrorCaches
     limits: JobLimits
     launcher: Launcher
     log: logging.Logger
@@ -110,10 +110,10 @@ class Run:
 
     def command_line(self) -> list[str]:
         """The command line this server runs for the job, from its options and its own paths."""
-        job, settings, s3 = self.job, self.parts.settings, self.parts.s3
+        job, settings, mirrors = self.job, self.parts.settings, self.parts.mirrors
         where = {"port": job.port} if job.options.uses_tcp else {"unix_socket": job.unix_socket}
         # A remote job reads its mirror, a compare job its folder of links.
-        read = {"logdir": job.logdir_tree} if job.logdir_tree else s3.mirror_argv(job)
+        read = {"logdir": job.logdir_tree} if job.logdir_tree else mirrors.mirror_argv(job)
         return build_argv(
             job.options,
             python=settings.python,
@@ -141,7 +141,7 @@ class Run:
         if job.options.logdirs is not None:
             job.logdir_tree = os.path.join(socket_dir, f"{job.id}{TREE_SUFFIX}")
             make_tree(job.logdir_tree, job.options.logdirs)
-        self.parts.s3.make_cache(job)
+        self.parts.mirrors.make_cache(job)
         self.parts.limits.prepare(job)
         return self.command_line()
 
@@ -191,9 +191,9 @@ class Run:
             elif not self.exited.done() and not live.kill_requested:
                 self.parts.log.warning("TensorBoard job %s did not answer in time", job.id)
                 job.error = f"TensorBoard did not answer within {timeout:g} s"
-                last_error = (self.parts.s3.mirror_status(job) or {}).get("last_error")
+                last_error = (self.parts.mirrors.mirror_status(job) or {}).get("last_error")
                 if last_error:
-                    label = self.parts.s3.label(job)
+                    label = self.parts.mirrors.label(job)
                     job.error += f" (the {label} mirror's initial sync failed: {last_error})"
                 self.signal(signal.SIGKILL)
             return await self.exited
@@ -255,7 +255,7 @@ class Run:
         if code == 0:
             return JobStatus.EXITED, None
         assert code is not None
-        reason = self.parts.s3.fatal_error(job) or f"TensorBoard {describe_exit(code)}"
+        reason = self.parts.mirrors.fatal_error(job) or f"TensorBoard {describe_exit(code)}"
         return JobStatus.FAILED, reason
 
     async def _copy_output(self, proc: JobProcess) -> None:

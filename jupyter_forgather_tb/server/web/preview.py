@@ -252,18 +252,12 @@ class PreviewClient:
         """The job's :class:`Tags` (a recent answer reused unless ``again``)."""
         return (await self._tag_index(client, job, again))[0]
 
-    async def answer(
-        self, client: SimpleAsyncHTTPClient, job: Job, route: str, query: str, what: str
-    ) -> list[bytes]:
-        """The body of the scalars plugin's GET ``route?query``, capped; ``what`` names it."""
-        return await self._read(client, self._request(job, route, query=query), what)
-
     async def export_batch(
         self, client: SimpleAsyncHTTPClient, job: Job, body: bytes, timeout: float
     ) -> list[bytes]:
         """The job's export plugin's answer to ``body`` (``common/scalarwire.py``), capped."""
         request = self._request(
-            job, f"{EXPORT_PLUGIN}/{EXPORT_ROUTE}", body, content_type="application/json"
+            job, EXPORT_ROUTE, body, content_type="application/json", plugin=EXPORT_PLUGIN
         )
         request.request_timeout = timeout
         return await self._read(client, request, "series")
@@ -273,19 +267,15 @@ class PreviewClient:
         job: Job,
         route: str,
         body: str | bytes | None = None,
-        query: str = "",
         content_type: str = "application/x-www-form-urlencoded",
+        plugin: str = "scalars",
     ) -> HTTPRequest:
         # The proxy's form: a Unix socket job's client resolves every host to its socket,
         # a TCP job's to the address proved to be the job's own.
         port = 80 if job.unix_socket else job.port
-        if "/" not in route:
-            route = f"scalars/{route}"
         path = urllib.parse.quote(
-            f"{self.base_url}tb/{job.id}/data/plugin/{route}", safe=PROXY_SAFE_CHARS
+            f"{self.base_url}tb/{job.id}/data/plugin/{plugin}/{route}", safe=PROXY_SAFE_CHARS
         )
-        if query:
-            path += "?" + query
         headers = {"Content-Type": content_type} if body else None
         return HTTPRequest(
             f"http://localhost:{port}{path}",

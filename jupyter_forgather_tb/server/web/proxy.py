@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import json
+import posixpath
 from collections.abc import Awaitable
 from typing import Any
 from urllib.parse import quote
@@ -48,8 +49,9 @@ WAKE_RETRY_SECONDS = 2
 
 def server_only(proxied_path: str) -> bool:
     """True for the job's routes that only the Jupyter server asks (its bulk export plugin)."""
-    parts = [part for part in proxied_path.split("/") if part not in ("", ".")]
-    return parts[:3] == ["data", "plugin", EXPORT_PLUGIN]
+    # One leading slash: POSIX keeps a leading "//" as it is.
+    parts = posixpath.normpath("/" + proxied_path.lstrip("/")).split("/")
+    return parts[1:4] == ["data", "plugin", EXPORT_PLUGIN]
 
 
 def _job_address_only(handler: TensorBoardProxyHandler, host: str) -> bool:
